@@ -1,0 +1,51 @@
+# codekiln: two commands on a fresh machine (as root or with sudo).
+#   make run   set-up, then the main job on the embedded default input
+#   make test  set-up, then the whole test suite (what .ci/run calls)
+#   make bench set-up, then the benchmarks (ratios against baselines measured in the same run)
+#   make lint  ruff + mypy
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out/run
+SHARED_DATA ?= $(abspath ../shared/data)
+export CODEKILN_DATA_DIR ?= $(SHARED_DATA)
+
+.PHONY: setup venv engine image run test bench lint clean
+
+setup: venv engine image
+
+# The venv is rebuilt when the project's dependencies change. torch is pinned in
+# pyproject.toml to the CPU build that installs from local disk.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# The Docker engine: Debian's docker.io when no engine answers, dockerd started when not running.
+engine:
+	bash sandbox/scripts/ensure-engine.sh
+
+# The sandbox image, built offline (debootstrap + docker import) when missing or stale.
+image: venv engine
+	$(BIN)/codekiln-sandbox image build --if-missing
+
+run: setup
+	$(BIN)/codekiln-stream run --default-input --out $(OUT)
+
+test: setup
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,1 @@
+"""codekiln.synth"""
