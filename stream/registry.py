@@ -7,6 +7,7 @@ Entries are import paths so that naming a stage does not import every optional d
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from codekiln.stream.stage import Stage
 
