@@ -1,0 +1,61 @@
+"""Exceptions of codekiln.sandbox.
+
+SandboxError                      root of everything this package raises
+├── RequestInvalid                a run request or a limit is malformed (HTTP 400); fatal
+├── ClientError                   raised by SandboxClient
+│   ├── AuthError                 the token was refused (401); fatal
+│   ├── Overloaded                the service queue is full (429); retryable after ``retry_after_s``
+│   ├── ServiceUnavailable        connection failed, timeout or a 5xx answer; retryable
+│   └── ProtocolError             an answer this client does not understand; fatal
+├── ImageError                    the sandbox image cannot be built or is missing; fatal
+└── EngineError                   the Docker engine failed or a container misbehaved; the pool
+                                  recycles the container, the request gets status "error"
+"""
+
+from __future__ import annotations
+
+
+class SandboxError(Exception):
+    """Root of every exception raised by codekiln.sandbox."""
+
+
+class RequestInvalid(SandboxError, ValueError):
+    """A run request or one of its limits is malformed."""
+
+
+class ClientError(SandboxError):
+    """Raised by SandboxClient."""
+
+    retryable = False
+
+
+class AuthError(ClientError):
+    """The service refused the bearer token."""
+
+
+class Overloaded(ClientError):
+    """The service's queue is full; try again after ``retry_after_s`` seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceUnavailable(ClientError):
+    """The service could not be reached, timed out or failed with a 5xx answer."""
+
+    retryable = True
+
+
+class ProtocolError(ClientError):
+    """The service answered something this client does not understand."""
+
+
+class ImageError(SandboxError):
+    """The sandbox image cannot be built or is missing."""
+
+
+class EngineError(SandboxError):
+    """The Docker engine failed or a container misbehaved."""
