@@ -1,0 +1,86 @@
+"""``codekiln-train``: run the trainer, print derived configs, launch jobs on Kubernetes.
+
+::
+
+    codekiln-train run --config FILE [--stop-at-step N]
+    codekiln-train deepspeed-config --config FILE --world-size N
+    codekiln-train launch --config FILE --image IMAGE [--gpus N --nodes N ...] [--dry-run]
+
+Exit codes: 0 success, 1 the job or run failed, 2 bad input (config, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from codekiln.train._errors import ConfigError, DataError, TrainError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from codekiln.train.config import TrainConfig
+    from codekiln.train.trainer import Trainer
+
+    cfg = TrainConfig.load(args.config)
+    result = Trainer(cfg, stop_at_step=args.stop_at_step).run()
+    print(
+        json.dumps(
+            {
+                "event": "done",
+                "steps": result.steps_done,
+                "resumed_from": result.resumed_from,
+                "final_loss": result.losses[-1][1] if result.losses else None,
+                "export_dir": result.export_dir,
+            }
+        ),
+        flush=True,
+    )
+    return 0
+
+
+def _ds_config(args: argparse.Namespace) -> int:
+    from codekiln.train.config import TrainConfig
+    from codekiln.train.distributed import deepspeed_config
+
+    cfg = TrainConfig.load(args.config)
+    cfg.validate(args.world_size)
+    print(json.dumps(deepspeed_config(cfg, args.world_size, bf16=not args.no_bf16), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="codekiln-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train (CPU or GPU; start with torchrun for several ranks)")
+    run.add_argument("--config", required=True, help="training config YAML")
+    run.add_argument(
+        "--stop-at-step", type=int, default=None, help="checkpoint and stop after this step"
+    )
+    ds = sub.add_parser("deepspeed-config", help="print the DeepSpeed JSON for a config")
+    ds.add_argument("--config", required=True)
+    ds.add_argument("--world-size", type=int, required=True)
+    ds.add_argument("--no-bf16", action="store_true")
+    sub.add_parser("launch", help="render and submit a training job (see launch --help)",
+                   add_help=False)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "launch":
+        from codekiln.train.launcher import train_launch_main
+
+        return train_launch_main(argv[1:])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _ds_config(args)
+    except (ConfigError, DataError) as exc:
+        print(f"codekiln-train: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainError as exc:
+        print(f"codekiln-train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
