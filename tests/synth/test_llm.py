@@ -1,0 +1,273 @@
+"""The async LLM client against a real fake OpenAI server on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from codekiln.synth.errors import ConfigError
+from codekiln.synth.llm import (
+    LLMBadRequest,
+    LLMClient,
+    LLMConfig,
+    LLMConnectionError,
+    LLMDeadlineExceeded,
+    LLMRateLimited,
+    LLMRetriesExhausted,
+    LLMServerError,
+    LLMTimeout,
+    SamplingParams,
+)
+from prometheus_client import REGISTRY
+
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.synth.conftest import fast_config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestCalls:
+    async def test_complete_discovers_model_and_returns_text(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """Without a configured model the client uses the first id /v1/models lists."""
+        fake_llm.script("def add(a, b):\n    return a + b")
+        out = await llm.complete("# add two numbers\n")
+        assert llm.model == "fake-coder"
+        assert out.texts() == ["def add(a, b):\n    return a + b"]
+        assert out.usage.completion_tokens > 0
+        assert out.endpoint == fake_llm.url
+
+    async def test_prompt_list_and_n_group_by_prompt(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """A prompt list with n samples comes back grouped by prompt index in one request."""
+        fake_llm.default = lambda prompt, i: f"{prompt}:{i}"
+        out = await llm.complete(["a", "b", "c"], SamplingParams(n=2, temperature=0.7))
+        assert out.texts(0) == ["a:0", "a:1"]
+        assert out.texts(2) == ["c:0", "c:1"]
+        assert len([r for r in fake_llm.requests if r.method == "POST"]) == 1
+
+    async def test_sampling_params_are_sent(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """n, temperature, top_p, max_tokens, stop, seed and extras reach the server."""
+        params = SamplingParams(
+            n=3, temperature=0.5, top_p=0.9, max_tokens=7, stop=("\n\n",), seed=11,
+            extra={"repetition_penalty": 1.1},
+        )  # fmt: skip
+        await llm.complete("x", params)
+        body = fake_llm.requests[-1].body
+        assert body == {
+            "model": "fake-coder", "prompt": "x", "n": 3, "temperature": 0.5, "top_p": 0.9,
+            "max_tokens": 7, "stop": ["\n\n"], "seed": 11, "repetition_penalty": 1.1,
+        }  # fmt: skip
+
+    async def test_stop_and_max_tokens_set_finish_reason(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """finish_reason is passed through from the server."""
+        fake_llm.script("one two three four five")
+        out = await llm.complete("x", SamplingParams(max_tokens=2))
+        assert out.choices[0].finish_reason == "length"
+        assert out.choices[0].text == "one two"
+
+    async def test_completion_logprobs_are_parsed(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """Completion top_logprobs come back per token as a mapping."""
+        fake_llm.script(Reply("YES", top_logprobs=[{"YES": -0.2, "NO": -1.8, " yes": -3.0}]))
+        out = await llm.complete("q", SamplingParams(max_tokens=1, logprobs=True, top_logprobs=5))
+        (token,) = out.choices[0].logprobs or ()
+        assert token.token == "YES"
+        assert token.logprob == -0.2
+        assert token.top["NO"] == -1.8
+
+    async def test_chat_with_logprobs(self, fake_llm: FakeOpenAIServer, llm: LLMClient) -> None:
+        """Chat replies carry message content and top_logprobs alternatives."""
+        fake_llm.route("Is this code", Reply("NO", top_logprobs=[{"NO": -0.1, "YES": -2.5}]))
+        out = await llm.chat(
+            [{"role": "system", "content": "Answer YES or NO."},
+             {"role": "user", "content": "Is this code? hello"}],
+            SamplingParams(max_tokens=1, logprobs=True, top_logprobs=2),
+        )  # fmt: skip
+        assert out.choices[0].text == "NO"
+        assert dict((out.choices[0].logprobs or ())[0].top) == {"NO": -0.1, "YES": -2.5}
+        assert fake_llm.requests[-1].body["top_logprobs"] == 2
+
+    async def test_api_key_is_sent(self) -> None:
+        """A configured api_key goes out as a Bearer token."""
+        async with FakeOpenAIServer(api_key="s3cret") as server:
+            async with LLMClient(fast_config(server.url, api_key="s3cret")) as client:
+                out = await client.complete("x")
+            server.assert_clean()
+        assert out.texts() == ["ok"]
+
+    async def test_base_url_with_v1_suffix(self, fake_llm: FakeOpenAIServer) -> None:
+        """An endpoint given as http://host:port/v1/ is accepted."""
+        async with LLMClient(fast_config(fake_llm.url + "/v1/")) as client:
+            assert (await client.complete("x")).texts() == ["ok"]
+
+
+class TestRetries:
+    async def test_500_is_retried(self, fake_llm: FakeOpenAIServer, llm: LLMClient) -> None:
+        """Two 500s, then a reply: the call succeeds on the third attempt."""
+        fake_llm.fail_next(2, status=500)
+        out = await llm.complete("x")
+        assert out.attempts == 3
+        assert llm.stats()[fake_llm.url].failures == {"LLMServerError": 2}
+
+    async def test_429_is_retried(self, fake_llm: FakeOpenAIServer, llm: LLMClient) -> None:
+        """A 429 with Retry-After is retried after the hinted wait."""
+        fake_llm.fail_next(1, status=429, retry_after_s=0.05)
+        out = await llm.complete("x")
+        assert out.attempts == 2
+        assert llm.stats()[fake_llm.url].failures == {"LLMRateLimited": 1}
+
+    async def test_retry_after_beyond_deadline_fails_fast(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """A Retry-After longer than the remaining deadline raises instead of sleeping."""
+        fake_llm.fail_next(1, status=429, retry_after_s=30)
+        with pytest.raises(LLMDeadlineExceeded) as info:
+            await llm.complete("x", deadline_s=5)
+        assert isinstance(info.value.__cause__, LLMRateLimited)
+
+    async def test_400_is_fatal(self, fake_llm: FakeOpenAIServer, llm: LLMClient) -> None:
+        """A 4xx (here: unknown model) is not retried."""
+        async with LLMClient(fast_config(fake_llm.url, model="nope")) as client:
+            with pytest.raises(LLMBadRequest) as info:
+                await client.complete("x")
+        assert info.value.status == 404
+        assert len(fake_llm.requests) == 1
+        fake_llm.errors.clear()  # the server rightly rejected the unknown model
+
+    async def test_retries_exhausted(self, fake_llm: FakeOpenAIServer) -> None:
+        """An endpoint that always fails ends in LLMRetriesExhausted with the last error."""
+        config = fast_config(fake_llm.mode_url("fail"), model="fake-coder", max_retries=2,
+                             breaker_failures=100)  # fmt: skip
+        async with LLMClient(config) as client:
+            with pytest.raises(LLMRetriesExhausted) as info:
+                await client.complete("x")
+        assert isinstance(info.value.last, LLMServerError)
+        assert info.value.attempts == 3
+
+    async def test_connection_refused_is_retryable(self) -> None:
+        """Nothing listening: connection errors are retried, then reported."""
+        url = f"http://127.0.0.1:{_free_port()}"
+        async with LLMClient(fast_config(url, model="m", max_retries=1)) as client:
+            with pytest.raises(LLMRetriesExhausted) as info:
+                await client.complete("x")
+        assert isinstance(info.value.last, LLMConnectionError)
+
+    async def test_read_timeout_is_retryable(self, fake_llm: FakeOpenAIServer) -> None:
+        """A reply slower than read_timeout_s is an LLMTimeout."""
+        config = fast_config(fake_llm.mode_url("slow"), model="fake-coder", read_timeout_s=0.1,
+                             max_retries=0)  # fmt: skip
+        async with LLMClient(config) as client:
+            with pytest.raises(LLMRetriesExhausted) as info:
+                await client.complete("x")
+        assert isinstance(info.value.last, LLMTimeout)
+
+    async def test_deadline_bounds_a_slow_call(self, fake_llm: FakeOpenAIServer) -> None:
+        """deadline_s ends a call that would take longer with LLMDeadlineExceeded."""
+        async with LLMClient(fast_config(fake_llm.mode_url("slow"), model="fake-coder")) as client:
+            with pytest.raises(LLMDeadlineExceeded):
+                await client.complete("x", deadline_s=0.2)
+
+    async def test_caller_timeout_cancels(self, fake_llm: FakeOpenAIServer) -> None:
+        """asyncio.timeout around a call cancels it cleanly and frees the slot."""
+        async with LLMClient(fast_config(fake_llm.mode_url("slow"), model="fake-coder")) as client:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await client.complete("x")
+            assert client._endpoints[0].outstanding == 0
+
+
+class TestEndpoints:
+    async def test_least_outstanding_spreads_load(self) -> None:
+        """Concurrent requests split evenly over two equally fast endpoints."""
+        async with FakeOpenAIServer(latency_s=0.05) as a, FakeOpenAIServer(latency_s=0.05) as b:
+            async with LLMClient(fast_config(a.url, b.url, model="fake-model")) as client:
+                await asyncio.gather(*(client.complete("x") for _ in range(40)))
+            assert a.served == 20
+            assert b.served == 20
+
+    async def test_concurrency_cap_per_endpoint(self, fake_llm: FakeOpenAIServer) -> None:
+        """No more than max_concurrency_per_endpoint requests are in flight at once."""
+        fake_llm.latency_s = 0.02
+        config = fast_config(fake_llm.url, model="fake-coder", max_concurrency_per_endpoint=3)
+        async with LLMClient(config) as client:
+            await asyncio.gather(*(client.complete("x") for _ in range(20)))
+        assert fake_llm.max_inflight == 3
+
+    async def test_failing_endpoint_circuit_opens(self, fake_llm: FakeOpenAIServer) -> None:
+        """With one endpoint down, every call succeeds and the bad one's circuit opens."""
+        bad = fake_llm.mode_url("fail")
+        config = fast_config(fake_llm.url, bad, model="fake-coder", breaker_failures=3,
+                             breaker_reset_s=60)  # fmt: skip
+        async with LLMClient(config) as client:
+            results = await asyncio.gather(*(client.complete("x") for _ in range(50)))
+            stats = client.stats()
+        assert all(r.endpoint == fake_llm.url for r in results)
+        assert stats[bad].circuit_opens == 1
+        assert stats[bad].requests <= 3 + config.max_concurrency_per_endpoint
+        assert stats[fake_llm.url].successes == 50
+
+    async def test_circuit_half_open_probe_recloses(self, fake_llm: FakeOpenAIServer) -> None:
+        """After breaker_reset_s one probe goes through; its success closes the circuit."""
+        config = fast_config(fake_llm.url, model="fake-coder", breaker_failures=2,
+                             breaker_reset_s=0.05, max_retries=5)  # fmt: skip
+        fake_llm.fail_next(2, status=503)
+        async with LLMClient(config) as client:
+            out = await client.complete("x")
+            stats = client.stats()[fake_llm.url]
+        assert out.texts() == ["ok"]
+        assert stats.circuit_opens == 1
+        assert client._endpoints[0].open_until == 0.0
+
+    async def test_wait_ready_skips_down_endpoint(self, fake_llm: FakeOpenAIServer) -> None:
+        """wait_ready returns the endpoints that list a model."""
+        async with LLMClient(fast_config(fake_llm.url, fake_llm.mode_url("fail"))) as client:
+            ready = await client.wait_ready(timeout_s=2)
+        assert ready == [fake_llm.url]
+
+    async def test_wait_ready_times_out(self, fake_llm: FakeOpenAIServer) -> None:
+        """No endpoint ready within the timeout raises LLMDeadlineExceeded."""
+        async with LLMClient(fast_config(fake_llm.mode_url("fail"))) as client:
+            with pytest.raises(LLMDeadlineExceeded):
+                await client.wait_ready(timeout_s=0.3, poll_s=0.1)
+
+    async def test_usage_and_metrics_are_accounted(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """Token usage lands in stats() and in the Prometheus counters."""
+        labels = {"endpoint": fake_llm.url, "kind": "completion"}
+        before = REGISTRY.get_sample_value("codekiln_llm_tokens_total", labels) or 0.0
+        fake_llm.script("a b c")
+        await llm.complete("x y")
+        stats = llm.stats()[fake_llm.url]
+        assert (stats.prompt_tokens, stats.completion_tokens) == (2, 3)
+        assert REGISTRY.get_sample_value("codekiln_llm_tokens_total", labels) == before + 3
+
+
+class TestConfig:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"endpoints": ()}, "non-empty"),
+            ({"endpoints": ("ftp://x",)}, "http://"),
+            ({"endpoints": ("http://a", "http://a/v1")}, "duplicates"),
+            ({"endpoints": ("http://a",), "max_retries": -1}, "max_retries"),
+            ({"endpoints": ("http://a",), "read_timeout_s": 0}, "read_timeout_s"),
+        ],
+    )
+    def test_bad_config_is_rejected(self, kwargs: dict[str, object], message: str) -> None:
+        """Invalid settings raise ConfigError naming the key."""
+        with pytest.raises(ConfigError, match=message):
+            LLMConfig(**kwargs)  # type: ignore[arg-type]
