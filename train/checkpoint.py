@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from codekiln.train._errors import CheckpointError
 
 

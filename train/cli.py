@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ds.add_argument("--config", required=True)
     ds.add_argument("--world-size", type=int, required=True)
     ds.add_argument("--no-bf16", action="store_true")
-    sub.add_parser("launch", help="render and submit a training job (see launch --help)",
-                   add_help=False)
+    sub.add_parser(
+        "launch", help="render and submit a training job (see launch --help)", add_help=False
+    )
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "launch":

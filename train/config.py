@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from codekiln.train._errors import ConfigError
 
 STAGES = ("pretrain", "anneal", "sft1", "sft2")

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from codekiln.train._errors import DataError
 from codekiln.train.config import StreamSpec, TrainConfig
 

@@ -115,7 +115,11 @@ def load_deepspeed_config(cfg: TrainConfig, world_size: int, *, bf16: bool) -> d
         given = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"deepspeed.config_file {path}: {exc}") from exc
-    for key in ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps"):
+    for key in (
+        "train_batch_size",
+        "train_micro_batch_size_per_gpu",
+        "gradient_accumulation_steps",
+    ):
         if key in given and given[key] != generated[key]:
             raise ConfigError(
                 f"deepspeed.config_file {path}: {key}={given[key]} but the training config "

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from codekiln.train._errors import DataError
 from codekiln.train.config import TrainConfig
 from codekiln.train.data import corpus_shards, iter_records, load_tokenizer, token_id
@@ -72,7 +71,9 @@ class ChatEncoder:
         tok = tokenizer or load_tokenizer(cfg.data.tokenizer_path)
         token_id(tok, cfg.data.im_start, "chat start")
         token_id(tok, cfg.data.im_end, "chat end")
-        return cls(tok, cfg.data.im_start, cfg.data.im_end, token_id(tok, cfg.data.pad_token, "pad"))
+        return cls(
+            tok, cfg.data.im_start, cfg.data.im_end, token_id(tok, cfg.data.pad_token, "pad")
+        )
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False).ids)

@@ -35,8 +35,14 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("out") / "corpus"
     docs = _code_docs(120)
     recs = [
-        {"id": f"r{i}", "text": t, "lang": "python", "path": f"m{i}.py", "repo": "x/y",
-         "meta": {"anneal": True} if i % 5 == 0 else {}}
+        {
+            "id": f"r{i}",
+            "text": t,
+            "lang": "python",
+            "path": f"m{i}.py",
+            "repo": "x/y",
+            "meta": {"anneal": True} if i % 5 == 0 else {},
+        }
         for i, t in enumerate(docs)
     ]
     write_shard(root / "shard-00000.jsonl.zst", recs[:60])

@@ -27,11 +27,13 @@ def test_resume_matches_uninterrupted(write_config: Any, tmp_path: Path) -> None
     """Stopping at step 3 and resuming gives the same loss curve as one uninterrupted run."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    full = write_config("a/train.yaml", checkpoint={"dir": str(tmp_path / "a" / "ckpt"),
-                                                      "every_steps": 3})
+    full = write_config(
+        "a/train.yaml", checkpoint={"dir": str(tmp_path / "a" / "ckpt"), "every_steps": 3}
+    )
     assert main(["run", "--config", str(full)]) == 0
-    split = write_config("b/train.yaml", checkpoint={"dir": str(tmp_path / "b" / "ckpt"),
-                                                       "every_steps": 3})
+    split = write_config(
+        "b/train.yaml", checkpoint={"dir": str(tmp_path / "b" / "ckpt"), "every_steps": 3}
+    )
     assert main(["run", "--config", str(split), "--stop-at-step", "3"]) == 0
     assert [s for s, _ in _losses(split)] == [1, 2, 3]
     assert main(["run", "--config", str(split)]) == 0
