@@ -1,0 +1,143 @@
+"""Append-only spill files whose committed lengths are the checkpoint.
+
+Dedup stages must hold records until the end of the stream (the survivor of a cluster is known
+only when every member has been seen), and must not hold them in memory. They append to a few
+files here; :meth:`Spill.commit` flushes and fsyncs them and returns their lengths, which go into
+the stage's ``state_dict``. After a ``kill -9``, :meth:`Spill.restore` truncates every file back
+to the committed length, so bytes written after the last checkpoint (whose records the runtime
+will replay from the source) are discarded: exactly-once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+class SpillError(RuntimeError):
+    """A checkpoint names spill files that are missing or shorter than committed."""
+
+
+class Spill:
+    """Named append-only binary files in one directory."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None, prefix: str) -> None:
+        self._requested = Path(directory) if directory is not None else None
+        self._prefix = prefix
+        self.path: Path | None = None
+        self._files: dict[str, IO[bytes]] = {}
+
+    def _dir(self) -> Path:
+        if self.path is None:
+            if self._requested is None:
+                self.path = Path(tempfile.mkdtemp(prefix=f"codekiln-{self._prefix}-"))
+            else:
+                self.path = self._requested / self._prefix
+                # A fresh start (no restore): leftovers of an attempt that died before its first
+                # checkpoint hold nothing committed.
+                if self.path.exists():
+                    shutil.rmtree(self.path)
+                self.path.mkdir(parents=True)
+        return self.path
+
+    def _file(self, name: str) -> IO[bytes]:
+        f = self._files.get(name)
+        if f is None:
+            f = open(self._dir() / name, "ab")  # noqa: SIM115 - held open across batches
+            self._files[name] = f
+        return f
+
+    def append(self, name: str, data: bytes) -> int:
+        """Append ``data``; returns the offset it starts at."""
+        f = self._file(name)
+        offset = f.tell()
+        f.write(data)
+        return offset
+
+    def append_json(self, name: str, obj: Any) -> None:
+        self.append(
+            name, json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+        )
+
+    def size(self, name: str) -> int:
+        f = self._files.get(name)
+        if f is not None:
+            return f.tell()
+        path = self._dir() / name
+        return path.stat().st_size if path.exists() else 0
+
+    def commit(self) -> dict[str, Any]:
+        """Flush and fsync every file; the returned mapping is the checkpoint."""
+        for f in self._files.values():
+            f.flush()
+            os.fsync(f.fileno())
+        self.close()  # reopened on the next append; nothing stays open across checkpoints
+        lengths = (
+            {name: (self.path / name).stat().st_size for name in self.names()} if self.path else {}
+        )
+        if self.path is not None:
+            dir_fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return {"dir": str(self.path) if self.path else None, "lengths": lengths}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Reopen the files of a checkpoint, truncated to their committed lengths."""
+        self.close()
+        if state.get("dir") is None:
+            self.path = None
+            return
+        self.path = Path(state["dir"])
+        for name, length in state["lengths"].items():
+            file = self.path / name
+            if not file.exists() or file.stat().st_size < length:
+                raise SpillError(
+                    f"spill file {file} is missing or shorter than its checkpoint "
+                    f"({length} bytes); the stage state cannot be restored"
+                )
+            with open(file, "r+b") as f:
+                f.truncate(length)
+        # Files created after the checkpoint hold only uncommitted data.
+        for file in self.path.iterdir():
+            if file.name not in state["lengths"]:
+                file.unlink()
+
+    def read(self, name: str) -> Iterator[bytes]:
+        """The lines of one file, up to what has been written (flushes first)."""
+        f = self._files.get(name)
+        if f is not None:
+            f.flush()
+        path = self._dir() / name
+        if not path.exists():
+            return
+        with open(path, "rb") as r:
+            yield from r
+
+    def read_bytes(self, name: str) -> bytes:
+        f = self._files.get(name)
+        if f is not None:
+            f.flush()
+        path = self._dir() / name
+        return path.read_bytes() if path.exists() else b""
+
+    def names(self) -> list[str]:
+        if self.path is None or not self.path.exists():
+            return []
+        return sorted(p.name for p in self.path.iterdir())
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def remove(self) -> None:
+        self.close()
+        if self.path is not None and self.path.exists():
+            shutil.rmtree(self.path)
