@@ -17,12 +17,45 @@ set ``stateful = True``, run in the runtime's own process, and implement ``state
 what makes resume exactly-once).
 
 A record whose processing raises is not lost: :meth:`Stage.process` quarantines it with the
-reason ``<stage>:error:<ExceptionType>`` and the batch goes on.
+reason ``<stage>:error:<ExceptionType>`` and the batch goes on. When a :class:`BatchStage`'s
+``process_batch`` raises, the batch is re-run record by record to isolate the bad record(s); so
+``process_batch`` must not half-update state before raising (or must handle its own errors).
+An exception that escapes :meth:`Stage.process` itself, :meth:`Stage.finish`,
+:meth:`Stage.state_dict` or :meth:`Stage.load_state_dict` is a crash: the run stops with an error
+naming the stage, and resumes from the last checkpoint when started again.
+
+Lifecycle, as the runtime drives it::
+
+    stage = cls(**options)            # options come from the config file, validated first
+    stage.open(work_dir)              # once, before anything else; work_dir is per stage
+    stage.load_state_dict(state)      # only on resume, stateful stages only
+    stage.process(batch) ...          # batches in input order, one at a time per stage
+    stage.state_dict()                # at each checkpoint, between two batches
+    stage.finish()                    # once, at end of stream; records it returns flow on
+    stage.report()                    # once, after finish, for report.md and manifest.json
+
+Rules for stateful stages (what makes ``kill -9`` then resume exactly-once):
+
+- Everything that influences future output must be in ``state_dict()``: indexes, budgets,
+  counters that ``report()`` shows, **and records held back** (a stage that keeps records to
+  emit them later from ``process`` or ``finish`` must put them in its state). A stage that holds
+  records across batches must therefore set ``stateful = True``.
+- ``state_dict()`` is pickled at once, so returning live objects is fine; the stage may keep
+  mutating them after the call.
+- State too big to pickle at every checkpoint may live in spill files under ``work_dir``; the
+  state dict then names those files. A file named by a returned state must never change
+  afterwards (write new files, e.g. with the checkpoint count in the name), because a resume
+  loads that older state together with those files. Deleting files that no state names any
+  more is the stage's business.
+- The runtime checkpoints every ``runtime.checkpoint_every_records`` source items, so the
+  output of a resumed run is identical to that of an uninterrupted run, provided ``process``
+  is deterministic given its state and input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from codekiln.stream.record import Record
@@ -37,6 +70,10 @@ class Stage:
     cpu_bound: ClassVar[bool] = False
     #: Keeps state across batches; runs in the runtime process and is checkpointed.
     stateful: ClassVar[bool] = False
+
+    def open(self, work_dir: Path) -> None:
+        """Called once before the first batch; ``work_dir`` is this stage's own folder for
+        spill files, kept across resumes of the same run (created by the runtime)."""
 
     def process(self, batch: list[Record]) -> list[Record]:
         """Process one batch. Dropped records come back with ``drop_reason`` set."""
@@ -72,7 +109,7 @@ class MapStage(Stage):
         for record in batch:
             try:
                 out.append(self.map(record))
-            except Exception as exc:  # noqa: BLE001 - quarantine, the run goes on
+            except Exception as exc:
                 out.append(self._quarantine(record, exc))
         return out
 
@@ -86,7 +123,7 @@ class FilterStage(Stage):
         for record in batch:
             try:
                 rule = self.filter(record)
-            except Exception as exc:  # noqa: BLE001 - quarantine, the run goes on
+            except Exception as exc:
                 self._quarantine(record, exc)
                 continue
             if rule is not None:
@@ -103,7 +140,7 @@ class FlatMapStage(Stage):
         for record in batch:
             try:
                 out.extend(self.flat_map(record))
-            except Exception as exc:  # noqa: BLE001 - quarantine, the run goes on
+            except Exception as exc:
                 out.append(self._quarantine(record, exc))
         return out
 
@@ -113,4 +150,17 @@ class BatchStage(Stage):
         raise NotImplementedError
 
     def process(self, batch: list[Record]) -> list[Record]:
-        return self.process_batch(batch)
+        try:
+            return self.process_batch(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                return [self._quarantine(batch[0], exc)]
+        # Re-run one record at a time: only the records that raise on their own are
+        # quarantined, the rest of the batch goes on.
+        out: list[Record] = []
+        for record in batch:
+            try:
+                out.extend(self.process_batch([record]))
+            except Exception as exc:
+                out.append(self._quarantine(record, exc))
+        return out

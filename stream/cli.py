@@ -1,0 +1,244 @@
+"""``codekiln-stream``: run the pipeline over inputs, or serve as a long-running worker.
+
+::
+
+    codekiln-stream run INPUT... --out DIR [--config FILE]
+    codekiln-stream run --default-input --out DIR       # what `make run` does
+    codekiln-stream worker --config FILE                 # watch, claim, process, commit
+
+Exit status: 0 done (bad records are quarantined, not fatal), 1 the run failed (a stage
+crashed, output could not be written), 2 bad command line or config, 130 interrupted.
+Environment (read here and nowhere else): ``CODEKILN_LLM_URL`` and ``CODEKILN_SANDBOX_URL``
+turn on the LLM synthesis step when the config does not set ``synth.*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from codekiln.stream.config import StreamConfig, load_config
+from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
+
+#: Modules of other components that add subcommands: each has ``register(subparsers)``.
+SUBCOMMAND_MODULES = ["codekiln.stream.webclf.cli", "codekiln.stream.filters.tune"]
+
+#: --default-input reads the whole stdlib plus the start of site-packages (sorted by name)
+#: up to this many bytes of admitted files, so `make run` ends in minutes on 2 cores; the
+#: report says how many files the cap left unread. --max-bytes 0 lifts it.
+DEFAULT_INPUT_MAX_BYTES = 160 * 1024 * 1024
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``123``, ``64k``, ``160M``, ``2G`` (powers of 1024) -> bytes."""
+    m = _SIZE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G, 1048576)")
+    factor = 1024 ** " kmgt".index(m.group(2).lower() or " ")
+    return int(float(m.group(1)) * factor)
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codekiln-stream", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="stream inputs through the pipeline into --out")
+    run.add_argument("inputs", nargs="*", metavar="INPUT", help="folders, .jsonl[.zst], .parquet")
+    run.add_argument(
+        "--out", required=True, type=Path, help="output folder (resumed if it holds a run)"
+    )
+    run.add_argument("--config", type=Path, help="YAML config (default: the RefineCode pipeline)")
+    run.add_argument(
+        "--default-input",
+        action="store_true",
+        help="read this Python's standard library and site-packages (capped, see --max-bytes)",
+    )
+    run.add_argument("--max-files", type=_nonneg_int, help="stop after this many files (0: no cap)")
+    run.add_argument(
+        "--max-bytes",
+        type=parse_size,
+        help="stop after this many bytes of admitted input, e.g. 500M (0: no cap; "
+        f"--default-input uses {DEFAULT_INPUT_MAX_BYTES // 2**20}M unless given)",
+    )
+    run.add_argument("--workers", type=_nonneg_int, help="process-pool size (0: one per core)")
+    run.add_argument("--overwrite", action="store_true", help="discard a previous run in --out")
+    run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="watch a folder for input shards and process them")
+    worker.add_argument("--config", type=Path, required=True)
+    worker.add_argument("--watch-dir", type=Path, help="overrides worker.watch_dir")
+    worker.add_argument("--out", type=Path, help="overrides worker.out_dir")
+    worker.add_argument("--worker-id", help="overrides worker.worker_id")
+    worker.add_argument("--metrics-port", type=int, help="overrides worker.metrics_port (0: any)")
+    worker.add_argument("--once", action="store_true", help="exit when no shard is left")
+    worker.set_defaults(func=cmd_worker)
+
+    for module_name in SUBCOMMAND_MODULES:
+        _register(module_name, sub)
+    return parser
+
+
+def _register(module_name: str, sub: Any) -> None:
+    try:
+        found = importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        return
+    try:
+        importlib.import_module(module_name).register(sub)
+    except Exception as exc:
+        print(
+            f"codekiln-stream: warning: subcommands of {module_name} are unavailable: "
+            f"{type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+
+
+def _err(message: str) -> None:
+    print(f"codekiln-stream: error: {message}", file=sys.stderr)
+
+
+def _apply_caps(config: StreamConfig, args: argparse.Namespace) -> tuple[StreamConfig, list[str]]:
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+    if args.max_files is not None:
+        changes["max_files"] = args.max_files or None
+    if args.max_bytes is not None:
+        changes["max_bytes"] = args.max_bytes or None
+    elif args.default_input and config.input.max_bytes is None:
+        changes["max_bytes"] = DEFAULT_INPUT_MAX_BYTES
+        notes.append(
+            f"--default-input caps the input at {DEFAULT_INPUT_MAX_BYTES // 2**20} MiB of admitted "
+            "files (the whole standard library, then site-packages in name order) so that "
+            "`make run` ends in minutes on 2 cores; run with --max-bytes 0 for everything."
+        )
+    if args.workers is not None:
+        config = replace(config, runtime=replace(config.runtime, workers=args.workers))
+    if changes:
+        config = replace(config, input=replace(config.input, **changes))
+    return config, notes
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from codekiln.stream.runtime.job import JobSpec, default_inputs, run_job
+    from codekiln.stream.runtime.progress import metrics_table, show_progress
+    from rich.console import Console
+
+    config = load_config(args.config)
+    config, notes = _apply_caps(config, args)
+    inputs = list(args.inputs)
+    if args.default_input:
+        inputs += default_inputs()
+    if not inputs:
+        raise ConfigError("no INPUT given (or use --default-input)")
+    spec = JobSpec(
+        inputs=tuple(inputs),
+        out_dir=args.out,
+        config=config,
+        overwrite=args.overwrite,
+        llm_url=config.synth.llm_url or os.environ.get("CODEKILN_LLM_URL") or None,
+        sandbox_url=config.synth.sandbox_url or os.environ.get("CODEKILN_SANDBOX_URL") or None,
+        notes=tuple(notes),
+    )
+    console = Console(stderr=True)
+    progress = None
+    if not args.no_progress and console.is_terminal:
+
+        async def progress(metrics: Any) -> None:
+            await show_progress(metrics, console)
+
+    def warn(message: str) -> None:
+        console.print(f"[yellow]note:[/] {message}")
+
+    result = asyncio.run(run_job(spec, warn=warn, on_metrics=progress))
+    _print_summary(result, metrics_table)
+    return 0
+
+
+def _print_summary(result: Any, _table: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = result.manifest
+    out = Console()
+    if result.already_complete:
+        out.print(f"{result.out_dir} already holds a complete run; manifest and report refreshed.")
+    elif result.resumed:
+        out.print(f"resumed from checkpoint {m.get('checkpoints', 0)} and finished.")
+    table = Table(title="codekiln stream: summary", title_justify="left")
+    for col in ("step", "in", "out", "dropped"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    src = m["source"]
+    table.add_row(
+        "reader", f"{src['items']:,}", f"{src['records']:,}", f"{sum(src['dropped'].values()):,}"
+    )
+    for s in m["stages"]:
+        table.add_row(s["key"], f"{s['in']:,}", f"{s['out']:,}", f"{sum(s['dropped'].values()):,}")
+    out.print(table)
+    top = ", ".join(f"{k} {v}" for k, v in list(m["langs"].items())[:8])
+    out.print(f"corpus: {m['corpus']['records']:,} records; rejects: {m['rejects']['records']:,}")
+    if top:
+        out.print(f"languages: {top}")
+    for item in result.skipped_stages:
+        out.print(f"off: {item['name']} ({item['why']})")
+    if not m.get("synth", {}).get("enabled"):
+        out.print("off: LLM synthesis (set CODEKILN_LLM_URL or synth.llm_url to turn it on)")
+    out.print(f"report: {result.report_path.resolve()}")
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from codekiln.stream.worker import WorkerSettings, run_worker
+
+    config = load_config(args.config)
+    settings = WorkerSettings.from_config(
+        config,
+        watch_dir=args.watch_dir,
+        out_dir=args.out,
+        worker_id=args.worker_id,
+        metrics_port=args.metrics_port,
+        once=args.once,
+    )
+    return asyncio.run(run_worker(config, settings))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, InputError) as exc:
+        _err(str(exc))
+        return 2
+    except StreamError as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted; run the same command again to resume from the last checkpoint")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The run's inputs as one ordered source: INPUT paths in command-line order, each read by the
+reader its format needs. Positions are ``(input index, *reader position)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from codekiln.stream.config import InputConfig
+from codekiln.stream.readers.base import Budget, Item, Position, Reader, reject
+from codekiln.stream.readers.files import FileTreeReader
+from codekiln.stream.readers.jsonl import JsonlReader
+from codekiln.stream.readers.parquet import ParquetReader
+from codekiln.stream.runtime.errors import InputError
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.zst", ".ndjson", ".ndjson.zst")
+PARQUET_SUFFIXES = (".parquet",)
+
+
+def detect_format(path: Path, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    if path.is_dir():
+        return "files"
+    name = path.name.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return "files"
+
+
+def shard_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """A file itself, or the matching files below a folder, sorted (hidden files skipped)."""
+    if root.is_file():
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.name.lower().endswith(suffixes)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+class _Missing:
+    """A path that does not exist: one quarantined record, so the run says so and goes on."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
+        if after is None:
+            yield (
+                (0,),
+                reject(self.path, "", "missing", path=self.path, error="no such file or folder"),
+            )
+
+
+def make_reader(path: Path, cfg: InputConfig) -> Reader:
+    fmt = detect_format(path, cfg.format)
+    source = str(path.resolve())
+    if fmt == "files":
+        return FileTreeReader(
+            path, max_file_bytes=cfg.max_file_bytes, exclude_dirs=cfg.exclude_dirs, source=source
+        )
+    if fmt == "jsonl":
+        return JsonlReader(
+            shard_files(path, JSONL_SUFFIXES),
+            path,
+            text_key=cfg.text_key,
+            id_key=cfg.id_key,
+            max_line_bytes=cfg.max_file_bytes,
+            source=source,
+        )
+    if fmt == "parquet":
+        return ParquetReader(
+            shard_files(path, PARQUET_SUFFIXES),
+            path,
+            text_key=cfg.text_key,
+            id_key=cfg.id_key,
+            max_text_bytes=cfg.max_file_bytes,
+            source=source,
+        )
+    raise InputError(f"unknown input format {fmt!r}")
+
+
+class InputSet:
+    """Every input of a run, read in order, under one budget."""
+
+    def __init__(self, paths: list[str], cfg: InputConfig) -> None:
+        if not paths:
+            raise InputError("no input given")
+        existing = [p for p in paths if Path(p).exists()]
+        if not existing:
+            raise InputError(f"no input exists: {', '.join(paths)}")
+        self.paths = list(paths)
+        self.readers: list[Reader] = [
+            make_reader(Path(p), cfg) if Path(p).exists() else _Missing(p) for p in paths
+        ]
+        self.missing = [p for p in paths if not Path(p).exists()]
+        self.budget = Budget(max_files=cfg.max_files, max_bytes=cfg.max_bytes)
+
+    def items(self, after: Position | None) -> Iterator[Item]:
+        first = after[0] if after else 0
+        for index, reader in enumerate(self.readers):
+            if index < first:
+                continue
+            inner = after[1:] if after and index == first else None
+            for pos, record in reader.items(inner, self.budget):
+                yield (index, *pos), record
+
+    def state(self) -> dict[str, Any]:
+        return {"budget": self.budget.state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.budget.load(state["budget"])

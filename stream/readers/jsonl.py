@@ -1,0 +1,180 @@
+"""JSONL and JSONL.zst shards: one JSON object per line.
+
+A record takes ``text`` from ``text_key``, its id from ``id_key`` when the object has one
+(else ``record_id(source, "<shard>:<line>")``), and ``lang``/``path``/``repo``/``meta`` when
+present; any other keys land in ``meta``. Lines are numbered from 1; blank lines are skipped.
+
+Quarantined with a reason: ``malformed_json``, ``not_object``, ``missing_text``, ``non_utf8``,
+``oversize`` (a line above ``max_file_bytes``: never held in memory whole), ``empty`` (a shard
+with no bytes), ``unreadable``, ``corrupt`` (a broken zstd stream: the rest of that shard).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import zstandard
+from codekiln.stream.readers.base import Budget, Item, Position, reject
+from codekiln.stream.record import Record, record_id
+
+_KNOWN = ("lang", "path", "repo", "source", "meta")
+
+
+def _open(path: Path) -> IO[bytes]:
+    fh = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+    if path.name.endswith(".zst"):
+        reader = zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+    return fh
+
+
+class JsonlReader:
+    def __init__(
+        self,
+        files: list[Path],
+        root: Path,
+        *,
+        text_key: str,
+        id_key: str,
+        max_line_bytes: int,
+        source: str | None = None,
+    ) -> None:
+        self.files = files
+        self.root = root
+        self.text_key = text_key
+        self.id_key = id_key
+        self.max_line_bytes = max_line_bytes
+        self.source = source or str(root.resolve())
+
+    def _shard_name(self, path: Path) -> str:
+        return path.name if path == self.root else path.relative_to(self.root).as_posix()
+
+    def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
+        first_file, after_line = (after[0], after[1]) if after else (0, -1)
+        for index, path in enumerate(self.files):
+            if index < first_file:
+                continue
+            skip_to = after_line if index == first_file else -1
+            for line_no, record in self._read_file(path, skip_to, budget):
+                yield (index, line_no), record
+            if budget.exhausted:
+                budget.not_read += len(self.files) - index - 1
+                return
+
+    def _read_file(self, path: Path, skip_to: int, budget: Budget) -> Iterator[tuple[int, Record]]:
+        shard = self._shard_name(path)
+        try:
+            if path.stat().st_size == 0:
+                if skip_to < 0:
+                    yield 0, reject(self.source, f"{shard}:0", "empty", path=shard)
+                return
+            fh = _open(path)
+        except OSError as exc:
+            if skip_to < 0:
+                yield (
+                    0,
+                    reject(self.source, f"{shard}:0", "unreadable", path=shard, error=exc.strerror),
+                )
+            return
+        line_no = 0
+        try:
+            with fh:
+                while True:
+                    line = fh.readline(self.max_line_bytes + 1)
+                    if not line:
+                        return
+                    line_no += 1
+                    oversize = len(line) > self.max_line_bytes and not line.endswith(b"\n")
+                    if oversize:
+                        size = len(line) + _discard_rest_of_line(fh)
+                    if line_no <= skip_to:
+                        continue
+                    if oversize:
+                        yield (
+                            line_no,
+                            reject(
+                                self.source, f"{shard}:{line_no}", "oversize", path=shard, size=size
+                            ),
+                        )
+                        continue
+                    if not line.strip():
+                        continue
+                    if not budget.admit(len(line)):
+                        budget.not_read += 1
+                        return
+                    yield line_no, self._parse(shard, line_no, line)
+        except (zstandard.ZstdError, OSError) as exc:
+            yield (
+                line_no + 1,
+                reject(
+                    self.source,
+                    f"{shard}:{line_no + 1}",
+                    "corrupt",
+                    path=shard,
+                    error=f"unreadable after line {line_no}: {exc}",
+                ),
+            )
+
+    def _parse(self, shard: str, line_no: int, line: bytes) -> Record:
+        key = f"{shard}:{line_no}"
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return reject(
+                self.source,
+                key,
+                "non_utf8",
+                path=shard,
+                text=line.decode("utf-8", errors="replace"),
+                error=str(exc)[:200],
+            )
+        try:
+            obj = json.loads(decoded)
+        except json.JSONDecodeError as exc:
+            return reject(
+                self.source, key, "malformed_json", path=shard, text=decoded, error=str(exc)
+            )
+        if not isinstance(obj, dict):
+            return reject(self.source, key, "not_object", path=shard, text=decoded)
+        text = obj.get(self.text_key)
+        if not isinstance(text, str):
+            return reject(
+                self.source,
+                key,
+                "missing_text",
+                path=shard,
+                text=decoded,
+                error=f"no string field {self.text_key!r}",
+            )
+        raw_id = obj.get(self.id_key)
+        rid = (
+            str(raw_id)
+            if isinstance(raw_id, str | int) and raw_id != ""
+            else record_id(self.source, key)
+        )
+        meta: dict[str, Any] = dict(obj["meta"]) if isinstance(obj.get("meta"), dict) else {}
+        for k, v in obj.items():
+            if k not in (self.text_key, self.id_key, *_KNOWN):
+                meta.setdefault(k, v)
+        return Record(
+            id=rid,
+            text=text,
+            lang=str(obj.get("lang") or ""),
+            path=str(obj.get("path") or ""),
+            repo=str(obj.get("repo") or ""),
+            source=str(obj.get("source") or self.source),
+            meta=meta,
+        )
+
+
+def _discard_rest_of_line(fh: IO[bytes]) -> int:
+    skipped = 0
+    while True:
+        chunk = fh.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped

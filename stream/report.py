@@ -1,0 +1,194 @@
+"""``report.md`` (and ``lang_distribution.png``) for a finished run, built from its manifest
+alone, so a completed run can be re-reported without re-running anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from codekiln.stream import registry
+from codekiln.stream.runtime._fs import atomic_write_bytes
+
+PLOT = "lang_distribution.png"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def plot_languages(langs: dict[str, int], path: Path, top: int = 20) -> bool:
+    """A horizontal bar chart of the top languages; False when there is nothing to plot."""
+    if not langs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = sorted(langs.items(), key=lambda kv: -kv[1])[:top][::-1]
+    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(items) + 1)))
+    try:
+        ax.barh([k for k, _ in items], [v for _, v in items], color="#4c72b0")
+        ax.set_xlabel("records in corpus")
+        ax.set_title("Language distribution")
+        fig.tight_layout()
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp, dpi=100)
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def render(manifest: dict[str, Any], plot_name: str | None) -> str:
+    out: list[str] = ["# codekiln stream run", ""]
+    state = "complete" if manifest.get("complete") else "in progress"
+    starts = manifest.get("starts", 1)
+    out.append(
+        f"Status: **{state}**; started {starts} time(s) on this output"
+        + (" (resumed from a checkpoint)" if starts > 1 else "")
+        + f"; {manifest.get('checkpoints', 0)} checkpoint(s)."
+    )
+    if "elapsed_s" in manifest:
+        out.append(f"Wall time of the last start: {manifest['elapsed_s']} s.")
+    out += ["", "## Input", ""]
+    out += [f"- `{p}`" for p in manifest.get("inputs", [])]
+    for p in manifest.get("missing_inputs", []):
+        out.append(f"- missing: `{p}` (quarantined as reader:missing)")
+    src = manifest.get("source", {})
+    budget = src.get("budget", {})
+    out.append("")
+    out.append(
+        f"Items read: {src.get('items', 0)} ({src.get('records', 0)} usable, "
+        f"{sum(src.get('dropped', {}).values())} quarantined by the reader)."
+    )
+    cfg_input = manifest.get("config", {}).get("input", {})
+    if cfg_input.get("max_files") or cfg_input.get("max_bytes"):
+        out.append(
+            f"Input cap: max_files={cfg_input.get('max_files')}, "
+            f"max_bytes={cfg_input.get('max_bytes')}; "
+            f"admitted {budget.get('files', 0)} files / {budget.get('bytes', 0)} bytes; "
+            f"**{budget.get('not_read', 0)} files not read because of the cap**."
+        )
+    for note in manifest.get("notes", []):
+        out.append(f"Note: {note}")
+
+    out += ["", "## Counts per stage", ""]
+    rows: list[list[Any]] = [
+        [
+            "reader",
+            src.get("items", 0),
+            src.get("records", 0),
+            sum(src.get("dropped", {}).values()),
+            "",
+        ]
+    ]
+    for s in manifest.get("stages", []):
+        rows.append([s["key"], s["in"], s["out"], sum(s["dropped"].values()), s["busy_s"]])
+    out += _table(["stage", "in", "out", "dropped", "busy s"], rows)
+    corpus, rejects = manifest.get("corpus", {}), manifest.get("rejects", {})
+    out += [
+        "",
+        f"Corpus: **{corpus.get('records', 0)} records** in {len(corpus.get('shards', []))} "
+        f"shard(s) ({corpus.get('format', '')}) under `corpus/`. "
+        f"Rejects: **{rejects.get('records', 0)}** under `rejects/`.",
+    ]
+
+    out += ["", "## Drop reasons", ""]
+    reasons = rejects.get("reasons", {})
+    if reasons:
+        out += _table(["reason", "records"], [[f"`{k}`", v] for k, v in reasons.items()])
+    else:
+        out.append("Nothing was dropped.")
+
+    out += ["", "## Language distribution", ""]
+    langs = manifest.get("langs", {})
+    total = sum(langs.values()) or 1
+    if langs:
+        if plot_name:
+            out += [f"![language distribution]({plot_name})", ""]
+        out += _table(
+            ["lang", "records", "share"],
+            [[k, v, f"{100 * v / total:.1f}%"] for k, v in list(langs.items())[:40]],
+        )
+        if len(langs) > 40:
+            out.append(f"\n… and {len(langs) - 40} more (see manifest.json).")
+    else:
+        out.append("The corpus is empty.")
+
+    out += ["", "## Stage reports", ""]
+    any_report = False
+    for s in manifest.get("stages", []):
+        if s.get("report"):
+            any_report = True
+            out += [
+                f"### {s['key']}",
+                "",
+                "```json",
+                json.dumps(s["report"], indent=2, default=str, sort_keys=True),
+                "```",
+                "",
+            ]
+    if not any_report:
+        out.append("No stage reported extra figures.")
+
+    out += ["", "## Stages that are off, and how to turn them on", ""]
+    for item in manifest.get("skipped_stages", []):
+        out.append(
+            f"- **{item['name']}**: {item['why']}. It joins the default pipeline once its "
+            "module exists and loads."
+        )
+    used = {s["name"] for s in manifest.get("stages", [])}
+    if manifest.get("config", {}).get("stages") is None:
+        for name in registry.STAGES:
+            if name not in registry.DEFAULT_PIPELINE and name != "noop" and name not in used:
+                out.append(
+                    f"- **{name}**: not part of the default pipeline; list it under "
+                    "`stages:` in a `--config` file to run it."
+                )
+    synth = manifest.get("synth", {})
+    if not synth.get("enabled"):
+        out.append(
+            f"- **LLM synthesis** (annealing / SFT data generation): off, "
+            f"{synth.get('why', 'no LLM endpoint')}. To turn it on: {synth.get('how', '')}."
+        )
+    elif not synth.get("available"):
+        out.append(
+            f"- **LLM synthesis**: endpoint {synth.get('llm_url')} given, but {synth.get('why')}."
+        )
+    if "launch" not in manifest:
+        out.append(
+            "- **Training / evaluation launch**: off; add a `launch:` mapping to the config "
+            "(handed to codekiln.train.launcher once the corpus commits)."
+        )
+
+    if synth.get("enabled") and "result" in synth:
+        out += [
+            "",
+            "## LLM synthesis",
+            "",
+            "```json",
+            json.dumps(synth["result"], indent=2, default=str, sort_keys=True),
+            "```",
+        ]
+    if "launch" in manifest:
+        out += [
+            "",
+            "## Launched jobs",
+            "",
+            "```json",
+            json.dumps(manifest["launch"], indent=2, default=str, sort_keys=True),
+            "```",
+        ]
+    out.append("")
+    return "\n".join(out)
+
+
+def write_report(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    plotted = plot_languages(manifest.get("langs", {}), out_dir / PLOT)
+    path = out_dir / "report.md"
+    atomic_write_bytes(path, render(manifest, PLOT if plotted else None).encode())
+    return path

@@ -1,0 +1,53 @@
+"""The process pool that runs ``cpu_bound`` stages' batches on every core.
+
+Stage objects travel to each worker process once, when the pool starts (pickled in the
+initializer's arguments); afterwards only batches and results cross the process boundary.
+The pool uses ``forkserver`` (``spawn`` where unavailable): forking a process that already runs
+an event loop and threads can deadlock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from codekiln.stream.record import Record
+from codekiln.stream.stage import Stage
+
+_STAGES: dict[str, Stage] = {}
+
+
+def _init_worker(blobs: dict[str, bytes], work_dirs: dict[str, str]) -> None:
+    for key, blob in blobs.items():
+        stage = pickle.loads(blob)
+        stage.open(Path(work_dirs[key]))
+        _STAGES[key] = stage
+
+
+def run_batch(key: str, batch: list[Record]) -> tuple[list[Record], float]:
+    """Run one batch through the worker's copy of a stage; returns (result, busy seconds)."""
+    start = time.perf_counter()
+    out = _STAGES[key].process(batch)
+    return out, time.perf_counter() - start
+
+
+def pool_size(configured: int) -> int:
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+def make_pool(
+    stages: dict[str, Stage], work_dirs: dict[str, Path], workers: int
+) -> ProcessPoolExecutor:
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    blobs = {key: pickle.dumps(stage) for key, stage in stages.items()}
+    return ProcessPoolExecutor(
+        max_workers=pool_size(workers),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(blobs, {k: str(v) for k, v in work_dirs.items()}),
+    )

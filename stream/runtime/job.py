@@ -1,0 +1,445 @@
+"""One batch run: inputs -> pipeline -> ``<out>/{corpus,rejects}/``, ``manifest.json``,
+``report.md``, resumable exactly-once from its checkpoint.
+
+Running the same command again after a crash (``kill -9`` included) resumes from the last
+checkpoint; after a completed run it only (re)writes the manifest and report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import importlib.util
+import json
+import pickle
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codekiln.stream import registry
+from codekiln.stream.config import LAUNCHER_FUNC, LAUNCHER_MODULE, StreamConfig
+from codekiln.stream.metrics import RunMetrics
+from codekiln.stream.readers.inputs import InputSet
+from codekiln.stream.runtime import checkpoint as ckpt_mod
+from codekiln.stream.runtime._fs import atomic_write_bytes
+from codekiln.stream.runtime.checkpoint import Checkpoint
+from codekiln.stream.runtime.errors import CheckpointError, ConfigError, StageCrashed
+from codekiln.stream.runtime.pipeline import Barrier, Pipeline, PipelineOptions
+from codekiln.stream.stage import Stage
+from codekiln.stream.writers.sink import RunSink
+
+MANIFEST = "manifest.json"
+REPORT = "report.md"
+SYNTH_MODULE = "codekiln.synth.job"
+SYNTH_FUNC = "run_synthesis"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    inputs: tuple[str, ...]
+    out_dir: Path
+    config: StreamConfig
+    overwrite: bool = False
+    #: Effective LLM endpoint (config synth.llm_url, else CODEKILN_LLM_URL read by the CLI).
+    llm_url: str | None = None
+    sandbox_url: str | None = None
+    #: Free-form notes for the report (e.g. which caps the CLI applied and why).
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class JobResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+    report_path: Path
+    resumed: bool = False
+    already_complete: bool = False
+    skipped_stages: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BuiltStages:
+    stages: list[tuple[str, Stage]]
+    names: dict[str, str]
+    skipped: list[dict[str, str]]
+
+
+def build_stages(config: StreamConfig, warn: Callable[[str], None] | None = None) -> BuiltStages:
+    """Instantiate the configured stages (or the default pipeline, as far as it exists)."""
+    from codekiln.stream.config import _resolve_stage
+
+    entries: list[tuple[str, dict[str, Any]]] = []
+    skipped: list[dict[str, str]] = []
+    classes: dict[int, type[Stage]] = {}
+    if config.stages is None:
+        for name in registry.DEFAULT_PIPELINE:
+            if not registry.available(name):
+                skipped.append({"name": name, "why": "module not written yet"})
+                continue
+            try:
+                cls = registry.resolve(name)
+            except Exception as exc:
+                skipped.append(
+                    {"name": name, "why": f"cannot be loaded: {type(exc).__name__}: {exc}"}
+                )
+                continue
+            classes[len(entries)] = cls
+            entries.append((name, {}))
+    else:
+        for i, sc in enumerate(config.stages):
+            classes[len(entries)] = _resolve_stage(f"stages[{i}]", sc.name)
+            entries.append((sc.name, dict(sc.options)))
+    stages: list[tuple[str, Stage]] = []
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for i, (name, options) in enumerate(entries):
+        cls = classes[i]
+        try:
+            stage = cls(**options)
+        except Exception as exc:
+            if config.stages is None:
+                skipped.append({"name": name, "why": f"cannot start: {type(exc).__name__}: {exc}"})
+                continue
+            raise ConfigError(
+                f"config: stages[{i}].options: stage {name!r} rejected its options: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        base = name.rpartition(":")[2] if ":" in name else name
+        seen[base] = seen.get(base, 0) + 1
+        key = base if seen[base] == 1 else f"{base}_{seen[base]}"
+        stages.append((key, stage))
+        names[key] = name
+    for item in skipped:
+        if warn is not None:
+            warn(f"stage {item['name']} is off: {item['why']}")
+    return BuiltStages(stages, names, skipped)
+
+
+def fingerprint(spec: JobSpec, stage_keys: list[str]) -> str:
+    """What must match for a resume: inputs, stages and every option that shapes the output."""
+    cfg = spec.config.to_dict()
+    data = {
+        "inputs": [str(Path(p).resolve()) for p in spec.inputs],
+        "input": cfg["input"],
+        "stages": cfg["stages"],
+        "stage_keys": stage_keys,
+        "output": cfg["output"],
+        "batch_size": cfg["runtime"]["batch_size"],
+        "checkpoint_every_records": cfg["runtime"]["checkpoint_every_records"],
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _clear_output(out_dir: Path) -> None:
+    for name in ("corpus", "rejects", ckpt_mod.STATE_DIR):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in (MANIFEST, REPORT, "lang_distribution.png"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_bytes(
+        out_dir / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
+    )
+
+
+def _manifest(
+    spec: JobSpec,
+    built: BuiltStages,
+    ckpt: Checkpoint,
+    source: InputSet | None,
+) -> dict[str, Any]:
+    sink = ckpt.sink or {"corpus": [], "rejects": [], "langs": {}, "reasons": {}}
+    metrics = ckpt.metrics
+    reports = ckpt.final.get("reports", {})
+    stages = []
+    for key, stage in built.stages:
+        m = metrics.get(key, {"in": 0, "out": 0, "dropped": {}, "busy_s": 0.0})
+        stages.append(
+            {
+                "key": key,
+                "name": built.names[key],
+                "class": f"{type(stage).__module__}.{type(stage).__qualname__}",
+                "stateful": stage.stateful,
+                "cpu_bound": stage.cpu_bound,
+                "in": m["in"],
+                "out": m["out"],
+                "dropped": m["dropped"],
+                "busy_s": round(m["busy_s"], 3),
+                "report": reports.get(key, {}),
+            }
+        )
+    src = metrics.get("source", {"in": 0, "out": 0, "dropped": {}})
+    budget = (ckpt.source_state or {}).get("budget", {})
+    return {
+        "format": "codekiln.stream.manifest/1",
+        "complete": ckpt.complete,
+        "fingerprint": ckpt.fingerprint,
+        "starts": ckpt.starts,
+        "checkpoints": ckpt.seq,
+        "inputs": list(spec.inputs),
+        "missing_inputs": list(source.missing) if source else [],
+        "config": spec.config.to_dict(),
+        "notes": list(spec.notes),
+        "source": {
+            "items": src["in"],
+            "records": src["out"],
+            "dropped": src["dropped"],
+            "budget": budget,
+        },
+        "stages": stages,
+        "skipped_stages": built.skipped,
+        "corpus": {
+            "format": spec.config.output.format,
+            "records": sum(s["records"] for s in sink["corpus"]),
+            "shards": sink["corpus"],
+        },
+        "rejects": {
+            "records": sum(s["records"] for s in sink["rejects"]),
+            "reasons": dict(sorted(sink["reasons"].items(), key=lambda kv: -kv[1])),
+            "shards": sink["rejects"],
+        },
+        "langs": dict(sorted(sink["langs"].items(), key=lambda kv: -kv[1])),
+    }
+
+
+async def run_job(
+    spec: JobSpec,
+    *,
+    warn: Callable[[str], None] | None = None,
+    on_metrics: Callable[[RunMetrics], Any] | None = None,
+) -> JobResult:
+    """Run (or resume, or only re-report) the batch job described by ``spec``.
+
+    ``on_metrics``, when given, is an async callable started beside the pipeline (the progress
+    display); it is cancelled when the pipeline finishes.
+    """
+    out_dir = spec.out_dir
+    built = build_stages(spec.config, warn)
+    keys = [k for k, _ in built.stages]
+    fp = fingerprint(spec, keys)
+    if spec.overwrite:
+        await asyncio.to_thread(_clear_output, out_dir)
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    previous = await asyncio.to_thread(ckpt_mod.load, out_dir)
+    if previous is not None and previous.fingerprint != fp:
+        raise CheckpointError(
+            f"{out_dir} holds a run with other inputs or config "
+            f"(fingerprint {previous.fingerprint}, "
+            f"this run {fp}); pass --overwrite to start over, or choose another --out"
+        )
+    if previous is not None and previous.complete:
+        manifest = _manifest(spec, built, previous, None)
+        manifest = await _after_commit(spec, out_dir, manifest, previous)
+        report = await _write_report(out_dir, manifest, spec)
+        return JobResult(
+            out_dir, manifest, report, already_complete=True, skipped_stages=built.skipped
+        )
+
+    source = InputSet(list(spec.inputs), spec.config.input)
+    sink = RunSink(out_dir, spec.config.output)
+    metrics = RunMetrics(Pipeline.step_keys(keys))
+    work_dirs = {k: out_dir / ckpt_mod.STATE_DIR / "stages" / k for k in keys}
+    ckpt = previous or Checkpoint(fingerprint=fp, starts=0)
+    ckpt.starts += 1
+    await asyncio.to_thread(_prepare, built, work_dirs, source, sink, metrics, ckpt)
+
+    async def on_checkpoint(barrier: Barrier, sink_state: dict[str, Any]) -> None:
+        ckpt.seq = barrier.seq
+        ckpt.position = barrier.position
+        ckpt.source_state = barrier.source_state
+        ckpt.stage_states = dict(barrier.states)
+        ckpt.metrics = barrier.metrics
+        ckpt.sink = sink_state
+        snapshot = _manifest(spec, built, ckpt, source)
+        await asyncio.to_thread(_save_both, out_dir, ckpt, snapshot)
+
+    opts = spec.config.runtime
+    pipeline = Pipeline(
+        source,
+        built.stages,
+        sink,
+        options=PipelineOptions(
+            batch_size=opts.batch_size,
+            queue_batches=opts.queue_batches,
+            workers=opts.workers,
+            checkpoint_every=opts.checkpoint_every_records,
+        ),
+        metrics=metrics,
+        work_dirs=work_dirs,
+        on_checkpoint=on_checkpoint,
+        seq_start=ckpt.seq,
+    )
+    started = time.monotonic()
+    if on_metrics is None:
+        await pipeline.run(ckpt.position)
+    else:
+        async with asyncio.TaskGroup() as tg:
+            display = tg.create_task(on_metrics(metrics))
+            try:
+                await pipeline.run(ckpt.position)
+            finally:
+                display.cancel()
+    elapsed = time.monotonic() - started
+
+    reports = await asyncio.to_thread(_stage_reports, built.stages)
+    ckpt.complete = True
+    ckpt.position = None
+    ckpt.stage_states = {}
+    ckpt.source_state = source.state()
+    ckpt.metrics = metrics.snapshot()
+    ckpt.sink = sink.state()
+    ckpt.final = {"reports": reports, "elapsed_s": round(elapsed, 3)}
+    manifest = _manifest(spec, built, ckpt, source)
+    manifest["elapsed_s"] = round(elapsed, 3)
+    await asyncio.to_thread(_save_both, out_dir, ckpt, manifest)
+    manifest = await _after_commit(spec, out_dir, manifest, ckpt)
+    report = await _write_report(out_dir, manifest, spec)
+    return JobResult(
+        out_dir, manifest, report, resumed=previous is not None, skipped_stages=built.skipped
+    )
+
+
+def _prepare(  # noqa: PLR0917 - private helper called once, from run_job
+    built: BuiltStages,
+    work_dirs: dict[str, Path],
+    source: InputSet,
+    sink: RunSink,
+    metrics: RunMetrics,
+    ckpt: Checkpoint,
+) -> None:
+    """Open the stages and, when resuming, restore every part to the checkpoint's cut."""
+    for key, stage in built.stages:
+        work_dirs[key].mkdir(parents=True, exist_ok=True)
+        try:
+            stage.open(work_dirs[key])
+        except Exception as exc:
+            raise StageCrashed(key, f"open() failed: {type(exc).__name__}: {exc}") from exc
+    sink.restore(ckpt.sink)
+    if ckpt.seq == 0:
+        return
+    if ckpt.source_state is not None:
+        source.load_state(ckpt.source_state)
+    metrics.restore(ckpt.metrics)
+    for key, stage in built.stages:
+        if key in ckpt.stage_states:
+            try:
+                stage.load_state_dict(pickle.loads(ckpt.stage_states[key]))
+            except Exception as exc:
+                raise StageCrashed(
+                    key, f"load_state_dict() failed: {type(exc).__name__}: {exc}"
+                ) from exc
+
+
+def _save_both(out_dir: Path, ckpt: Checkpoint, manifest: dict[str, Any]) -> None:
+    # The checkpoint is the commit point; manifest.json is its readable view, rewritten after.
+    ckpt_mod.save(out_dir, ckpt)
+    write_manifest(out_dir, manifest)
+
+
+def _stage_reports(stages: list[tuple[str, Stage]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, stage in stages:
+        try:
+            report = stage.report()
+            json.dumps(report, default=str)
+            out[key] = report
+        except Exception as exc:
+            out[key] = {"error": f"report() failed: {type(exc).__name__}: {exc}"}
+    return out
+
+
+def _optional_callable(module_name: str, func: str) -> Callable[..., Any] | None:
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None:
+        return None
+    fn = getattr(importlib.import_module(module_name), func, None)
+    return fn if callable(fn) else None
+
+
+async def _after_commit(
+    spec: JobSpec, out_dir: Path, manifest: dict[str, Any], ckpt: Checkpoint
+) -> dict[str, Any]:
+    """Hooks that run once the corpus is committed: LLM synthesis and job launch."""
+    synth = _synth_status(spec)
+    if synth["enabled"] and synth.get("available"):
+        done = ckpt.final.get("synth")
+        if done is None:
+            fn = _optional_callable(SYNTH_MODULE, SYNTH_FUNC)
+            assert fn is not None
+            kwargs = {
+                "corpus_dir": out_dir / "corpus",
+                "out_dir": out_dir / "synth",
+                "llm_url": spec.llm_url,
+                "sandbox_url": spec.sandbox_url,
+            }
+            result = fn(**kwargs)
+            if asyncio.iscoroutine(result):
+                result = await result
+            done = dict(result or {})
+            ckpt.final["synth"] = done
+            await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
+        synth["result"] = done
+    manifest["synth"] = synth
+    if spec.config.launch is not None:
+        done = ckpt.final.get("launch")
+        if done is None:
+            fn = _optional_callable(LAUNCHER_MODULE, LAUNCHER_FUNC)
+            if fn is None:  # validated at config load; the module vanished since
+                raise ConfigError(
+                    f"config: launch: {LAUNCHER_MODULE}:{LAUNCHER_FUNC} is not available"
+                )
+            result = fn(out_dir / MANIFEST, dict(spec.config.launch))
+            if asyncio.iscoroutine(result):
+                result = await result
+            done = dict(result or {})
+            ckpt.final["launch"] = done
+            await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
+        manifest["launch"] = done
+    await asyncio.to_thread(write_manifest, out_dir, manifest)
+    return manifest
+
+
+def _synth_status(spec: JobSpec) -> dict[str, Any]:
+    if not spec.llm_url:
+        return {
+            "enabled": False,
+            "why": "no LLM endpoint configured",
+            "how": "set CODEKILN_LLM_URL=http://host:port/v1 (an OpenAI-compatible server) or "
+            "the config key synth.llm_url; synth.sandbox_url (or CODEKILN_SANDBOX_URL) names "
+            "the sandbox service that checks generated tests",
+        }
+    available = _optional_callable(SYNTH_MODULE, SYNTH_FUNC) is not None
+    status: dict[str, Any] = {"enabled": True, "llm_url": spec.llm_url, "available": available}
+    if not available:
+        status["why"] = f"{SYNTH_MODULE}:{SYNTH_FUNC} is not installed yet"
+    return status
+
+
+async def _write_report(out_dir: Path, manifest: dict[str, Any], spec: JobSpec) -> Path:
+    from codekiln.stream.report import write_report
+
+    return await asyncio.to_thread(write_report, out_dir, manifest)
+
+
+def default_inputs() -> list[str]:
+    """The venv's standard library and site-packages (sysconfig stdlib, purelib, platlib)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    out: list[str] = []
+    for key in ("stdlib", "purelib", "platlib"):
+        p = paths.get(key)
+        if p and Path(p).is_dir() and p not in out:
+            out.append(p)
+    if not out:  # pragma: no cover - every CPython has a stdlib folder
+        out.append(str(Path(sys.executable).parent))
+    return out

@@ -1,0 +1,362 @@
+"""The pipeline engine: a source, stages and a sink joined by bounded channels.
+
+::
+
+    source ──ch──▶ stage 1 ──ch──▶ stage 2 ── … ──ch──▶ sink
+    (thread)      (thread or      (process pool for
+                   in-loop)        cpu_bound stages)
+
+Messages are :class:`Batch` (live records plus the records dropped so far, which ride along to
+keep the rejects in input order) and :class:`Barrier` (a checkpoint marker). The source emits a
+barrier every ``checkpoint_every`` items; each stage, when the barrier reaches it, snapshots its
+state (stateful stages) and its counters into the barrier and passes it on; the sink commits its
+open shards and hands the barrier to the checkpoint callback. Because channels are FIFO, the
+snapshot taken at each stage covers exactly the items before the barrier: source offset, stage
+states and sink manifest describe the same cut, and they are written as one checkpoint.
+
+Every task belongs to one TaskGroup. End of stream is a channel close; each stage then calls
+``finish()`` and closes its own output. The first task that fails cancels the others and the
+run raises a :class:`~codekiln.stream.runtime.errors.StreamError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import pickle
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from codekiln.stream.metrics import RunMetrics, StageMetrics
+from codekiln.stream.readers.base import Item, Position
+from codekiln.stream.record import Record
+from codekiln.stream.runtime import executor as _executor
+from codekiln.stream.runtime.channel import Channel
+from codekiln.stream.runtime.errors import SinkError, StageCrashed, StreamError
+from codekiln.stream.stage import Stage
+
+
+@dataclass(slots=True)
+class Batch:
+    live: list[Record]
+    dropped: list[Record]
+
+
+@dataclass(slots=True)
+class Barrier:
+    """A checkpoint cut: everything before it in the stream is covered by its snapshots."""
+
+    seq: int
+    position: Position | None
+    source_state: dict[str, Any]
+    states: dict[str, bytes] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+Message = Batch | Barrier
+
+
+class Source(Protocol):
+    def items(self, after: Position | None) -> Iterator[Item]: ...
+    def state(self) -> dict[str, Any]: ...
+
+
+class Sink(Protocol):
+    def write(self, live: list[Record], dropped: list[Record]) -> None: ...
+    def commit(self) -> dict[str, Any]: ...
+    def abort(self) -> None: ...
+
+
+#: Called with (barrier, sink state) after the sink committed up to the barrier.
+CheckpointFn = Callable[[Barrier, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    batch_size: int = 512
+    #: Bound of every channel, in batches. 4 lets a stage pick up its next batch while the one
+    #: downstream still works (double buffering with slack for uneven batch costs); anything
+    #: more only adds memory: at most (stages + 1) x queue_batches x batch_size records in
+    #: flight, whatever the input size.
+    queue_batches: int = 4
+    workers: int = 0
+    checkpoint_every: int = 20_000
+
+
+def _take(it: Iterator[Item], n: int) -> list[Item]:
+    return list(itertools.islice(it, n))
+
+
+def _split(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    live = [r for r in records if r.drop_reason is None]
+    if len(live) == len(records):
+        return records, []
+    return live, [r for r in records if r.drop_reason is not None]
+
+
+def _count(m: StageMetrics, n_in: int, live: list[Record], dropped: list[Record]) -> None:
+    m.records_in += n_in
+    m.records_out += len(live)
+    m.batches += 1
+    for r in dropped:
+        m.dropped[r.drop_reason or "?"] += 1
+
+
+class Pipeline:
+    """One run of ``source -> stages -> sink``; see the module docstring."""
+
+    def __init__(
+        self,
+        source: Source,
+        stages: list[tuple[str, Stage]],
+        sink: Sink,
+        *,
+        options: PipelineOptions,
+        metrics: RunMetrics,
+        work_dirs: dict[str, Path] | None = None,
+        on_checkpoint: CheckpointFn | None = None,
+        seq_start: int = 0,
+    ) -> None:
+        self.source = source
+        self.stages = stages
+        self.sink = sink
+        self.options = options
+        self.metrics = metrics
+        self.work_dirs = work_dirs or {}
+        self.on_checkpoint = on_checkpoint
+        self.seq = seq_start
+        self._threads: ThreadPoolExecutor | None = None
+        self._pool: Executor | None = None
+
+    @staticmethod
+    def step_keys(stage_keys: list[str]) -> list[str]:
+        return ["source", *stage_keys, "sink"]
+
+    async def run(self, after: Position | None = None) -> None:
+        """Stream everything after ``after`` through; returns once the sink committed."""
+        n = len(self.stages)
+        bound = self.options.queue_batches
+        channels: list[Channel[Message]] = [Channel(bound) for _ in range(n + 1)]
+        for i, (key, _) in enumerate(self.stages):
+            self.metrics[key].depth = channels[i].depth
+        self.metrics["sink"].depth = channels[n].depth
+        # One thread per in-process stage at most: each stage works on one batch at a time.
+        self._threads = ThreadPoolExecutor(max_workers=n + 2, thread_name_prefix="codekiln-stage")
+        cpu = {key: s for key, s in self.stages if s.cpu_bound and not s.stateful}
+        loop = asyncio.get_running_loop()
+        try:
+            if cpu:
+                self._pool = await loop.run_in_executor(
+                    self._threads,
+                    _executor.make_pool,
+                    cpu,
+                    {k: self.work_dirs.get(k, Path(".")) for k in cpu},
+                    self.options.workers,
+                )
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._source(after, channels[0]))
+                for i, (key, stage) in enumerate(self.stages):
+                    if key in cpu:
+                        tg.create_task(self._pooled_stage(key, stage, channels[i], channels[i + 1]))
+                    else:
+                        tg.create_task(self._stage(key, stage, channels[i], channels[i + 1]))
+                tg.create_task(self._sink(channels[n]))
+        except BaseExceptionGroup as group:
+            self.sink.abort()
+            raise _first_error(group) from None
+        finally:
+            pool, self._pool = self._pool, None
+            threads, self._threads = self._threads, None
+            if pool is not None:
+                await loop.run_in_executor(threads, lambda: pool.shutdown(cancel_futures=True))
+            threads.shutdown(wait=False)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
+    # -- source --------------------------------------------------------------------------
+    async def _source(self, after: Position | None, out: Channel[Message]) -> None:
+        m = self.metrics["source"]
+        it = self.source.items(after)
+        every = self.options.checkpoint_every
+        since = 0
+        position = after
+        while True:
+            want = min(self.options.batch_size, every - since)
+            start = time.perf_counter()
+            items = await self._in_thread(_take, it, want)
+            m.busy_s += time.perf_counter() - start
+            if items:
+                position = items[-1][0]
+                live, dropped = _split([r for _, r in items])
+                _count(m, len(items), live, dropped)
+                await out.put(Batch(live, dropped))
+                since += len(items)
+            if len(items) < want:
+                break
+            if since >= every:
+                self.seq += 1
+                barrier = Barrier(self.seq, position, self.source.state())
+                barrier.metrics["source"] = m.snapshot()
+                await out.put(barrier)
+                since = 0
+        await out.close()
+
+    # -- stages --------------------------------------------------------------------------
+    async def _pass_barrier(self, key: str, stage: Stage, barrier: Barrier) -> None:
+        if stage.stateful:
+            try:
+                barrier.states[key] = await self._in_thread(_pickle_state, stage)
+            except Exception as exc:
+                raise StageCrashed(
+                    key, f"state_dict() failed: {type(exc).__name__}: {exc}"
+                ) from exc
+        barrier.metrics[key] = self.metrics[key].snapshot()
+
+    async def _finish(self, key: str, stage: Stage, out: Channel[Message]) -> None:
+        try:
+            tail = await self._in_thread(stage.finish)
+        except Exception as exc:
+            raise StageCrashed(key, f"finish() failed: {type(exc).__name__}: {exc}") from exc
+        if tail:
+            live, dropped = _split(_checked(key, tail))
+            m = self.metrics[key]
+            m.records_out += len(live)
+            for r in dropped:
+                m.dropped[r.drop_reason or "?"] += 1
+            await out.put(Batch(live, dropped))
+        await out.close()
+
+    async def _stage(
+        self, key: str, stage: Stage, inp: Channel[Message], out: Channel[Message]
+    ) -> None:
+        m = self.metrics[key]
+        while (msg := await inp.get()) is not None:
+            if isinstance(msg, Barrier):
+                await self._pass_barrier(key, stage, msg)
+            elif msg.live:
+                start = time.perf_counter()
+                result = await self._in_thread(_process, key, stage, msg.live)
+                m.busy_s += time.perf_counter() - start
+                live, dropped = _split(result)
+                _count(m, len(msg.live), live, dropped)
+                msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
+            await out.put(msg)
+        await self._finish(key, stage, out)
+
+    async def _pooled_stage(
+        self, key: str, stage: Stage, inp: Channel[Message], out: Channel[Message]
+    ) -> None:
+        # Up to `workers` batches of this stage run at once; results are emitted in input order.
+        window: Channel[tuple[Message, asyncio.Future[Any] | None]] = Channel(
+            _executor.pool_size(self.options.workers)
+        )
+        loop = asyncio.get_running_loop()
+
+        async def submit() -> None:
+            while (msg := await inp.get()) is not None:
+                fut = None
+                if isinstance(msg, Batch) and msg.live:
+                    fut = loop.run_in_executor(self._pool, _executor.run_batch, key, msg.live)
+                await window.put((msg, fut))
+            await window.close()
+
+        async def emit() -> None:
+            m = self.metrics[key]
+            while (entry := await window.get()) is not None:
+                msg, fut = entry
+                if isinstance(msg, Barrier):
+                    await self._pass_barrier(key, stage, msg)
+                elif fut is not None:
+                    try:
+                        result, busy = await fut
+                    except BrokenProcessPool as exc:
+                        raise StageCrashed(
+                            key, "a worker process died (killed or out of memory)"
+                        ) from exc
+                    except Exception as exc:
+                        raise StageCrashed(
+                            key, f"process() raised {type(exc).__name__}: {exc}"
+                        ) from exc
+                    m.busy_s += busy
+                    live, dropped = _split(_checked(key, result))
+                    _count(m, len(msg.live), live, dropped)
+                    msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
+                await out.put(msg)
+            await self._finish(key, stage, out)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(submit())
+            tg.create_task(emit())
+
+    # -- sink ----------------------------------------------------------------------------
+    async def _sink(self, inp: Channel[Message]) -> None:
+        m = self.metrics["sink"]
+        while (msg := await inp.get()) is not None:
+            if isinstance(msg, Barrier):
+                msg.metrics["sink"] = m.snapshot()
+                state = await self._commit()
+                if self.on_checkpoint is not None:
+                    await self.on_checkpoint(msg, state)
+                continue
+            if not (msg.live or msg.dropped):
+                continue
+            start = time.perf_counter()
+            try:
+                await self._in_thread(self.sink.write, msg.live, msg.dropped)
+            except OSError as exc:
+                raise SinkError(f"writing output failed: {exc}") from exc
+            m.busy_s += time.perf_counter() - start
+            m.records_in += len(msg.live) + len(msg.dropped)
+            m.records_out += len(msg.live)
+            m.batches += 1
+        await self._commit()
+
+    async def _commit(self) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = await self._in_thread(self.sink.commit)
+        except OSError as exc:
+            raise SinkError(f"committing output failed: {exc}") from exc
+        return state
+
+
+def _pickle_state(stage: Stage) -> bytes:
+    return pickle.dumps(stage.state_dict(), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _checked(key: str, result: Any) -> list[Record]:
+    if not isinstance(result, list) or (result and not isinstance(result[0], Record)):
+        raise StageCrashed(key, f"returned {type(result).__name__}, expected a list of Record")
+    return result
+
+
+def _process(key: str, stage: Stage, batch: list[Record]) -> list[Record]:
+    first = batch[0].id
+    try:
+        result = stage.process(batch)
+    except Exception as exc:
+        raise StageCrashed(
+            key,
+            f"process() raised {type(exc).__name__}: {exc} "
+            f"(batch of {len(batch)} records from id {first})",
+        ) from exc
+    return _checked(key, result)
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The error to report from a failed TaskGroup: the first real one, unwrapped."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_error(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            if isinstance(exc, StreamError | KeyboardInterrupt | SystemExit):
+                return exc
+            wrapped = StreamError(f"pipeline failed: {type(exc).__name__}: {exc}")
+            wrapped.__cause__ = exc
+            return wrapped
+    return group

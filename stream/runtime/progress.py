@@ -1,0 +1,39 @@
+"""The rich progress display of a CLI run: one line per step, refreshed from the counters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from codekiln.stream.metrics import RunMetrics
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+def metrics_table(metrics: RunMetrics, elapsed_s: float | None = None) -> Table:
+    title = "codekiln stream" + (f"  {elapsed_s:.0f}s" if elapsed_s is not None else "")
+    table = Table(title=title, title_justify="left")
+    for col in ("step", "in", "out", "dropped", "queue", "busy s"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    for m in metrics:
+        table.add_row(
+            m.key,
+            f"{m.records_in:,}",
+            f"{m.records_out:,}",
+            f"{m.dropped_total:,}",
+            str(m.depth()),
+            f"{m.busy_s:.1f}",
+        )
+    return table
+
+
+async def show_progress(metrics: RunMetrics, console: Console, period_s: float = 0.5) -> None:
+    """Redraw until cancelled (the caller cancels it when the pipeline ends)."""
+    start = time.monotonic()
+    with Live(
+        metrics_table(metrics, 0), console=console, auto_refresh=False, transient=True
+    ) as live:
+        while True:
+            await asyncio.sleep(period_s)
+            live.update(metrics_table(metrics, time.monotonic() - start), refresh=True)

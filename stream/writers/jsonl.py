@@ -1,0 +1,66 @@
+"""Sharded JSONL.zst: one JSON object per line, one independent zstd frame per shard."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import zstandard
+from codekiln.stream.record import Record
+from codekiln.stream.writers.base import HashingFile, ShardWriter
+
+
+class JsonlZstWriter(ShardWriter):
+    suffix = ".jsonl.zst"
+
+    def __init__(self, folder: Path, *, level: int = 3, **kw: Any) -> None:
+        self.level = level
+        self._fh: BinaryIO | None = None
+        self._hashing: HashingFile | None = None
+        self._zw: Any = None
+        super().__init__(folder, **kw)
+
+    def _open(self, tmp: Path) -> None:
+        self._fh = open(tmp, "wb")  # noqa: SIM115 - closed in _close
+        self._hashing = HashingFile(self._fh)
+        # threads=0: single-threaded compression is deterministic, so a resumed run writes
+        # byte-identical shards.
+        cctx = zstandard.ZstdCompressor(level=self.level, threads=0)
+        self._zw = cctx.stream_writer(self._hashing, closefd=False)
+
+    def _write(self, records: list[Record]) -> int:
+        lines = "".join(
+            json.dumps(r.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+            for r in records
+        )
+        try:
+            data = lines.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (possible from JSON input) are not UTF-8: escape them instead of
+            # altering the text.
+            data = "".join(
+                json.dumps(r.to_json(), separators=(",", ":")) + "\n" for r in records
+            ).encode("ascii")
+        self._zw.write(data)
+        return len(data)
+
+    def _close(self) -> tuple[str, int]:
+        assert self._fh is not None
+        assert self._hashing is not None
+        self._zw.flush(zstandard.FLUSH_FRAME)
+        self._zw.close()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        sha, size = self._hashing.sha256.hexdigest(), self._hashing.size
+        self._fh = self._hashing = self._zw = None
+        return sha, size
+
+
+def read_jsonl_zst(path: Path) -> list[dict[str, Any]]:
+    """Every object of one shard (for tests, reports and tools; shards are bounded in size)."""
+    with open(path, "rb") as fh:
+        data = zstandard.ZstdDecompressor().stream_reader(fh).read()
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
