@@ -1,0 +1,265 @@
+"""The heuristic filter stage: OpenCoder's three groups of rules, per language, from data.
+
+A record is routed to a rule table by its language (``record.lang``, the Linguist name stage 1
+sets) or, for languages without a table of their own, by ``meta["lang_type"]``. The table's
+enabled rules run in order; the first rule that fires drops the record with the reason
+``filters:<rule>`` and a readable ``meta["filter_detail"]`` (value and threshold). A signal that
+raises or runs past its time budget is counted in the report and only its own rule is skipped.
+A parser that rejects the file (syntax, nesting depth, size, time) drops it as
+``filters:unparseable``. A document whose signals together run past ``doc_budget_s`` is dropped
+as ``filters:timeout`` (a pathological input, never a hang).
+
+The stage is pure (``cpu_bound``): the runtime runs its batches in the process pool, where each
+worker holds its own copy. So that ``report()`` in the runtime process covers every worker, each
+copy writes its counters to ``<work_dir>/report-<pid>.json`` after every batch (atomically), and
+``report()`` sums those files (:func:`merge_reports`). After a ``kill -9`` and resume, batches
+processed after the last checkpoint are processed again and counted twice in these per-language
+figures; the runtime's own per-reason drop counts are checkpointed and exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from codekiln.stream.filters._budget import SignalTimeout, alarm_handler, run_with_budget
+from codekiln.stream.filters.document import Document
+from codekiln.stream.filters.rules import Rule, RuleSet, RuleTable, load_rules
+from codekiln.stream.filters.signals import SIGNALS, Unparseable
+from codekiln.stream.record import Record
+from codekiln.stream.stage import BatchStage
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_ZH_SAMPLE_CHARS = 10_000
+UNPARSEABLE = "unparseable"
+TIMEOUT = "timeout"
+
+
+def rule_draw(digest: bytes, rule: str, seed: int) -> float:
+    """A uniform number in [0, 1) fixed by (document, rule, seed): the probabilistic coin."""
+    h = hashlib.blake2b(digest, digest_size=8, key=f"{seed}:{rule}".encode()[:64])
+    return int.from_bytes(h.digest(), "big") / 2.0**64
+
+
+class HeuristicFilterStage(BatchStage):
+    """Drop records that any active rule of their language's table fires on."""
+
+    name: ClassVar[str] = "filters"
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        rules: str | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        disable: list[str] | tuple[str, ...] = (),
+        signal_budget_s: float = 2.0,
+        doc_budget_s: float = 10.0,
+        seed: int = 0,
+        evaluate_all: bool = False,
+        annotate: bool = False,
+    ) -> None:
+        if signal_budget_s <= 0 or doc_budget_s <= 0:
+            raise ValueError("signal_budget_s and doc_budget_s must be positive")
+        self.ruleset: RuleSet = load_rules(rules, overrides, tuple(disable))
+        self.signal_budget_s = float(signal_budget_s)
+        self.doc_budget_s = float(doc_budget_s)
+        self.seed = int(seed)
+        #: Compute every signal of the table even after a rule fired (for tuning, benchmarks).
+        self.evaluate_all = bool(evaluate_all)
+        #: Store the computed signal values in ``meta["quality_signals"]``.
+        self.annotate = bool(annotate)
+        # The parse-failure rule runs first: it is the most telling reason for a file the
+        # language's parser rejects, and the language rules depend on that parse anyway.
+        self._active: dict[str, tuple[Rule, ...]] = {
+            name: tuple(sorted(table.active, key=lambda rule: rule.name != UNPARSEABLE))
+            for name, table in self.ruleset.tables.items()
+        }
+        self._work_dir: Path | None = None
+        self._reset_counters()
+
+    def open(self, work_dir: Path) -> None:
+        self._work_dir = Path(work_dir)
+
+    def _reset_counters(self) -> None:
+        self.docs_in: Counter[str] = Counter()
+        self.docs_dropped: Counter[str] = Counter()
+        self.bytes_in: Counter[str] = Counter()
+        self.bytes_kept: Counter[str] = Counter()
+        self.by_table: Counter[str] = Counter()
+        self.drops_by_rule: Counter[str] = Counter()
+        self.drops_by_lang_rule: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.signal_failures: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.signal_timeouts: Counter[str] = Counter()
+        self.signal_slow: Counter[str] = Counter()
+        self.unparseable: Counter[str] = Counter()
+
+    # ---- routing ------------------------------------------------------------------------
+    def route(self, record: Record) -> RuleTable:
+        routing = self.ruleset.routing
+        name = routing.languages.get(record.lang)
+        if name is None:
+            lang_type = str(record.meta.get("lang_type", ""))
+            name = routing.lang_types.get(lang_type, routing.default)
+            if name == routing.lang_types.get("prose"):
+                sample = record.text[:_ZH_SAMPLE_CHARS]
+                if sample and len(_CJK.findall(sample)) > routing.zh_min_cjk_fraction * len(sample):
+                    name = routing.text_zh
+        return self.ruleset.tables[name]
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def evaluate(
+        self, record: Record, armed: bool = False
+    ) -> tuple[str | None, str, dict[str, float]]:
+        """(rule that fired or None, detail, signal values) for one record."""
+        table = self.route(record)
+        self.by_table[table.name] += 1
+        doc = Document(record.text, record.lang, record.path, table.name)
+        values: dict[str, float] = {}
+        failed: set[str] = set()
+        fired: str | None = None
+        detail = ""
+        deadline = time.perf_counter() + self.doc_budget_s
+        for rule in self._active[table.name]:
+            if time.perf_counter() > deadline:
+                return TIMEOUT, f"signals ran past doc_budget_s={self.doc_budget_s:g}", values
+            sig = rule.signal
+            if sig in failed:
+                continue
+            value = values.get(sig)
+            if value is None:
+                try:
+                    value, elapsed = run_with_budget(
+                        SIGNALS[sig].fn, doc, self.signal_budget_s, armed
+                    )
+                except Unparseable as exc:
+                    failed.add(sig)
+                    self.unparseable[exc.parser] += 1
+                    if rule.name == UNPARSEABLE:
+                        return UNPARSEABLE, str(exc)[:300], values
+                    continue
+                except SignalTimeout:
+                    failed.add(sig)
+                    self.signal_timeouts[sig] += 1
+                    if rule.name == UNPARSEABLE:
+                        return UNPARSEABLE, f"parser ran past {self.signal_budget_s:g}s", values
+                    continue
+                except RecursionError:
+                    failed.add(sig)
+                    self.signal_failures[sig]["RecursionError"] += 1
+                    if rule.name == UNPARSEABLE:
+                        return UNPARSEABLE, "RecursionError", values
+                    continue
+                except Exception as exc:  # one failing signal is counted, not fatal
+                    failed.add(sig)
+                    self.signal_failures[sig][type(exc).__name__] += 1
+                    continue
+                if elapsed > self.signal_budget_s:
+                    self.signal_slow[sig] += 1
+                values[sig] = value
+            if (
+                fired is None
+                and rule.fires_on(value)
+                and (rule.p >= 1.0 or rule_draw(doc.digest, rule.name, self.seed) < rule.p)
+            ):
+                fired = rule.name
+                detail = f"{sig}={value:.4g}; drop if {rule.describe()}"
+                if not self.evaluate_all:
+                    break
+        return fired, detail, values
+
+    def process_batch(self, batch: list[Record]) -> list[Record]:
+        with alarm_handler() as armed:
+            for record in batch:
+                if record.drop_reason is not None:
+                    continue
+                try:
+                    fired, detail, values = self.evaluate(record, armed)
+                except Exception as exc:  # quarantine, the run goes on
+                    self._quarantine(record, exc)
+                    continue
+                lang = record.lang or "unknown"
+                size = len(record.text)
+                self.docs_in[lang] += 1
+                self.bytes_in[lang] += size
+                if self.annotate:
+                    record.meta["quality_signals"] = {k: round(v, 6) for k, v in values.items()}
+                if fired is None:
+                    self.bytes_kept[lang] += size
+                    continue
+                record.drop_reason = f"{self.name}:{fired}"
+                record.meta["filter_detail"] = detail
+                self.docs_dropped[lang] += 1
+                self.drops_by_rule[fired] += 1
+                self.drops_by_lang_rule[lang][fired] += 1
+        if self._work_dir is not None:
+            self._publish_counters(self._work_dir)
+        return batch
+
+    def _publish_counters(self, work_dir: Path) -> None:
+        path = work_dir / f"report-{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._local_report()), encoding="utf-8")
+        tmp.replace(path)
+
+    # ---- report -------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        """Counters of every copy of this stage (all pool workers) when opened by a runtime."""
+        if self._work_dir is not None:
+            parts = []
+            for path in sorted(self._work_dir.glob("report-*.json")):
+                try:
+                    parts.append(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError):
+                    continue
+            if parts:
+                return merge_reports(parts)
+        return self._local_report()
+
+    def _local_report(self) -> dict[str, Any]:
+        docs_in = sum(self.docs_in.values())
+        dropped = sum(self.docs_dropped.values())
+        return {
+            "docs_in": docs_in,
+            "docs_kept": docs_in - dropped,
+            "docs_dropped": dropped,
+            "drops_by_rule": dict(self.drops_by_rule.most_common()),
+            "by_language": {
+                lang: {
+                    "in": self.docs_in[lang],
+                    "dropped": self.docs_dropped[lang],
+                    "chars_in": self.bytes_in[lang],
+                    "chars_kept": self.bytes_kept[lang],
+                    "drops_by_rule": dict(self.drops_by_lang_rule[lang].most_common()),
+                }
+                for lang in sorted(self.docs_in)
+            },
+            "by_table": dict(self.by_table),
+            "signal_failures": {k: dict(v) for k, v in self.signal_failures.items()},
+            "signal_timeouts": dict(self.signal_timeouts),
+            "signal_slow": dict(self.signal_slow),
+            "unparseable_by_parser": dict(self.unparseable),
+        }
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum several :meth:`HeuristicFilterStage.report` results (one per worker) into one."""
+
+    def add(into: dict[str, Any], part: Mapping[str, Any]) -> None:
+        for key, value in part.items():
+            if isinstance(value, Mapping):
+                add(into.setdefault(key, {}), value)
+            elif isinstance(value, int | float):
+                into[key] = into.get(key, 0) + value
+
+    merged: dict[str, Any] = {}
+    for report in reports:
+        add(merged, report)
+    return merged

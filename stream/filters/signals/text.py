@@ -1,0 +1,261 @@
+"""Natural-language signals: size, lines, words, n-gram repetition, character classes.
+
+These apply to every document (code and text). Word n-gram signals follow the RedPajama-v2
+definitions that OpenCoder's configuration names: *top n-gram* is the character share of the
+most frequent word n-gram, *dupe n-grams* the character share of words covered by any n-gram
+occurring twice or more.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from codekiln.stream.filters.document import Document
+from codekiln.stream.filters.signals._registry import ratio, signal
+
+# ---- size ----------------------------------------------------------------------------------
+
+
+@signal("num_chars")
+def num_chars(doc: Document) -> float:
+    """Number of characters of the text."""
+    return float(len(doc.text))
+
+
+@signal("size_file_byte")
+def size_file_byte(doc: Document) -> float:
+    """Size of the text in UTF-8 bytes."""
+    return float(len(doc.encoded))
+
+
+@signal("num_lines")
+def num_lines(doc: Document) -> float:
+    """Number of lines (``\\n``-separated; a trailing newline does not add a line)."""
+    lines = doc.lines
+    return float(len(lines) - 1 if lines and lines[-1] == "" else len(lines))
+
+
+@signal("num_words")
+def num_words(doc: Document) -> float:
+    """Number of normalised words (``\\w+`` runs of the lower-cased text)."""
+    return float(len(doc.words))
+
+
+@signal("mean_word_length")
+def mean_word_length(doc: Document) -> float:
+    """Mean length of the normalised words (0 without words)."""
+    return ratio(doc.word_chars, len(doc.words))
+
+
+@signal("num_chars_line_max")
+def num_chars_line_max(doc: Document) -> float:
+    """Length of the longest line."""
+    return float(max(map(len, doc.lines), default=0))
+
+
+@signal("num_chars_line_mean")
+def num_chars_line_mean(doc: Document) -> float:
+    """Mean line length (line breaks not counted)."""
+    return ratio(len(doc.text) - (len(doc.lines) - 1), len(doc.lines))
+
+
+# ---- character classes ---------------------------------------------------------------------
+
+
+@signal("frac_chars_replacement_symbols")
+def frac_chars_replacement_symbols(doc: Document) -> float:
+    """Share of U+FFFD replacement characters (a decoding that went wrong)."""
+    return ratio(doc.text.count("\ufffd"), len(doc.text))
+
+
+@signal("frac_chars_alphabet")
+def frac_chars_alphabet(doc: Document) -> float:
+    """Letters over non-whitespace characters."""
+    alpha, _, space = doc.char_classes
+    return ratio(alpha, len(doc.text) - space)
+
+
+@signal("frac_chars_digital")
+def frac_chars_digital(doc: Document) -> float:
+    """Digits over non-whitespace characters."""
+    _, digit, space = doc.char_classes
+    return ratio(digit, len(doc.text) - space)
+
+
+@signal("frac_chars_whitespace")
+def frac_chars_whitespace(doc: Document) -> float:
+    """Whitespace over all characters."""
+    return ratio(doc.char_classes[2], len(doc.text))
+
+
+# ---- word n-grams --------------------------------------------------------------------------
+
+
+def _top_ngram(doc: Document, n: int) -> float:
+    order, starts = doc.ngram_runs(n)
+    if len(order) == 0 or not doc.word_chars:
+        return 0.0
+    counts = np.diff(starts)
+    best = int(counts.argmax())
+    if counts[best] < 2:
+        return 0.0
+    first = int(order[starts[best]])
+    chars = int(doc.word_lengths[first : first + n].sum())
+    return min(1.0, chars * int(counts[best]) / doc.word_chars)
+
+
+def _dupe_ngrams(doc: Document, n: int) -> float:
+    if not doc.word_chars or len(doc.words) < n:
+        return 0.0
+    duplicated = doc.duplicated_ngrams(n)
+    if not duplicated.any():
+        return 0.0
+    # A word is covered when an n-gram starting at one of positions j-n+1 .. j is duplicated.
+    starts = np.concatenate(([0], np.cumsum(duplicated, dtype=np.int64)))
+    total = len(doc.words)
+    j = np.arange(total)
+    hi = np.minimum(j, len(duplicated) - 1) + 1
+    lo = np.maximum(j - n + 1, 0)
+    covered = (starts[hi] - starts[np.minimum(lo, hi)]) > 0
+    return float(doc.word_lengths[covered].sum()) / doc.word_chars
+
+
+def _register_ngram_signals() -> None:
+    for n in (2, 3, 4):
+
+        def top(doc: Document, n: int = n) -> float:
+            return _top_ngram(doc, n)
+
+        top.__doc__ = f"Character share of the most frequent word {n}-gram (times its count)."
+        signal(f"frac_chars_top_{n}grams")(top)
+    for n in range(5, 11):
+
+        def dupe(doc: Document, n: int = n) -> float:
+            return _dupe_ngrams(doc, n)
+
+        dupe.__doc__ = f"Character share of words covered by word {n}-grams seen twice or more."
+        signal(f"frac_chars_dupe_{n}grams")(dupe)
+
+
+_register_ngram_signals()
+
+
+@signal("frac_unique_words")
+def frac_unique_words(doc: Document) -> float:
+    """Distinct normalised words over words (1 without words: nothing repeats)."""
+    if not doc.words:
+        return 1.0
+    return (len(doc.ngram_runs(1)[1]) - 1) / len(doc.words)
+
+
+@signal("entropy_unigram")
+def entropy_unigram(doc: Document) -> float:
+    """Shannon entropy (nats) of the word unigram distribution."""
+    if not doc.words:
+        return 0.0
+    counts = np.diff(doc.ngram_runs(1)[1])
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+# ---- lines of prose ------------------------------------------------------------------------
+
+
+def _line_dupes(lines: list[str]) -> tuple[int, int, int, int]:
+    """(duplicate lines, lines, duplicate-line chars, chars) counting repeats after the first."""
+    seen: set[str] = set()
+    dup_lines = dup_chars = total_chars = counted = 0
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        counted += 1
+        total_chars += len(stripped)
+        if stripped in seen:
+            dup_lines += 1
+            dup_chars += len(stripped)
+        else:
+            seen.add(stripped)
+    return dup_lines, counted, dup_chars, total_chars
+
+
+@signal("frac_lines_dupe_text_lines")
+def frac_lines_dupe_text_lines(doc: Document) -> float:
+    """Non-blank lines that repeat an earlier line, over non-blank lines (text documents)."""
+    dup, lines, _, _ = _line_dupes(doc.lines)
+    return ratio(dup, lines)
+
+
+@signal("frac_chars_dupe_text_lines")
+def frac_chars_dupe_text_lines(doc: Document) -> float:
+    """Characters of repeated non-blank lines, over characters of non-blank lines."""
+    _, _, dup_chars, chars = _line_dupes(doc.lines)
+    return ratio(dup_chars, chars)
+
+
+_ELLIPSIS_END = re.compile(r"(?:\.\.\.|\u2026|read more|more\s*>+)\s*$", re.I)
+_BULLET_START = re.compile(r"^\s*(?:[-*\u2022\u25cf\u25aa\u2023\u2043]|\d+[.)])\s")
+
+
+@signal("frac_lines_end_with_ellipsis")
+def frac_lines_end_with_ellipsis(doc: Document) -> float:
+    """Non-blank lines ending in an ellipsis or "read more", over non-blank lines."""
+    lines = [line for line in doc.lines if line.strip()]
+    return ratio(sum(1 for line in lines if _ELLIPSIS_END.search(line)), len(lines))
+
+
+@signal("frac_lines_start_with_bullet")
+def frac_lines_start_with_bullet(doc: Document) -> float:
+    """Non-blank lines starting with a bullet or a list number, over non-blank lines."""
+    lines = [line for line in doc.lines if line.strip()]
+    return ratio(sum(1 for line in lines if _BULLET_START.match(line)), len(lines))
+
+
+_RAW_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+@signal("frac_words_all_caps")
+def frac_words_all_caps(doc: Document) -> float:
+    """Words (2+ letters, original case) written in capitals only, over such words."""
+    words = _RAW_WORD.findall(doc.text)
+    return ratio(sum(1 for word in words if word.isupper()), len(words))
+
+
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f]+(?:\s|$)")
+
+
+@signal("num_sentences")
+def num_sentences(doc: Document) -> float:
+    """Sentence ends (``.``, ``!``, ``?`` and their full-width forms followed by a space)."""
+    return float(max(1, len(_SENTENCE_END.findall(doc.text))) if doc.text.strip() else 0)
+
+
+_MARKUP = re.compile(r"https?://\S+|www\.\S+|</?[A-Za-z][^<>\n]{0,200}>")
+
+
+@signal("frac_chars_url_html")
+def frac_chars_url_html(doc: Document) -> float:
+    """Characters of hyperlinks and HTML tags, over characters."""
+    return ratio(sum(map(len, _MARKUP.findall(doc.text))), len(doc.text))
+
+
+_FULLWIDTH_BRACKETS = re.compile("[\u3010\u3011\u300a\u300b\uff08\uff09\u300c\u300d]")
+
+
+@signal("frac_chars_full_bracket")
+def frac_chars_full_bracket(doc: Document) -> float:
+    """Full-width brackets (U+3010/11, U+300A/B, U+FF08/09, U+300C/D) over characters."""
+    return ratio(len(_FULLWIDTH_BRACKETS.findall(doc.text)), len(doc.text))
+
+
+_HEX_WORD = re.compile(r"\b0[xX][0-9a-fA-F]+\b")
+
+
+@signal("frac_chars_hex_words")
+def frac_chars_hex_words(doc: Document) -> float:
+    """Characters of ``0x...`` hexadecimal words, over code characters."""
+    code = doc.code_text
+    if "0x" not in code and "0X" not in code:
+        return 0.0
+    return ratio(sum(map(len, _HEX_WORD.findall(doc.code_text))), doc.code_chars)
