@@ -17,6 +17,7 @@ rejected: they were never looked at). Symlinked folders are not followed
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from codekiln.stream.readers.base import Budget, Item, Position, reject
 from codekiln.stream.record import Record, record_id
 
 _SNIFF_BYTES = 8192
+#: Version-control metadata and bytecode caches: never source documents.
+DEFAULT_EXCLUDE_DIRS = (".git", ".hg", ".svn", "__pycache__")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class FileTreeReader:
         root: Path,
         *,
         max_file_bytes: int,
-        exclude_dirs: tuple[str, ...] = (),
+        exclude_dirs: tuple[str, ...] = DEFAULT_EXCLUDE_DIRS,
         source: str | None = None,
     ) -> None:
         self.root = root
@@ -101,9 +104,13 @@ class FileTreeReader:
             budget.not_read += 1
             return None
         try:
-            size = os.stat(entry.abspath).st_size
+            st = os.stat(entry.abspath)
         except OSError as exc:
             return reject(src, rel, "unreadable", path=rel, repo=repo, error=str(exc.strerror))
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO, socket or device: opening it could block forever.
+            return reject(src, rel, "unreadable", path=rel, repo=repo, error="not a regular file")
+        size = st.st_size
         if size == 0:
             return reject(src, rel, "empty", path=rel, repo=repo, size=0)
         if size > self.max_file_bytes:

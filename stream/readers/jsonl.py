@@ -121,6 +121,7 @@ class JsonlReader:
 
     def _parse(self, shard: str, line_no: int, line: bytes) -> Record:
         key = f"{shard}:{line_no}"
+        line = line.rstrip(b"\r\n")
         try:
             decoded = line.decode("utf-8")
         except UnicodeDecodeError as exc:

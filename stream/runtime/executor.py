@@ -45,9 +45,21 @@ def make_pool(
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     blobs = {key: pickle.dumps(stage) for key, stage in stages.items()}
-    return ProcessPoolExecutor(
-        max_workers=pool_size(workers),
+    size = pool_size(workers)
+    pool = ProcessPoolExecutor(
+        max_workers=size,
         mp_context=ctx,
         initializer=_init_worker,
         initargs=(blobs, {k: str(v) for k, v in work_dirs.items()}),
     )
+    # Start every worker now (this runs in a thread): the pool otherwise starts processes
+    # lazily inside submit(), i.e. inside the event loop, and starting a process blocks.
+    for fut in [pool.submit(_ready) for _ in range(size)]:
+        fut.result()
+    return pool
+
+
+def _ready() -> int:
+    # Long enough that no worker goes idle (and gets reused) before all have been started.
+    time.sleep(0.05)
+    return os.getpid()
