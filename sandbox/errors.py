@@ -2,6 +2,7 @@
 
 SandboxError                      root of everything this package raises
 ├── RequestInvalid                a run request or a limit is malformed (HTTP 400); fatal
+├── ConfigInvalid                 the service configuration is malformed; fatal at start
 ├── ClientError                   raised by SandboxClient
 │   ├── AuthError                 the token was refused (401); fatal
 │   ├── Overloaded                the service queue is full (429); retryable after ``retry_after_s``
@@ -21,6 +22,10 @@ class SandboxError(Exception):
 
 class RequestInvalid(SandboxError, ValueError):
     """A run request or one of its limits is malformed."""
+
+
+class ConfigInvalid(SandboxError, ValueError):
+    """The service configuration is malformed."""
 
 
 class ClientError(SandboxError):

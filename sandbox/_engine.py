@@ -1,0 +1,217 @@
+"""The Docker engine boundary: container lifecycle through the docker SDK (in threads) and the
+hijacked attach stream, spoken directly over the engine's unix socket with asyncio.
+
+Every docker SDK error is wrapped into EngineError here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from .config import LABEL, SandboxConfig
+from .errors import EngineError
+
+log = logging.getLogger("codekiln.sandbox.engine")
+
+OWNER_LABEL = LABEL + ".owner"
+SUPERVISOR = ["python3", "-I", "-B", "/opt/codekiln/supervisor.py"]
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+class Engine:
+    """Thin async wrapper over one docker SDK client."""
+
+    def __init__(self, config: SandboxConfig, image: str) -> None:
+        import docker
+
+        self._config = config
+        self._image = image
+        try:
+            self._client = docker.DockerClient(
+                base_url=f"unix://{config.docker_socket}", timeout=60
+            )
+            self._client.ping()
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"the Docker engine does not answer: {exc}") from exc
+        # Engine calls are blocking: they run in threads, at most this many at once, so a burst
+        # of container replacements cannot monopolise the engine or the thread pool.
+        self._ops = asyncio.Semaphore(4)
+
+    def close(self) -> None:
+        self._client.close()
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import docker
+
+        async with self._ops:
+            try:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            except docker.errors.DockerException as exc:
+                raise EngineError(f"docker: {exc}") from exc
+
+    def image_present(self) -> bool:
+        import docker
+
+        try:
+            self._client.images.get(self._image)
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"docker: {exc}") from exc
+        return True
+
+    async def create(self, job_uid: int) -> str:
+        from docker.types import LogConfig, Ulimit
+
+        c = self._config
+        supervisor_cfg = {
+            "uid": job_uid,
+            "gid": job_uid,
+            "fsize_bytes": c.fsize_mb * 1024 * 1024,
+            "nofile": c.nofile,
+            "nproc": c.nproc,
+        }
+        mem = f"{c.container_memory_mb}m"
+        api = self._client.api
+        host_config = api.create_host_config(
+            auto_remove=True,
+            init=True,
+            network_mode="none",
+            ipc_mode="private",
+            read_only=True,
+            tmpfs={
+                "/sandbox": f"rw,exec,nosuid,nodev,size={c.sandbox_tmpfs_mb}m,mode=1777",
+                "/tmp": f"rw,noexec,nosuid,nodev,size={c.tmp_tmpfs_mb}m,mode=1777",
+            },
+            shm_size=f"{c.shm_mb}m",
+            cap_drop=["ALL"],
+            cap_add=["SETUID", "SETGID"],
+            security_opt=["no-new-privileges"],
+            mem_limit=mem,
+            memswap_limit=mem,
+            pids_limit=c.pids_limit,
+            nano_cpus=int(c.container_cpus * 1e9),
+            ulimits=[
+                Ulimit(name="nofile", soft=c.nofile, hard=c.nofile),
+                Ulimit(name="fsize", soft=c.fsize_mb * 1024 * 1024, hard=c.fsize_mb * 1024 * 1024),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            log_config=LogConfig(type="none"),
+        )
+        config = api.create_container_config(
+            self._image,
+            [*SUPERVISOR, json.dumps(supervisor_cfg)],
+            stdin_open=True,
+            tty=False,
+            detach=True,
+            user="0:0",
+            working_dir="/",
+            hostname="sandbox",
+            environment={},
+            network_disabled=True,
+            host_config=host_config,
+            labels={LABEL: c.instance, OWNER_LABEL: owner_id()},
+        )
+        # The service's attach closing (a crash included) closes the supervisor's stdin, so
+        # it exits and the container removes itself (auto_remove).
+        config["StdinOnce"] = True
+        created = await self._call(api.create_container_from_config, config)
+        return str(created["Id"])
+
+    async def attach(self, container_id: str) -> Attached:
+        """Hijack the container's stdio (before start, so no output is missed)."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(
+                self._config.docker_socket, limit=2**20
+            )
+        except OSError as exc:
+            raise EngineError(f"cannot connect to {self._config.docker_socket}: {exc}") from exc
+        request = (
+            f"POST /containers/{container_id}/attach"
+            "?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+            "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        )
+        writer.write(request.encode())
+        await writer.drain()
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+            writer.close()
+            raise EngineError(f"attach to {container_id[:12]} failed: {exc!r}") from exc
+        status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+        if " 101 " not in status_line and " 200 " not in status_line:
+            writer.close()
+            raise EngineError(f"attach to {container_id[:12]} refused: {status_line}")
+        return Attached(reader, writer)
+
+    async def start(self, container_id: str) -> None:
+        await self._call(self._client.api.start, container_id)
+
+    async def remove(self, container_id: str) -> None:
+        """Kill and remove; a container already gone is fine."""
+        import docker
+
+        async with self._ops:
+            try:
+                await asyncio.to_thread(self._client.api.remove_container, container_id, force=True)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                if "already in progress" in str(exc) or exc.status_code == 404:
+                    return
+                raise EngineError(f"docker remove {container_id[:12]}: {exc}") from exc
+
+    async def reap_orphans(self) -> int:
+        """Remove containers of this instance, and of any instance whose owner process on
+        this host is gone. Returns how many were removed."""
+        found = await self._call(self._client.api.containers, all=True, filters={"label": LABEL})
+        host = socket.gethostname()
+        removed = 0
+        for c in found:
+            labels = c.get("Labels") or {}
+            owner = labels.get(OWNER_LABEL, "")
+            owner_host, _, owner_pid = owner.partition(":")
+            if owner_host == host:
+                # A live owner on this host (another service, another test session) keeps its
+                # containers; a dead one's are orphans.
+                orphan = owner_pid.isdigit() and not _alive(int(owner_pid))
+            else:
+                # Another host sharing this engine: only our own instance name is ours to reap.
+                orphan = labels.get(LABEL) == self._config.instance
+            if orphan:
+                await self.remove(c["Id"])
+                removed += 1
+        return removed
+
+    async def list_own(self) -> list[str]:
+        found = await self._call(
+            self._client.api.containers,
+            all=True,
+            filters={"label": f"{OWNER_LABEL}={owner_id()}"},
+        )
+        return [c["Id"] for c in found]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

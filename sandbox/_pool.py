@@ -1,0 +1,195 @@
+"""The warm pool: containers ready to run a job, replaced after kills, anomalies and N jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import TracebackType
+from typing import Any
+
+from ._engine import Engine
+from ._worker import Worker
+from .config import SandboxConfig
+from .errors import EngineError
+from .languages import Language
+from .metrics import Metrics
+from .models import RunRequest, RunResult
+
+log = logging.getLogger("codekiln.sandbox.pool")
+
+
+def job_message(request: RunRequest, lang: Language, config: SandboxConfig) -> dict[str, Any]:
+    return {
+        "language_kind": lang.kind,
+        "code": request.code,
+        "tests": request.tests,
+        "stdin": request.stdin,
+        "files": request.files,
+        "timeout_s": request.timeout_s,
+        "memory_mb": request.memory_mb,
+        # CPU-time rlimit: a backstop behind the wall deadline, for a job that outlives it.
+        "cpu_limit_s": int(request.timeout_s) + 2,
+        "output_limit_bytes": config.output_limit_bytes,
+        "source_name": lang.source_name,
+        "compile": list(lang.compile) if lang.compile else None,
+        "compile_timeout_s": config.compile_timeout_s,
+        "run": list(lang.run) if lang.run else None,
+    }
+
+
+class Pool:
+    """Owns the containers; use as an async context manager (it owns the replacement tasks)."""
+
+    def __init__(self, config: SandboxConfig, engine: Engine, metrics: Metrics) -> None:
+        self._config = config
+        self._engine = engine
+        self._metrics = metrics
+        # Bound: the pool size. A worker is idle here, busy with one job, or being replaced.
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue(maxsize=config.pool_size)
+        self._live: set[Worker] = set()
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def live(self) -> int:
+        return len(self._live)
+
+    @property
+    def idle(self) -> int:
+        return self._idle.qsize()
+
+    async def __aenter__(self) -> Pool:
+        reaped = await self._engine.reap_orphans()
+        if reaped:
+            log.info("reaped %d orphan container(s)", reaped)
+            self._metrics.reaped.inc(reaped)
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        try:
+            results = await asyncio.gather(
+                *(self._start_one() for _ in range(self._config.pool_size)),
+                return_exceptions=True,
+            )
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if len(errors) == len(results):
+                raise EngineError(f"no container could start: {errors[0]!r}") from errors[0]
+            for _ in errors:
+                self._spawn(self._replace(None, "start_failed"))
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        workers = list(self._live)
+        self._live.clear()
+        await asyncio.gather(*(self._destroy(w) for w in workers), return_exceptions=True)
+        if self._tg is not None:
+            await self._tg.__aexit__(exc_type, exc, tb)
+            self._tg = None
+
+    async def _start_one(self) -> Worker:
+        try:
+            worker = await Worker.start(self._engine, self._config.container_start_timeout_s)
+        except (EngineError, TimeoutError):
+            self._metrics.start_failures.inc()
+            raise
+        self._metrics.started.inc()
+        if self._closing:
+            await self._destroy(worker)
+            raise EngineError("pool is closing")
+        self._live.add(worker)
+        self._idle.put_nowait(worker)
+        self._gauges()
+        return worker
+
+    async def _destroy(self, worker: Worker) -> None:
+        try:
+            await worker.destroy()
+        except EngineError as exc:
+            log.warning("removing container %s failed: %s", worker.short_id, exc)
+
+    async def _replace(self, worker: Worker | None, reason: str) -> None:
+        self._metrics.recycled.labels(reason).inc()
+        if worker is not None:
+            self._live.discard(worker)
+            self._gauges()
+            await self._destroy(worker)
+        delay = 0.2
+        while not self._closing:
+            try:
+                await self._start_one()
+            except (EngineError, TimeoutError) as exc:
+                if self._closing:
+                    return
+                log.warning("container start failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                return
+
+    def _spawn(self, coro: Any) -> None:
+        if self._tg is None:
+            raise EngineError("pool used outside 'async with'")
+        task = self._tg.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _recycle(self, worker: Worker, reason: str) -> None:
+        self._spawn(self._replace(worker, reason))
+
+    def _gauges(self) -> None:
+        self._metrics.idle.set(self._idle.qsize())
+        self._metrics.containers.set(len(self._live))
+
+    async def run(self, request: RunRequest, lang: Language) -> RunResult:
+        msg = job_message(request, lang, self._config)
+        deadline_s = request.timeout_s + self._config.host_grace_s
+        if lang.compile:
+            deadline_s += self._config.compile_timeout_s
+        worker = await self._idle.get()
+        self._gauges()
+        t0 = time.monotonic()
+        try:
+            raw = await worker.run(msg, deadline_s)
+        except TimeoutError:
+            self._recycle(worker, "host_deadline")
+            return RunResult(
+                status="timeout",
+                wall_s=time.monotonic() - t0,
+                reason="the host-side deadline passed; the container was replaced",
+            )
+        except EngineError as exc:
+            self._recycle(worker, "engine_error")
+            return RunResult.error(f"sandbox fault: {exc}", wall_s=time.monotonic() - t0)
+        except BaseException:
+            # Cancelled mid-job: the container may still be running it, so it is not reused.
+            self._recycle(worker, "cancelled")
+            raise
+        recycle = bool(raw.pop("recycle", True))
+        anomaly = str(raw.pop("anomaly", "") or "")
+        raw.pop("id", None)
+        if anomaly:
+            log.warning("container %s: %s", worker.short_id, anomaly)
+            self._recycle(worker, "anomaly")
+        elif recycle:
+            self._recycle(worker, "killed")
+        elif worker.jobs_done >= self._config.jobs_per_container:
+            self._recycle(worker, "job_count")
+        else:
+            self._idle.put_nowait(worker)
+            self._gauges()
+        try:
+            return RunResult.from_json(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            return RunResult.error(f"sandbox fault: malformed supervisor result: {exc}")

@@ -1,0 +1,97 @@
+"""``codekiln-sandbox``: build the image, serve the execution API.
+
+codekiln-sandbox image build [--if-missing] [--method offline|dockerfile]
+codekiln-sandbox image tag
+codekiln-sandbox serve --host 127.0.0.1 --port 8080 --token-file /run/secrets/token
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import SandboxError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codekiln-sandbox", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    image = sub.add_parser("image", help="the sandbox image")
+    isub = image.add_subparsers(dest="image_command", required=True)
+    b = isub.add_parser("build", help="build the sandbox image")
+    b.add_argument("--if-missing", action="store_true", help="do nothing if the tag exists")
+    b.add_argument("--method", choices=("offline", "dockerfile"), default="offline")
+    b.add_argument("--mirror", default="http://deb.debian.org/debian")
+    b.add_argument("--cache-dir", type=Path, default=Path("/var/cache/codekiln"))
+    isub.add_parser("tag", help="print the tag of the current recipe")
+    s = sub.add_parser("serve", help="serve the execution API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--token-file", type=Path, required=True)
+    s.add_argument("--pool-size", type=int, default=None)
+    s.add_argument("--max-queue", type=int, default=None)
+    s.add_argument("--image", default=None, help="image tag (default: the current recipe's)")
+    s.add_argument("--instance", default=None, help="name labelling this service's containers")
+    s.add_argument("--ready-file", type=Path, default=None, help="write the URL here when ready")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        if args.command == "image":
+            return _image(args)
+        return _serve(args)
+    except SandboxError as exc:
+        print(f"codekiln-sandbox: {exc}", file=sys.stderr)
+        return 1
+
+
+def _image(args: argparse.Namespace) -> int:
+    from .image.build import build, default_recipe
+
+    if args.image_command == "tag":
+        print(default_recipe().tag)
+        return 0
+    import docker
+
+    recipe = default_recipe(mirror=args.mirror)
+    client = docker.from_env()
+    try:
+        tag = build(
+            client,
+            recipe,
+            method=args.method,
+            if_missing=args.if_missing,
+            cache_dir=args.cache_dir,
+        )
+    finally:
+        client.close()
+    print(tag)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .config import SandboxConfig
+    from .server import serve
+
+    overrides = {
+        k: v
+        for k, v in {
+            "pool_size": args.pool_size,
+            "max_queue": args.max_queue,
+            "image": args.image,
+            "instance": args.instance,
+        }.items()
+        if v is not None
+    }
+    config = SandboxConfig.from_token_file(args.token_file, **overrides)
+    serve(config, host=args.host, port=args.port, ready_file=args.ready_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The service's configuration: one frozen object, built once at the entry point."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigInvalid
+
+LABEL = "codekiln.sandbox"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    token: str = field(repr=False)
+    image: str | None = None  # None: the tag of the current image recipe
+    docker_socket: str = "/var/run/docker.sock"
+    # Warm containers; each runs one job at a time. 2 per core is enough to hide the
+    # round trip to the engine while another job computes.
+    pool_size: int = 4
+    # Requests admitted beyond the ones running; more get 429. Bounded so that a flood turns
+    # into fast 429s (with Retry-After) instead of memory growth and ever-longer waits.
+    max_queue: int = 256
+    max_batch: int = 512
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_code_bytes: int = 4 * 1024 * 1024
+    max_timeout_s: float = 60.0
+    max_memory_mb: int = 1024
+    compile_timeout_s: float = 30.0
+    output_limit_bytes: int = 1024 * 1024
+    # Host-side deadline: the job's own limits plus this; a container missing it is killed.
+    host_grace_s: float = 5.0
+    container_cpus: float = 1.0
+    pids_limit: int = 128
+    nproc: int = 96
+    nofile: int = 256
+    fsize_mb: int = 32
+    sandbox_tmpfs_mb: int = 64
+    tmp_tmpfs_mb: int = 64
+    shm_mb: int = 16
+    jobs_per_container: int = 1000
+    container_start_timeout_s: float = 60.0
+    # Distinguishes this service's containers from another instance's on the same engine.
+    instance: str = "default"
+
+    def __post_init__(self) -> None:
+        if not self.token or len(self.token) < 16:
+            raise ConfigInvalid("token must be at least 16 characters")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                raise ConfigInvalid(f"{f.name} must be positive, got {value!r}")
+        if self.output_limit_bytes > 64 * 1024 * 1024:
+            raise ConfigInvalid("output_limit_bytes must be at most 64 MiB")
+
+    @property
+    def container_memory_mb(self) -> int:
+        # The largest job plus the supervisor, the tmpfs pages (charged to the container) and
+        # slack for the job's own children.
+        return self.max_memory_mb + self.sandbox_tmpfs_mb + self.tmp_tmpfs_mb + self.shm_mb + 128
+
+    @classmethod
+    def from_token_file(cls, path: Path, **overrides: Any) -> SandboxConfig:
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigInvalid(f"cannot read token file {path}: {exc}") from exc
+        docker_host = os.environ.get("DOCKER_HOST", "")
+        if docker_host.startswith("unix://") and "docker_socket" not in overrides:
+            overrides["docker_socket"] = docker_host.removeprefix("unix://")
+        return cls(token=token, **overrides)
+
+    def with_(self, **changes: Any) -> SandboxConfig:
+        return replace(self, **changes)

@@ -1,0 +1,1 @@
+"""Building the sandbox image (offline via debootstrap, or from a Dockerfile)."""

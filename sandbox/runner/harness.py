@@ -1,0 +1,307 @@
+"""The Python test harness, run inside the job's own process (forked from the supervisor).
+
+Runs inside the sandbox image on the image's python3 (stdlib only). It executes ``code`` as
+``__main__``, then ``tests`` in the same namespace, and writes ONE result record to the record
+pipe after every test ran. The record carries a nonce that the supervisor handed over a pipe the
+harness read and closed before any job code ran; the supervisor rejects a record without it, so
+``exit(0)``, ``os._exit(0)``, ``sys.exit(0)`` or killing the process before the end yields no
+valid record and the run fails. (A job that deliberately walks the harness's stack frames could
+find the nonce: see THREAT_MODEL.md.)
+
+Test semantics (docs/sandbox.md): every top-level ``def test_*()`` is one test; without any,
+every top-level ``assert`` is one test; without either, the whole ``tests`` block is one test.
+Every ``assert A == B`` in ``tests`` is rewritten to a strict comparison (``strict_eq``) so that
+an object whose ``__eq__`` always answers True does not pass.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import builtins
+import collections
+import contextlib
+import decimal
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+from typing import Any
+
+_ATOMS: frozenset[type] = frozenset(
+    {int, float, bool, complex, str, bytes, type(None), decimal.Decimal}
+)
+_SEQS: frozenset[type] = frozenset({list, tuple, collections.deque})
+_MAPS: frozenset[type] = frozenset(
+    {dict, collections.OrderedDict, collections.defaultdict, collections.Counter}
+)
+_SETS: frozenset[type] = frozenset({set, frozenset})
+_NUMBERS: frozenset[type] = frozenset({int, float, bool, complex})
+_EQ_NAME = "__codekiln_strict_eq__"
+_MAX_MESSAGE = 2000
+
+
+def _numpy_scalar_types() -> frozenset[type]:
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return frozenset()
+    try:
+        return frozenset(t for t in numpy.sctypeDict.values() if isinstance(t, type))
+    except AttributeError:
+        return frozenset()
+
+
+def strict_eq(expected: Any, actual: Any, _depth: int = 0) -> bool:
+    """Equality that only trusts built-in types' ``__eq__``.
+
+    Objects of a type the harness does not know compare equal only when both sides have exactly
+    the same type, and then through the expected side's ``__eq__``.
+    """
+    if _depth > 100:
+        return False
+    te, ta = type(expected), type(actual)
+    if te in _ATOMS and ta in _ATOMS:
+        return bool(expected == actual)
+    if te in _NUMBERS or ta in _NUMBERS:
+        scalars = _numpy_scalar_types()
+        if ta in scalars and te in _NUMBERS:
+            return bool(expected == actual.item())
+        if te in scalars and ta in _NUMBERS:
+            return bool(expected.item() == actual)
+    if te in _SEQS and ta in _SEQS:
+        if te is not ta:
+            return False
+        if len(expected) != len(actual):
+            return False
+        return all(strict_eq(e, a, _depth + 1) for e, a in zip(expected, actual, strict=True))
+    if te in _MAPS and ta in _MAPS:
+        keys = list(dict.keys(expected))
+        if dict.__len__(expected) != dict.__len__(actual):
+            return False
+        for key in keys:
+            if type(key) not in _ATOMS and type(key) is not tuple:
+                return False
+            if not dict.__contains__(actual, key):
+                return False
+            if not strict_eq(
+                dict.__getitem__(expected, key), dict.__getitem__(actual, key), _depth + 1
+            ):
+                return False
+        return True
+    if te in _SETS and ta in _SETS:
+        if not all(type(x) in _ATOMS or type(x) is tuple for x in actual):
+            return False
+        return set(expected) == set(actual)
+    if te is ta and te not in _ATOMS | _SEQS | _MAPS | _SETS:
+        return bool(expected == actual)
+    return False
+
+
+def _expected_on_right(node: ast.Compare) -> bool:
+    """Decide which side of ``A == B`` is the expected value: the literal-looking side."""
+    left, right = node.left, node.comparators[0]
+
+    def literal(n: ast.expr) -> bool:
+        try:
+            ast.literal_eval(n)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return isinstance(n, ast.Name | ast.Attribute)
+        return True
+
+    return not (literal(left) and not literal(right))
+
+
+class _StrictAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        test = node.test
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+            left, right = test.left, test.comparators[0]
+            # Arguments stay in source order (left is evaluated first); the name says which
+            # side holds the expected value.
+            name = _EQ_NAME + "r" if _expected_on_right(test) else _EQ_NAME
+            call = ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=[left, right], keywords=[])
+            msg = node.msg
+            if msg is None:
+                msg = ast.Constant(value=_truncate(ast.unparse(test)))
+            new = ast.Assert(test=call, msg=msg)
+            return ast.copy_location(new, node)
+        return node
+
+
+def _truncate(text: str, limit: int = _MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _describe(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return _truncate(text)
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.tests: list[dict[str, str]] = []
+        self.memory_error = False
+        self.code_error = ""
+
+    def verdict(self, name: str, exc: BaseException | None) -> None:
+        if exc is None:
+            self.tests.append({"name": name, "status": "passed", "message": ""})
+        elif isinstance(exc, AssertionError):
+            self.tests.append({"name": name, "status": "failed", "message": _describe(exc)})
+        else:
+            if isinstance(exc, MemoryError):
+                self.memory_error = True
+            self.tests.append({"name": name, "status": "error", "message": _describe(exc)})
+
+
+def _run_stmt(stmt: ast.stmt, ns: dict[str, Any]) -> BaseException | None:
+    module = ast.Module(body=[stmt], type_ignores=[])
+    try:
+        exec(compile(module, "tests.py", "exec"), ns)
+    except BaseException as exc:  # the job's exceptions, SystemExit included, are verdicts
+        return exc
+    return None
+
+
+def run_tests(tests_src: str, ns: dict[str, Any], outcome: _Outcome) -> None:
+    try:
+        tree = ast.parse(tests_src, "tests.py")
+    except SyntaxError as exc:
+        outcome.verdict("tests", exc)
+        return
+    names = [
+        _truncate(ast.get_source_segment(tests_src, stmt) or ast.unparse(stmt), 200)
+        for stmt in tree.body
+    ]
+    tree = ast.fix_missing_locations(_StrictAsserts().visit(tree))
+    ns[_EQ_NAME] = strict_eq
+    ns[_EQ_NAME + "r"] = lambda actual, expected: strict_eq(expected, actual)
+    test_funcs = [
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
+    ]
+    asserts = [n for n in tree.body if isinstance(n, ast.Assert)]
+    if test_funcs:
+        for stmt in tree.body:
+            exc = _run_stmt(stmt, ns)
+            if exc is not None:
+                outcome.verdict(f"line {stmt.lineno}", exc)
+        for fn in test_funcs:
+            func = ns.get(fn.name)
+            if not callable(func):
+                outcome.verdict(fn.name, NameError(f"{fn.name} is not callable"))
+                continue
+            try:
+                func()
+            except BaseException as exc:  # verdicts, not crashes
+                outcome.verdict(fn.name, exc)
+            else:
+                outcome.verdict(fn.name, None)
+    elif asserts:
+        for stmt, name in zip(tree.body, names, strict=True):
+            exc = _run_stmt(stmt, ns)
+            if isinstance(stmt, ast.Assert):
+                outcome.verdict(f"line {stmt.lineno}: {name}", exc)
+            elif exc is not None:
+                outcome.verdict(f"line {stmt.lineno}", exc)
+    else:
+        try:
+            exec(compile(tree, "tests.py", "exec"), ns)
+        except BaseException as exc:  # verdicts, not crashes
+            outcome.verdict("tests", exc)
+        else:
+            outcome.verdict("tests", None)
+
+
+def _fresh_stdio() -> None:
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=False
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
+    )
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _exit_code(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    with contextlib.suppress(OSError, ValueError):
+        print(code, file=sys.stderr)
+    return 1
+
+
+def main(code: str, tests: str | None, record_fd: int, nonce_fd: int) -> int:
+    """Run the job in this (already forked, already unprivileged) process; return an exit code.
+
+    The caller passes the exit code to ``os._exit``: nothing unwinds into supervisor code.
+    """
+    write = os.write
+    dumps = json.dumps
+    nonce = os.read(nonce_fd, 64).decode()
+    os.close(nonce_fd)
+    # The record pipe moves to a high descriptor and its old number is closed.
+    fd = os.dup(record_fd)
+    os.close(record_fd)
+    record_fd = fd
+    _fresh_stdio()
+    sys.argv = ["main.py"]
+    sys.path[:0] = [os.getcwd()]
+    main_mod = type(sys)("__main__")
+    sys.modules["__main__"] = main_mod
+    ns = main_mod.__dict__
+    ns["__builtins__"] = builtins
+    ns["__file__"] = os.path.join(os.getcwd(), "main.py")
+    outcome = _Outcome()
+    exit_code = 0
+    try:
+        exec(compile(code, "main.py", "exec"), ns)
+    except SystemExit as exc:
+        exit_code = _exit_code(exc)
+        if tests is not None:
+            outcome.code_error = f"the code called exit({exc.code!r}) before the tests ran"
+    except BaseException as exc:  # the job's failure, reported as such
+        if isinstance(exc, MemoryError):
+            outcome.memory_error = True
+        # The traceback starts at the job's code, not in this harness.
+        traceback.print_exception(
+            type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None
+        )
+        exit_code = 1
+        outcome.code_error = _describe(exc)
+    if tests is not None and not outcome.code_error:
+        run_tests(tests, ns, outcome)
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # join non-daemon threads like CPython exit
+        atexit._run_exitfuncs()
+    except BaseException as exc:  # an atexit handler of the job failed
+        outcome.code_error = outcome.code_error or _describe(exc)
+    _flush()
+    record = {
+        "nonce": nonce,
+        "tests": outcome.tests if tests is not None else [],
+        "memory_error": outcome.memory_error,
+        "code_error": outcome.code_error,
+        "with_tests": tests is not None,
+    }
+    data = dumps(record).encode()
+    try:
+        while data:
+            data = data[write(record_fd, data) :]
+    except OSError:
+        return 1
+    if tests is not None:
+        passed = all(t["status"] == "passed" for t in outcome.tests) and not outcome.code_error
+        return 0 if passed and outcome.tests else 1
+    return exit_code

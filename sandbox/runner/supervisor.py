@@ -1,0 +1,575 @@
+"""The in-container supervisor: receives jobs over the container's attached stdio, runs each.
+
+Runs inside the sandbox image as root with only CAP_SETUID and CAP_SETGID (see THREAT_MODEL.md),
+on the image's python3, stdlib only, single-threaded (it forks).
+
+Protocol, both directions: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+The supervisor first sends ``{"ready": true, ...}``; then for every job message it sends one
+result message. EOF on stdin ends it.
+
+Per job: a child forks, starts a new session, drops to the job uid, writes the files into a fresh
+work directory, sets rlimits and runs (Python: the harness, in the forked warm interpreter;
+other languages: compile, then exec). The supervisor feeds stdin, reads stdout/stderr up to a
+byte cap while the job runs, enforces the deadline, then a "reaper" child that also drops to the
+job uid kills every process of that uid (``kill(-1)``: setsid escapees included) and wipes every
+directory the job could write. The supervisor itself has no CAP_KILL: it can neither signal nor
+be signalled by the job.
+"""
+
+from __future__ import annotations
+
+# Modules a job commonly imports are loaded once here, so the forked job finds them warm.
+import ast  # noqa: F401
+import bisect  # noqa: F401
+import collections  # noqa: F401
+import errno
+import functools  # noqa: F401
+import gc
+import hashlib  # noqa: F401
+import heapq  # noqa: F401
+import itertools  # noqa: F401
+import json
+import math  # noqa: F401
+import os
+import random  # noqa: F401
+import re  # noqa: F401
+import resource
+import secrets
+import select
+import shutil
+import signal
+import string  # noqa: F401
+import struct
+import sys
+import time
+import typing  # noqa: F401
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import contextlib
+
+import harness
+
+MAX_MESSAGE = 256 * 1024 * 1024
+READ_CHUNK = 65536
+JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+SANDBOX_DIRS = ("/sandbox", "/tmp", "/dev/shm")
+WORKDIR = "/sandbox/job"
+KILL_ROUNDS = 200
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def read_message(fd: int) -> dict[str, Any] | None:
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    (size,) = struct.unpack(">I", head)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"message of {size} bytes exceeds {MAX_MESSAGE}")
+    body = read_exact(fd, size)
+    if body is None:
+        return None
+    msg: dict[str, Any] = json.loads(body)
+    return msg
+
+
+def write_message(fd: int, msg: dict[str, Any]) -> None:
+    body = json.dumps(msg).encode()
+    data = struct.pack(">I", len(body)) + body
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def alive_processes(uid: int) -> list[int]:
+    """Pids of non-zombie processes owned by ``uid`` (zombies are init's to reap)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                status = f.read()
+        except OSError:
+            continue
+        state = uid_line = ""
+        for line in status.splitlines():
+            if line.startswith("State:"):
+                state = line.split()[1]
+            elif line.startswith("Uid:"):
+                uid_line = line
+        if uid_line and int(uid_line.split()[1]) == uid and state not in ("Z", "X"):
+            pids.append(int(name))
+    return pids
+
+
+def _wipe(path: str) -> bool:
+    """Remove everything under ``path`` that this uid can remove; True when it is empty."""
+
+    def onerror(func: Any, p: str, exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return True
+    for entry in entries:
+        full = os.path.join(path, entry)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                with contextlib.suppress(OSError):
+                    os.chmod(full, 0o700)
+                shutil.rmtree(full, onerror=onerror)
+            else:
+                os.unlink(full)
+        except OSError:
+            pass
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return False
+
+
+def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
+    """Kill every process of the job uid and (optionally) wipe its files, from a forked child.
+
+    Returns (killed_something, clean).
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            drop_privileges(uid, gid)
+            me = os.getpid()
+            if [p for p in alive_processes(uid) if p != me]:
+                code |= 1
+            for _ in range(KILL_ROUNDS):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(-1, signal.SIGKILL)
+                if not [p for p in alive_processes(uid) if p != me]:
+                    break
+                time.sleep(0.001)
+            else:
+                code |= 2
+            if alive_processes(uid) != [me]:
+                code |= 2
+            if wipe:
+                for d in SANDBOX_DIRS:
+                    if not _wipe(d):
+                        code |= 2
+        except BaseException:
+            code |= 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return True, False
+    return bool(code & 1), not code & 2
+
+
+def oom_kills() -> int:
+    try:
+        with open("/sys/fs/cgroup/memory/memory.oom_control") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.events") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Capture:
+    """Bytes read from one job pipe, kept up to a cap."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep what fits; True when the stream went over its cap."""
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.data += chunk[: max(room, 0)]
+            self.truncated = True
+            return True
+        self.data += chunk
+        return False
+
+
+def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, setup: bool) -> Any:
+    """Fork the job child (argv None: the Python harness); return its pid and our pipe ends."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    rec_r, rec_w = os.pipe()
+    nonce_r, nonce_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 127
+        try:
+            # The job's stderr from the start, so a set-up failure is reported as the job's.
+            os.dup2(err_w, 2)
+            os.setsid()
+            try:
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write("1000")
+            except OSError:
+                pass
+            drop_privileges(cfg["uid"], cfg["gid"])
+            os.umask(0o077)
+            if setup:
+                os.makedirs(WORKDIR, mode=0o700, exist_ok=True)
+                for name, content in job.get("files", {}).items():
+                    path = os.path.join(WORKDIR, name)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(content)
+                if argv is not None:
+                    with open(os.path.join(WORKDIR, job["source_name"]), "w") as f:
+                        f.write(job["code"])
+                        if job.get("tests"):
+                            f.write("\n" + job["tests"] + "\n")
+            os.chdir(WORKDIR)
+            mem = int(job["memory_mb"]) * 1024 * 1024
+            limits = {
+                resource.RLIMIT_DATA: mem,
+                resource.RLIMIT_FSIZE: int(cfg["fsize_bytes"]),
+                resource.RLIMIT_NOFILE: int(cfg["nofile"]),
+                resource.RLIMIT_NPROC: int(cfg["nproc"]),
+                resource.RLIMIT_CORE: 0,
+                resource.RLIMIT_CPU: int(job["cpu_limit_s"]),
+            }
+            for res, value in limits.items():
+                resource.setrlimit(res, (value, value))
+            os.dup2(in_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            keep = {0, 1, 2}
+            if argv is None:
+                keep |= {rec_w, nonce_r}
+            for name in os.listdir("/proc/self/fd"):
+                fd = int(name)
+                if fd not in keep:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            env = {
+                "PATH": JOB_PATH,
+                "HOME": WORKDIR,
+                "TMPDIR": "/tmp",
+                "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "OPENBLAS_NUM_THREADS": "1",
+            }
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            if argv is None:
+                os.environ.clear()
+                os.environ.update(env)
+                gc.unfreeze()
+                code = harness.main(job["code"], job.get("tests"), rec_w, nonce_r)
+            else:
+                os.execvpe(argv[0], argv, env)
+        except BaseException as exc:
+            try:
+                import traceback
+
+                os.write(2, f"codekiln sandbox: job failed to start: {exc!r}\n".encode())
+                os.write(2, traceback.format_exc().encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    for fd in (in_r, out_w, err_w, rec_w, nonce_r):
+        os.close(fd)
+    return pid, in_w, out_r, err_r, rec_r, nonce_w
+
+
+def run_phase(
+    job: dict[str, Any],
+    argv: list[str] | None,
+    cfg: dict[str, Any],
+    timeout_s: float,
+    *,
+    setup: bool,
+    stdin: bytes,
+) -> dict[str, Any]:
+    """Run one process of the job to its end or its deadline; return raw facts."""
+    nonce = secrets.token_hex(16)
+    t0 = time.monotonic()
+    pid, in_w, out_r, err_r, rec_r, nonce_w = spawn(job, argv, cfg, setup=setup)
+    os.write(nonce_w, nonce.encode())
+    os.close(nonce_w)
+    limit = int(job["output_limit_bytes"])
+    out, err, rec = Capture(limit), Capture(limit), Capture(16 * 1024 * 1024)
+    streams = {out_r: out, err_r: err, rec_r: rec}
+    for fd in (in_w, out_r, err_r, rec_r):
+        os.set_blocking(fd, False)
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    stdin_view = memoryview(stdin)
+    if stdin_view:
+        poller.register(in_w, select.POLLOUT)
+    else:
+        os.close(in_w)
+        in_w = -1
+    deadline = t0 + timeout_s
+    grace = 0.0
+    timed_out = exceeded = exited = False
+    open_streams = set(streams)
+    while open_streams or not exited:
+        now = time.monotonic()
+        if not exited and now >= deadline:
+            timed_out = True
+            break
+        if exited and now >= grace:
+            break
+        wait_s = (grace if exited else deadline) - now
+        for fd, _ev in poller.poll(wait_s * 1000):
+            if fd == pidfd:
+                exited = True
+                # Output still in the pipes is read during a short grace; a pipe held open
+                # after that belongs to a leftover process, which is killed below.
+                grace = time.monotonic() + 0.05
+                poller.unregister(pidfd)
+            elif fd == in_w:
+                try:
+                    n = os.write(in_w, stdin_view[:READ_CHUNK])
+                    stdin_view = stdin_view[n:]
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    stdin_view = stdin_view[:0]
+                if not stdin_view:
+                    poller.unregister(in_w)
+                    os.close(in_w)
+                    in_w = -1
+            elif fd in open_streams:
+                try:
+                    chunk = os.read(fd, READ_CHUNK)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not chunk:
+                    poller.unregister(fd)
+                    open_streams.discard(fd)
+                elif streams[fd].add(chunk) and fd != rec_r:
+                    exceeded = True
+        if exceeded:
+            break
+    killed = timed_out or exceeded
+    if not exited or open_streams:
+        found, _ = reap(cfg["uid"], cfg["gid"], wipe=False)
+        killed = killed or found or not exited
+    _, status, usage = os.wait4(pid, 0)
+    wall_s = time.monotonic() - t0
+    # Every writer is dead now: drain what is left in the pipes, bounded in time and bytes.
+    drain_until = time.monotonic() + 1.0
+    while open_streams and not exceeded and time.monotonic() < drain_until:
+        for fd, _ev in poller.poll(100):
+            if fd not in open_streams:
+                continue
+            try:
+                chunk = os.read(fd, READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                continue
+            if not chunk:
+                poller.unregister(fd)
+                open_streams.discard(fd)
+            elif streams[fd].add(chunk) and fd != rec_r:
+                exceeded = not killed
+    if open_streams:
+        killed = True
+    for fd in (out_r, err_r, rec_r, pidfd):
+        os.close(fd)
+    if in_w >= 0:
+        os.close(in_w)
+    return {
+        "nonce": nonce,
+        "status": status,
+        "wall_s": wall_s,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "maxrss_mb": usage.ru_maxrss / 1024.0,
+        "timed_out": timed_out,
+        "exceeded": exceeded,
+        "killed": killed,
+        "stdout": out,
+        "stderr": err,
+        "record": bytes(rec.data),
+    }
+
+
+def decode(cap: Capture) -> str:
+    return cap.data.decode("utf-8", errors="replace")
+
+
+def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, Any]:
+    status = facts["status"]
+    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    record: dict[str, Any] | None = None
+    reason = ""
+    if job["language_kind"] == "python" and facts["record"]:
+        try:
+            candidate = json.loads(facts["record"])
+            if isinstance(candidate, dict) and secrets.compare_digest(
+                str(candidate.get("nonce", "")), facts["nonce"]
+            ):
+                record = candidate
+            else:
+                reason = "result record rejected (bad nonce)"
+        except ValueError:
+            reason = "result record rejected (not JSON)"
+    tests = record.get("tests", []) if record else []
+    memory_mb = float(facts["maxrss_mb"])
+    with_tests = job.get("tests") is not None and job["language_kind"] == "python"
+    if facts["timed_out"]:
+        state = "timeout"
+    elif facts["exceeded"]:
+        state = "output_exceeded"
+    elif (
+        oom
+        or (record is not None and record.get("memory_error"))
+        or (sig == signal.SIGKILL and not facts["killed"])
+    ):
+        state = "memory_exceeded"
+    elif with_tests:
+        ok = (
+            record is not None
+            and not record.get("code_error")
+            and bool(tests)
+            and all(t.get("status") == "passed" for t in tests)
+        )
+        state = "passed" if ok else "failed"
+        if record is None and not reason:
+            reason = "no result record from the test harness (exited or killed before the end)"
+        elif record is not None and record.get("code_error"):
+            reason = str(record["code_error"])[:2000]
+    else:
+        state = "passed" if exit_code == 0 else "failed"
+    if state == "failed" and memory_mb >= 0.95 * float(job["memory_mb"]):
+        state = "memory_exceeded"
+    if sig == signal.SIGXCPU and state == "failed":
+        state = "timeout"
+    return {
+        "status": state,
+        "exit_code": exit_code,
+        "signal": sig,
+        "stdout": decode(facts["stdout"]),
+        "stderr": decode(facts["stderr"]),
+        "truncated": facts["stdout"].truncated or facts["stderr"].truncated,
+        "wall_s": round(facts["wall_s"], 6),
+        "cpu_s": round(facts["cpu_s"], 6),
+        "memory_mb": round(memory_mb, 3),
+        "tests": tests,
+        "reason": reason,
+    }
+
+
+def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    oom_before = oom_kills()
+    stdin = job.get("stdin", "").encode()
+    timeout_s = float(job["timeout_s"])
+    compile_argv = job.get("compile")
+    recycle = False
+    anomaly = ""
+    setup = True
+    result: dict[str, Any] | None = None
+    compile_wall = 0.0
+    if compile_argv:
+        cjob = dict(job, cpu_limit_s=int(job["compile_timeout_s"]) + 1)
+        facts = run_phase(
+            cjob, compile_argv, cfg, float(job["compile_timeout_s"]), setup=True, stdin=b""
+        )
+        setup = False
+        compile_wall = facts["wall_s"]
+        recycle = recycle or facts["killed"]
+        if facts["timed_out"] or facts["exceeded"] or facts["status"] != 0:
+            result = verdict(dict(job, tests=None), facts, oom_kills() > oom_before)
+            if result["status"] == "passed":
+                result["status"] = "failed"
+            if facts["timed_out"]:
+                result["status"] = "timeout"
+            result["reason"] = "compilation failed"
+    if result is None:
+        argv = job.get("run")
+        facts = run_phase(job, argv, cfg, timeout_s, setup=setup, stdin=stdin)
+        oom = oom_kills() > oom_before
+        recycle = recycle or facts["killed"] or oom
+        result = verdict(job, facts, oom)
+        result["wall_s"] = round(result["wall_s"] + compile_wall, 6)
+    leftovers, clean = reap(cfg["uid"], cfg["gid"], wipe=True)
+    recycle = recycle or leftovers
+    if not clean:
+        recycle = True
+        anomaly = "job processes or files survived clean-up"
+    result["recycle"] = recycle
+    result["anomaly"] = anomaly
+    return result
+
+
+def main() -> int:
+    cfg = json.loads(sys.argv[1])
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    gc.freeze()
+    write_message(1, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+    while True:
+        try:
+            job = read_message(0)
+        except (ValueError, OSError) as exc:
+            write_message(1, {"fatal": f"bad message: {exc!r}"})
+            return 2
+        if job is None:
+            return 0
+        try:
+            result = run_job(job, cfg)
+        except Exception as exc:  # a supervisor fault: report it, the host recycles us
+            result = {
+                "status": "error",
+                "reason": f"supervisor fault: {exc!r}",
+                "recycle": True,
+                "anomaly": "supervisor fault",
+            }
+        result["id"] = job.get("id")
+        try:
+            write_message(1, result)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                return 0
+            raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
