@@ -15,6 +15,8 @@ STAGES: dict[str, str] = {
     # stage 1 (preprocessing, dedup, transformation)
     "preprocess": "codekiln.stream.preprocess.language:LanguageStage",
     "exact_dedup": "codekiln.stream.dedup.exact:ExactDedupStage",
+    # cpu_bound signatures (process pool) feeding the stateful LSH index of fuzzy_dedup
+    "minhash": "codekiln.stream.dedup.fuzzy:MinHashStage",
     "fuzzy_dedup": "codekiln.stream.dedup.fuzzy:FuzzyDedupStage",
     "copyright": "codekiln.stream.transform.copyright:CopyrightStage",
     # stage 2 (filters, sampling, annealing routing, web classification)
@@ -29,6 +31,7 @@ STAGES: dict[str, str] = {
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "preprocess",
     "exact_dedup",
+    "minhash",
     "fuzzy_dedup",
     "copyright",
     "filters",

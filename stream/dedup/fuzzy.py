@@ -1,0 +1,457 @@
+"""Fuzzy dedup: MinHash (word 5-grams, 2048 permutations) + LSH, file or repository level.
+
+Two stages, so that the CPU-heavy part runs in the process pool and the index in one place:
+
+- :class:`MinHashStage` (``minhash``, ``cpu_bound``): shingles and signatures of a batch
+  (:mod:`.minhash`), attached to each record as band keys (or, for repository level or the
+  datasketch index, the whole signature). Pure, picklable, no state.
+- :class:`FuzzyDedupStage` (``fuzzy_dedup``, ``stateful``): indexes them, clusters at the end of
+  the stream, and keeps one survivor per cluster by the same priority as exact dedup. If a
+  record arrives without the MinHash it needs (no ``minhash`` stage before it, or one configured
+  differently), it computes it in-process: correct, only slower (counted in the report as
+  ``signatures_computed_here``).
+
+Both take the same parameters (``preset``, ``num_perm``, ``bands``, ``rows``, ``ngram``,
+``seed``, ``level``, ``index``); give both the same values.
+
+State and memory: held records and band keys are appended to spill files (their committed
+lengths are the checkpoint, see :mod:`.spill`); memory while streaming is constant at file level
+(plus the datasketch index, when chosen) and one 8 KiB signature per repository at repository
+level. Clusters are computed at :meth:`FuzzyDedupStage.finish` from the band keys (a sort per
+band and scipy's connected components), then the held records are read twice: the best priority
+key of each cluster, then emission. Clusters are transitive (connected components), like
+datatrove's and NeMo Curator's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from codekiln.stream.dedup.lsh import DatasketchIndex, cluster_labels, components
+from codekiln.stream.dedup.minhash import (
+    PRESETS,
+    MinHashParams,
+    band_keys,
+    signatures,
+)
+from codekiln.stream.dedup.priority import (
+    DEFAULT_PRIORITY,
+    Term,
+    field_value,
+    parse_priority,
+    sort_key,
+    values_key,
+)
+from codekiln.stream.dedup.spill import Spill
+from codekiln.stream.record import Record
+from codekiln.stream.stage import BatchStage
+
+#: Private meta keys carrying MinHash from MinHashStage to FuzzyDedupStage (removed on the way).
+META_FP = "_minhash_fp"
+META_BANDS = "_minhash_bands"
+META_SIG = "_minhash_sig"
+
+LEVELS = ("file", "repository")
+INDEXES = ("bands", "datasketch")
+
+
+def resolve_params(
+    preset: str | None = "opencoder",
+    *,
+    num_perm: int | None = None,
+    bands: int | None = None,
+    rows: int | None = None,
+    ngram: int | None = None,
+    seed: int | None = None,
+) -> MinHashParams:
+    """A preset, with any explicitly given field overriding it."""
+    if preset is None:
+        base = MinHashParams()
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ValueError(f"minhash.preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+    return MinHashParams(
+        num_perm=base.num_perm if num_perm is None else num_perm,
+        bands=base.bands if bands is None else bands,
+        rows=base.rows if rows is None else rows,
+        ngram=base.ngram if ngram is None else ngram,
+        seed=base.seed if seed is None else seed,
+    )
+
+
+def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{field}: must be one of {list(choices)}, got {value!r}")
+
+
+class _MinHashConfig:
+    """Parameters shared by both stages, and the fingerprint that says what a record carries."""
+
+    def _configure(  # noqa: PLR0917 - private; both stages pass their keyword options through
+        self,
+        preset: str | None,
+        num_perm: int | None,
+        bands: int | None,
+        rows: int | None,
+        ngram: int | None,
+        seed: int | None,
+        level: str,
+        index: str,
+    ) -> None:
+        self.params = resolve_params(
+            preset, num_perm=num_perm, bands=bands, rows=rows, ngram=ngram, seed=seed
+        )
+        _check_choice("fuzzy_dedup.level", level, LEVELS)
+        _check_choice("fuzzy_dedup.index", index, INDEXES)
+        self.level = level
+        self.index = index
+        #: Whole signatures are needed to merge files into a repository, or by datasketch.
+        self.ships_signature = level == "repository" or index == "datasketch"
+        payload = "sig" if self.ships_signature else "bands"
+        self.fingerprint = f"{self.params.fingerprint()}:{payload}"
+
+    def annotate(self, records: list[Record]) -> None:
+        """Attach MinHash to each live record (band keys, or the whole signature)."""
+        if not records:
+            return
+        sig, has = signatures([r.text for r in records], self.params)
+        keys = None if self.ships_signature else band_keys(sig, self.params)
+        for i, record in enumerate(records):
+            record.meta[META_FP] = self.fingerprint
+            if not has[i]:
+                record.meta[META_BANDS] = None
+                record.meta[META_SIG] = None
+            elif keys is not None:
+                record.meta[META_BANDS] = keys[i].tolist()
+            else:
+                record.meta[META_SIG] = base64.b64encode(sig[i].tobytes()).decode("ascii")
+
+
+class MinHashStage(_MinHashConfig, BatchStage):
+    """Shingles and MinHash signatures of a batch, in the process pool."""
+
+    name: ClassVar[str] = "minhash"
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        preset: str | None = "opencoder",
+        num_perm: int | None = None,
+        bands: int | None = None,
+        rows: int | None = None,
+        ngram: int | None = None,
+        seed: int | None = None,
+        level: str = "file",
+        index: str = "bands",
+    ) -> None:
+        self._configure(preset, num_perm, bands, rows, ngram, seed, level, index)
+
+    def process_batch(self, batch: list[Record]) -> list[Record]:
+        self.annotate([r for r in batch if r.drop_reason is None])
+        return batch
+
+
+class FuzzyDedupStage(_MinHashConfig, BatchStage):
+    """MinHash + LSH near-duplicate removal with deterministic, priority-chosen survivors."""
+
+    name: ClassVar[str] = "fuzzy_dedup"
+    stateful: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        preset: str | None = "opencoder",
+        num_perm: int | None = None,
+        bands: int | None = None,
+        rows: int | None = None,
+        ngram: int | None = None,
+        seed: int | None = None,
+        level: str = "file",
+        index: str = "bands",
+        storage_config: dict[str, Any] | None = None,
+        priority: Iterable[str] = DEFAULT_PRIORITY,
+        spill_dir: str | None = None,
+        top_clusters: int = 20,
+    ) -> None:
+        self._configure(preset, num_perm, bands, rows, ngram, seed, level, index)
+        self.priority = parse_priority(priority)
+        self.storage_config = storage_config
+        if storage_config is not None and index != "datasketch":
+            raise ValueError("fuzzy_dedup.storage_config: only used with index: datasketch")
+        self.top_clusters = top_clusters
+        self._spill_dir = spill_dir
+        self._spill = Spill(spill_dir, "fuzzy_dedup")
+        self._held = 0
+        self._no_shingles = 0
+        self._computed_here = 0
+        self._repo_sigs: dict[str, np.ndarray[Any, np.dtype[np.uint32]]] = {}
+        self._repo_values: dict[str, dict[str, Any]] = {}
+        self._ds: DatasketchIndex | None = (
+            DatasketchIndex(self.params, storage_config) if index == "datasketch" else None
+        )
+        self._report: dict[str, Any] = {}
+
+    def open(self, work_dir: Path) -> None:
+        if self._spill.path is None and self._spill_dir is None:
+            self._spill = Spill(work_dir, "spill")
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def process_batch(self, batch: list[Record]) -> list[Record]:
+        passed: list[Record] = []
+        live = [r for r in batch if r.drop_reason is None]
+        missing = [r for r in live if r.meta.get(META_FP) != self.fingerprint]
+        if missing:
+            self.annotate(missing)
+            self._computed_here += len(missing)
+        for record in batch:
+            if record.drop_reason is not None:
+                for key in (META_FP, META_BANDS, META_SIG):
+                    record.meta.pop(key, None)
+                passed.append(record)
+                continue
+            record.meta.pop(META_FP)
+            bands = record.meta.pop(META_BANDS, None)
+            sig_b64 = record.meta.pop(META_SIG, None)
+            if self.level == "repository":
+                self._add_to_repository(record, sig_b64)
+                self._hold(record)
+            elif bands is None and sig_b64 is None:
+                # No word at all: nothing to compare, never a near-duplicate; kept at once.
+                self._no_shingles += 1
+                record.meta["fuzzy"] = "no_shingles"
+                passed.append(record)
+            elif self._ds is not None:
+                sig = np.frombuffer(base64.b64decode(sig_b64), dtype=np.uint32)
+                for other in self._ds.query_insert(self._held, sig):
+                    if other != self._held:
+                        self._spill.append(
+                            "edges.bin", np.array([self._held, other], "<i8").tobytes()
+                        )
+                self._hold(record)
+            else:
+                self._spill.append("keys.bin", np.asarray(bands, dtype="<u8").tobytes())
+                self._hold(record)
+        return passed
+
+    def _hold(self, record: Record) -> None:
+        self._spill.append_json("records.jsonl", record.to_json())
+        self._held += 1
+
+    def _add_to_repository(self, record: Record, sig_b64: str | None) -> None:
+        repo = _repo_key(record)
+        values = self._repo_values.setdefault(repo, {"files": 0})
+        values["files"] += 1
+        for field, descending in self.priority:
+            value = field_value(record, field)
+            if value is None:
+                continue
+            current = values.get(field)
+            if current is None or _better(value, current, descending):
+                values[field] = value
+        if sig_b64 is None:
+            return
+        sig = np.frombuffer(base64.b64decode(sig_b64), dtype=np.uint32)
+        current_sig = self._repo_sigs.get(repo)
+        self._repo_sigs[repo] = sig.copy() if current_sig is None else np.minimum(current_sig, sig)
+
+    # -- checkpoint --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "spill": self._spill.commit(),
+            "held": self._held,
+            "no_shingles": self._no_shingles,
+            "computed_here": self._computed_here,
+            "fingerprint": self.fingerprint,
+        }
+        if self.level == "repository":
+            state["repo_sigs"] = {k: v.tobytes() for k, v in self._repo_sigs.items()}
+            state["repo_values"] = {k: dict(v) for k, v in self._repo_values.items()}
+        if self._ds is not None:
+            # In-memory datasketch storage is part of the state; an external one (Redis) is
+            # not, and is rolled back to the checkpoint on load instead.
+            external = self.storage_config is not None and self.storage_config.get("type") not in (
+                None,
+                "dict",
+            )
+            state["datasketch"] = None if external else self._ds.lsh
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["fingerprint"] != self.fingerprint:
+            raise ValueError(
+                f"fuzzy_dedup: checkpoint was made with MinHash {state['fingerprint']}, "
+                f"this run uses {self.fingerprint}; resume with the same parameters"
+            )
+        self._spill.restore(state["spill"])
+        self._held = int(state["held"])
+        self._no_shingles = int(state["no_shingles"])
+        self._computed_here = int(state["computed_here"])
+        if self.level == "repository":
+            self._repo_sigs = {
+                k: np.frombuffer(v, dtype=np.uint32).copy() for k, v in state["repo_sigs"].items()
+            }
+            self._repo_values = {k: dict(v) for k, v in state["repo_values"].items()}
+        if self._ds is not None:
+            if state.get("datasketch") is not None:
+                self._ds.lsh = state["datasketch"]
+            else:
+                self._ds.remove_from(self._held)
+
+    # -- end of stream -----------------------------------------------------------------------
+
+    def finish(self) -> list[Record]:
+        return list(self.iter_finish())
+
+    def iter_finish(self) -> Iterator[Record]:
+        if self.level == "repository":
+            yield from self._finish_repositories()
+        else:
+            yield from self._finish_files()
+        self._spill.close()  # files stay: a resume from an older state may still name them
+
+    def _labels(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        if self._ds is not None:
+            edges = np.frombuffer(self._spill.read_bytes("edges.bin"), dtype="<i8").reshape(-1, 2)
+            return components(self._held, edges[:, 0].copy(), edges[:, 1].copy())
+        keys = np.frombuffer(self._spill.read_bytes("keys.bin"), dtype="<u8")
+        return cluster_labels(keys.reshape(-1, self.params.bands))
+
+    def _finish_files(self) -> Iterator[Record]:
+        labels = self._labels()
+        if labels.size != self._held:
+            raise RuntimeError(
+                f"fuzzy_dedup: {labels.size} index entries for {self._held} held records"
+            )
+        sizes = np.bincount(labels) if labels.size else np.zeros(0, np.int64)
+        best: dict[int, tuple[Any, str, str]] = {}
+        members: dict[int, list[str]] = {}
+        for i, record in enumerate(self._held_records()):
+            label = int(labels[i])
+            if sizes[label] < 2:
+                continue
+            key = sort_key(record, self.priority)
+            if label not in best or key < best[label][0]:
+                best[label] = (key, record.id, record.path or record.id)
+            group = members.setdefault(label, [])
+            if len(group) < 5:
+                group.append(record.path or record.id)
+        kept = dropped = 0
+        for i, record in enumerate(self._held_records()):
+            label = int(labels[i])
+            if sizes[label] < 2:
+                kept += 1
+            elif best[label][1] == record.id:
+                kept += 1
+                record.meta["fuzzy_cluster_size"] = int(sizes[label])
+            else:
+                dropped += 1
+                record.drop_reason = f"{self.name}:duplicate"
+                record.meta["duplicate_of"] = best[label][1]
+            yield record
+        clusters = [
+            {"size": int(sizes[label]), "survivor": path, "members": members[label]}
+            for label, (_, _, path) in best.items()
+        ]
+        self._set_report(kept, dropped, clusters, unit="files")
+
+    def _finish_repositories(self) -> Iterator[Record]:
+        repos = sorted(self._repo_sigs)
+        winner_of: dict[str, str] = {}
+        clusters: list[dict[str, Any]] = []
+        if repos:
+            sig = np.stack([self._repo_sigs[r] for r in repos])
+            labels = cluster_labels(band_keys(sig, self.params))
+            groups: dict[int, list[str]] = {}
+            for repo, label in zip(repos, labels.tolist(), strict=True):
+                groups.setdefault(label, []).append(repo)
+            for group in groups.values():
+                if len(group) < 2:
+                    continue
+                win = min(group, key=lambda r: self._repo_key_for(r, self.priority))
+                for repo in group:
+                    winner_of[repo] = win
+                files = sum(self._repo_values[r]["files"] for r in group)
+                clusters.append(
+                    {
+                        "size": len(group),
+                        "survivor": win,
+                        "members": sorted(group)[:5],
+                        "files": files,
+                    }
+                )
+        kept = dropped = 0
+        for record in self._held_records():
+            repo = _repo_key(record)
+            win = winner_of.get(repo)
+            if win is None or win == repo:
+                kept += 1
+            else:
+                dropped += 1
+                record.drop_reason = f"{self.name}:duplicate_repository"
+                record.meta["duplicate_of_repository"] = win
+            yield record
+        self._set_report(kept, dropped, clusters, unit="repositories")
+        self._report["repositories"] = len(self._repo_values)
+        self._report["repositories_without_shingles"] = len(self._repo_values) - len(repos)
+
+    def _repo_key_for(self, repo: str, terms: tuple[Term, ...]) -> tuple[Any, ...]:
+        values = dict(self._repo_values[repo])
+        values["repo"] = repo
+        values.setdefault("id", repo)
+        return values_key(values, terms)
+
+    def _held_records(self) -> Iterator[Record]:
+        for line in self._spill.read("records.jsonl"):
+            yield Record.from_json(json.loads(line))
+
+    def _set_report(
+        self, kept: int, dropped: int, clusters: list[dict[str, Any]], unit: str
+    ) -> None:
+        sizes = Counter(c["size"] for c in clusters)
+        clusters.sort(key=lambda c: (-c["size"], c["survivor"]))
+        self._report = {
+            "level": self.level,
+            "index": self.index,
+            "shingles": f"word {self.params.ngram}-grams",
+            "num_perm": self.params.num_perm,
+            "bands": self.params.bands,
+            "rows": self.params.rows,
+            "threshold": round(self.params.threshold, 4),
+            "records_held": self._held,
+            "kept": kept + self._no_shingles,
+            "duplicates": dropped,
+            "no_shingles": self._no_shingles,
+            "signatures_computed_here": self._computed_here,
+            "cluster_unit": unit,
+            "clusters": len(clusters),
+            "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+            "largest_clusters": clusters[: self.top_clusters],
+            "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
+        }
+
+    def report(self) -> dict[str, Any]:
+        return self._report or {
+            "records_held": self._held,
+            "threshold": round(self.params.threshold, 4),
+        }
+
+
+def _repo_key(record: Record) -> str:
+    return record.repo or f"~{record.id}"
+
+
+def _better(value: Any, current: Any, descending: bool) -> bool:
+    try:
+        return bool(value > current) if descending else bool(value < current)
+    except TypeError:  # mixed types across files of one repository: keep the first seen
+        return False
