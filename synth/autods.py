@@ -1,0 +1,121 @@
+"""AutoDS scoring: YES/NO questions answered through the logprobs of the first token.
+
+For one question, p = P(yes) / (P(yes) + P(no)), where P(yes) sums the probabilities of every
+top-logprob alternative that is "yes" in any casing with or without a leading space (``YES``,
+``Yes``, `` yes``, ``Ġyes``, ``▁Yes``, ...), and likewise for no. A sample's score is the
+product over the question set (``synth/prompts/autods_questions.yaml``). Selection keeps the
+samples at or above a threshold, or the top fraction by score, or both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ParseError
+from .llm import LLMClient, TokenLogprob
+from .prompts import PromptTemplate, load_prompt, load_questions
+
+__all__ = ["AutoDSScore", "AutoDSScorer", "select", "yes_no_probability"]
+
+_SPACE_MARKS = " \t\n\u0120\u2581"  # plain whitespace, GPT-2's "Ġ", SentencePiece's "▁"
+
+
+def _word(token: str) -> str:
+    return token.lstrip(_SPACE_MARKS).rstrip().lower()
+
+
+def yes_no_probability(alternatives: Mapping[str, float]) -> float | None:
+    """P(yes) / (P(yes) + P(no)) from ``{token: logprob}``; ``None`` if neither appears."""
+    p_yes = p_no = 0.0
+    for token, logprob in alternatives.items():
+        word = _word(token)
+        if word == "yes":
+            p_yes += math.exp(logprob)
+        elif word == "no":
+            p_no += math.exp(logprob)
+    total = p_yes + p_no
+    if total <= 0.0:
+        return None
+    return p_yes / total
+
+
+def first_token_alternatives(tokens: Sequence[TokenLogprob]) -> dict[str, float]:
+    """The first generated token's alternatives, including the token itself."""
+    if not tokens:
+        return {}
+    first = tokens[0]
+    out = dict(first.top)
+    if not math.isnan(first.logprob):
+        out.setdefault(first.token, first.logprob)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AutoDSScore:
+    score: float
+    answers: dict[str, float] = field(default_factory=dict)
+
+
+class AutoDSScorer:
+    """Scores texts with one question set through an OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        llm: LLMClient,
+        question_set: str = "code_quality",
+        *,
+        prompt_dir: Path | None = None,
+        top_logprobs: int = 20,
+        max_text_chars: int = 6000,
+        deadline_s: float | None = 120.0,
+    ) -> None:
+        self.llm = llm
+        self.question_set = question_set
+        self.questions = load_questions(question_set, prompt_dir)
+        self.template: PromptTemplate = load_prompt("autods", prompt_dir)
+        self.params = self.template.params(logprobs=True, top_logprobs=top_logprobs, max_tokens=1)
+        self.max_text_chars = max_text_chars
+        self.deadline_s = deadline_s
+
+    async def answer(self, text: str, question: str) -> float:
+        messages = self.template.messages(text=text[: self.max_text_chars], question=question)
+        out = await self.llm.chat(messages, self.params, deadline_s=self.deadline_s)
+        choice = out.choices[0]
+        p = yes_no_probability(first_token_alternatives(choice.logprobs or ()))
+        if p is None:
+            raise ParseError(
+                "no_yes_no", f"neither YES nor NO among the top logprobs (got {choice.text!r})"
+            )
+        return p
+
+    async def score(self, text: str) -> AutoDSScore:
+        answers: dict[str, float] = {}
+        for qid, question in self.questions:
+            answers[qid] = await self.answer(text, question)
+        return AutoDSScore(score=math.prod(answers.values()), answers=answers)
+
+
+def select(
+    scores: Sequence[float], *, threshold: float | None = None, top_fraction: float | None = None
+) -> list[bool]:
+    """Which samples to keep: score >= threshold and/or among the top ``top_fraction``.
+
+    The top fraction keeps ``ceil(fraction * n)`` samples; ties go to the earlier sample, so
+    the choice is deterministic.
+    """
+    if threshold is None and top_fraction is None:
+        raise ValueError("select() needs a threshold, a top_fraction, or both")
+    keep = [True] * len(scores)
+    if threshold is not None:
+        keep = [s >= threshold for s in scores]
+    if top_fraction is not None:
+        if not 0 < top_fraction <= 1:
+            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+        k = math.ceil(top_fraction * len(scores))
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        top = set(order[:k])
+        keep = [kept and i in top for i, kept in enumerate(keep)]
+    return keep

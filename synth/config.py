@@ -1,0 +1,126 @@
+"""The synthesis job's configuration: one frozen object, built once at the entry point.
+
+In a YAML config file these keys live under ``synth:``; unknown keys and bad values fail with
+an exact message (:class:`~.errors.ConfigError`) before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .packages import DEFAULT_PACKAGES
+
+__all__ = ["GENERATORS", "SynthConfig"]
+
+#: Generator names, in the order the job runs them.
+GENERATORS = ("snippets", "textbook", "edu", "package", "diverse", "ingest")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    generators: tuple[str, ...] = GENERATORS
+    # seeds from the corpus (a deterministic pseudo-random sample: smallest record ids)
+    max_seeds: int = 32
+    seed_langs: tuple[str, ...] = ("python",)
+    seed_min_chars: int = 200
+    seed_max_chars: int = 6000
+    web_langs: tuple[str, ...] = ("markdown", "text", "restructuredtext", "html", "web")
+    max_web_seeds: int = 16
+    # AutoDS seed selection
+    autods_questions: str = "code_quality"
+    autods_threshold: float | None = None
+    autods_top_fraction: float | None = 0.5
+    # generation
+    samples_per_seed: int = 1
+    concurrency: int = 32
+    deadline_s: float = 600.0
+    seed: int = 0
+    packages: tuple[str, ...] = DEFAULT_PACKAGES
+    apis_per_package: int = 2
+    ingest_classifier: str = "heuristic"
+    ingest_threshold: float = 0.5
+    # execution
+    exec_timeout_s: float = 10.0
+    exec_memory_mb: int = 256
+    # decontamination and dedup
+    decontam_max_overlap_ratio: float = 0.05
+    decontam_max_overlap_count: int = 25
+    dedup: bool = True
+    # SFT mixture: per-origin weights (source_kind -> weight)
+    mixture_weights: dict[str, float] = field(default_factory=dict)
+    prompt_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.generators) - set(GENERATORS))
+        if unknown:
+            raise ConfigError(f"synth.generators: unknown {unknown}; known: {GENERATORS}")
+        for name in ("max_seeds", "max_web_seeds", "samples_per_seed", "concurrency",
+                     "apis_per_package", "exec_memory_mb",
+                     "decontam_max_overlap_count"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"synth.{name} must be an integer >= 0, got {value!r}")
+        if self.concurrency < 1 or self.samples_per_seed < 1:
+            raise ConfigError("synth.concurrency and synth.samples_per_seed must be >= 1")
+        for name in ("deadline_s", "exec_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"synth.{name} must be a number > 0, got {value!r}")
+        if self.autods_threshold is None and self.autods_top_fraction is None:
+            raise ConfigError("synth: set autods_threshold or autods_top_fraction (or both)")
+        if self.autods_threshold is not None and not 0 <= self.autods_threshold <= 1:
+            raise ConfigError(
+                f"synth.autods_threshold must be in [0, 1], got {self.autods_threshold}"
+            )
+        if self.autods_top_fraction is not None and not 0 < self.autods_top_fraction <= 1:
+            raise ConfigError(
+                f"synth.autods_top_fraction must be in (0, 1], got {self.autods_top_fraction}"
+            )
+        if self.ingest_classifier not in ("heuristic", "llm"):
+            raise ConfigError(
+                f"synth.ingest_classifier must be heuristic or llm, got {self.ingest_classifier!r}"
+            )
+        if not 0 <= self.decontam_max_overlap_ratio < 1:
+            raise ConfigError("synth.decontam_max_overlap_ratio must be in [0, 1)")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> SynthConfig:
+        """Build from the ``synth:`` mapping of a config file (lists become tuples)."""
+        raw = dict(raw or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - set(fields))
+        if unknown:
+            raise ConfigError(f"synth: unknown key(s) {unknown}; known: {sorted(fields)}")
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for key, given in raw.items():
+            value = given
+            if str(hints[key]).startswith("tuple"):
+                if isinstance(given, str) or not isinstance(given, list | tuple):
+                    raise ConfigError(f"synth.{key} must be a list, got {given!r}")
+                value = tuple(str(v) for v in given)
+            elif key == "mixture_weights" and not isinstance(value, dict):
+                raise ConfigError(f"synth.mixture_weights must be a mapping, got {value!r}")
+            values[key] = value
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"synth: {exc}") from exc
+
+    @classmethod
+    def from_file(cls, path: Path) -> SynthConfig:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a config file is a mapping")
+        return cls.from_mapping(raw.get("synth", raw))

@@ -1,0 +1,430 @@
+"""The synthesis job: corpus seeds -> generators -> execution filter -> decontam -> dedup ->
+annealing corpus and two-stage SFT mixture.
+
+``run_synthesis(corpus_dir, out_dir, llm_url, sandbox_url, ...)`` is what ``codekiln-stream``
+calls after its pipeline when ``CODEKILN_LLM_URL`` is set, and what ``codekiln-synth run``
+calls. It blocks (it runs its own event loop in a thread, so it may be called from anywhere;
+from async code use ``await asyncio.to_thread(run_synthesis, ...)``).
+
+Layout of ``out_dir``::
+
+    annealing/part-*.jsonl.zst     snippets (sandbox-passing) and textbooks, as records
+    sft/stage1/, sft/stage2/       chat-format SFT mixture (see codekiln.synth.mixture)
+    sft/manifest.json
+    rejects/part-*.jsonl.zst       every dropped or quarantined record, with ``reason``
+    seeds.jsonl                    the scored seeds (AutoDS score, per-question p, selected)
+    report.json, report.md
+
+Steps: (1) seeds: code records from the corpus (a deterministic sample by record id) and
+prose records for diverse synthesis; (2) AutoDS scores the code seeds, the top fraction /
+above-threshold ones are selected; (3) generators run as async stages with bounded
+concurrency; (4) decontamination against HumanEval(+)/MBPP(+); (5) the stream's exact and
+fuzzy dedup stages, separately for annealing and SFT samples; (6) writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from codekiln.stream import registry
+from codekiln.stream.record import Record
+from codekiln.stream.stage import Stage
+from codekiln.stream.writers.jsonl import JsonlZstWriter
+
+from .autods import AutoDSScorer, select
+from .config import SynthConfig
+from .decontam import DecontamStage
+from .errors import ConfigError, LLMError, ParseError, SynthError
+from .generators.annealing import SnippetStage, TextbookStage
+from .generators.base import AsyncStage, SynthContext
+from .generators.ingest import IngestStage, read_instructions
+from .generators.instructions import DiverseStage, EducationalStage, PackageStage
+from .llm import LLMConfig
+from .mixture import SFTMixtureWriter
+from .packages import api_docs
+
+__all__ = ["DISABLED_NOTE", "run_synthesis"]
+
+DISABLED_NOTE = (
+    "synthesis stages are off (no LLM endpoint). Turn them on with "
+    "CODEKILN_LLM_URL=http://HOST:8000 (an OpenAI-compatible vLLM server; several: "
+    "comma-separated) and CODEKILN_SANDBOX_URL (+ CODEKILN_SANDBOX_TOKEN) for the execution "
+    "filter, or the synth: section of the config file; see docs/synth.md."
+)
+_BATCH = 64
+
+
+def iter_corpus(corpus_dir: Path) -> Iterator[Record]:
+    """Records of a stream corpus folder (``*.jsonl.zst`` / ``*.jsonl`` shards)."""
+    import zstandard
+
+    shards = sorted(
+        p
+        for p in corpus_dir.rglob("*")
+        if p.is_file() and p.name.endswith((".jsonl.zst", ".jsonl"))
+    )
+    if not shards:
+        raise ConfigError(f"no corpus shards (*.jsonl.zst, *.jsonl) under {corpus_dir}")
+    for shard in shards:
+        with shard.open("rb") as raw:
+            stream = (
+                zstandard.ZstdDecompressor().stream_reader(raw) if shard.suffix == ".zst" else raw
+            )
+            buf = b""
+            while chunk := stream.read(1 << 20):
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                yield from _records(lines)
+            yield from _records([buf])
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[Record]:
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            yield Record.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue  # the stream wrote the corpus; a bad line here is not ours to quarantine
+
+
+def pick_seeds(corpus: Iterable[Record], config: SynthConfig) -> tuple[list[Record], list[Record]]:
+    """(code seeds, prose seeds): the smallest record ids that qualify, a deterministic sample."""
+    code: list[tuple[str, int, Record]] = []
+    prose: list[tuple[str, int, Record]] = []
+    for i, r in enumerate(corpus):
+        size = len(r.text)
+        if r.lang in config.seed_langs and config.seed_min_chars <= size <= config.seed_max_chars:
+            _keep_smallest(code, (r.id, i, r), config.max_seeds)
+        elif r.lang in config.web_langs and size >= 200:
+            _keep_smallest(prose, (r.id, i, r), config.max_web_seeds)
+    return [r for *_, r in sorted(code)], [r for *_, r in sorted(prose)]
+
+
+def _keep_smallest(
+    heap: list[tuple[str, int, Record]], item: tuple[str, int, Record], k: int
+) -> None:
+    # A max-heap by id (negated through the key trick: ids are hex, so invert the order).
+    if k <= 0:
+        return
+    key = (_invert(item[0]), item[1], item[2])
+    if len(heap) < k:
+        heapq.heappush(heap, key)  # type: ignore[arg-type]
+    elif key > heap[0]:  # type: ignore[operator]
+        heapq.heapreplace(heap, key)  # type: ignore[arg-type]
+
+
+def _invert(hex_id: str) -> str:
+    return hex_id.translate(str.maketrans("0123456789abcdef", "fedcba9876543210"))
+
+
+class _Outputs:
+    """Live and dropped records collected per destination, plus drop counts."""
+
+    def __init__(self) -> None:
+        self.annealing: list[Record] = []
+        self.sft: list[Record] = []
+        self.rejects: list[Record] = []
+        self.reasons: Counter[str] = Counter()
+
+    def route(self, records: Iterable[Record], dest: list[Record]) -> None:
+        for r in records:
+            if r.drop_reason is None:
+                dest.append(r)
+            else:
+                self.rejects.append(r)
+                self.reasons[r.drop_reason] += 1
+
+
+async def _drive(stage: Stage, records: Sequence[Record], work_dir: Path) -> list[Record]:
+    """Run one stage over ``records`` in batches (the stage lifecycle), return all output."""
+    await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
+    out: list[Record] = []
+    if isinstance(stage, AsyncStage):
+        stage.open(work_dir)
+        for i in range(0, len(records), _BATCH):
+            out.extend(await stage.aprocess(list(records[i : i + _BATCH])))
+        return out
+    await asyncio.to_thread(stage.open, work_dir)
+    for i in range(0, len(records), _BATCH):
+        out.extend(await asyncio.to_thread(stage.process, list(records[i : i + _BATCH])))
+    out.extend(await asyncio.to_thread(stage.finish))
+    return out
+
+
+async def _score_seeds(
+    ctx: SynthContext, seeds: list[Record], config: SynthConfig, outputs: _Outputs
+) -> tuple[list[Record], list[dict[str, Any]]]:
+    scorer = AutoDSScorer(
+        ctx.llm,
+        config.autods_questions,
+        prompt_dir=ctx.prompt_dir,
+        deadline_s=config.deadline_s,
+    )
+    semaphore = asyncio.Semaphore(config.concurrency)
+
+    async def one(record: Record) -> float | None:
+        async with semaphore:
+            try:
+                result = await scorer.score(record.text)
+            except (ParseError, LLMError) as exc:
+                rule = exc.rule if isinstance(exc, ParseError) else f"llm:{type(exc).__name__}"
+                record.drop_reason = f"autods:{rule}"
+                record.meta["error"] = str(exc)[:500]
+                return None
+            record.meta["autods"] = {"score": result.score, "answers": result.answers}
+            return result.score
+
+    scores = await asyncio.gather(*(one(r) for r in seeds))
+    scored = [(r, s) for r, s in zip(seeds, scores, strict=True) if s is not None]
+    outputs.route([r for r in seeds if r.drop_reason is not None], [])
+    keep = (
+        select([s for _, s in scored], threshold=config.autods_threshold,
+               top_fraction=config.autods_top_fraction)
+        if scored else []
+    )  # fmt: skip
+    selected, rows = [], []
+    for (record, score), kept in zip(scored, keep, strict=True):
+        rows.append({"id": record.id, "path": record.path, "score": score,
+                     "answers": record.meta["autods"]["answers"], "selected": kept})  # fmt: skip
+        if kept:
+            selected.append(record)
+    return selected, rows
+
+
+def _copy(records: Iterable[Record]) -> list[Record]:
+    return [Record.from_json(r.to_json()) for r in records]
+
+
+async def _synthesise(
+    ctx: SynthContext,
+    *,
+    corpus_dir: Path,
+    out_dir: Path,
+    config: SynthConfig,
+    data_dir: Path,
+    instructions: Sequence[Path],
+) -> dict[str, Any]:
+    work = out_dir / ".work"
+    outputs = _Outputs()
+    report: dict[str, Any] = {"generators": {}, "skipped": {}}
+    code_seeds, prose_seeds = await asyncio.to_thread(
+        lambda: pick_seeds(iter_corpus(corpus_dir), config)
+    )
+    report["seeds"] = {"code": len(code_seeds), "prose": len(prose_seeds)}
+    selected, seed_rows = await _score_seeds(ctx, code_seeds, config, outputs)
+    report["seeds"]["selected"] = len(selected)
+    report["autods"] = {
+        "questions": config.autods_questions,
+        "threshold": config.autods_threshold,
+        "top_fraction": config.autods_top_fraction,
+        "scored": len(seed_rows),
+        "mean_score": round(sum(r["score"] for r in seed_rows) / len(seed_rows), 4)
+        if seed_rows else None,
+    }  # fmt: skip
+    common: dict[str, Any] = {"context": ctx, "concurrency": config.concurrency}
+    plan: list[tuple[str, AsyncStage, list[Record], str]] = []
+    wanted = set(config.generators)
+    if "snippets" in wanted:
+        plan.append(("snippets", SnippetStage(**common), _copy(selected), "annealing"))
+    if "textbook" in wanted:
+        plan.append(("textbook", TextbookStage(**common), _copy(selected), "annealing"))
+    if "edu" in wanted:
+        plan.append(("edu", EducationalStage(**common), _copy(selected), "sft"))
+    if "package" in wanted:
+        docs = await asyncio.to_thread(
+            api_docs, config.packages, max_per_package=config.apis_per_package
+        )
+        plan.append(("package", PackageStage(**common), docs, "sft"))
+    if "diverse" in wanted:
+        if prose_seeds:
+            plan.append(("diverse", DiverseStage(**common), _copy(prose_seeds), "sft"))
+        else:
+            report["skipped"]["diverse"] = f"no prose seeds (langs {list(config.web_langs)})"
+    if "ingest" in wanted:
+        rows = [r for path in instructions for r in read_instructions(path)]
+        if rows:
+            stage = IngestStage(classifier=config.ingest_classifier,
+                                threshold=config.ingest_threshold, **common)  # fmt: skip
+            outputs.route([r for r in rows if r.drop_reason is not None], [])
+            plan.append(("ingest", stage, [r for r in rows if r.drop_reason is None], "sft"))
+        else:
+            report["skipped"]["ingest"] = "no instruction files given (--instructions)"
+    if ctx.execution is None:
+        report["execution"] = "off: no sandbox URL, so samples that need execution are dropped"
+    for key, stage, seeds, dest in plan:
+        start = time.perf_counter()
+        produced = await _drive(stage, seeds, work / key)
+        kept = [r for r in produced if r.drop_reason is None]
+        outputs.route(produced, outputs.annealing if dest == "annealing" else outputs.sft)
+        report["generators"][key] = {
+            "seeds": len(seeds),
+            "kept": len(kept),
+            "dropped": dict(Counter(r.drop_reason for r in produced if r.drop_reason)),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+    # decontamination, then the stream's own dedup stages, per destination
+    post: dict[str, Any] = {}
+    for dest_name in ("annealing", "sft"):
+        records = getattr(outputs, dest_name)
+        decontam = DecontamStage(
+            data_dir=str(data_dir),
+            max_overlap_ratio=config.decontam_max_overlap_ratio,
+            max_overlap_count=config.decontam_max_overlap_count,
+        )
+        stages: list[tuple[str, Stage]] = [("decontam", decontam)]
+        if config.dedup:
+            for name in ("exact_dedup", "fuzzy_dedup"):
+                if registry.available(name):
+                    stages.append((name, registry.resolve(name)()))
+                else:
+                    post.setdefault("unavailable", []).append(name)
+        steps: dict[str, Any] = {}
+        for name, stage in stages:
+            before = len(records)
+            produced = await _drive(stage, records, work / dest_name / name)
+            records = []
+            outputs.route(produced, records)
+            steps[name] = {"in": before, "out": len(records), **stage.report()}
+        setattr(outputs, dest_name, records)
+        post[dest_name] = steps
+    report["post"] = post
+    # writers
+    await asyncio.to_thread(_write_outputs, out_dir, outputs, seed_rows, config, report)
+    return report
+
+
+def _write_outputs(
+    out_dir: Path,
+    outputs: _Outputs,
+    seed_rows: list[dict[str, Any]],
+    config: SynthConfig,
+    report: dict[str, Any],
+) -> None:
+    annealing = JsonlZstWriter(out_dir / "annealing", prefix="part", max_records=50_000,
+                               max_bytes=1 << 30)  # fmt: skip
+    annealing.write(sorted(outputs.annealing, key=lambda r: r.id))
+    annealing.commit()
+    rejects = JsonlZstWriter(out_dir / "rejects", prefix="part", max_records=50_000,
+                             max_bytes=1 << 30)  # fmt: skip
+    rejects.write(sorted(outputs.rejects, key=lambda r: (r.drop_reason or "", r.id)))
+    rejects.commit()
+    mixture = SFTMixtureWriter(out_dir, weights=config.mixture_weights, seed=config.seed)
+    for record in outputs.sft:
+        mixture.add(record)
+    report["sft"] = mixture.write()
+    report["annealing"] = {"records": len(outputs.annealing), "shards": annealing.shards}
+    report["rejects"] = {"records": len(outputs.rejects),
+                         "reasons": dict(sorted(outputs.reasons.items()))}  # fmt: skip
+    seeds_tmp = out_dir / ".seeds.jsonl.tmp"
+    seeds_tmp.write_text("".join(json.dumps(r) + "\n" for r in seed_rows), encoding="utf-8")
+    seeds_tmp.replace(out_dir / "seeds.jsonl")
+
+
+def run_synthesis(
+    corpus_dir: str | Path,
+    out_dir: str | Path,
+    llm_url: str,
+    sandbox_url: str | None = None,
+    *,
+    config: SynthConfig | None = None,
+    sandbox_token: str | None = None,
+    data_dir: str | Path | None = None,
+    instructions: Sequence[str | Path] = (),
+    llm_config: LLMConfig | None = None,
+) -> dict[str, Any]:
+    """Run the whole synthesis job; returns the report (also written to report.json/.md).
+
+    ``llm_url`` may list several endpoints, comma-separated. ``data_dir`` holds the benchmark
+    files used for decontamination (required).
+    """
+    config = config or SynthConfig()
+    if data_dir is None:
+        raise ConfigError("run_synthesis needs data_dir (the HumanEval+/MBPP+ files)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    llm_config = llm_config or LLMConfig(
+        endpoints=tuple(u for u in llm_url.split(",") if u.strip()),
+        max_concurrency_per_endpoint=max(config.concurrency, 1),
+    )
+    paths = [Path(p) for p in instructions]
+    for p in paths:
+        if not p.is_file():
+            raise ConfigError(f"instruction file {p} does not exist")
+    start = time.perf_counter()
+    ctx = SynthContext.open(
+        llm_config,
+        sandbox_url=sandbox_url,
+        sandbox_token=sandbox_token,
+        exec_timeout_s=config.exec_timeout_s,
+        exec_memory_mb=config.exec_memory_mb,
+        prompt_dir=Path(config.prompt_dir) if config.prompt_dir else None,
+        deadline_s=config.deadline_s,
+        samples_per_seed=config.samples_per_seed,
+        seed=config.seed,
+    )
+    try:
+
+        async def main() -> dict[str, Any]:
+            await ctx.llm.wait_ready(timeout_s=min(config.deadline_s, 120.0))
+            return await _synthesise(
+                ctx,
+                corpus_dir=Path(corpus_dir),
+                out_dir=out,
+                config=config,
+                data_dir=Path(data_dir),
+                instructions=paths,
+            )
+
+        report = ctx.portal.call(main())
+        report["llm"] = {url: s.to_json() for url, s in ctx.llm.stats().items()}
+        report["model"] = ctx.llm.model
+    finally:
+        ctx.close()
+    report["enabled"] = True
+    report["execution_filter"] = bool(sandbox_url)
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True), "utf-8")
+    (out / "report.md").write_text(render_report(report), "utf-8")
+    return report
+
+
+def render_report(report: dict[str, Any]) -> str:
+    lines = ["# Synthesis report", ""]
+    lines.append(f"Model: {report.get('model')}; {report.get('seconds')} s; execution filter: "
+                 f"{'on' if report.get('execution_filter') else 'OFF'}")  # fmt: skip
+    seeds = report.get("seeds", {})
+    lines += ["", f"Seeds: {seeds.get('code', 0)} code, {seeds.get('prose', 0)} prose; "
+              f"{seeds.get('selected', 0)} selected by AutoDS "
+              f"(mean score {report.get('autods', {}).get('mean_score')})", ""]  # fmt: skip
+    lines += ["| generator | seeds | kept | dropped |", "|---|---|---|---|"]
+    for name, g in report.get("generators", {}).items():
+        dropped = ", ".join(f"{k}: {v}" for k, v in sorted(g["dropped"].items())) or "-"
+        lines.append(f"| {name} | {g['seeds']} | {g['kept']} | {dropped} |")
+    for name, why in report.get("skipped", {}).items():
+        lines.append(f"| {name} | skipped: {why} | | |")
+    lines += ["", "Decontamination and dedup:", ""]
+    for dest, steps in report.get("post", {}).items():
+        if isinstance(steps, dict):
+            for step, figures in steps.items():
+                lines.append(f"- {dest} / {step}: {figures.get('in')} -> {figures.get('out')}")
+    sft = report.get("sft", {}).get("stages", {})
+    lines += ["", f"Annealing samples: {report.get('annealing', {}).get('records', 0)}"]
+    for stage, s in sft.items():
+        lines.append(f"SFT {stage} ({s['name']}): {s['written']} written from {s['samples']}")
+    lines += ["", "Drop reasons:", ""]
+    for reason, n in report.get("rejects", {}).get("reasons", {}).items():
+        lines.append(f"- `{reason}`: {n}")
+    return "\n".join(lines) + "\n"
+
+
+def synthesis_error_types() -> tuple[type[BaseException], ...]:
+    """What a caller should catch to report a failed synthesis run cleanly."""
+    return (SynthError,)
