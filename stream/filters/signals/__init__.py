@@ -1,6 +1,12 @@
 """Every signal the rule tables can name; importing this package registers them all."""
 
-from codekiln.stream.filters.signals import code, python, text  # noqa: F401 - registration
+from codekiln.stream.filters.signals import (  # noqa: F401 - importing registers them
+    clike,
+    code,
+    html,
+    python,
+    text,
+)
 from codekiln.stream.filters.signals._registry import SIGNALS, Signal, Unparseable, signal
 
 __all__ = ["SIGNALS", "Signal", "Unparseable", "signal"]
