@@ -1,0 +1,171 @@
+"""``codekiln-synth``: run the synthesis job, score texts with AutoDS, decontaminate, list prompts.
+
+Commands::
+
+    codekiln-synth run --corpus DIR --out DIR [--llm-url URL[,URL...]] [--sandbox-url URL]
+                       [--config FILE] [--data-dir DIR] [--instructions FILE ...]
+    codekiln-synth score FILE.jsonl --llm-url URL [--questions code_quality]
+    codekiln-synth decontam FILE.jsonl [--data-dir DIR]
+    codekiln-synth prompts
+
+Flags default from the environment at this entry point only: ``CODEKILN_LLM_URL``,
+``CODEKILN_SANDBOX_URL``, ``CODEKILN_SANDBOX_TOKEN``, ``CODEKILN_DATA_DIR``.
+Exit codes: 0 done, 1 the job failed (message on stderr), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ConfigError, SynthError
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ
+    p = argparse.ArgumentParser(prog="codekiln-synth", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the synthesis job on a stream corpus")
+    run.add_argument("--corpus", required=True, type=Path, help="a codekiln-stream corpus/ folder")
+    run.add_argument("--out", required=True, type=Path)
+    run.add_argument("--llm-url", default=env.get("CODEKILN_LLM_URL"))
+    run.add_argument("--sandbox-url", default=env.get("CODEKILN_SANDBOX_URL"))
+    run.add_argument("--sandbox-token", default=env.get("CODEKILN_SANDBOX_TOKEN"))
+    run.add_argument("--data-dir", type=Path, default=env.get("CODEKILN_DATA_DIR"))
+    run.add_argument("--config", type=Path, help="YAML file; keys under synth:")
+    run.add_argument(
+        "--instructions",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="Evol-Instruct / Infinity-Instruct / McEval JSONL files to ingest",
+    )
+    score = sub.add_parser("score", help="AutoDS-score the text of each JSONL record")
+    score.add_argument("file", type=Path)
+    score.add_argument("--llm-url", default=env.get("CODEKILN_LLM_URL"))
+    score.add_argument("--questions", default="code_quality")
+    score.add_argument("--field", default="text")
+    dec = sub.add_parser("decontam", help="check JSONL records against HumanEval(+)/MBPP(+)")
+    dec.add_argument("file", type=Path)
+    dec.add_argument("--data-dir", type=Path, default=env.get("CODEKILN_DATA_DIR"))
+    dec.add_argument("--field", default="text")
+    sub.add_parser("prompts", help="list the prompt files and their parsers")
+    return p
+
+
+def _rows(path: Path, field: str) -> list[tuple[int, str | None]]:
+    rows: list[tuple[int, str | None]] = []
+    with path.open("rb") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                rows.append((i, str(obj[field])))
+            except (ValueError, KeyError, TypeError):
+                rows.append((i, None))
+    return rows
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import SynthConfig
+    from .job import DISABLED_NOTE, run_synthesis
+
+    if not args.llm_url:
+        print(DISABLED_NOTE, file=sys.stderr)
+        return 2
+    config = SynthConfig.from_file(args.config) if args.config else SynthConfig()
+    if args.data_dir is None:
+        raise ConfigError("--data-dir (or CODEKILN_DATA_DIR) is required for decontamination")
+    report = run_synthesis(
+        args.corpus, args.out, args.llm_url, args.sandbox_url, config=config,
+        sandbox_token=args.sandbox_token, data_dir=args.data_dir, instructions=args.instructions,
+    )  # fmt: skip
+    stages = report.get("sft", {}).get("stages", {})
+    print(f"annealing: {report['annealing']['records']} samples; "
+          + "; ".join(f"SFT {k}: {v['written']}" for k, v in stages.items())
+          + f"; rejects: {report['rejects']['records']}")  # fmt: skip
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .autods import AutoDSScorer
+    from .llm import LLMClient, LLMConfig
+
+    if not args.llm_url:
+        raise ConfigError("--llm-url (or CODEKILN_LLM_URL) is required")
+    rows = _rows(args.file, args.field)
+
+    async def main() -> None:
+        async with LLMClient(LLMConfig(endpoints=tuple(args.llm_url.split(",")))) as llm:
+            await llm.wait_ready(timeout_s=60)
+            scorer = AutoDSScorer(llm, args.questions)
+            for line, text in rows:
+                if text is None:
+                    print(json.dumps({"line": line, "error": f"no string field {args.field!r}"}))
+                    continue
+                try:
+                    result = await scorer.score(text)
+                except SynthError as exc:
+                    print(json.dumps({"line": line, "error": str(exc)}))
+                    continue
+                print(json.dumps({"line": line, "score": result.score, "answers": result.answers}))
+
+    asyncio.run(main())
+    return 0
+
+
+def _cmd_decontam(args: argparse.Namespace) -> int:
+    from .decontam import DecontamStage
+
+    if args.data_dir is None:
+        raise ConfigError("--data-dir (or CODEKILN_DATA_DIR) is required")
+    stage = DecontamStage(data_dir=str(args.data_dir))
+    index = stage.index
+    dropped = 0
+    for line, text in _rows(args.file, args.field):
+        if text is None:
+            print(json.dumps({"line": line, "error": f"no string field {args.field!r}"}))
+            continue
+        hit = index.check(text, max_overlap_ratio=stage.max_overlap_ratio,
+                          max_overlap_count=stage.max_overlap_count)  # fmt: skip
+        if hit:
+            dropped += 1
+            print(json.dumps({"line": line, "rule": hit[0], "benchmark": hit[1]}))
+    print(json.dumps({"contaminated": dropped}), file=sys.stderr)
+    return 0
+
+
+def _cmd_prompts(args: argparse.Namespace) -> int:
+    from .prompts import PROMPT_DIR, load_prompt
+
+    for path in sorted(PROMPT_DIR.glob("*.yaml")):
+        if path.stem == "autods_questions":
+            continue
+        prompt = load_prompt(path.stem)
+        print(f"{prompt.name:22} parser={prompt.parser:15} {prompt.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"run": _cmd_run, "score": _cmd_score, "decontam": _cmd_decontam,
+                "prompts": _cmd_prompts}  # fmt: skip
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"codekiln-synth: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except SynthError as exc:
+        print(f"codekiln-synth: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
