@@ -1,1 +1,40 @@
-"""codekiln.eval"""
+"""codekiln.eval: HumanEval(+)/MBPP(+) evaluation in the codekiln sandbox, pass@k, baselines.
+
+See docs/eval.md. The public surface is listed in ``__all__``; everything else is internal.
+"""
+
+from .data import DATASETS, Dataset, Task, load_dataset
+from .errors import (
+    BaselineError,
+    ConfigError,
+    DatasetError,
+    EvalError,
+    ReferenceRunError,
+    SampleError,
+)
+from .evaluate import Evaluation, evaluate_samples, pass_at_k_lines, read_samples, write_outputs
+from .execute import Evaluator, ExecConfig, Verdict
+from .passk import mean_pass_at_k, pass_at_k
+
+__all__ = [
+    "DATASETS",
+    "BaselineError",
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "EvalError",
+    "Evaluation",
+    "Evaluator",
+    "ExecConfig",
+    "ReferenceRunError",
+    "SampleError",
+    "Task",
+    "Verdict",
+    "evaluate_samples",
+    "load_dataset",
+    "mean_pass_at_k",
+    "pass_at_k",
+    "pass_at_k_lines",
+    "read_samples",
+    "write_outputs",
+]

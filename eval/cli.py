@@ -1,0 +1,247 @@
+"""``codekiln-eval``: run / evaluate / compare / launch.
+
+    codekiln-eval run --endpoint URL --model NAME --dataset humaneval+ --out DIR
+    codekiln-eval evaluate SAMPLES.jsonl --dataset mbpp+ --out DIR
+    codekiln-eval compare DIR/eval_results.json ... --out REPORT_DIR
+    codekiln-eval launch ...          (Kubernetes: vLLM server + eval Job; needs the train extra)
+
+Environment, read here only: CODEKILN_DATA_DIR (benchmark files), CODEKILN_SANDBOX_URL and
+CODEKILN_SANDBOX_TOKEN_FILE (the sandbox service).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .data import DATASETS, VARIANTS, default_data_dir, load_dataset
+from .errors import ConfigError, EvalError
+from .execute import ExecConfig
+from .prompts import MODES
+
+SANDBOX_URL_ENV = "CODEKILN_SANDBOX_URL"
+SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN_FILE"
+
+
+@dataclass(frozen=True)
+class SandboxTarget:
+    url: str
+    token: str | None
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """Everything one evaluation needs; what a Kubernetes Job's entry point builds."""
+
+    dataset: str
+    data_dir: Path
+    out_dir: Path
+    sandbox: SandboxTarget
+    exec_config: ExecConfig
+    variant: str = "full"
+    samples_path: Path | None = None  # evaluate these; None: generate first (``run``)
+    gen: Any = None  # generate.GenConfig for ``run``
+    model: str | None = None
+    reference_cache: Path | None = None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--variant", default="full", choices=VARIANTS, help="HumanEval+/MBPP+ file")
+    p.add_argument("--data-dir", type=Path, help="benchmark files (default $CODEKILN_DATA_DIR)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--sandbox-url", help=f"sandbox service (default ${SANDBOX_URL_ENV})")
+    p.add_argument("--sandbox-token-file", type=Path, help=f"default ${SANDBOX_TOKEN_ENV}")
+    p.add_argument("--concurrency", type=int, default=4, help="sandbox jobs in flight")
+    p.add_argument("--min-time-limit-s", type=float, default=4.0)
+    p.add_argument("--time-limit-factor", type=float, default=4.0)
+    p.add_argument("--max-job-s", type=float, default=60.0)
+    p.add_argument("--memory-mb", type=int, default=2048)
+    p.add_argument(
+        "--reference-cache",
+        type=Path,
+        help="folder for expected outputs and reference times (default: --out)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codekiln-eval", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="generate samples from an endpoint, then evaluate them")
+    run.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL (vLLM)")
+    run.add_argument("--model", help="model name (default: the first /v1/models lists)")
+    run.add_argument("--mode", default="base", choices=MODES)
+    run.add_argument("--samples", type=int, default=1, help="samples per task")
+    run.add_argument("--temperature", type=float, default=0.0)
+    run.add_argument("--top-p", type=float, default=1.0)
+    run.add_argument("--max-tokens", type=int, default=768)
+    run.add_argument("--llm-concurrency", type=int, default=16)
+    _add_common(run)
+
+    ev = sub.add_parser("evaluate", help="evaluate an evalplus samples JSONL")
+    ev.add_argument("samples", type=Path)
+    ev.add_argument("--model", help="model label stored in the results")
+    _add_common(ev)
+
+    cmp_ = sub.add_parser("compare", help="compare results against published baselines")
+    cmp_.add_argument("results", type=Path, nargs="+", help="eval_results.json files")
+    cmp_.add_argument("--out", type=Path, help="write compare.md, compare.png, compare.json")
+    cmp_.add_argument("--model", help="label for these results (default: from the results)")
+
+    sub.add_parser(
+        "launch", help="Kubernetes: vLLM server + eval Job (train extra)", add_help=False
+    )
+    return parser
+
+
+def _sandbox(args: argparse.Namespace) -> SandboxTarget:
+    url = args.sandbox_url or os.environ.get(SANDBOX_URL_ENV)
+    if not url:
+        raise ConfigError(
+            f"no sandbox: pass --sandbox-url or set {SANDBOX_URL_ENV} "
+            "(start one with: codekiln-sandbox serve --host 127.0.0.1 --port P --token-file F)"
+        )
+    token_file = args.sandbox_token_file or (
+        Path(os.environ[SANDBOX_TOKEN_ENV]) if os.environ.get(SANDBOX_TOKEN_ENV) else None
+    )
+    token = None
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the sandbox token file {token_file}: {exc}") from exc
+    return SandboxTarget(url=url, token=token)
+
+
+def _job(args: argparse.Namespace) -> EvalJob:
+    exec_config = ExecConfig(
+        min_time_limit_s=args.min_time_limit_s,
+        time_limit_factor=args.time_limit_factor,
+        max_job_s=args.max_job_s,
+        memory_mb=args.memory_mb,
+        concurrency=args.concurrency,
+    )
+    gen = None
+    if args.command == "run":
+        from .generate import GenConfig
+
+        gen = GenConfig(
+            endpoint=args.endpoint,
+            model=args.model,
+            mode=args.mode,
+            samples=args.samples,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            concurrency=args.llm_concurrency,
+        )
+    return EvalJob(
+        dataset=args.dataset,
+        variant=args.variant,
+        data_dir=args.data_dir or default_data_dir(),
+        out_dir=args.out,
+        sandbox=_sandbox(args),
+        exec_config=exec_config,
+        samples_path=getattr(args, "samples", None) if args.command == "evaluate" else None,
+        gen=gen,
+        model=args.model,
+        reference_cache=args.reference_cache,
+    )
+
+
+async def run_job(job: EvalJob) -> list[str]:
+    """Generate (for ``run``) and evaluate; write the results; return the pass@k lines.
+
+    A plain coroutine with no CLI state, so a Kubernetes Job's entry point can call it.
+    """
+    from codekiln.sandbox.client import SandboxClient
+
+    from .evaluate import evaluate_samples, pass_at_k_lines, read_samples, write_outputs
+    from .execute import Evaluator
+
+    dataset = load_dataset(job.dataset, job.data_dir, job.variant)
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {"model": job.model}
+    if job.gen is not None:
+        from .generate import generate
+
+        samples_path = await generate(dataset, job.gen, job.out_dir)
+        extra.update(
+            model=job.gen.model or job.model,
+            mode=job.gen.mode,
+            temperature=job.gen.temperature,
+            samples_per_task=job.gen.samples,
+        )
+    else:
+        assert job.samples_path is not None
+        samples_path = job.samples_path
+    samples, quarantine = read_samples(samples_path, dataset)
+    extra["samples_file"] = str(samples_path)
+    extra["exec_config"] = job.exec_config.__dict__
+    async with SandboxClient(job.sandbox.url, token=job.sandbox.token) as sandbox:
+        evaluator = Evaluator(
+            dataset, sandbox, job.exec_config, cache_dir=job.reference_cache or job.out_dir
+        )
+        evaluation = await evaluate_samples(evaluator, samples, quarantine, job.out_dir)
+    lines = pass_at_k_lines(evaluation)
+    path = write_outputs(evaluation, job.out_dir, extra)
+    lines.append(f"results: {path}")
+    return lines
+
+
+def run_main(argv: Sequence[str]) -> int:
+    """``run`` / ``evaluate`` from an argument list (also a Job's command)."""
+    args = build_parser().parse_args(list(argv))
+    job = _job(args)
+    for line in asyncio.run(run_job(job)):
+        print(line, flush=True)
+    return 0
+
+
+def _launch(argv: list[str]) -> int:
+    try:
+        from codekiln.train.launcher import eval_launch_main
+    except ImportError as exc:
+        print(
+            "codekiln-eval launch needs the Kubernetes launcher of the train component: "
+            f"pip install 'codekiln[train]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    result: int = eval_launch_main(argv)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "launch":
+        return _launch(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "compare":
+            from .compare import compare
+
+            text, written = compare(args.results, args.out, args.model)
+            print(text)
+            for kind, path in written.items():
+                print(f"{kind}: {path}")
+            return 0
+        return run_main(argv)
+    except ConfigError as exc:
+        print(f"codekiln-eval: {exc}", file=sys.stderr)
+        return 2
+    except EvalError as exc:
+        print(f"codekiln-eval: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

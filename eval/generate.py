@@ -1,0 +1,162 @@
+"""Sample generation through an OpenAI-compatible endpoint (vLLM), resumable per task.
+
+Writes ``samples.jsonl`` (evalplus format: ``task_id``, sanitised ``solution``) and
+``samples.raw.jsonl`` (the model's raw text). On restart, tasks that already have their
+samples are skipped and partly done tasks only ask for the rest. A task whose generation
+finally fails is quarantined in ``generation_failures.jsonl`` with its reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from .data import Dataset, Task
+from .errors import ConfigError
+from .prompts import (
+    MODES,
+    Mode,
+    base_prompt,
+    chat_messages,
+    postprocess,
+    stop_sequences,
+)
+
+SAMPLES_FILE = "samples.jsonl"
+RAW_FILE = "samples.raw.jsonl"
+GEN_FAILURES_FILE = "generation_failures.jsonl"
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """How samples are drawn."""
+
+    endpoint: str
+    model: str | None = None
+    mode: Mode = "base"
+    samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 768
+    concurrency: int = 16
+    request_deadline_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.samples < 1:
+            raise ConfigError(f"samples must be >= 1, got {self.samples}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if self.samples > 1 and self.temperature == 0:
+            raise ConfigError("more than one sample per task needs a temperature > 0")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+
+
+def _existing(path: Path) -> Counter[str]:
+    """Samples already written per task; a torn last line (interrupted write) is dropped."""
+    counts: Counter[str] = Counter()
+    if not path.is_file():
+        return counts
+    good: list[str] = []
+    torn = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+            counts[rec["task_id"]] += 1
+            good.append(line)
+        except (ValueError, KeyError, TypeError):
+            torn = True
+    if torn:
+        path.write_text("".join(g + "\n" for g in good), encoding="utf-8")
+    return counts
+
+
+def _prepare(out_dir: Path, samples_path: Path) -> Counter[str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _existing(samples_path)
+
+
+async def generate(
+    dataset: Dataset, config: GenConfig, out_dir: Path, log: TextIO | None = None
+) -> Path:
+    """Draw ``config.samples`` samples for every task not yet done; return samples.jsonl."""
+    from codekiln.synth.errors import LLMError
+    from codekiln.synth.llm import LLMClient, LLMConfig, SamplingParams
+
+    log = log or sys.stderr
+    samples_path = out_dir / SAMPLES_FILE
+    have = await asyncio.to_thread(_prepare, out_dir, samples_path)
+    todo = [(t, config.samples - have[t.task_id]) for t in dataset.tasks.values()]
+    todo = [(t, n) for t, n in todo if n > 0]
+    print(
+        f"{dataset.label}: {len(dataset.tasks) - len(todo)} tasks already sampled, "
+        f"{len(todo)} to generate",
+        file=log,
+        flush=True,
+    )
+    stops = stop_sequences(dataset)
+    llm_config = LLMConfig(
+        endpoints=(config.endpoint,),
+        model=config.model,
+        max_concurrency_per_endpoint=config.concurrency,
+    )
+    failures = 0
+    with (
+        samples_path.open("a", encoding="utf-8") as out,
+        (out_dir / RAW_FILE).open("a", encoding="utf-8") as raw_out,
+    ):
+
+        async def one(task: Task, n: int, llm: Any) -> None:
+            nonlocal failures
+            params = SamplingParams(
+                n=n,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                max_tokens=config.max_tokens,
+                stop=stops if config.mode == "base" else (),
+            )
+            prompt = base_prompt(task)
+            try:
+                if config.mode == "base":
+                    completion = await llm.complete(
+                        prompt, params, deadline_s=config.request_deadline_s
+                    )
+                else:
+                    completion = await llm.chat(
+                        chat_messages(task), params, deadline_s=config.request_deadline_s
+                    )
+            except LLMError as exc:
+                failures += 1
+                with (out_dir / GEN_FAILURES_FILE).open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"task_id": task.task_id, "reason": repr(exc)}) + "\n")
+                return
+            texts = [c.text for c in completion.choices]
+            solutions = await asyncio.to_thread(
+                lambda: [postprocess(config.mode, task, prompt, t, stops) for t in texts]
+            )
+            # No await between these writes: one task's lines are never interleaved.
+            for text, solution in zip(texts, solutions, strict=True):
+                raw_out.write(json.dumps({"task_id": task.task_id, "raw": text}) + "\n")
+                out.write(json.dumps({"task_id": task.task_id, "solution": solution}) + "\n")
+            raw_out.flush()
+            out.flush()
+
+        async with LLMClient(llm_config) as llm:
+            await llm.wait_ready(timeout_s=120)
+            async with asyncio.TaskGroup() as tg:
+                for task, n in todo:
+                    tg.create_task(one(task, n, llm))
+    if failures:
+        print(
+            f"warning: generation failed for {failures} tasks ({GEN_FAILURES_FILE})",
+            file=log,
+            flush=True,
+        )
+    return samples_path
