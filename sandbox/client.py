@@ -12,6 +12,8 @@ codekiln.sandbox.errors.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import random
 from collections.abc import Sequence
 from types import TracebackType
@@ -124,8 +126,11 @@ class SandboxClient:
                 await asyncio.sleep(delay * (1.0 + random.random() * 0.5))
 
     async def _post_once(self, session: aiohttp.ClientSession, path: str, payload: Any) -> Any:
+        # A stream, not bytes: aiohttp warns that big raw bodies may block the loop.
+        body = io.BytesIO(json.dumps(payload).encode())
+        headers = {"Content-Type": "application/json"}
         try:
-            async with session.post(self._url + path, json=payload) as resp:
+            async with session.post(self._url + path, data=body, headers=headers) as resp:
                 if resp.status == 200:
                     try:
                         return await resp.json()

@@ -289,13 +289,14 @@ def main(code: str, tests: str | None, record_fd: int, nonce_fd: int) -> int:
         outcome.code_error = outcome.code_error or _describe(exc)
     _flush()
     record = {
+        "pid": os.getpid(),
         "nonce": nonce,
         "tests": outcome.tests if tests is not None else [],
         "memory_error": outcome.memory_error,
         "code_error": outcome.code_error,
         "with_tests": tests is not None,
     }
-    data = dumps(record).encode()
+    data = dumps(record).encode() + b"\n"
     try:
         while data:
             data = data[write(record_fd, data) :]

@@ -418,6 +418,7 @@ def run_phase(
         os.close(in_w)
     return {
         "nonce": nonce,
+        "pid": pid,
         "status": status,
         "wall_s": wall_s,
         "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -442,28 +443,32 @@ def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, 
     record: dict[str, Any] | None = None
     reason = ""
     if job["language_kind"] == "python" and facts["record"]:
-        try:
-            candidate = json.loads(facts["record"])
-            if isinstance(candidate, dict) and secrets.compare_digest(
+        # One JSON line per writer: processes the job forked inherit the harness and may write
+        # their own record when they unwind; only the main process's counts.
+        for line in facts["record"].splitlines():
+            try:
+                candidate = json.loads(line)
+            except ValueError:
+                reason = "result record rejected (not JSON)"
+                continue
+            if not isinstance(candidate, dict) or not secrets.compare_digest(
                 str(candidate.get("nonce", "")), facts["nonce"]
             ):
-                record = candidate
-            else:
                 reason = "result record rejected (bad nonce)"
-        except ValueError:
-            reason = "result record rejected (not JSON)"
+            elif candidate.get("pid") == facts["pid"]:
+                record = candidate
+                reason = ""
     tests = record.get("tests", []) if record else []
     memory_mb = float(facts["maxrss_mb"])
     with_tests = job.get("tests") is not None and job["language_kind"] == "python"
-    if facts["timed_out"]:
+    if oom:
+        # The container's memory cgroup killed a process of this job.
+        state = "memory_exceeded"
+    elif facts["timed_out"]:
         state = "timeout"
     elif facts["exceeded"]:
         state = "output_exceeded"
-    elif (
-        oom
-        or (record is not None and record.get("memory_error"))
-        or (sig == signal.SIGKILL and not facts["killed"])
-    ):
+    elif record is not None and record.get("memory_error"):
         state = "memory_exceeded"
     elif with_tests:
         ok = (
