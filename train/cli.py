@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "launch":
         from codekiln.train.launcher import train_launch_main
 
-        return train_launch_main(argv[1:])
+        return int(train_launch_main(argv[1:]))
     args = parser.parse_args(argv)
     try:
         if args.command == "run":

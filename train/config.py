@@ -338,4 +338,5 @@ def _data_config(raw: dict[str, Any]) -> DataConfig:
             _reject_unknown(s, StreamSpec, f"data.streams[{i}].")
             streams.append(StreamSpec(str(s["name"]), float(s["weight"]), dict(s.get("match", {}))))
         kwargs["streams"] = tuple(streams)
-    return _build(DataConfig, kwargs, "data.")
+    built: DataConfig = _build(DataConfig, kwargs, "data.")
+    return built

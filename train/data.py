@@ -90,8 +90,9 @@ def iter_records(shard: Path, stats: dict[str, int]) -> Iterator[dict[str, Any]]
 
         with shard.open("rb") as raw:
             reader = zstandard.ZstdDecompressor().stream_reader(raw)
-            text = io.TextIOWrapper(reader, encoding="utf-8", errors="replace")
-            yield from _parse_lines(text, stats)
+            yield from _parse_lines(
+                io.TextIOWrapper(reader, encoding="utf-8", errors="replace"), stats
+            )
     else:
         with shard.open(encoding="utf-8", errors="replace") as text:
             yield from _parse_lines(text, stats)
@@ -121,7 +122,7 @@ def assign_stream(record: dict[str, Any], streams: tuple[StreamSpec, ...]) -> st
             fallback = s.name
             continue
         if all(meta.get(k) == v for k, v in s.match.items()):
-            return s.name
+            return str(s.name)
     return fallback
 
 

@@ -112,7 +112,7 @@ def load_deepspeed_config(cfg: TrainConfig, world_size: int, *, bf16: bool) -> d
 
     path = Path(cfg.deepspeed.config_file)
     try:
-        given = json.loads(path.read_text())
+        given: dict[str, Any] = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"deepspeed.config_file {path}: {exc}") from exc
     for key in (

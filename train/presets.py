@@ -98,4 +98,4 @@ def parameter_count(config: Any) -> int:
     mlp = 3 * h * i
     norms = 2 * h
     emb = config.vocab_size * h * (1 if config.tie_word_embeddings else 2)
-    return n * (q + kv + o + mlp + norms) + emb + h
+    return int(n * (q + kv + o + mlp + norms) + emb + h)

@@ -40,7 +40,8 @@ def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
     """AdamW; no weight decay on norms and biases (the usual LLM recipe)."""
     import torch
 
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -73,7 +74,7 @@ def build_scheduler(optimizer: Any, cfg: TrainConfig) -> Any:
 def resolve_bf16(cfg: TrainConfig, device: Any) -> bool:
     import torch
 
-    has_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    has_bf16 = bool(device.type == "cuda" and torch.cuda.is_bf16_supported())
     if cfg.precision == "bf16" and not has_bf16:
         raise ConfigError("precision: bf16 was asked for but this device has no bf16 support")
     return cfg.precision != "fp32" and has_bf16
@@ -139,7 +140,7 @@ class Trainer:
         tokenizer = load_tokenizer(cfg.data.tokenizer_path)
         bf16 = resolve_bf16(cfg, device)
         if cfg.model.init_from:
-            model = LlamaForCausalLM.from_pretrained(cfg.model.init_from)
+            model: Any = LlamaForCausalLM.from_pretrained(cfg.model.init_from)
         else:
             mcfg = model_config(
                 cfg.model.preset,

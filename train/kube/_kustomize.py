@@ -231,7 +231,7 @@ def _new_image(ref: str, img: dict[str, Any]) -> str:
     name, suffix = _split_image(ref)
     if name != img["name"]:
         return ref
-    name = img.get("newName", name)
+    name = str(img.get("newName", name))
     if "digest" in img:
         return f"{name}@{img['digest']}"
     if "newTag" in img:
