@@ -112,12 +112,15 @@ def count_words(text):
 """
 
 
+def yes(yes_logprob: float = -0.1, no_logprob: float = -2.5) -> Reply:
+    return Reply("YES", top_logprobs=[{"YES": yes_logprob, "NO": no_logprob, " yes": -4.0}])
+
+
 def install(
     server: FakeOpenAIServer, *, yes_logprob: float = -0.1, no_logprob: float = -2.5
 ) -> None:
     """Route every synth prompt to a valid scripted answer."""
-    yes_no = Reply("YES", top_logprobs=[{"YES": yes_logprob, "NO": no_logprob, " yes": -4.0}])
-    server.route("Reply with only YES or NO", yes_no)
+    server.route("Reply with only YES or NO", yes(yes_logprob, no_logprob))
     server.route("Write ONE self-contained Python function", SNIPPET)
     server.route("Write a textbook section", TEXTBOOK)
     server.route("write a NEW self-contained Python programming", EDU)
