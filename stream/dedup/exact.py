@@ -5,10 +5,11 @@ Design (why it looks like this):
 - The survivor of a hash is the record with the smallest priority key
   (:mod:`codekiln.stream.dedup.priority`), never the first to arrive, so it can only be known at
   the end of the stream. Records are therefore held back and emitted by :meth:`finish`.
-- Held records are not kept in memory: each is appended, as one JSON line, to one of
-  ``partitions`` spill files chosen by its hash. Memory while streaming is constant (file
-  buffers); at the end each partition is read twice (best key per hash, then emit), so the peak is
-  one partition's distinct hashes, about ``1/partitions`` of the input's.
+- Held records are not kept in memory: each is appended (pickled) to one of ``partitions``
+  spill files chosen by its hash, and its (hash, priority key, id) to a small key file beside
+  it. Memory while streaming is constant (file buffers); at the end each partition's key file
+  is read to pick the survivors, then its records are streamed out once, so the peak is one
+  partition's distinct hashes, about ``1/partitions`` of the input's.
 - The checkpoint is the committed length of every spill file (:class:`~.spill.Spill`): after
   ``kill -9`` the files are truncated back to it and the runtime replays the rest from the
   source, so nothing is held twice or lost. The files are append-only: the prefix a state names
@@ -21,7 +22,6 @@ Duplicates leave as rejects with reason ``exact_dedup:duplicate`` and ``meta["du
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +31,14 @@ from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sor
 from codekiln.stream.dedup.spill import Spill
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
+
+
+def _to_tuple(r: Record) -> tuple[Any, ...]:
+    return (r.id, r.text, r.lang, r.path, r.repo, r.source, r.meta)
+
+
+def _from_tuple(t: tuple[Any, ...]) -> Record:
+    return Record(id=t[0], text=t[1], lang=t[2], path=t[3], repo=t[4], source=t[5], meta=t[6])
 
 
 def content_hash(text: str) -> str:
@@ -78,8 +86,11 @@ class ExactDedupStage(BatchStage):
                 continue
             digest = content_hash(record.text)
             record.meta["sha256"] = digest
-            part = int(digest[:8], 16) % self.partitions
-            self._spill.append_json(f"p{part:04d}.jsonl", {"h": digest, "r": record.to_json()})
+            part = f"p{int(digest[:8], 16) % self.partitions:04d}"
+            # Keys in one small file (read to pick survivors), records in another (read once).
+            key = sort_key(record, self.priority)
+            self._spill.append_pickle(f"{part}.key", (digest, key, record.id))
+            self._spill.append_pickle(f"{part}.rec", _to_tuple(record))
             self._held += 1
         return passed
 
@@ -99,34 +110,34 @@ class ExactDedupStage(BatchStage):
         largest: list[tuple[int, str, str]] = []
         unique = duplicates = 0
         for name in self._spill.names():
-            best: dict[str, tuple[Any, str]] = {}
+            if not name.endswith(".key"):
+                continue
+            part = name[: -len(".key")]
+            best: dict[str, tuple[Any, int, str]] = {}
             count: Counter[str] = Counter()
-            for line in self._spill.read(name):
-                obj = json.loads(line)
-                record = Record.from_json(obj["r"])
-                key = sort_key(record, self.priority)
-                h = obj["h"]
+            for ordinal, (h, key, rid) in enumerate(self._spill.read_pickles(name)):
                 count[h] += 1
                 cur = best.get(h)
                 if cur is None or key < cur[0]:
-                    best[h] = (key, record.id)
-            done: set[str] = set()
-            for line in self._spill.read(name):
-                obj = json.loads(line)
-                record = Record.from_json(obj["r"])
-                winner = best[obj["h"]][1]
-                if record.id == winner and obj["h"] not in done:
-                    done.add(obj["h"])
+                    best[h] = (key, ordinal, rid)
+            held = zip(
+                self._spill.read_pickles(name),
+                self._spill.read_pickles(f"{part}.rec"),
+                strict=True,
+            )
+            for ordinal, ((h, _, _), fields) in enumerate(held):
+                record = _from_tuple(fields)
+                if best[h][1] == ordinal:
                     unique += 1
-                    n = count[obj["h"]]
+                    n = count[h]
                     if n > 1:
                         sizes[n] += 1
                         record.meta["duplicates"] = n - 1
-                        largest.append((n, record.path or record.id, obj["h"][:16]))
+                        largest.append((n, record.path or record.id, h[:16]))
                 else:
                     duplicates += 1
                     record.drop_reason = f"{self.name}:duplicate"
-                    record.meta["duplicate_of"] = winner
+                    record.meta["duplicate_of"] = best[h][2]
                 yield record
             largest.sort(key=lambda t: (-t[0], t[1]))
             del largest[self.top_clusters :]

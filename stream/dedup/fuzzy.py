@@ -26,7 +26,6 @@ datatrove's and NeMo Curator's.
 from __future__ import annotations
 
 import base64
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -243,7 +242,12 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         return passed
 
     def _hold(self, record: Record) -> None:
-        self._spill.append_json("records.jsonl", record.to_json())
+        self._spill.append_pickle("records.pkl", _to_tuple(record))
+        if self.level == "file":
+            # Survivor keys apart from the records, so picking survivors skips the texts.
+            self._spill.append_pickle(
+                "prio.pkl", (sort_key(record, self.priority), record.id, record.path)
+            )
         self._held += 1
 
     def _add_to_repository(self, record: Record, sig_b64: str | None) -> None:
@@ -335,16 +339,15 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         sizes = np.bincount(labels) if labels.size else np.zeros(0, np.int64)
         best: dict[int, tuple[Any, str, str]] = {}
         members: dict[int, list[str]] = {}
-        for i, record in enumerate(self._held_records()):
+        for i, (key, rid, path) in enumerate(self._spill.read_pickles("prio.pkl")):
             label = int(labels[i])
             if sizes[label] < 2:
                 continue
-            key = sort_key(record, self.priority)
             if label not in best or key < best[label][0]:
-                best[label] = (key, record.id, record.path or record.id)
+                best[label] = (key, rid, path or rid)
             group = members.setdefault(label, [])
             if len(group) < 5:
-                group.append(record.path or record.id)
+                group.append(path or rid)
         kept = dropped = 0
         for i, record in enumerate(self._held_records()):
             label = int(labels[i])
@@ -411,8 +414,8 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         return values_key(values, terms)
 
     def _held_records(self) -> Iterator[Record]:
-        for line in self._spill.read("records.jsonl"):
-            yield Record.from_json(json.loads(line))
+        for fields in self._spill.read_pickles("records.pkl"):
+            yield _from_tuple(fields)
 
     def _set_report(
         self, kept: int, dropped: int, clusters: list[dict[str, Any]], unit: str
@@ -444,6 +447,14 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             "records_held": self._held,
             "threshold": round(self.params.threshold, 4),
         }
+
+
+def _to_tuple(r: Record) -> tuple[Any, ...]:
+    return (r.id, r.text, r.lang, r.path, r.repo, r.source, r.meta)
+
+
+def _from_tuple(t: tuple[Any, ...]) -> Record:
+    return Record(id=t[0], text=t[1], lang=t[2], path=t[3], repo=t[4], source=t[5], meta=t[6])
 
 
 def _repo_key(record: Record) -> str:

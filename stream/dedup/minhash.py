@@ -206,19 +206,31 @@ def shingle_sets(texts: Sequence[str], ngram: int = 5) -> list[set[int]]:
     return [set(flat[int(offsets[i]) : int(offsets[i + 1])].tolist()) for i in range(len(texts))]
 
 
+#: Texts are shingled in chunks of about this many characters: the numpy temporaries (8 bytes
+#: per input byte) then stay small and are reused instead of being page-faulted in afresh.
+CHUNK_CHARS = 1 << 19
+
+
 def signatures(texts: Sequence[str], params: MinHashParams) -> tuple[U32, npt.NDArray[np.bool_]]:
     """MinHash signatures ``(n, num_perm)`` uint32 and a mask of texts that have shingles."""
     import rensa
 
-    words, counts = word_hashes(texts)
-    flat, offsets = shingle_hashes(words, counts, params.ngram)
-    has = offsets[1:] > offsets[:-1]
-    if not len(texts):
-        return np.zeros((0, params.num_perm), np.uint32), has
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        flat, offsets, params.num_perm, params.seed
-    )
-    sig = np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(texts), params.num_perm)
+    sig = np.empty((len(texts), params.num_perm), dtype=np.uint32)
+    has = np.zeros(len(texts), dtype=bool)
+    start = 0
+    while start < len(texts):
+        end, size = start, 0
+        while end < len(texts) and (end == start or size + len(texts[end]) <= CHUNK_CHARS):
+            size += len(texts[end])
+            end += 1
+        words, counts = word_hashes(texts[start:end])
+        flat, offsets = shingle_hashes(words, counts, params.ngram)
+        has[start:end] = offsets[1:] > offsets[:-1]
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            flat, offsets, params.num_perm, params.seed
+        )
+        sig[start:end] = np.array(matrix.to_rows(), dtype=np.uint32).reshape(end - start, -1)
+        start = end
     return sig, has
 
 
@@ -231,10 +243,12 @@ def band_keys(sig: U32, params: MinHashParams) -> U64:
     """One 64-bit key per band: ``(n, bands)``. Equal bands give equal keys; unequal bands
     collide with probability about 2**-64."""
     n = sig.shape[0]
-    used = sig[:, : params.bands * params.rows].astype(np.uint64)
-    banded = used.reshape(n, params.bands, params.rows)
-    banded *= _BAND_COEF[: params.rows]
-    keys = banded.sum(axis=2, dtype=np.uint64)
+    keys = np.empty((n, params.bands), dtype=np.uint64)
+    coef = _BAND_COEF[: params.rows]
+    for band in range(params.bands):  # one band at a time: temporaries of n x rows only
+        rows = sig[:, band * params.rows : (band + 1) * params.rows].astype(np.uint64)
+        rows *= coef
+        rows.sum(axis=1, dtype=np.uint64, out=keys[:, band])
     return _mix64(keys)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -63,6 +64,26 @@ class Spill:
         self.append(
             name, json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
         )
+
+    def append_pickle(self, name: str, obj: Any) -> None:
+        """Append one pickle (self-delimiting, so a file is a sequence of them)."""
+        self.append(name, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def read_pickles(self, name: str) -> Iterator[Any]:
+        """The objects of one file, in append order. Spill files are this stage's own,
+        written by this process or its predecessor in the same run: trusted input."""
+        f = self._files.get(name)
+        if f is not None:
+            f.flush()
+        path = self._dir() / name
+        if not path.exists():
+            return
+        with open(path, "rb", buffering=1 << 20) as r:
+            while True:
+                try:
+                    yield pickle.load(r)
+                except EOFError:
+                    return
 
     def size(self, name: str) -> int:
         f = self._files.get(name)
