@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from codekiln.stream.dedup import minhash as mh
 from codekiln.stream.dedup.exact import ExactDedupStage, content_hash
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, MinHashStage
@@ -160,8 +159,9 @@ def main() -> int:
     total_mb = mb_of(corpus)
     params = mh.PRESETS["opencoder"]
     print(f"corpus: {len(corpus)} Python files, {total_mb:.1f} MB (stdlib + site-packages)")
-    print(f"fuzzy: word {params.ngram}-grams, {params.num_perm} permutations, "
-          f"{params.bands} bands x {params.rows} rows, threshold ~{params.threshold:.3f}")  # fmt: skip
+    shape = f"{params.bands} bands x {params.rows} rows"
+    print(f"fuzzy: word {params.ngram}-grams, {params.num_perm} permutations, {shape}, "
+          f"threshold ~{params.threshold:.3f}")  # fmt: skip
 
     # Warm up (imports, rensa tables, power tables) outside the timings.
     ours_core(corpus[:50], params)
@@ -189,9 +189,8 @@ def main() -> int:
     ours_prefix_rate = size / cpu_ours_prefix
     print(f"fuzzy datasketch baseline on the first {size:.1f} MB: {ds_rate:7.2f} MB/s per core; "
           f"codekiln on the same files {ours_prefix_rate:7.1f} MB/s per core")  # fmt: skip
-    print(
-        f"  ratio codekiln / datasketch (same files): {ours_prefix_rate / ds_rate:6.1f}x  (goal >= 10x)"
-    )
+    ratio = ours_prefix_rate / ds_rate
+    print(f"  ratio codekiln / datasketch (same files): {ratio:6.1f}x  (goal >= 10x)")
     print(f"  ratio codekiln full corpus / datasketch:  {core_rate / ds_rate:6.1f}x")
     print(f"  per-core goal 20 MB/s: core {core_rate / 20:5.2f}x of goal, "
           f"stages end to end {stage_rate / 20:5.2f}x of goal")  # fmt: skip
@@ -207,7 +206,7 @@ def main() -> int:
     print(f"exact: raw hashlib sha256 {raw_rate:7.1f} MB/s per core (baseline)")
     print(f"  content_hash (encode + sha256 + hex) {hash_rate:7.1f} MB/s per core"
           f" = {hash_rate / raw_rate:4.2f}x raw; goal 500: {hash_rate / 500:4.2f}x")  # fmt: skip
-    print(f"  whole stage (spill, survivors, {dup_exact} duplicates) {exact_rate:7.1f} MB/s per core"
+    print(f"  whole stage (spill, survivors, {dup_exact} dups) {exact_rate:7.1f} MB/s per core"
           f" = {exact_rate / raw_rate:4.2f}x raw; goal 500: {exact_rate / 500:4.2f}x")  # fmt: skip
 
     sample = corpus[: min(len(corpus), 3000)]
