@@ -1,0 +1,47 @@
+"""Against a real vLLM server: runs only when CODEKILN_TEST_VLLM_URL is set."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from codekiln.synth.autods import AutoDSScorer
+from codekiln.synth.llm import LLMClient, LLMConfig, SamplingParams
+
+VLLM_URL = os.environ.get("CODEKILN_TEST_VLLM_URL")
+
+pytestmark = [
+    pytest.mark.vllm,
+    pytest.mark.skipif(
+        not VLLM_URL, reason="set CODEKILN_TEST_VLLM_URL=http://host:port to run against vLLM"
+    ),
+]
+
+
+@pytest.fixture
+async def vllm() -> LLMClient:
+    assert VLLM_URL is not None
+    async with LLMClient(LLMConfig(endpoints=(VLLM_URL,))) as client:
+        await client.wait_ready(timeout_s=120)
+        yield client  # type: ignore[misc]
+
+
+async def test_completion_batch_with_logprobs(vllm: LLMClient) -> None:
+    """A prompt list with n=2 and logprobs comes back grouped, with usage."""
+    params = SamplingParams(n=2, temperature=0.8, max_tokens=16, seed=1, logprobs=True,
+                            top_logprobs=5)  # fmt: skip
+    out = await vllm.complete(["def add(a, b):\n", "def fib(n):\n"], params, deadline_s=120)
+    assert len(out.texts(0)) == 2
+    assert len(out.texts(1)) == 2
+    assert out.usage.completion_tokens > 0
+    assert all(c.logprobs for c in out.choices)
+
+
+async def test_autods_scores_in_unit_interval(vllm: LLMClient) -> None:
+    """AutoDS gets a YES/NO probability from the chat logprobs of a real model."""
+    result = await AutoDSScorer(vllm, "code_quality").score(
+        "def add(a, b):\n    '''Return the sum of a and b.'''\n    return a + b\n"
+    )
+    assert 0.0 <= result.score <= 1.0
+    assert set(result.answers) == {"code_educational", "code_self_contained", "code_correct"}
