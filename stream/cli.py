@@ -135,6 +135,19 @@ def _apply_caps(config: StreamConfig, args: argparse.Namespace) -> tuple[StreamC
             "files (the whole standard library, then site-packages in name order) so that "
             "`make run` ends in minutes on 2 cores; run with --max-bytes 0 for everything."
         )
+    if args.default_input:
+        # sysconfig's stdlib folder holds the base interpreter's own site-packages (not the
+        # standard library); the venv's site-packages is read as its own input.
+        extra = tuple(
+            d for d in ("site-packages", "dist-packages") if d not in config.input.exclude_dirs
+        )
+        config = replace(
+            config, input=replace(config.input, exclude_dirs=config.input.exclude_dirs + extra)
+        )
+        notes.append(
+            "--default-input reads the standard library without the site-packages folder "
+            "nested in it (the base interpreter's packages), then the venv's site-packages."
+        )
     if args.workers is not None:
         config = replace(config, runtime=replace(config.runtime, workers=args.workers))
     if changes:

@@ -151,13 +151,20 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         try:
             if cpu:
-                self._pool = await loop.run_in_executor(
-                    self._threads,
-                    _executor.make_pool,
-                    cpu,
-                    {k: self.work_dirs.get(k, Path(".")) for k in cpu},
-                    self.options.workers,
-                )
+                try:
+                    self._pool = await loop.run_in_executor(
+                        self._threads,
+                        _executor.make_pool,
+                        cpu,
+                        {k: self.work_dirs.get(k, Path(".")) for k in cpu},
+                        self.options.workers,
+                    )
+                except Exception as exc:
+                    raise StageCrashed(
+                        ", ".join(cpu),
+                        f"the process pool for cpu_bound stages did not start "
+                        f"(is the stage picklable?): {type(exc).__name__}: {exc}",
+                    ) from exc
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._source(after, channels[0]))
                 for i, (key, stage) in enumerate(self.stages):
@@ -167,14 +174,30 @@ class Pipeline:
                         tg.create_task(self._stage(key, stage, channels[i], channels[i + 1]))
                 tg.create_task(self._sink(channels[n]))
         except BaseExceptionGroup as group:
-            self.sink.abort()
+            await self._shutdown(abort=True)
             raise _first_error(group) from None
-        finally:
-            pool, self._pool = self._pool, None
-            threads, self._threads = self._threads, None
+        except BaseException:  # cancelled from outside: same clean-up, then re-raise
+            await asyncio.shield(self._shutdown(abort=True))
+            raise
+        await self._shutdown(abort=False)
+
+    async def _shutdown(self, *, abort: bool) -> None:
+        """Stop the pools; on failure drop the open shards, once no thread still writes them."""
+        pool, self._pool = self._pool, None
+        threads, self._threads = self._threads, None
+        if threads is None:
+            return
+
+        def stop() -> None:
             if pool is not None:
-                await loop.run_in_executor(threads, lambda: pool.shutdown(cancel_futures=True))
-            threads.shutdown(wait=False)
+                pool.shutdown(cancel_futures=True)
+            # Waits for work already running in the stage threads (a cancelled task does not
+            # stop its thread), so that abort() cannot race a write that opens a new shard.
+            threads.shutdown(wait=True, cancel_futures=True)
+            if abort:
+                self.sink.abort()
+
+        await asyncio.to_thread(stop)
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)

@@ -1,0 +1,287 @@
+"""The ``codekiln-stream`` command line: run layout, exit codes, plug-in subcommands, hooks."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from codekiln.stream import cli
+from codekiln.stream.writers import read_jsonl_zst
+
+
+def _src(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "a.py").write_text("def a():\n    return 1\n")
+    (root / "pkg" / "b.py").write_text("def a():\n    return 1\n")
+    (root / "pkg" / "c.bin").write_bytes(b"\x00\x01")
+    (root / "tool.sh").write_text("echo hi\n")
+    return root
+
+
+def _cfg(tmp_path: Path, text: str = "stages: [noop]\n") -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def _fake_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    for key, value in attrs.items():
+        setattr(mod, key, value)
+    monkeypatch.setitem(sys.modules, name, mod)
+    return mod
+
+
+class TestRun:
+    def test_run_writes_corpus_rejects_manifest_and_report(
+        self, tmp_path: Path, python: str, cli_env: dict[str, str]
+    ) -> None:
+        """The console entry writes the documented layout and prints the report path."""
+        out = tmp_path / "out"
+        proc = subprocess.run(
+            [
+                python,
+                "-m",
+                "codekiln.stream.cli",
+                "run",
+                str(_src(tmp_path)),
+                "--out",
+                str(out),
+                "--config",
+                str(_cfg(tmp_path)),
+                "--no-progress",
+            ],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f"report: {(out / 'report.md').resolve()}" in proc.stdout.replace("\n", "")
+        corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
+        rejects = [r for p in sorted((out / "rejects").iterdir()) for r in read_jsonl_zst(p)]
+        assert sorted(r["path"] for r in corpus) == ["pkg/a.py", "pkg/b.py", "tool.sh"]
+        assert all({"id", "text", "lang", "path", "repo"} <= r.keys() for r in corpus)
+        assert [(r["path"], r["reason"]) for r in rejects] == [("pkg/c.bin", "reader:binary")]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["complete"] is True
+        assert manifest["corpus"]["records"] == 3
+        report = (out / "report.md").read_text()
+        assert "| `reader:binary` | 1 |" in report
+        assert "LLM synthesis" in report
+        assert (out / "lang_distribution.png").read_bytes().startswith(b"\x89PNG")
+
+    def test_same_input_gives_same_ids(self, tmp_path: Path) -> None:
+        """Two runs over the same input into different folders give the same record ids."""
+        src, cfg = _src(tmp_path), _cfg(tmp_path)
+        ids = []
+        for name in ("o1", "o2"):
+            assert (
+                cli.main(
+                    [
+                        "run",
+                        str(src),
+                        "--out",
+                        str(tmp_path / name),
+                        "--config",
+                        str(cfg),
+                        "--no-progress",
+                    ]
+                )
+                == 0
+            )
+            ids.append(
+                [
+                    r["id"]
+                    for p in sorted((tmp_path / name / "corpus").iterdir())
+                    for r in read_jsonl_zst(p)
+                ]
+            )
+        assert ids[0] == ids[1]
+        assert len(ids[0]) == 3
+
+    def test_bad_config_exits_2_before_any_output(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An invalid config is reported on stderr with exit 2, and nothing is written."""
+        cfg = _cfg(tmp_path, "runtime: {batch_size: -1}\n")
+        code = cli.main(
+            ["run", str(_src(tmp_path)), "--out", str(tmp_path / "out"), "--config", str(cfg)]
+        )
+        assert code == 2
+        assert "config: runtime.batch_size: must be >= 1, got -1" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+
+    def test_no_existing_input_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """When no INPUT exists the run is refused with a clear message."""
+        code = cli.main(
+            [
+                "run",
+                str(tmp_path / "nope"),
+                "--out",
+                str(tmp_path / "out"),
+                "--config",
+                str(_cfg(tmp_path)),
+            ]
+        )
+        assert code == 2
+        assert "no input exists" in capsys.readouterr().err
+
+    def test_crashed_stage_exits_1_with_stage_name(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A stage crash is fatal: exit 1 and a message naming the stage."""
+        cfg = _cfg(tmp_path, "stages: ['rt_stages:CrashStage']\n")
+        code = cli.main(
+            [
+                "run",
+                str(_src(tmp_path)),
+                "--out",
+                str(tmp_path / "out"),
+                "--config",
+                str(cfg),
+                "--no-progress",
+            ]
+        )
+        assert code == 1
+        assert (
+            "stage 'CrashStage' crashed: process() raised RuntimeError: disk on fire"
+            in capsys.readouterr().err
+        )
+
+    def test_parse_size_accepts_units(self) -> None:
+        """--max-bytes takes plain bytes or k/M/G suffixes (powers of 1024)."""
+        assert cli.parse_size("1048576") == 1 << 20
+        assert cli.parse_size("64k") == 64 << 10
+        assert cli.parse_size("160M") == 160 << 20
+        assert cli.parse_size("2G") == 2 << 30
+
+
+class TestPlugins:
+    def test_contributed_subcommand_is_registered(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A module in SUBCOMMAND_MODULES adds its subcommand through register(subparsers)."""
+
+        def register(sub: Any) -> None:
+            p = sub.add_parser("hello")
+            p.add_argument("--n", type=int, default=1)
+            p.set_defaults(func=lambda args: args.n + 40)
+
+        _fake_module(monkeypatch, "codekiln_test_plugin", register=register)
+        monkeypatch.setattr(
+            cli, "SUBCOMMAND_MODULES", ["codekiln_test_plugin", "codekiln_absent_plugin"]
+        )
+        assert cli.main(["hello", "--n", "2"]) == 42
+
+    def test_broken_plugin_does_not_break_run(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A plug-in whose register() raises is skipped with a warning; `run` still works."""
+
+        def register(sub: Any) -> None:
+            raise RuntimeError("half-written")
+
+        _fake_module(monkeypatch, "codekiln_broken_plugin", register=register)
+        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["codekiln_broken_plugin"])
+        code = cli.main(
+            [
+                "run",
+                str(_src(tmp_path)),
+                "--out",
+                str(tmp_path / "o"),
+                "--config",
+                str(_cfg(tmp_path)),
+                "--no-progress",
+            ]
+        )
+        assert code == 0
+        assert (
+            "subcommands of codekiln_broken_plugin are unavailable: RuntimeError: half-written"
+            in capsys.readouterr().err
+        )
+
+
+class TestHooks:
+    def test_llm_url_calls_synthesis_and_reports_its_result(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """With CODEKILN_LLM_URL set, run_synthesis gets the corpus and its dict is reported."""
+        calls: list[dict[str, Any]] = []
+
+        def run_synthesis(**kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return {"generated": 7, "passed": 5}
+
+        _fake_module(monkeypatch, "codekiln.synth.job", run_synthesis=run_synthesis)
+        monkeypatch.setenv("CODEKILN_LLM_URL", "http://127.0.0.1:9/v1")
+        out = tmp_path / "out"
+        assert (
+            cli.main(
+                [
+                    "run",
+                    str(_src(tmp_path)),
+                    "--out",
+                    str(out),
+                    "--config",
+                    str(_cfg(tmp_path)),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+        assert calls == [
+            {
+                "corpus_dir": out / "corpus",
+                "out_dir": out / "synth",
+                "llm_url": "http://127.0.0.1:9/v1",
+                "sandbox_url": None,
+            }
+        ]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["synth"]["result"] == {"generated": 7, "passed": 5}
+        assert '"generated": 7' in (out / "report.md").read_text()
+
+    def test_launch_hook_gets_manifest_and_result_is_recorded(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A launch: section calls on_corpus_committed(manifest_path, config) after commit."""
+        calls: list[tuple[Path, dict[str, Any]]] = []
+
+        def on_corpus_committed(manifest_path: Path, launch: dict[str, Any]) -> dict[str, Any]:
+            assert json.loads(manifest_path.read_text())["complete"] is True
+            calls.append((manifest_path, launch))
+            return {"job": "anneal-1", "status": "submitted"}
+
+        _fake_module(
+            monkeypatch, "codekiln.train.launcher", on_corpus_committed=on_corpus_committed
+        )
+        out = tmp_path / "out"
+        cfg = _cfg(tmp_path, "stages: [noop]\nlaunch: {preset: anneal}\n")
+        assert (
+            cli.main(
+                [
+                    "run",
+                    str(_src(tmp_path)),
+                    "--out",
+                    str(out),
+                    "--config",
+                    str(cfg),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+        assert calls == [(out / "manifest.json", {"preset": "anneal"})]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["launch"] == {"job": "anneal-1", "status": "submitted"}
+        assert "anneal-1" in (out / "report.md").read_text()
