@@ -7,6 +7,7 @@ Deploys alone: imports nothing else of codekiln. Other components talk to it thr
 from .errors import (
     AuthError,
     ClientError,
+    ConfigInvalid,
     EngineError,
     ImageError,
     Overloaded,
@@ -21,6 +22,7 @@ __all__ = [
     "STATUSES",
     "AuthError",
     "ClientError",
+    "ConfigInvalid",
     "EngineError",
     "ImageError",
     "Overloaded",
