@@ -23,7 +23,10 @@ def _run(args: argparse.Namespace) -> int:
     from codekiln.train.trainer import Trainer
 
     cfg = TrainConfig.load(args.config)
-    result = Trainer(cfg, stop_at_step=args.stop_at_step).run()
+    trainer = Trainer(cfg, stop_at_step=args.stop_at_step)
+    result = trainer.run()
+    if not trainer.env.is_main:
+        return 0
     print(
         json.dumps(
             {

@@ -164,7 +164,7 @@ class TrainConfig:
             # algorithmic and synthetic data.
             return (
                 StreamSpec("original", 0.84),
-                StreamSpec("high_quality", 0.16, {"anneal": True}),
+                StreamSpec("high_quality", 0.16, {"corpus": "anneal"}),
             )
         return (StreamSpec("original", 1.0),)
 

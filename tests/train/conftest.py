@@ -41,7 +41,7 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "lang": "python",
             "path": f"m{i}.py",
             "repo": "x/y",
-            "meta": {"anneal": True} if i % 5 == 0 else {},
+            "meta": {"corpus": "anneal"} if i % 5 == 0 else {},
         }
         for i, t in enumerate(docs)
     ]

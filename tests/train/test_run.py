@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from codekiln.train.cli import main
 
 
@@ -38,3 +42,37 @@ def test_resume_matches_uninterrupted(write_config: Any, tmp_path: Path) -> None
     assert [s for s, _ in _losses(split)] == [1, 2, 3]
     assert main(["run", "--config", str(split)]) == 0
     assert _losses(split) == _losses(full)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_match_one(write_config: Any, tmp_path: Path) -> None:
+    """Two torchrun ranks (gloo, CPU) give the loss curve of one process on the same batch."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = write_config("one/train.yaml", checkpoint={"dir": str(tmp_path / "one" / "ckpt")})
+    two = write_config("two/train.yaml", checkpoint={"dir": str(tmp_path / "two" / "ckpt")})
+    assert main(["run", "--config", str(one)]) == 0
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PET_", "WORLD_SIZE", "RANK"))}
+    proc = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "codekiln.train.cli",
+            "run",
+            "--config",
+            str(two),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = _losses(one), _losses(two)
+    assert [s for s, _ in a] == [s for s, _ in b]
+    assert all(abs(x - y) < 1e-4 for (_, x), (_, y) in zip(a, b, strict=True))
