@@ -1,0 +1,127 @@
+"""Stage 1 through the real runtime: `codekiln-stream run`, including kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from codekiln.stream.writers import read_jsonl_zst
+
+REPO = Path(__file__).resolve().parents[3]
+
+LICENCE = "# Copyright 2020 Example Corp.\n# Licensed under the MIT License.\n\n"
+
+
+def make_input(folder: Path, n: int = 900, seed: int = 3) -> Path:
+    """JSONL with exact duplicates, near-duplicates, licence headers and junk kinds."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    bodies = []
+    for i in range(n // 3):
+        words = [f"name{rng.randrange(10**6)}" for _ in range(60)]
+        bodies.append(
+            "".join(f"def f{i}_{k}({words[k]}):\n    return {words[k + 1]}\n" for k in range(30))
+        )
+    for s in range(2):
+        with open(folder / f"shard-{s}.jsonl", "w") as fh:
+            for j in range(n // 2):
+                i = rng.randrange(len(bodies))
+                text = bodies[i]
+                kind = rng.random()
+                if kind < 0.2:
+                    text = text.replace(f"def f{i}_3(", f"def edited_{j}(", 1)  # near-duplicate
+                elif kind < 0.3:
+                    text = LICENCE + text
+                path = f"pkg{j % 7}/mod_{s}_{j}.py" if kind < 0.95 else f"data/t{j}.csv"
+                rec = {"text": text, "path": path, "repo": f"repo{j % 5}", "meta": {"stars": j % 4}}
+                fh.write(json.dumps(rec) + "\n")
+    return folder
+
+
+CONFIG: dict[str, Any] = {
+    "input": {"format": "jsonl"},
+    "stages": [
+        "preprocess",
+        "exact_dedup",
+        {"name": "minhash", "options": {"preset": "opencoder-128x16"}},
+        {"name": "fuzzy_dedup", "options": {"preset": "opencoder-128x16"}},
+        "copyright",
+    ],
+    "runtime": {"batch_size": 30, "checkpoint_every_records": 150, "workers": 2},
+    "output": {"shard_max_records": 200},
+}
+
+
+def cli(inp: Path, out: Path, cfg: Path) -> list[str]:
+    return [sys.executable, "-m", "codekiln.stream.cli", "run", str(inp), "--out", str(out),
+            "--config", str(cfg), "--no-progress"]  # fmt: skip
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(REPO), e.get("PYTHONPATH", "")])
+    e.pop("CODEKILN_LLM_URL", None)
+    return e
+
+
+def output_of(out: Path) -> dict[str, Any]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    corpus = [r for p in sorted((out / "corpus").glob("*.zst")) for r in read_jsonl_zst(p)]
+    rejects = [r for p in sorted((out / "rejects").glob("*.zst")) for r in read_jsonl_zst(p)]
+    return {
+        "corpus": sorted((r["id"], r["text"], "copyright_removed" in r["meta"]) for r in corpus),
+        "rejects": sorted((r["id"], r["reason"]) for r in rejects),
+        "reports": {s["key"]: s["report"] for s in manifest["stages"]},
+    }
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_gives_identical_output(tmp_path: Path) -> None:
+    """SIGKILL mid-run (dedup state, spill files, held records), rerun: same output."""
+    inp = make_input(tmp_path / "in")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    ref = tmp_path / "ref"
+    subprocess.run(cli(inp, ref, cfg), env=env(), check=True, capture_output=True, timeout=240)
+    expected = output_of(ref)
+    reasons = {reason for _, reason in expected["rejects"]}
+    assert any(removed for _, _, removed in expected["corpus"])
+    assert {
+        "exact_dedup:duplicate",
+        "fuzzy_dedup:duplicate",
+        "preprocess:excluded_language",
+    } <= reasons
+    out = tmp_path / "out"
+    ckpt = out / ".codekiln" / "checkpoint.pkl"
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(cli(inp, out, cfg), env=env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        try:
+            before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if ckpt.exists() and ckpt.stat().st_mtime_ns != before:
+                    break
+                time.sleep(0.01)
+            time.sleep(random.uniform(0, 0.2))
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                kills += 1
+        finally:
+            proc.wait(timeout=30)
+    assert kills >= 1, "the run finished before it could be killed; make the input bigger"
+    done = subprocess.run(cli(inp, out, cfg), env=env(), capture_output=True, text=True,
+                          timeout=240, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert output_of(out) == expected
+    assert json.loads((out / "manifest.json").read_text())["starts"] >= 2
