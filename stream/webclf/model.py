@@ -1,0 +1,243 @@
+"""A fastText classifier of code-related web pages: training, scoring, evaluation.
+
+Labels are ``code`` (code-related: programming tutorials, API docs, Q&A about code) and
+``other``. Text is normalised before fastText sees it: lower-cased, split into word runs and
+single punctuation characters (so ``{``, ``;``, ``()`` and ``=>`` become tokens, which is most
+of what separates code from prose), and cut to ``max_tokens`` tokens.
+
+fastText 0.9.3's Python wrapper calls ``np.array(..., copy=False)`` when predicting a single
+string, which NumPy 2 rejects; scoring here goes through the binding's ``multilinePredict``
+(what the wrapper uses for lists) and builds no NumPy arrays, so it works with NumPy 1 and 2.
+Training uses one thread and a fixed seed by default. Even so, fastText 0.9.3 is not bit-for-bit
+reproducible here: two trainings on the same data in one process gave scores differing by up to
+0.02 (the same predicted class); see docs/stream-stage2.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CODE = "code"
+OTHER = "other"
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_POSITIVE = {"code", "1", "true", "yes", "pos", "positive", "__label__code"}
+_NEGATIVE = {"other", "0", "false", "no", "neg", "negative", "web", "__label__other"}
+
+
+class WebClfError(Exception):
+    """Root of this package's errors: bad training data, a missing model, bad arguments."""
+
+
+def normalise(text: str, max_tokens: int = 2000) -> str:
+    tokens = _TOKEN.findall(text[: max_tokens * 12].lower())
+    return " ".join(tokens[:max_tokens])
+
+
+def parse_label(value: Any) -> str:
+    key = str(value).strip().lower()
+    if key in _POSITIVE:
+        return CODE
+    if key in _NEGATIVE:
+        return OTHER
+    raise WebClfError(f"unknown label {value!r}: use code/other (or 1/0, true/false)")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainParams:
+    dim: int = 64
+    epoch: int = 10
+    lr: float = 0.5
+    word_ngrams: int = 2
+    min_count: int = 1
+    bucket: int = 200_000
+    threads: int = 1
+    seed: int = 0
+    max_tokens: int = 2000
+
+
+def read_labelled(path: Path) -> Iterator[tuple[str, str]]:
+    """(text, label) pairs from JSONL with ``text`` and ``label`` keys; bad lines raise."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                yield str(obj["text"]), parse_label(obj["label"])
+            except (ValueError, KeyError, TypeError, WebClfError) as exc:
+                raise WebClfError(f"{path}:{number}: expected {{'text', 'label'}}: {exc}") from exc
+
+
+class CodeWebClassifier:
+    """A trained fastText model with the normalisation it was trained with."""
+
+    def __init__(self, model: Any, max_tokens: int = 2000) -> None:
+        self._model = model
+        self.max_tokens = max_tokens
+
+    @classmethod
+    def train(
+        cls, examples: Iterable[tuple[str, str]], params: TrainParams | None = None
+    ) -> CodeWebClassifier:
+        params = params or TrainParams()
+        counts = {CODE: 0, OTHER: 0}
+        fd, name = tempfile.mkstemp(suffix=".txt", prefix="webclf-train-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for text, label in examples:
+                    counts[label] += 1
+                    handle.write(f"__label__{label} {normalise(text, params.max_tokens)}\n")
+            if not counts[CODE] or not counts[OTHER]:
+                raise WebClfError(f"training needs both classes, got {counts}")
+            model = _train_file(name, params)
+        finally:
+            os.unlink(name)
+        return cls(model, params.max_tokens)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CodeWebClassifier:
+        import fasttext
+
+        path = Path(path)
+        if not path.is_file():
+            raise WebClfError(f"model not found: {path}")
+        meta_path = path.with_suffix(path.suffix + ".json")
+        max_tokens = 2000
+        if meta_path.is_file():
+            max_tokens = int(json.loads(meta_path.read_text(encoding="utf-8"))["max_tokens"])
+        try:
+            model = fasttext.load_model(str(path))
+        except ValueError as exc:
+            raise WebClfError(f"cannot load fastText model {path}: {exc}") from exc
+        return cls(model, max_tokens)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        self._model.save_model(str(tmp))
+        os.replace(tmp, path)
+        meta = {"max_tokens": self.max_tokens, "labels": [CODE, OTHER]}
+        path.with_suffix(path.suffix + ".json").write_text(json.dumps(meta), encoding="utf-8")
+
+    def scores(self, texts: list[str]) -> list[float]:
+        """Probability of ``code`` for each text."""
+        if not texts:
+            return []
+        lines = [normalise(t, self.max_tokens) for t in texts]
+        # k=-1: every label with its probability; threshold 0.
+        labels, probs = self._model.f.multilinePredict(lines, -1, 0.0, "strict")
+        out = []
+        for row_labels, row_probs in zip(labels, probs, strict=True):
+            score = 0.0
+            for label, prob in zip(row_labels, row_probs, strict=True):
+                if label == f"__label__{CODE}":
+                    score = float(prob)
+            out.append(min(1.0, max(0.0, score)))
+        return out
+
+    def score(self, text: str) -> float:
+        return self.scores([text])[0]
+
+
+#: fastText 0.9.3 sometimes aborts a small training with "Encountered NaN" (seen here on
+#: unigram-only models at every learning rate, and now and then on bigram models of a few
+#: hundred pages); another seed usually trains. Retries use seed, seed + 1, ...
+NAN_RETRIES = 3
+
+
+def _train_file(name: str, params: TrainParams) -> Any:
+    import fasttext
+
+    last: RuntimeError | None = None
+    for attempt in range(NAN_RETRIES):
+        try:
+            return fasttext.train_supervised(
+                input=name,
+                dim=params.dim,
+                epoch=params.epoch,
+                lr=params.lr,
+                wordNgrams=params.word_ngrams,
+                minCount=params.min_count,
+                bucket=params.bucket,
+                thread=params.threads,
+                seed=params.seed + attempt,
+                loss="softmax",
+                verbose=0,
+            )
+        except RuntimeError as exc:
+            last = exc
+    raise WebClfError(
+        f"fastText training failed {NAN_RETRIES} times: {last} (try word_ngrams >= 2 or a lower lr)"
+    ) from last
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    n: int
+    true_pos: int
+    false_pos: int
+    false_neg: int
+    true_neg: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_pos / (self.true_pos + self.false_pos) if self.true_pos else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_pos / (self.true_pos + self.false_neg) if self.true_pos else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return (self.true_pos + self.true_neg) / self.n if self.n else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "n": self.n,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "accuracy": round(self.accuracy, 4),
+            "tp": self.true_pos,
+            "fp": self.false_pos,
+            "fn": self.false_neg,
+            "tn": self.true_neg,
+        }
+
+
+def evaluate(
+    clf: CodeWebClassifier, examples: Iterable[tuple[str, str]], threshold: float = 0.5
+) -> Evaluation:
+    tp = fp = fn = tn = 0
+    batch: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        nonlocal tp, fp, fn, tn
+        for (_, label), score in zip(batch, clf.scores([t for t, _ in batch]), strict=True):
+            predicted = score >= threshold
+            actual = label == CODE
+            tp += predicted and actual
+            fp += predicted and not actual
+            fn += actual and not predicted
+            tn += not predicted and not actual
+        batch.clear()
+
+    for example in examples:
+        batch.append(example)
+        if len(batch) >= 512:
+            flush()
+    flush()
+    return Evaluation(tp + fp + fn + tn, tp, fp, fn, tn)
