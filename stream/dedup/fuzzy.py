@@ -185,6 +185,11 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         self.storage_config = storage_config
         if storage_config is not None and index != "datasketch":
             raise ValueError("fuzzy_dedup.storage_config: only used with index: datasketch")
+        if index == "datasketch" and level == "repository":
+            raise ValueError(
+                "fuzzy_dedup.index: datasketch works at file level only (a repository's "
+                "signature is complete only at the end of the stream); use index: bands"
+            )
         self.top_clusters = top_clusters
         self._spill_dir = spill_dir
         self._spill = Spill(spill_dir, "fuzzy_dedup")

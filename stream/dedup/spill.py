@@ -115,7 +115,9 @@ class Spill:
         if state.get("dir") is None:
             self.path = None
             return
-        self.path = Path(state["dir"])
+        # The folder given at construction wins over the recorded one, so that an output
+        # folder moved between two runs still resumes.
+        self.path = self._requested / self._prefix if self._requested else Path(state["dir"])
         for name, length in state["lengths"].items():
             file = self.path / name
             if not file.exists() or file.stat().st_size < length:
