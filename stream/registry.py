@@ -24,6 +24,14 @@ STAGES: dict[str, str] = {
     "downsample": "codekiln.stream.sampling.downsample:DownsampleStage",
     "anneal_route": "codekiln.stream.sampling.anneal:AnnealRouteStage",
     "webclf": "codekiln.stream.webclf.stage:WebScoreStage",
+    # synthesis (codekiln.synth): LLM stages take llm_url (and sandbox_url) as options
+    "decontam": "codekiln.synth.decontam:DecontamStage",
+    "synth_snippets": "codekiln.synth.generators.annealing:SnippetStage",
+    "synth_textbook": "codekiln.synth.generators.annealing:TextbookStage",
+    "synth_edu": "codekiln.synth.generators.instructions:EducationalStage",
+    "synth_package": "codekiln.synth.generators.instructions:PackageStage",
+    "synth_diverse": "codekiln.synth.generators.instructions:DiverseStage",
+    "synth_ingest": "codekiln.synth.generators.ingest:IngestStage",
     # testing and benchmarking
     "noop": "codekiln.stream.runtime.builtin:NoopStage",
 }

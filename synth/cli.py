@@ -8,8 +8,9 @@ Commands::
     codekiln-synth decontam FILE.jsonl [--data-dir DIR]
     codekiln-synth prompts
 
-Flags default from the environment at this entry point only: ``CODEKILN_LLM_URL``,
-``CODEKILN_SANDBOX_URL``, ``CODEKILN_SANDBOX_TOKEN``, ``CODEKILN_DATA_DIR``.
+Settings come from the flags, else (``run``) the config file's ``synth:`` section, else the
+environment, read at this entry point only: ``CODEKILN_LLM_URL``, ``CODEKILN_SANDBOX_URL``,
+``CODEKILN_SANDBOX_TOKEN``, ``CODEKILN_DATA_DIR``.
 Exit codes: 0 done, 1 the job failed (message on stderr), 2 bad usage or configuration.
 """
 
@@ -33,10 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the synthesis job on a stream corpus")
     run.add_argument("--corpus", required=True, type=Path, help="a codekiln-stream corpus/ folder")
     run.add_argument("--out", required=True, type=Path)
-    run.add_argument("--llm-url", default=env.get("CODEKILN_LLM_URL"))
-    run.add_argument("--sandbox-url", default=env.get("CODEKILN_SANDBOX_URL"))
-    run.add_argument("--sandbox-token", default=env.get("CODEKILN_SANDBOX_TOKEN"))
-    run.add_argument("--data-dir", type=Path, default=env.get("CODEKILN_DATA_DIR"))
+    # run: flag > config file > environment (resolved in _cmd_run)
+    run.add_argument("--llm-url")
+    run.add_argument("--sandbox-url")
+    run.add_argument("--sandbox-token")
+    run.add_argument("--data-dir", type=Path)
     run.add_argument("--config", type=Path, help="YAML file; keys under synth:")
     run.add_argument(
         "--instructions",
@@ -76,15 +78,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import SynthConfig
     from .job import DISABLED_NOTE, run_synthesis
 
-    if not args.llm_url:
+    config = SynthConfig.from_file(args.config) if args.config else SynthConfig()
+    env = os.environ
+    llm_url = args.llm_url or config.llm_url or env.get("CODEKILN_LLM_URL")
+    sandbox_url = args.sandbox_url or config.sandbox_url or env.get("CODEKILN_SANDBOX_URL")
+    data_dir = args.data_dir or config.data_dir or env.get("CODEKILN_DATA_DIR")
+    if not llm_url:
         print(DISABLED_NOTE, file=sys.stderr)
         return 2
-    config = SynthConfig.from_file(args.config) if args.config else SynthConfig()
-    if args.data_dir is None:
+    if not data_dir:
         raise ConfigError("--data-dir (or CODEKILN_DATA_DIR) is required for decontamination")
     report = run_synthesis(
-        args.corpus, args.out, args.llm_url, args.sandbox_url, config=config,
-        sandbox_token=args.sandbox_token, data_dir=args.data_dir, instructions=args.instructions,
+        args.corpus, args.out, llm_url, sandbox_url, config=config,
+        sandbox_token=args.sandbox_token or env.get("CODEKILN_SANDBOX_TOKEN"),
+        data_dir=data_dir, instructions=args.instructions,
     )  # fmt: skip
     stages = report.get("sft", {}).get("stages", {})
     print(f"annealing: {report['annealing']['records']} samples; "

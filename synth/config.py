@@ -26,6 +26,11 @@ GENERATORS = ("snippets", "textbook", "edu", "package", "diverse", "ingest")
 
 @dataclass(frozen=True)
 class SynthConfig:
+    # connection settings (the stream config's synth: section holds these two as well);
+    # command-line flags win over them, and they win over the environment
+    llm_url: str | None = None
+    sandbox_url: str | None = None
+    data_dir: str | None = None
     generators: tuple[str, ...] = GENERATORS
     # seeds from the corpus (a deterministic pseudo-random sample: smallest record ids)
     max_seeds: int = 32

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -281,7 +282,8 @@ async def _synthesise(
         )
         stages: list[tuple[str, Stage]] = [("decontam", decontam)]
         if config.dedup:
-            for name in ("exact_dedup", "fuzzy_dedup"):
+            # minhash computes the signatures fuzzy_dedup indexes (as in the stream pipeline)
+            for name in ("exact_dedup", "minhash", "fuzzy_dedup"):
                 if registry.available(name):
                     stages.append((name, registry.resolve(name)()))
                 else:
@@ -343,11 +345,20 @@ def run_synthesis(
     """Run the whole synthesis job; returns the report (also written to report.json/.md).
 
     ``llm_url`` may list several endpoints, comma-separated. ``data_dir`` holds the benchmark
-    files used for decontamination (required).
+    files used for decontamination (default: ``CODEKILN_DATA_DIR``); ``sandbox_token``
+    defaults to ``CODEKILN_SANDBOX_TOKEN``. Without ``sandbox_url`` the execution filter is off
+    and every sample that needs it is dropped (``exec:no_sandbox``), never kept unchecked.
     """
     config = config or SynthConfig()
-    if data_dir is None:
-        raise ConfigError("run_synthesis needs data_dir (the HumanEval+/MBPP+ files)")
+    # This function is an entry point (codekiln-stream calls it with the four positional
+    # arguments only), so it reads the two settings those callers do not pass here.
+    data_dir = data_dir or os.environ.get("CODEKILN_DATA_DIR")
+    sandbox_token = sandbox_token or os.environ.get("CODEKILN_SANDBOX_TOKEN")
+    if not data_dir:
+        raise ConfigError(
+            "run_synthesis needs data_dir (or CODEKILN_DATA_DIR): the HumanEval+/MBPP+ files "
+            "used for decontamination"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     llm_config = llm_config or LLMConfig(

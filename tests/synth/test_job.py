@@ -59,7 +59,9 @@ def scripted_llm(fake_llm: FakeOpenAIServer) -> FakeOpenAIServer:
     return fake_llm
 
 
-async def _run(tmp_path: Path, server: FakeOpenAIServer, data_dir: Path, **kw: Any) -> dict:
+async def _run(
+    tmp_path: Path, server: FakeOpenAIServer, data_dir: Path, **kw: Any
+) -> dict[str, Any]:
     corpus = write_corpus(tmp_path)
     config = kw.pop("config", SynthConfig(max_seeds=4, packages=("heapq",), apis_per_package=2))
     return await asyncio.to_thread(

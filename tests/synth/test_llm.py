@@ -83,7 +83,9 @@ class TestCalls:
         """Completion top_logprobs come back per token as a mapping."""
         fake_llm.script(Reply("YES", top_logprobs=[{"YES": -0.2, "NO": -1.8, " yes": -3.0}]))
         out = await llm.complete("q", SamplingParams(max_tokens=1, logprobs=True, top_logprobs=5))
-        (token,) = out.choices[0].logprobs or ()
+        logprobs = out.choices[0].logprobs
+        assert logprobs is not None
+        (token,) = logprobs
         assert token.token == "YES"
         assert token.logprob == -0.2
         assert token.top["NO"] == -1.8
@@ -97,7 +99,9 @@ class TestCalls:
             SamplingParams(max_tokens=1, logprobs=True, top_logprobs=2),
         )  # fmt: skip
         assert out.choices[0].text == "NO"
-        assert dict((out.choices[0].logprobs or ())[0].top) == {"NO": -0.1, "YES": -2.5}
+        logprobs = out.choices[0].logprobs
+        assert logprobs is not None
+        assert dict(logprobs[0].top) == {"NO": -0.1, "YES": -2.5}
         assert fake_llm.requests[-1].body["top_logprobs"] == 2
 
     async def test_api_key_is_sent(self) -> None:

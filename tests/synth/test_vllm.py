@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
 import pytest
-
 from codekiln.synth.autods import AutoDSScorer
 from codekiln.synth.llm import LLMClient, LLMConfig, SamplingParams
 
@@ -20,11 +20,11 @@ pytestmark = [
 
 
 @pytest.fixture
-async def vllm() -> LLMClient:
+async def vllm() -> AsyncIterator[LLMClient]:
     assert VLLM_URL is not None
     async with LLMClient(LLMConfig(endpoints=(VLLM_URL,))) as client:
         await client.wait_ready(timeout_s=120)
-        yield client  # type: ignore[misc]
+        yield client
 
 
 async def test_completion_batch_with_logprobs(vllm: LLMClient) -> None:
