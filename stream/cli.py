@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_nonneg_int, help="process-pool size (0: one per core)")
     run.add_argument("--overwrite", action="store_true", help="discard a previous run in --out")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    from codekiln.stream.ray.cli import add_arguments as add_executor_arguments
+
+    add_executor_arguments(run)  # --executor {local,ray}, --address, ... (docs/ray.md)
     run.set_defaults(func=cmd_run)
 
     worker = sub.add_parser("worker", help="watch a folder for input shards and process them")
@@ -186,7 +189,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         console.print(f"[yellow]note:[/] {message}")
 
-    result = asyncio.run(run_job(spec, warn=warn, on_metrics=progress))
+    from codekiln.stream.ray.cli import run_on_ray, wants_ray
+
+    if wants_ray(args):
+        result = run_on_ray(spec, args, warn)
+    else:
+        result = asyncio.run(run_job(spec, warn=warn, on_metrics=progress))
     _print_summary(result, metrics_table)
     return 0
 

@@ -1,0 +1,26 @@
+"""The pipeline on Ray: the same stages and config file, sharded over a cluster.
+
+``codekiln-stream run INPUT... --out DIR --executor ray [--address ADDR]`` runs the configured
+pipeline as Ray tasks over input shards, with exact and fuzzy dedup as distributed shuffles, and
+writes the same output (same surviving record ids) as the single-machine runtime. See
+``docs/ray.md``. Importing this package imports neither Ray nor the stages; running does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RayOptions", "run_ray_job"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the CLI imports codekiln.stream.ray.cli to add its options to every `run`.
+    if name == "run_ray_job":
+        from codekiln.stream.ray.job import run_ray_job
+
+        return run_ray_job
+    if name == "RayOptions":
+        from codekiln.stream.ray.options import RayOptions
+
+        return RayOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,95 @@
+"""The ``run`` options of the Ray executor, and the hand-off from ``codekiln-stream run``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from codekiln.stream.ray.options import RayOptions
+from codekiln.stream.runtime.errors import ConfigError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group("executor")
+    group.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this machine's runtime; ray: shards as Ray tasks (same config, same output)",
+    )
+    group.add_argument(
+        "--address",
+        help="Ray cluster to join: auto (inside a cluster), host:port, or ray://host:10001; "
+        "default: start a local Ray instance bound to 127.0.0.1",
+    )
+    defaults = RayOptions()
+    group.add_argument(
+        "--shard-files",
+        type=_positive_int,
+        default=defaults.shard_files,
+        help=f"ray: files per shard of a directory input (default {defaults.shard_files})",
+    )
+    group.add_argument(
+        "--partitions",
+        type=_positive_int,
+        default=defaults.partitions,
+        help=f"ray: dedup shuffle partitions (default {defaults.partitions})",
+    )
+    group.add_argument(
+        "--task-timeout-s",
+        type=_positive_float,
+        default=defaults.task_timeout_s,
+        help="ray: stop with an error when no task finishes for this long "
+        f"(default {defaults.task_timeout_s:g})",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> RayOptions:
+    return RayOptions(
+        address=args.address,
+        shard_files=args.shard_files,
+        partitions=args.partitions,
+        task_timeout_s=args.task_timeout_s,
+        num_cpus=args.workers or None,
+    )
+
+
+def run_on_ray(spec: Any, args: argparse.Namespace, warn: Callable[[str], None]) -> Any:
+    """``cmd_run``'s hand-off: the same JobSpec, run by :func:`run_ray_job`."""
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--executor ray needs Ray: pip install 'codekiln[ray]'")
+    from codekiln.stream.ray.job import run_ray_job
+
+    return asyncio.run(run_ray_job(spec, options_from_args(args), warn=warn))
+
+
+def wants_ray(args: argparse.Namespace) -> bool:
+    """Whether ``run`` goes to Ray; Ray-only options without ``--executor ray`` are an error."""
+    if getattr(args, "executor", "local") == "ray":
+        return True
+    if getattr(args, "address", None):
+        raise ConfigError("--address is for --executor ray")
+    return False

@@ -1,0 +1,373 @@
+"""The Ray driver: ``codekiln-stream run --executor ray``, resumable shard by shard.
+
+The run is the plan of :mod:`.plan` executed step by step; every shard task commits its output
+and then its marker (:mod:`.tasks`), every dedup step its result, so:
+
+- a **worker** that dies mid-task is replaced and the task retried by Ray (``max_retries``); the
+  retry rewrites the same files;
+- a **driver** that dies (``kill -9``) is restarted with the same command: shards and steps
+  whose marker exists are not run again, the others are, and the output is exactly-once
+  (each final shard's corpus files are replaced whole, under names only that shard uses).
+
+The output folder has the single-machine layout (``corpus/``, ``rejects/``, ``manifest.json``,
+``report.md``), so everything downstream reads it the same way; corpus shards are named
+``part-sNNNNN-MMMMM`` after the input shard that produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from codekiln.stream.dedup.exact import ExactDedupStage
+from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
+from codekiln.stream.ray import _cluster, _shardio, tasks
+from codekiln.stream.ray import exact as rexact
+from codekiln.stream.ray import fuzzy as rfuzzy
+from codekiln.stream.ray.options import RayOptions
+from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, Shard, Step, compile_steps
+from codekiln.stream.ray.plan import plan_shards as _plan_shards
+from codekiln.stream.readers.base import Budget
+from codekiln.stream.readers.inputs import InputSet
+from codekiln.stream.runtime import checkpoint as ckpt_mod
+from codekiln.stream.runtime import job as local_job
+from codekiln.stream.runtime.checkpoint import Checkpoint
+from codekiln.stream.runtime.errors import CheckpointError, ConfigError
+from codekiln.stream.runtime.job import BuiltStages, JobResult, JobSpec, build_stages
+from codekiln.stream.runtime.pipeline import Pipeline
+from codekiln.stream.stage import Stage
+
+PLAN = "plan.json"
+
+
+async def run_ray_job(
+    spec: JobSpec, options: RayOptions, *, warn: Callable[[str], None] | None = None
+) -> JobResult:
+    """Run (or resume, or only re-report) ``spec`` on Ray; same result as the local runtime."""
+    return await asyncio.to_thread(_run, spec, options, warn)
+
+
+def _run(spec: JobSpec, options: RayOptions, warn: Callable[[str], None] | None) -> JobResult:
+    cfg = spec.config
+    if cfg.input.max_files is not None or cfg.input.max_bytes is not None:
+        raise ConfigError(
+            "--executor ray reads shards in parallel and cannot apply the sequential input caps "
+            "input.max_files / input.max_bytes (--max-files, --max-bytes); remove them "
+            "(with --default-input, pass --max-bytes 0)"
+        )
+    built = build_stages(cfg, warn)
+    keys = [k for k, _ in built.stages]
+    fp = local_job.fingerprint(spec, keys)
+    steps = compile_steps(built.stages)
+    out_dir = spec.out_dir
+    if spec.overwrite:
+        local_job._clear_output(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layout = tasks.Layout(out_dir.resolve())
+
+    previous = ckpt_mod.load(out_dir)
+    if previous is not None:
+        if previous.fingerprint != fp:
+            raise CheckpointError(
+                f"{out_dir} holds a run with other inputs or config (fingerprint "
+                f"{previous.fingerprint}, this run {fp}); pass --overwrite to start over, "
+                "or choose another --out"
+            )
+        if not previous.complete:
+            raise CheckpointError(
+                f"{out_dir} holds an unfinished run of the local executor; resume it with "
+                "--executor local, or pass --overwrite"
+            )
+        manifest = local_job._manifest(spec, built, previous, None)
+        manifest = asyncio.run(local_job._after_commit(spec, out_dir, manifest, previous))
+        report = asyncio.run(local_job._write_report(out_dir, manifest, spec))
+        return JobResult(
+            out_dir, manifest, report, already_complete=True, skipped_stages=built.skipped
+        )
+
+    plan = _shardio.read_json(layout.root / PLAN)
+    if plan is not None and plan["fingerprint"] != fp:
+        raise CheckpointError(
+            f"{out_dir} holds an unfinished Ray run with other inputs or config (fingerprint "
+            f"{plan['fingerprint']}, this run {fp}); pass --overwrite to start over"
+        )
+    resumed = plan is not None
+    if plan is None:
+        InputSet(list(spec.inputs), cfg.input)  # the same "no input exists" error as local
+        shards = _plan_shards(list(spec.inputs), cfg.input, options.shard_files)
+        plan = {
+            "fingerprint": fp,
+            "starts": 0,
+            "shards": [s.to_json() for s in shards],
+            "shard_files": options.shard_files,
+            "partitions": options.partitions,
+        }
+    plan["starts"] += 1
+    _shardio.write_json(layout.root / PLAN, plan)
+    shards = [Shard.from_json(s) for s in plan["shards"]]
+
+    started = time.monotonic()
+    owned = _cluster.connect(options)
+    try:
+        driver = _Driver(
+            spec=spec,
+            options=options,
+            built=built,
+            layout=layout,
+            shards=shards,
+            start=plan["starts"],
+            partitions=int(plan["partitions"]),
+        )
+        for step in steps:
+            driver.run(step, steps)
+        cpus = _cluster.cluster_cpus()
+    finally:
+        if owned:
+            _cluster.shutdown()
+    elapsed = time.monotonic() - started
+
+    ckpt, executor = _collect(spec, built, layout, shards, steps, plan, elapsed)
+    ckpt_mod.save(out_dir, ckpt)
+    manifest = local_job._manifest(spec, built, ckpt, None)
+    manifest["missing_inputs"] = [s.path for s in shards if s.kind == "missing"]
+    manifest["elapsed_s"] = round(elapsed, 3)
+    executor["cluster_cpus"] = cpus
+    executor["address"] = options.address or "local"
+    manifest["executor"] = executor
+    local_job.write_manifest(out_dir, manifest)
+    manifest = asyncio.run(local_job._after_commit(spec, out_dir, manifest, ckpt))
+    report = asyncio.run(local_job._write_report(out_dir, manifest, spec))
+    return JobResult(out_dir, manifest, report, resumed=resumed, skipped_stages=built.skipped)
+
+
+class _Driver:
+    def __init__(
+        self,
+        *,
+        spec: JobSpec,
+        options: RayOptions,
+        built: BuiltStages,
+        layout: tasks.Layout,
+        shards: list[Shard],
+        start: int,
+        partitions: int,
+    ) -> None:
+        import ray
+
+        self.ray = ray
+        self.spec = spec
+        self.options = options
+        self.stages: dict[str, Stage] = dict(built.stages)
+        self.layout = layout
+        self.shards = shards
+        self.start = start
+        self.partitions = partitions
+        opts = {"max_retries": options.max_retries, "retry_exceptions": False}
+        self.map_shard = ray.remote(num_cpus=1, **opts)(tasks.map_shard)
+        self.exact_keys = ray.remote(num_cpus=1, **opts)(tasks.exact_keys)
+        self.exact_reduce = ray.remote(num_cpus=1, **opts)(tasks.exact_reduce)
+        self.fuzzy_keys = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_keys)
+        self.fuzzy_edges = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_edges)
+        self.fuzzy_cluster = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_cluster)
+        self.fuzzy_members = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_members)
+        self.serial = ray.remote(num_cpus=1, **opts)(tasks.serial_step)
+
+    def wait(self, refs: list[Any], what: str) -> list[Any]:
+        results: list[Any] = _cluster.wait_all(refs, self.options.task_timeout_s, what)
+        return results
+
+    def run(self, step: Step, steps: list[Step]) -> None:
+        if isinstance(step, MapStep):
+            self._map(step, steps)
+        elif isinstance(step, DedupStep):
+            if self.layout.step_marker(step.index).exists():
+                return
+            if step.method == "exact":
+                self._exact(step)
+            else:
+                self._fuzzy(step)
+        else:
+            self._serial(step)
+
+    # -- map ---------------------------------------------------------------------------------
+    def _map(self, step: MapStep, steps: list[Step]) -> None:
+        todo = [s for s in self.shards if not self.layout.marker(step.index, s.index).exists()]
+        if not todo:
+            return
+        source_step: int | None = None
+        apply_method: str | None = None
+        per_shard: dict[int, Any] = {}
+        if step.index > 0:
+            before = steps[step.index - 1]
+            source_step = step.index - 2 if isinstance(before, DedupStep) else step.index - 1
+            if isinstance(before, DedupStep):
+                apply_method = before.method
+                result = _shardio.read_pickle(self.layout.result(before.index))
+                per_shard = result["per_shard"]
+        job = tasks.MapJob(
+            self.spec.config, self.layout, step, source_step, apply_method, self.start
+        )
+        job_ref = self.ray.put(job)
+        refs = [self.map_shard.remote(job_ref, s, per_shard.get(s.index)) for s in todo]
+        self.wait(refs, f"map step {step.index} ({', '.join(step.stages) or 'apply'})")
+
+    # -- exact -------------------------------------------------------------------------------
+    def _keys(self, fn: Any, step: DedupStep, extra: int) -> list[list[Any]]:
+        stage = self.stages[step.stage]
+        n = self.partitions + extra
+        refs = []
+        for s in self.shards:
+            r = fn.options(num_returns=n).remote(
+                self.layout, step.index - 1, s.index, stage, self.partitions
+            )
+            refs.append(r if n > 1 else [r])
+        return refs
+
+    def _exact(self, step: DedupStep) -> None:
+        stage = self.stages[step.stage]
+        assert isinstance(stage, ExactDedupStage)
+        keys = self._keys(self.exact_keys, step, 0)
+        reducers = [
+            self.exact_reduce.remote(stage.top_clusters, *[k[p] for k in keys])
+            for p in range(self.partitions)
+        ]
+        results = self.wait(reducers, f"exact dedup {step.stage!r}")
+        per_shard: dict[int, dict[str, Any]] = {}
+        for part, _ in results:
+            for shard, hits in part.items():
+                per_shard.setdefault(shard, {}).update(hits)
+        report = rexact.merge_stats(stage, [stats for _, stats in results])
+        self._commit_dedup(step, per_shard, report)
+
+    # -- fuzzy -------------------------------------------------------------------------------
+    def _fuzzy(self, step: DedupStep) -> None:
+        stage = self.stages[step.stage]
+        assert isinstance(stage, FuzzyDedupStage)
+        p = self.partitions
+        keys = self._keys(self.fuzzy_keys, step, 1)
+        edges = [self.fuzzy_edges.remote(*[k[i] for k in keys]) for i in range(p)]
+        clustered = self.fuzzy_cluster.remote(*edges)
+        counts_list = self.wait([k[p] for k in keys], f"fuzzy dedup {step.stage!r}: signatures")
+        (members,) = self.wait([clustered], f"fuzzy dedup {step.stage!r}: clustering")
+        refs = [
+            self.fuzzy_members.remote(self.layout, step.index - 1, shard, m, stage)
+            for shard, m in sorted(members.items())
+        ]
+        member_lists = self.wait(refs, f"fuzzy dedup {step.stage!r}: survivors")
+        per_shard, clusters, kept, dropped = rfuzzy.winners(member_lists)
+        counts: Counter[str] = Counter()
+        for c in counts_list:
+            counts.update(c)
+        counts["computed_here"] = sum(
+            int(
+                (_shardio.read_json(self.layout.marker(step.index - 1, s.index)) or {}).get(
+                    "computed_here", 0
+                )
+            )
+            for s in self.shards
+        )
+        report = rfuzzy.fuzzy_report(stage, dict(counts), kept, dropped, clusters)
+        self._commit_dedup(step, per_shard, report)
+
+    def _commit_dedup(self, step: DedupStep, per_shard: dict[int, Any], report: Any) -> None:
+        _shardio.write_pickle(
+            self.layout.result(step.index), {"per_shard": per_shard, "report": report}
+        )
+        _shardio.write_json(
+            self.layout.step_marker(step.index), {"start": self.start, "report": report}
+        )
+
+    # -- serial ------------------------------------------------------------------------------
+    def _serial(self, step: SerialStep) -> None:
+        if self.layout.step_marker(step.index).exists():
+            return
+        ref = self.serial.remote(
+            self.spec.config,
+            self.layout,
+            step.index,
+            step.stage,
+            [s.index for s in self.shards],
+            self.start,
+        )
+        (marker,) = self.wait([ref], f"serial stage {step.stage!r}")
+        _shardio.write_json(self.layout.step_marker(step.index), marker)
+
+
+def _collect(  # noqa: PLR0917 - private helper called once, from _run
+    spec: JobSpec,
+    built: BuiltStages,
+    layout: tasks.Layout,
+    shards: list[Shard],
+    steps: list[Step],
+    plan: dict[str, Any],
+    elapsed: float,
+) -> tuple[Checkpoint, dict[str, Any]]:
+    """The completed run as a checkpoint (what the local runtime would have saved)."""
+    keys = [k for k, _ in built.stages]
+    totals: dict[str, dict[str, Any]] = {
+        k: {"in": 0, "out": 0, "dropped": Counter(), "busy_s": 0.0, "batches": 0}
+        for k in Pipeline.step_keys(keys)
+    }
+
+    def add(metrics: dict[str, Any]) -> None:
+        for key, m in metrics.items():
+            t = totals.setdefault(
+                key, {"in": 0, "out": 0, "dropped": Counter(), "busy_s": 0.0, "batches": 0}
+            )
+            for field in ("in", "out", "busy_s", "batches"):
+                t[field] += m.get(field, 0)
+            t["dropped"].update(m.get("dropped", {}))
+
+    sink: dict[str, Any] = {"corpus": [], "rejects": [], "langs": Counter(), "reasons": Counter()}
+    reports: dict[str, Any] = {}
+    step_info = []
+    for step in steps:
+        if isinstance(step, MapStep):
+            starts: Counter[int] = Counter()
+            for s in shards:
+                marker = _shardio.read_json(layout.marker(step.index, s.index))
+                starts[marker["start"]] += 1
+                add(marker["metrics"])
+                if step.final:
+                    sink["corpus"] += marker["corpus"]
+                    sink["rejects"] += marker["rejects"]
+                    sink["langs"].update(marker["langs"])
+                    sink["reasons"].update(marker["reasons"])
+            step_info.append(
+                {
+                    "kind": "map",
+                    "stages": step.stages,
+                    "apply": step.apply,
+                    "shards_by_start": {str(k): v for k, v in sorted(starts.items())},
+                }
+            )
+        else:
+            marker = _shardio.read_json(layout.step_marker(step.index))
+            reports[step.stage] = marker["report"]
+            if isinstance(step, SerialStep):
+                add(marker["metrics"])
+            step_info.append({"kind": step.kind, "stage": step.stage, "start": marker["start"]})
+    for key, stage in built.stages:
+        if key not in reports:
+            reports[key] = local_job._stage_reports([(key, stage)])[key]
+    metrics = {k: {**v, "dropped": dict(v["dropped"])} for k, v in totals.items()}
+    ckpt = Checkpoint(
+        fingerprint=plan["fingerprint"],
+        source_state={"budget": Budget().state()},
+        metrics=metrics,
+        sink={**sink, "langs": dict(sink["langs"]), "reasons": dict(sink["reasons"])},
+        complete=True,
+        starts=plan["starts"],
+        final={"reports": reports, "elapsed_s": round(elapsed, 3)},
+    )
+    executor = {
+        "kind": "ray",
+        "shards": len(shards),
+        "shard_files": plan["shard_files"],
+        "partitions": plan["partitions"],
+        "steps": step_info,
+    }
+    return ckpt, executor

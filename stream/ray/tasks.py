@@ -1,0 +1,372 @@
+"""What runs inside Ray workers: plain functions, wrapped with ``ray.remote`` by the driver.
+
+Every task is idempotent: it writes under its own names (temp, fsync, rename) and its
+completion marker last, so a task retried after its worker died, or re-run after the driver
+died, produces the same bytes, and a shard whose marker exists is never run again.
+
+Stage objects are built once per worker process from the run's config (the same
+:func:`~codekiln.stream.runtime.job.build_stages` the single-machine runtime uses) and reused by
+every task that worker runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codekiln.stream.config import StreamConfig
+from codekiln.stream.dedup.exact import ExactDedupStage
+from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage
+from codekiln.stream.ray import _shardio
+from codekiln.stream.ray import exact as rexact
+from codekiln.stream.ray import fuzzy as rfuzzy
+from codekiln.stream.ray.plan import MapStep, Shard
+from codekiln.stream.readers.base import Budget
+from codekiln.stream.readers.inputs import _Missing, make_reader
+from codekiln.stream.record import Record
+from codekiln.stream.runtime.errors import StageCrashed
+from codekiln.stream.runtime.job import build_stages
+from codekiln.stream.stage import Stage
+from codekiln.stream.writers.sink import make_writer
+
+_BUILT: dict[str, dict[str, Stage]] = {}
+
+
+def config_key(config: StreamConfig) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True, default=str)
+
+
+def stages_for(config: StreamConfig) -> dict[str, Stage]:
+    """This worker's stage objects for ``config`` (built and opened once per process)."""
+    key = config_key(config)
+    built = _BUILT.get(key)
+    if built is None:
+        built = dict(build_stages(config).stages)
+        root = Path(tempfile.mkdtemp(prefix="codekiln-ray-stages-"))
+        for name, stage in built.items():
+            if not stage.stateful:
+                (root / name).mkdir()
+                stage.open(root / name)
+        _BUILT.clear()
+        _BUILT[key] = built
+    return built
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a run's files live; ``out_dir`` must be storage every node shares."""
+
+    out_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return self.out_dir / ".codekiln" / "ray"
+
+    def step_dir(self, step: int) -> Path:
+        return self.root / "steps" / f"{step:02d}"
+
+    def shard_file(self, step: int, shard: int) -> Path:
+        return self.step_dir(step) / f"s{shard:05d}.bin"
+
+    def marker(self, step: int, shard: int) -> Path:
+        return self.step_dir(step) / f"done-s{shard:05d}.json"
+
+    def step_marker(self, step: int) -> Path:
+        return self.step_dir(step) / "done.json"
+
+    def result(self, step: int) -> Path:
+        return self.step_dir(step) / "result.pkl"
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """Everything a map task needs besides its shard (shipped once per step)."""
+
+    config: StreamConfig
+    layout: Layout
+    step: MapStep
+    #: Step whose shard files this step reads; None: read the input itself.
+    source_step: int | None
+    #: "exact" | "fuzzy" | None: the kind of the dedup result applied on read.
+    apply_method: str | None
+    start: int
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def read_input(shard: Shard, config: StreamConfig, batch_size: int) -> Iterator[list[Record]]:
+    """The shard's records, read by the single-machine reader of its input."""
+    if shard.kind == "missing":
+        yield [r for _, r in _Missing(shard.path).items(None, Budget())]
+        return
+    reader = make_reader(Path(shard.path), config.input)
+    budget = Budget()
+    if shard.kind == "tree":
+        after = (shard.start - 1,) if shard.start > 0 else None
+        end = shard.end
+        items = itertools.takewhile(
+            lambda it: end is None or it[0][0] < end, reader.items(after, budget)
+        )
+    else:
+        items = itertools.takewhile(
+            lambda it: it[0][0] == shard.start, reader.items((shard.start, -1), budget)
+        )
+    records = (record for _, record in items)
+    while batch := list(itertools.islice(records, batch_size)):
+        yield batch
+
+
+# -- map -------------------------------------------------------------------------------------
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.steps: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        m = self.steps.get(key)
+        if m is None:
+            m = self.steps[key] = {
+                "in": 0,
+                "out": 0,
+                "dropped": Counter(),
+                "busy_s": 0.0,
+                "batches": 0,
+            }
+        return m
+
+    def count(self, key: str, n_in: int, live: list[Record], dropped: list[Record]) -> None:
+        m = self[key]
+        m["in"] += n_in
+        m["out"] += len(live)
+        m["batches"] += 1
+        for r in dropped:
+            m["dropped"][r.drop_reason or "?"] += 1
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        return {k: {**v, "dropped": dict(v["dropped"])} for k, v in self.steps.items()}
+
+
+def _split(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    live = [r for r in records if r.drop_reason is None]
+    return live, [r for r in records if r.drop_reason is not None]
+
+
+def _process(key: str, stage: Stage, batch: list[Record]) -> list[Record]:
+    try:
+        result = stage.process(batch)
+    except Exception as exc:
+        raise StageCrashed(
+            key,
+            f"process() raised {type(exc).__name__}: {exc} "
+            f"(batch of {len(batch)} records from id {batch[0].id})",
+        ) from exc
+    if not isinstance(result, list) or (result and not isinstance(result[0], Record)):
+        raise StageCrashed(key, f"returned {type(result).__name__}, expected a list of Record")
+    return result
+
+
+def _applier(
+    job: MapJob, stages: dict[str, Stage], shard: int, result: Any
+) -> Callable[[Record, int], None] | None:
+    if job.step.apply is None:
+        return None
+    name = stages[job.step.apply].name
+    if job.apply_method == "exact":
+        return rexact.ExactApply(name, shard, result or {})
+    return rfuzzy.FuzzyApply(name, result or {})
+
+
+def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
+    """Read one shard (input or previous step), apply the dedup decision, run the stateless
+    stages, attach MinHash for the next fuzzy step, and commit the output; returns the marker."""
+    stages = stages_for(job.config)
+    layout, step = job.layout, job.step
+    batch_size = job.config.runtime.batch_size
+    metrics = _Metrics()
+    if job.source_step is None:
+        batches: Iterator[list[Record]] = read_input(shard, job.config, batch_size)
+    else:
+        batches = _shardio.read_batches(layout.shard_file(job.source_step, shard.index))
+    apply = _applier(job, stages, shard.index, result)
+    prepare = stages[step.prepare] if step.prepare else None
+    computed_here = 0
+    if step.final:
+        writers = _final_writers(job, shard.index)
+        langs: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+    else:
+        out = _shardio.ShardFileWriter(layout.shard_file(step.index, shard.index))
+    local = 0
+    try:
+        for batch in batches:
+            if job.source_step is None:
+                live, dropped = _split(batch)
+                metrics.count("source", len(batch), live, dropped)
+            elif apply is not None:
+                assert step.apply is not None
+                live_in = 0
+                for i, record in enumerate(batch):
+                    if record.drop_reason is None:
+                        live_in += 1
+                        apply(record, local + i)
+                    elif job.apply_method == "fuzzy":
+                        rfuzzy.strip(record)
+                live, dropped = _split(batch)
+                m = metrics[step.apply]
+                m["in"] += live_in
+                m["out"] += len(live)
+                for r in dropped:
+                    if r.drop_reason and r.drop_reason.startswith(stages[step.apply].name + ":"):
+                        m["dropped"][r.drop_reason] += 1
+            else:
+                live, dropped = _split(batch)
+            local += len(batch)
+            for key in step.stages:
+                if not live:
+                    break
+                started = time.perf_counter()
+                new_live, new_dropped = _split(_process(key, stages[key], live))
+                metrics[key]["busy_s"] += time.perf_counter() - started
+                metrics.count(key, len(live), new_live, new_dropped)
+                live, dropped = new_live, dropped + new_dropped
+            if prepare is not None and live:
+                assert isinstance(prepare, FuzzyDedupStage)
+                missing = [r for r in live if r.meta.get(META_FP) != prepare.fingerprint]
+                if missing:
+                    prepare.annotate(missing)
+                    computed_here += len(missing)
+            if step.final:
+                if live:
+                    writers[0].write(live)
+                    langs.update(r.lang or "unknown" for r in live)
+                if dropped:
+                    writers[1].write(dropped)
+                    reasons.update(r.drop_reason or "?" for r in dropped)
+                sink = metrics["sink"]
+                sink["in"] += len(live) + len(dropped)
+                sink["out"] += len(live)
+                sink["batches"] += 1
+            else:
+                out.write(dropped + live)
+        marker: dict[str, Any] = {"shard": shard.index, "start": job.start, "pid": os.getpid()}
+        if step.final:
+            for w in writers:
+                w.commit()
+            marker["corpus"] = writers[0].shards
+            marker["rejects"] = writers[1].shards
+            marker["langs"] = dict(langs)
+            marker["reasons"] = dict(reasons)
+        else:
+            out.commit()
+            marker["records"] = out.records
+        marker["metrics"] = metrics.to_json()
+        marker["computed_here"] = computed_here
+    except BaseException:
+        if step.final:
+            for w in writers:
+                w.abort()
+        else:
+            out.abort()
+        raise
+    _shardio.write_json(layout.marker(step.index, shard.index), marker)
+    return marker
+
+
+def _final_writers(job: MapJob, shard: int) -> tuple[Any, Any]:
+    """Corpus and rejects writers of one shard, after deleting what an earlier try left."""
+    out = []
+    for folder in ("corpus", "rejects"):
+        path = job.layout.out_dir / folder
+        path.mkdir(parents=True, exist_ok=True)
+        prefix = f"part-s{shard:05d}"
+        for old in path.iterdir():
+            if old.name.startswith((prefix + "-", f".{prefix}-")):
+                old.unlink(missing_ok=True)
+        out.append(make_writer(path, job.config.output, prefix=prefix))
+    return out[0], out[1]
+
+
+# -- dedup shuffles ----------------------------------------------------------------------------
+
+
+def exact_keys(
+    layout: Layout, source_step: int, shard: int, stage: ExactDedupStage, partitions: int
+) -> list[list[rexact.Entry]]:
+    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    return rexact.shard_keys(records, shard, stage.priority, partitions)
+
+
+def exact_reduce(top: int, *per_shard: list[rexact.Entry]) -> tuple[dict[int, Any], dict[str, Any]]:
+    return rexact.reduce_partition(list(per_shard), top)
+
+
+def fuzzy_keys(
+    layout: Layout, source_step: int, shard: int, stage: FuzzyDedupStage, partitions: int
+) -> tuple[Any, ...]:
+    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    tables, counts = rfuzzy.shard_keys(records, shard, stage.params, partitions)
+    return (*tables, counts)
+
+
+def fuzzy_edges(*tables: Any) -> Any:
+    return rfuzzy.partition_edges(list(tables))
+
+
+def fuzzy_cluster(*edge_lists: Any) -> dict[int, dict[int, int]]:
+    nodes, labels = rfuzzy.cluster(list(edge_lists))
+    return rfuzzy.members_by_shard(nodes, labels)
+
+
+def fuzzy_members(
+    layout: Layout, source_step: int, shard: int, members: dict[int, int], stage: FuzzyDedupStage
+) -> list[rfuzzy.Member]:
+    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    out: list[rfuzzy.Member] = rfuzzy.shard_members(records, shard, members, stage.priority)
+    return out
+
+
+# -- serial ----------------------------------------------------------------------------------
+
+
+def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .remote()
+    config: StreamConfig, layout: Layout, step: int, key: str, shards: list[int], start: int
+) -> dict[str, Any]:
+    """One stateful stage over every shard in input order (it needs all records before)."""
+    stage = build_stages(config).stages
+    stage_obj = dict(stage)[key]
+    work = layout.step_dir(step) / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    stage_obj.open(work)
+    metrics = _Metrics()
+    for shard in shards:
+        out = _shardio.ShardFileWriter(layout.shard_file(step, shard))
+        for batch in _shardio.read_batches(layout.shard_file(step - 1, shard)):
+            live, dropped = _split(batch)
+            if live:
+                started = time.perf_counter()
+                new_live, new_dropped = _split(_process(key, stage_obj, live))
+                metrics[key]["busy_s"] += time.perf_counter() - started
+                metrics.count(key, len(live), new_live, new_dropped)
+                live, dropped = new_live, dropped + new_dropped
+            out.write(dropped + live)
+        if shard == shards[-1]:  # records the stage held back join the last shard
+            tail = stage_obj.finish()
+            live, dropped = _split(tail)
+            m = metrics[key]
+            m["out"] += len(live)
+            for r in dropped:
+                m["dropped"][r.drop_reason or "?"] += 1
+            out.write(dropped + live)
+        out.commit()
+    report = stage_obj.report()
+    return {"start": start, "metrics": metrics.to_json(), "report": report}
