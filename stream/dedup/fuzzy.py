@@ -331,9 +331,11 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
     def _labels(self) -> np.ndarray[Any, np.dtype[np.int64]]:
         if self._ds is not None:
             edges = np.frombuffer(self._spill.read_bytes("edges.bin"), dtype="<i8").reshape(-1, 2)
-            return components(self._held, edges[:, 0].copy(), edges[:, 1].copy())
-        keys = np.frombuffer(self._spill.read_bytes("keys.bin"), dtype="<u8")
-        return cluster_labels(keys.reshape(-1, self.params.bands))
+            labels = components(self._held, edges[:, 0].copy(), edges[:, 1].copy())
+        else:
+            keys = np.frombuffer(self._spill.read_bytes("keys.bin"), dtype="<u8")
+            labels = cluster_labels(keys.reshape(-1, self.params.bands))
+        return np.asarray(labels, dtype=np.int64)
 
     def _finish_files(self) -> Iterator[Record]:
         labels = self._labels()
@@ -400,13 +402,13 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         kept = dropped = 0
         for record in self._held_records():
             repo = _repo_key(record)
-            win = winner_of.get(repo)
-            if win is None or win == repo:
+            survivor = winner_of.get(repo)
+            if survivor is None or survivor == repo:
                 kept += 1
             else:
                 dropped += 1
                 record.drop_reason = f"{self.name}:duplicate_repository"
-                record.meta["duplicate_of_repository"] = win
+                record.meta["duplicate_of_repository"] = survivor
             yield record
         self._set_report(kept, dropped, clusters, unit="repositories")
         self._report["repositories"] = len(self._repo_values)
@@ -416,7 +418,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         values = dict(self._repo_values[repo])
         values["repo"] = repo
         values.setdefault("id", repo)
-        return values_key(values, terms)
+        return tuple(values_key(values, terms))
 
     def _held_records(self) -> Iterator[Record]:
         for fields in self._spill.read_pickles("records.pkl"):
