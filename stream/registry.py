@@ -26,6 +26,7 @@ STAGES: dict[str, str] = {
     "webclf": "codekiln.stream.webclf.stage:WebScoreStage",
     # synthesis (codekiln.synth): LLM stages take llm_url (and sandbox_url) as options
     "decontam": "codekiln.synth.decontam:DecontamStage",
+    "autods": "codekiln.synth.generators.scoring:AutoDSStage",
     "synth_snippets": "codekiln.synth.generators.annealing:SnippetStage",
     "synth_textbook": "codekiln.synth.generators.annealing:TextbookStage",
     "synth_edu": "codekiln.synth.generators.instructions:EducationalStage",

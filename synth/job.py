@@ -25,6 +25,8 @@ fuzzy dedup stages, separately for annealing and SFT samples; (6) writers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import heapq
 import json
 import os
@@ -149,7 +151,7 @@ async def _drive(stage: Stage, records: Sequence[Record], work_dir: Path) -> lis
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
     out: list[Record] = []
     if isinstance(stage, AsyncStage):
-        stage.open(work_dir)
+        await asyncio.to_thread(stage.open, work_dir)  # loads prompt files
         for i in range(0, len(records), _BATCH):
             out.extend(await stage.aprocess(list(records[i : i + _BATCH])))
         return out
@@ -161,30 +163,38 @@ async def _drive(stage: Stage, records: Sequence[Record], work_dir: Path) -> lis
 
 
 async def _score_seeds(
-    ctx: SynthContext, seeds: list[Record], config: SynthConfig, outputs: _Outputs
+    ctx: SynthContext, seeds: list[Record], config: SynthConfig, outputs: _Outputs, work: Path
 ) -> tuple[list[Record], list[dict[str, Any]]]:
-    scorer = AutoDSScorer(
-        ctx.llm,
-        config.autods_questions,
-        prompt_dir=ctx.prompt_dir,
-        deadline_s=config.deadline_s,
-    )
-    semaphore = asyncio.Semaphore(config.concurrency)
+    fingerprint = _fingerprint(config.autods_questions, config.prompt_dir, ctx.llm.model,
+                               [r.id for r in seeds])  # fmt: skip
+    cache = work / "autods" / "scored.jsonl"
+    cached = await asyncio.to_thread(_load_cache, cache, fingerprint)
+    if cached is not None:
+        seeds = cached
+    else:
+        scorer = await asyncio.to_thread(
+            AutoDSScorer,
+            ctx.llm,
+            config.autods_questions,
+            prompt_dir=ctx.prompt_dir,
+            deadline_s=config.deadline_s,
+        )
+        semaphore = asyncio.Semaphore(config.concurrency)
 
-    async def one(record: Record) -> float | None:
-        async with semaphore:
-            try:
-                result = await scorer.score(record.text)
-            except (ParseError, LLMError) as exc:
-                rule = exc.rule if isinstance(exc, ParseError) else f"llm:{type(exc).__name__}"
-                record.drop_reason = f"autods:{rule}"
-                record.meta["error"] = str(exc)[:500]
-                return None
-            record.meta["autods"] = {"score": result.score, "answers": result.answers}
-            return result.score
+        async def one(record: Record) -> None:
+            async with semaphore:
+                try:
+                    result = await scorer.score(record.text)
+                except (ParseError, LLMError) as exc:
+                    rule = exc.rule if isinstance(exc, ParseError) else f"llm:{type(exc).__name__}"
+                    record.drop_reason = f"autods:{rule}"
+                    record.meta["error"] = str(exc)[:500]
+                    return
+                record.meta["autods"] = {"score": result.score, "answers": result.answers}
 
-    scores = await asyncio.gather(*(one(r) for r in seeds))
-    scored = [(r, s) for r, s in zip(seeds, scores, strict=True) if s is not None]
+        await asyncio.gather(*(one(r) for r in seeds))
+        await asyncio.to_thread(_save_cache, cache, fingerprint, seeds)
+    scored = [(r, float(r.meta["autods"]["score"])) for r in seeds if r.drop_reason is None]
     outputs.route([r for r in seeds if r.drop_reason is not None], [])
     keep = (
         select([s for _, s in scored], threshold=config.autods_threshold,
@@ -198,6 +208,36 @@ async def _score_seeds(
         if kept:
             selected.append(record)
     return selected, rows
+
+
+def _fingerprint(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _load_cache(path: Path, fingerprint: str) -> list[Record] | None:
+    """Records a finished step saved, if they were made from the same inputs and settings."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            head = json.loads(fh.readline())
+            if head.get("fingerprint") != fingerprint:
+                return None
+            return [Record.from_json(json.loads(line)) for line in fh]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _save_cache(path: Path, fingerprint: str, records: Iterable[Record]) -> None:
+    """Atomically (temp, fsync, rename): a killed run never leaves a half cache behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"fingerprint": fingerprint}) + "\n")
+        for r in records:
+            fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
 
 
 def _copy(records: Iterable[Record]) -> list[Record]:
@@ -220,7 +260,7 @@ async def _synthesise(
         lambda: pick_seeds(iter_corpus(corpus_dir), config)
     )
     report["seeds"] = {"code": len(code_seeds), "prose": len(prose_seeds)}
-    selected, seed_rows = await _score_seeds(ctx, code_seeds, config, outputs)
+    selected, seed_rows = await _score_seeds(ctx, code_seeds, config, outputs, work)
     report["seeds"]["selected"] = len(selected)
     report["autods"] = {
         "questions": config.autods_questions,
@@ -260,9 +300,20 @@ async def _synthesise(
             report["skipped"]["ingest"] = "no instruction files given (--instructions)"
     if ctx.execution is None:
         report["execution"] = "off: no sandbox URL, so samples that need execution are dropped"
+    settings = dataclasses.asdict(config)
     for key, stage, seeds, dest in plan:
         start = time.perf_counter()
-        produced = await _drive(stage, seeds, work / key)
+        # A finished generator's output is kept under .work/: a rerun after a crash (or a
+        # kill) reuses it instead of paying for the generations again.
+        fingerprint = _fingerprint(key, settings, ctx.llm.model, [r.id for r in seeds],
+                                   ctx.execution is not None)  # fmt: skip
+        cache = work / key / "output.jsonl"
+        produced = await asyncio.to_thread(_load_cache, cache, fingerprint)
+        if produced is None:
+            produced = await _drive(stage, seeds, work / key)
+            await asyncio.to_thread(_save_cache, cache, fingerprint, produced)
+        else:
+            report.setdefault("reused", []).append(key)
         kept = [r for r in produced if r.drop_reason is None]
         outputs.route(produced, outputs.annealing if dest == "annealing" else outputs.sft)
         report["generators"][key] = {

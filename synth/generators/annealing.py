@@ -25,6 +25,7 @@ class SnippetStage(AsyncStage):
     """Seed code -> one self-contained Python function with asserts; kept only if they pass."""
 
     name: ClassVar[str] = "synth_snippets"
+    prompts: ClassVar[tuple[str, ...]] = ("annealing_snippet",)
 
     async def agenerate(self, record: Record) -> list[Record]:
         template = self.prompt("annealing_snippet")
@@ -53,6 +54,7 @@ class TextbookStage(AsyncStage):
     """Seed code -> a textbook section explaining the knowledge behind it (no execution)."""
 
     name: ClassVar[str] = "synth_textbook"
+    prompts: ClassVar[tuple[str, ...]] = ("annealing_textbook",)
 
     async def agenerate(self, record: Record) -> list[Record]:
         template = self.prompt("annealing_textbook")

@@ -109,6 +109,8 @@ class AsyncStage(Stage):
     name: ClassVar[str] = "async_stage"
     #: Whether the stage calls the LLM (a stage that does not may run without a context).
     needs_llm: bool = True
+    #: Prompt files the stage uses; loaded (and validated) once, in :meth:`open`.
+    prompts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -132,6 +134,7 @@ class AsyncStage(Stage):
         self.concurrency = concurrency
         self._prompt_dir = Path(prompt_dir) if prompt_dir else None
         self.counts: dict[str, int] = {}
+        self._templates: dict[str, PromptTemplate] = {}
 
     @property
     def context(self) -> SynthContext:
@@ -149,6 +152,8 @@ class AsyncStage(Stage):
     def open(self, work_dir: Path) -> None:
         if self.needs_llm or self._context is not None:
             _ = self.context
+        for name in self.prompts:
+            self.prompt(name)
 
     def finish(self) -> list[Record]:
         if self._owns_context and self._context is not None:
@@ -160,7 +165,12 @@ class AsyncStage(Stage):
         return dict(sorted(self.counts.items()))
 
     def prompt(self, name: str) -> PromptTemplate:
-        return load_prompt(name, self._prompt_dir or self.context.prompt_dir)
+        """The loaded template (reads the file only the first time; :meth:`open` preloads)."""
+        template = self._templates.get(name)
+        if template is None:
+            prompt_dir = self._prompt_dir or (self._context.prompt_dir if self._context else None)
+            template = self._templates[name] = load_prompt(name, prompt_dir)
+        return template
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n

@@ -146,6 +146,7 @@ class IngestStage(AsyncStage):
     """Normalise open-source instruction records, keep the code-related ones."""
 
     name: ClassVar[str] = "synth_ingest"
+    prompts: ClassVar[tuple[str, ...]] = ("code_classifier",)
 
     def __init__(
         self,

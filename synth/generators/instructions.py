@@ -77,6 +77,7 @@ class EducationalStage(AsyncStage):
     """A scored seed -> Python task, analysis, solution and tests; execution-filtered."""
 
     name: ClassVar[str] = "synth_edu"
+    prompts: ClassVar[tuple[str, ...]] = ("edu_instruction",)
 
     async def agenerate(self, record: Record) -> list[Record]:
         template = self.prompt("edu_instruction")
@@ -99,6 +100,7 @@ class PackageStage(AsyncStage):
     """An API doc (from :mod:`codekiln.synth.packages`) -> problem, solution, tests."""
 
     name: ClassVar[str] = "synth_package"
+    prompts: ClassVar[tuple[str, ...]] = ("package_instruction",)
 
     async def agenerate(self, record: Record) -> list[Record]:
         meta = record.meta
@@ -160,6 +162,7 @@ class DiverseStage(AsyncStage):
     tests; execution filter; then code annotation (comments only, verified)."""
 
     name: ClassVar[str] = "synth_diverse"
+    prompts: ClassVar[tuple[str, ...]] = ("diverse_instruction", "code_annotation")
 
     async def agenerate(self, record: Record) -> list[Record]:
         # The spec is drawn from an rng seeded by the record id: the same seed, the same spec.

@@ -148,3 +148,20 @@ def test_llm_config_rejects_bad_url() -> None:
     """A generator context cannot be built from a non-HTTP endpoint."""
     with pytest.raises(ConfigError):
         LLMConfig(endpoints=("localhost:8000",))
+
+
+async def test_autods_stage_drops_below_threshold(
+    fake_llm: FakeOpenAIServer, context: SynthContext
+) -> None:
+    """The streaming AutoDS stage keeps high scores and drops low ones with their score."""
+    from codekiln.synth.generators.scoring import AutoDSStage
+
+    fake_llm.route("GOOD", scripted.yes(-0.01, -5.0))
+    fake_llm.route("BAD", scripted.yes(-5.0, -0.01))
+    stage = AutoDSStage(context=context, threshold=0.5)
+    await asyncio.to_thread(stage.open, Path("."))
+    good = Record(id="g" * 32, text="GOOD code")
+    bad = Record(id="b" * 32, text="BAD code")
+    out = await asyncio.to_thread(stage.process, [good, bad])
+    assert [r.drop_reason for r in out] == [None, "autods:below_threshold"]
+    assert out[0].meta["autods"]["score"] > 0.9

@@ -198,3 +198,16 @@ def test_exported_members() -> None:
          "run_synthesis", "select", "yes_no_probability"]
     )  # fmt: skip
     assert all(hasattr(synth, name) for name in synth.__all__)
+
+
+async def test_rerun_reuses_finished_steps(
+    tmp_path: Path, scripted_llm: FakeOpenAIServer, data_dir: Path
+) -> None:
+    """A second run over the same out dir reuses scored seeds and finished generators."""
+    config = SynthConfig(max_seeds=4, generators=("textbook",))
+    first = await _run(tmp_path, scripted_llm, data_dir, config=config)
+    calls = len(scripted_llm.requests)
+    second = await _run(tmp_path, scripted_llm, data_dir, config=config)
+    assert len(scripted_llm.requests) == calls + 1  # only the readiness probe (GET /v1/models)
+    assert second["reused"] == ["textbook"]
+    assert second["annealing"] == first["annealing"]
