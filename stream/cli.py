@@ -246,6 +246,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from codekiln.stream.runtime._malloc import limit_malloc_arenas
+
+    limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
