@@ -122,7 +122,8 @@ def _child_peak_rss(jsonl: Path, out: Path, arenas: bool) -> int:
         "from codekiln.stream.config import config_from_dict\n"
         "from codekiln.stream.runtime.job import JobSpec, run_job\n"
         "cfg = config_from_dict({'stages': ['noop'] * 5, 'input': {'format': 'jsonl'}})\n"
-        "asyncio.run(run_job(JobSpec(inputs=(sys.argv[1],), out_dir=Path(sys.argv[2]), config=cfg)))\n"
+        "spec = JobSpec(inputs=(sys.argv[1],), out_dir=Path(sys.argv[2]), config=cfg)\n"
+        "asyncio.run(run_job(spec))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     proc = subprocess.run(
@@ -162,7 +163,8 @@ def memory(n: int) -> None:
             growth = peaks[10] / peaks[1] - 1
             verdict = "meets" if growth <= 0.10 else "misses"
             print(
-                f"  peak RSS 10x vs 1x (the baseline): {100 * growth:+.1f}%  (goal <= +10%: {verdict})"
+                f"  peak RSS 10x vs 1x (the baseline): {100 * growth:+.1f}%  "
+                f"(goal <= +10%: {verdict})"
             )
 
 
