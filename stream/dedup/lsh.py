@@ -14,6 +14,7 @@ Two indexes, one result (documents that share a band, closed transitively into c
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,8 @@ class DatasketchIndex:
 
     def remove_from(self, first_key: int) -> None:
         """Forget keys >= ``first_key`` (inserted after the checkpoint being restored)."""
-        for key in list(self.lsh.keys.keys()):
+        for stored in list(self.lsh.keys.keys()):
+            # External storages keep keys pickled (datasketch's ``prepickle``).
+            key = pickle.loads(stored) if self.lsh.prepickle else stored
             if int(key) >= first_key:
                 self.lsh.remove(key)
