@@ -102,11 +102,15 @@ def pick_seeds(corpus: Iterable[Record], config: SynthConfig) -> tuple[list[Reco
     """(code seeds, prose seeds): the smallest record ids that qualify, a deterministic sample."""
     code: list[tuple[str, int, Record]] = []
     prose: list[tuple[str, int, Record]] = []
+    # The stream names languages as Linguist does ("Python", "Markdown"): compare folded.
+    code_langs = {lang.casefold() for lang in config.seed_langs}
+    prose_langs = {lang.casefold() for lang in config.web_langs}
     for i, r in enumerate(corpus):
         size = len(r.text)
-        if r.lang in config.seed_langs and config.seed_min_chars <= size <= config.seed_max_chars:
+        lang = r.lang.casefold()
+        if lang in code_langs and config.seed_min_chars <= size <= config.seed_max_chars:
             _keep_smallest(code, (r.id, i, r), config.max_seeds)
-        elif r.lang in config.web_langs and size >= 200:
+        elif (lang in prose_langs or r.meta.get("lang_type") == "prose") and size >= 200:
             _keep_smallest(prose, (r.id, i, r), config.max_web_seeds)
     return [r for *_, r in sorted(code)], [r for *_, r in sorted(prose)]
 

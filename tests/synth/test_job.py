@@ -25,7 +25,7 @@ def write_corpus(folder: Path) -> Path:
         Record(
             id=f"{i:032x}",
             text=f"def f{i}(x):\n    '''Double x.'''\n" + "    x = x + x\n" * 20 + "    return x\n",
-            lang="python",
+            lang="Python",  # as the stream names it (Linguist)
             path=f"m{i}.py",
             repo="r",
         )
@@ -33,7 +33,7 @@ def write_corpus(folder: Path) -> Path:
     ]
     prose = ("Heaps are tree-based structures used for priority queues in schedulers and in "
              "graph algorithms such as Dijkstra's shortest paths. ") * 3  # fmt: skip
-    records.append(Record(id="f" * 32, text=prose, lang="markdown", path="README.md"))
+    records.append(Record(id="f" * 32, text=prose, lang="Markdown", path="README.md"))
     writer = JsonlZstWriter(folder / "corpus", prefix="part", max_records=100, max_bytes=1 << 30)
     writer.write(records)
     writer.commit()
