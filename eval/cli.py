@@ -62,7 +62,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-time-limit-s", type=float, default=4.0)
     p.add_argument("--time-limit-factor", type=float, default=4.0)
     p.add_argument("--max-job-s", type=float, default=60.0)
-    p.add_argument("--memory-mb", type=int, default=2048)
+    p.add_argument("--memory-mb", type=int, default=1024)
+    p.add_argument(
+        "--sandbox-max-timeout-s",
+        type=float,
+        default=60.0,
+        help="the sandbox service's cap on one job; slower parts are split into several jobs",
+    )
     p.add_argument(
         "--reference-cache",
         type=Path,
@@ -127,6 +133,7 @@ def _job(args: argparse.Namespace) -> EvalJob:
         max_job_s=args.max_job_s,
         memory_mb=args.memory_mb,
         concurrency=args.concurrency,
+        sandbox_max_timeout_s=args.sandbox_max_timeout_s,
     )
     gen = None
     if args.command == "run":

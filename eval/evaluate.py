@@ -115,6 +115,7 @@ class Evaluation:
     wall_s: float
     jobs_run: int
     sandbox_errors: int
+    reference_issues: dict[str, str] = field(default_factory=dict)
 
     def pass_at_k(self) -> dict[str, dict[str, float]]:
         per_task: dict[str, list[dict[str, Verdict]]] = defaultdict(list)
@@ -183,6 +184,7 @@ class Evaluation:
                 "sandbox_jobs": self.jobs_run,
                 "sandbox_errors_retried": self.sandbox_errors,
             },
+            "reference_issues": self.reference_issues,
             "harness_version": harness_version(),
             "wall_s": round(self.wall_s, 3),
         }
@@ -243,6 +245,7 @@ async def evaluate_samples(
         wall_s=time.monotonic() - started,
         jobs_run=evaluator.jobs_run,
         sandbox_errors=evaluator.sandbox_errors,
+        reference_issues=evaluator.reference_issues(),
     )
 
 
@@ -281,6 +284,8 @@ def pass_at_k_lines(evaluation: Evaluation) -> list[str]:
             f"warning: {len(missing)} of {len(ds.tasks)} tasks have no sample; "
             "pass@k is over the tasks that have samples"
         )
+    for key, issue in evaluation.reference_issues.items():
+        lines.append(f"warning: reference {key}: {issue}")
     if evaluation.quarantine.records:
         lines.append(
             f"warning: {len(evaluation.quarantine.records)} sample lines quarantined "

@@ -97,8 +97,9 @@ class ExecConfig:
     time_limit_factor: float = 4.0
     max_job_s: float = 60.0
     load_allowance_s: float = 5.0
-    reference_timeout_s: float = 240.0
-    memory_mb: int = 2048
+    reference_timeout_s: float = 60.0
+    sandbox_max_timeout_s: float = 60.0  # the service's cap on one job (sandbox max_timeout_s)
+    memory_mb: int = 1024
     concurrency: int = 4
     error_retries: int = 2
 
@@ -109,6 +110,7 @@ class ExecConfig:
             "max_job_s",
             "load_allowance_s",
             "reference_timeout_s",
+            "sandbox_max_timeout_s",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -125,7 +127,23 @@ class ExecConfig:
 
     def job_timeout_s(self, times_s: Sequence[float]) -> float:
         budget = max(self.max_job_s, self.time_limit_factor * sum(times_s))
-        return min(sum(self.limits(times_s)), budget) + self.load_allowance_s
+        wanted = min(sum(self.limits(times_s)), budget) + self.load_allowance_s
+        return min(wanted, self.sandbox_max_timeout_s)
+
+    def chunks(self, times_s: Sequence[float]) -> list[tuple[int, int]]:
+        """Split a part's inputs so that each job's reference-scaled budget fits the
+        sandbox's cap on one job (a part whose canonical run is slow gets several jobs)."""
+        room = self.sandbox_max_timeout_s - self.load_allowance_s
+        out: list[tuple[int, int]] = []
+        lo, acc = 0, 0.0
+        for i, t in enumerate(times_s):
+            cost = self.time_limit_factor * t
+            if i > lo and acc + cost > room:
+                out.append((lo, i))
+                lo, acc = i, 0.0
+            acc += cost
+        out.append((lo, len(times_s)))
+        return out
 
 
 @dataclass
@@ -215,6 +233,19 @@ class Evaluator:
         data = {k: r.to_json() for k, r in self._refs.items() if not r.failure}
         tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(self.cache_path)
+
+    def reference_issues(self) -> dict[str, str]:
+        """Task parts whose reference run failed, or could not answer some inputs."""
+        out = {}
+        for key, ref in sorted(self._refs.items()):
+            if ref.failure:
+                out[key] = ref.failure
+            elif ref.errors:
+                out[key] = (
+                    f"the canonical solution failed on {ref.errors} input(s) in the sandbox; "
+                    "those inputs are skipped"
+                )
+        return out
 
     def parts(self) -> tuple[Part, ...]:
         return ("base", "plus") if self.dataset.kind == "differential" else ("base",)
@@ -352,25 +383,39 @@ class Evaluator:
             return Verdict("error", message=f"no reference: {ref.failure}")
         if self.dataset.kind == "assert":
             return await self._check_assert(task, solution, ref)
-        limits = self.config.limits(ref.times_s)
-        files = {
-            _harness.JOB_FILE: self._job_meta(task, "check", limits),
-            _harness.SOLUTION_FILE: solution,
-            _harness.INPUTS_FILE: self._packed_inputs(task, part),
-            _harness.EXPECTED_FILE: "\n".join(ref.expected),
-        }
-        request = RunRequest(
-            language="python",
-            code=harness_source(),
-            tests=_TESTS_SOURCE,
-            files=files,
-            timeout_s=self.config.job_timeout_s(ref.times_s),
-            memory_mb=self.config.memory_mb,
-        )
-        return _verdict(await self._run(request))
+        chunks = self.config.chunks(ref.times_s)
+        verdict = Verdict(PASS)
+        for lo, hi in chunks:
+            times = ref.times_s[lo:hi]
+            whole = len(chunks) == 1
+            meta = json.loads(self._job_meta(task, "check", self.config.limits(times)))
+            meta["expected_offset"] = lo
+            files = {
+                _harness.JOB_FILE: json.dumps(meta),
+                _harness.SOLUTION_FILE: solution,
+                _harness.INPUTS_FILE: self._packed_inputs(task, part, lo, None if whole else hi),
+                _harness.EXPECTED_FILE: "\n".join(ref.expected),
+            }
+            request = RunRequest(
+                language="python",
+                code=harness_source(),
+                tests=_TESTS_SOURCE,
+                files=files,
+                timeout_s=self.config.job_timeout_s(times),
+                memory_mb=self.config.memory_mb,
+            )
+            verdict = _verdict(await self._run(request))
+            if verdict.status != PASS:
+                if verdict.fail_index is not None:
+                    return Verdict(verdict.status, verdict.fail_index + lo, verdict.message)
+                return verdict
+        return verdict
 
     async def _check_assert(self, task: Task, solution: str, ref: Reference) -> Verdict:
-        limit = max(self.config.min_time_limit_s, self.config.time_limit_factor * ref.times_s[0])
+        limit = min(
+            max(self.config.min_time_limit_s, self.config.time_limit_factor * ref.times_s[0]),
+            self.config.sandbox_max_timeout_s,
+        )
         request = RunRequest(
             language="python",
             code=_ASSERT_PRELUDE,
