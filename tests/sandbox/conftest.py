@@ -27,23 +27,23 @@ class Host:
         self.url = url
         self.client = docker.from_env()
 
-    def containers(self) -> list[Any]:
-        return self.client.containers.list(
-            all=True, filters={"label": f"codekiln.sandbox={self.instance}"}
+    def container_ids(self, running_only: bool = False) -> list[str]:
+        # The low-level listing: the high-level one inspects each container and races removal.
+        found = self.client.api.containers(
+            all=not running_only, filters={"label": f"codekiln.sandbox={self.instance}"}
         )
+        return [c["Id"] for c in found]
 
     def processes(self) -> dict[str, list[dict[str, str]]]:
-        """Per container id: its processes as the host's ps sees them."""
+        """Per running container id: its processes as the host's ps sees them."""
         out: dict[str, list[dict[str, str]]] = {}
-        for c in self.containers():
-            if c.status != "running":
-                continue
+        for cid in self.container_ids(running_only=True):
             try:
-                top = c.top(ps_args="-eo pid,uid,stat,comm")
+                top = self.client.api.top(cid, ps_args="-eo pid,uid,stat,comm")
             except docker.errors.APIError:
                 continue  # exited between list and top
             titles = top["Titles"]
-            out[c.id] = [dict(zip(titles, row, strict=False)) for row in top["Processes"] or []]
+            out[cid] = [dict(zip(titles, row, strict=False)) for row in top["Processes"] or []]
         return out
 
 
