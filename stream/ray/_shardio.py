@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -26,7 +27,8 @@ class ShardFileWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
+        # Unique per writer: a zombie task of a dead driver may still write the same shard.
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._raw: IO[bytes] = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit/abort
         self._zst = zstandard.ZstdCompressor(level=1).stream_writer(self._raw, closefd=False)

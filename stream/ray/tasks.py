@@ -303,7 +303,9 @@ def exact_keys(
     layout: Layout, source_step: int, shard: int, stage: ExactDedupStage, partitions: int
 ) -> list[list[rexact.Entry]]:
     records = _shardio.read_records(layout.shard_file(source_step, shard))
-    return rexact.shard_keys(records, shard, stage.priority, partitions)
+    parts: list[list[rexact.Entry]] = rexact.shard_keys(records, shard, stage.priority, partitions)
+    # With num_returns=1 Ray stores the return value itself as the one object.
+    return parts[0] if partitions == 1 else parts  # type: ignore[return-value]
 
 
 def exact_reduce(top: int, *per_shard: list[rexact.Entry]) -> tuple[dict[int, Any], dict[str, Any]]:

@@ -1,0 +1,36 @@
+"""``codekiln-stream run --executor ray``: option checks that need no cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from codekiln.stream.cli import main
+from codekiln.stream.config import load_config
+from codekiln.stream.ray import RayOptions, run_ray_job
+from codekiln.stream.runtime.errors import ConfigError
+from codekiln.stream.runtime.job import JobSpec
+
+
+def test_address_without_ray_executor_is_an_error(tmp_path: Path, capsys):
+    """--address with the local executor exits 2 with a message naming the fix."""
+    code = main(["run", str(tmp_path), "--out", str(tmp_path / "o"), "--address", "auto"])
+    assert code == 2
+    assert "--address is for --executor ray" in capsys.readouterr().err
+
+
+def test_input_caps_are_refused_before_any_work(tmp_path: Path):
+    """Sequential input caps cannot be honoured by parallel shards: a clear error, no output."""
+    config = load_config(None)
+    config = type(config)(input=type(config.input)(max_files=3))
+    spec = JobSpec((str(tmp_path),), tmp_path / "out", config)
+    with pytest.raises(ConfigError, match="cannot apply the sequential input caps"):
+        asyncio.run(run_ray_job(spec, RayOptions()))
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_option_values_are_refused():
+    """RayOptions validates its values with the option's name in the message."""
+    with pytest.raises(ConfigError, match="ray: partitions"):
+        RayOptions(partitions=0)

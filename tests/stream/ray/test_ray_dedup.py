@@ -1,0 +1,180 @@
+"""Distributed exact and fuzzy dedup, as plain functions over shards (no Ray needed): the same
+decisions as the single-machine stages, whatever the sharding."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+from codekiln.stream.dedup.exact import ExactDedupStage
+from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, MinHashStage
+from codekiln.stream.ray import exact as rexact
+from codekiln.stream.ray import fuzzy as rfuzzy
+from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, compile_steps
+from codekiln.stream.record import Record, record_id
+from codekiln.stream.runtime.builtin import NoopStage
+from codekiln.stream.runtime.errors import ConfigError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.stream.ray.corpus import near_copy, python_file
+
+PARAMS = {"num_perm": 256, "bands": 32, "rows": 8}  # threshold about 0.65
+
+
+def _records(texts: list[str], stars: list[int]) -> list[Record]:
+    return [
+        Record(
+            id=record_id("t", f"{i}"),
+            text=t,
+            path=f"p{i}.py",
+            repo=f"r{i % 3}",
+            meta={"stars": s},
+        )
+        for i, (t, s) in enumerate(zip(texts, stars, strict=True))
+    ]
+
+
+def _split(records: list[Record], cuts: list[int]) -> list[list[Record]]:
+    bounds = [0, *sorted({c % (len(records) + 1) for c in cuts}), len(records)]
+    return [records[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _local(stage: ExactDedupStage | FuzzyDedupStage, records: list[Record]) -> dict[str, str]:
+    out = stage.process([Record(**{f: getattr(r, f) for f in r.__slots__}) for r in records])
+    out += stage.finish()
+    return {r.id: r.drop_reason or "kept" for r in out}
+
+
+def _exact_distributed(records: list[Record], cuts: list[int], partitions: int) -> dict[str, str]:
+    stage = ExactDedupStage()
+    shards = _split(records, cuts)
+    keys = [rexact.shard_keys(s, i, stage.priority, partitions) for i, s in enumerate(shards)]
+    per_shard: dict[int, rexact.ShardResult] = {}
+    for p in range(partitions):
+        part, _ = rexact.reduce_partition([k[p] for k in keys], 5)
+        for shard, hits in part.items():
+            per_shard.setdefault(shard, {}).update(hits)
+    out = {}
+    for i, shard in enumerate(shards):
+        apply = rexact.ExactApply(stage.name, i, per_shard.get(i, {}))
+        for local, original in enumerate(shard):
+            r = Record(**{f: getattr(original, f) for f in original.__slots__})
+            apply(r, local)
+            out[r.id] = r.drop_reason or "kept"
+    return out
+
+
+class TestExact:
+    @settings(max_examples=40, deadline=None)
+    @given(
+        picks=st.lists(st.integers(0, 5), min_size=1, max_size=40),
+        stars=st.lists(st.integers(0, 3), min_size=40, max_size=40),
+        cuts=st.lists(st.integers(0, 40), max_size=5),
+        partitions=st.integers(1, 4),
+    )
+    def test_any_sharding_gives_the_stage_decisions(self, picks, stars, cuts, partitions):
+        """Survivors and duplicates equal ExactDedupStage's for any shards and partitions."""
+        records = _records([f"text {p}" for p in picks], stars[: len(picks)])
+        assert _exact_distributed(records, cuts, partitions) == _local(ExactDedupStage(), records)
+
+    def test_bucket_entries_bounded_by_shards(self):
+        """A hash repeated 1,000 times in a shard is one shuffle entry per shard."""
+        records = _records(["same"] * 1000, [0] * 1000)
+        keys = rexact.shard_keys(records, 0, ExactDedupStage().priority, 4)
+        assert sum(len(p) for p in keys) == 1
+        assert keys[rexact.partition_of(rexact.content_hash("same"), 4)][0][4] == 1000
+
+
+def _fuzzy_distributed(records: list[Record], cuts: list[int], partitions: int) -> dict[str, str]:
+    stage = FuzzyDedupStage(**PARAMS)
+    MinHashStage(**PARAMS).process(records)
+    shards = _split(records, cuts)
+    keys = [rfuzzy.shard_keys(s, i, stage.params, partitions) for i, s in enumerate(shards)]
+    edges = [rfuzzy.partition_edges([k[0][p] for k in keys]) for p in range(partitions)]
+    nodes, labels = rfuzzy.cluster(edges)
+    members = rfuzzy.members_by_shard(nodes, labels)
+    found = [
+        rfuzzy.shard_members(shards[s], s, m, stage.priority) for s, m in sorted(members.items())
+    ]
+    per_shard, _, _, _ = rfuzzy.winners(found)
+    out = {}
+    for i, shard in enumerate(shards):
+        apply = rfuzzy.FuzzyApply(stage.name, per_shard.get(i, {}))
+        for local, r in enumerate(shard):
+            apply(r, local)
+            out[r.id] = r.drop_reason or "kept"
+    return out
+
+
+class TestFuzzy:
+    @settings(max_examples=15, deadline=None)
+    @given(
+        seed=st.integers(0, 10**6),
+        cuts=st.lists(st.integers(0, 30), max_size=4),
+        partitions=st.integers(1, 5),
+    )
+    def test_any_sharding_gives_the_stage_decisions(self, seed, cuts, partitions):
+        """Clusters and survivors equal FuzzyDedupStage's for any shards and partitions."""
+        rng = random.Random(seed)
+        texts: list[str] = []
+        for _ in range(30):
+            if texts and rng.random() < 0.5:
+                texts.append(near_copy(rng, rng.choice(texts)))
+            else:
+                texts.append(python_file(rng, lines=15))
+        stars = [rng.randrange(4) for _ in texts]
+        local = _local(FuzzyDedupStage(**PARAMS), _records(texts, stars))
+        assert "fuzzy_dedup:duplicate" in local.values()
+        assert _fuzzy_distributed(_records(texts, stars), cuts, partitions) == local
+
+    def test_bucket_gives_a_path_not_all_pairs(self):
+        """One bucket of m documents in a band yields m - 1 edges, not m(m-1)/2."""
+        m = 500
+        table = np.zeros((m, 3), np.uint64)
+        table[:, 1] = 42
+        table[:, 2] = np.arange(m, dtype=np.uint64)
+        edges = rfuzzy.partition_edges([table])
+        assert edges.shape == (m - 1, 2)
+        nodes, labels = rfuzzy.cluster([edges])
+        assert nodes.size == m
+        assert np.unique(labels).size == 1
+
+    def test_same_key_in_other_band_is_not_a_match(self):
+        """Equal keys in different bands do not join documents."""
+        table = np.array([[0, 7, 1], [1, 7, 2]], dtype=np.uint64)
+        assert rfuzzy.partition_edges([table]).shape == (0, 2)
+
+
+class TestPlan:
+    def test_default_shape(self):
+        """Stateless runs fuse into map steps; dedups and other stateful stages split them."""
+        stages = [
+            ("noop", NoopStage()),
+            ("exact_dedup", ExactDedupStage()),
+            ("minhash", MinHashStage()),
+            ("fuzzy_dedup", FuzzyDedupStage()),
+            ("noop_2", NoopStage()),
+        ]
+        steps = compile_steps(stages)
+        kinds = [type(s) for s in steps]
+        assert kinds == [MapStep, DedupStep, MapStep, DedupStep, MapStep]
+        assert steps[2].apply == "exact_dedup"
+        assert steps[2].prepare == "fuzzy_dedup"
+        assert steps[4].final
+        assert steps[4].stages == ["noop_2"]
+
+    def test_serial_stages_in_a_row_share_no_copy_step(self):
+        """Two order-dependent stages back to back run as two serial steps, no map between."""
+        from codekiln.stream.sampling.anneal import AnnealRouteStage
+        from codekiln.stream.sampling.downsample import DownsampleStage
+
+        steps = compile_steps([("d", DownsampleStage()), ("a", AnnealRouteStage())])
+        assert [type(s) for s in steps] == [MapStep, SerialStep, SerialStep, MapStep]
+
+    def test_repository_level_is_refused(self):
+        """Repository-level fuzzy dedup is not distributed yet: a clear error, before any work."""
+        with pytest.raises(ConfigError, match="level 'repository' is not supported"):
+            compile_steps([("fuzzy_dedup", FuzzyDedupStage(level="repository"))])

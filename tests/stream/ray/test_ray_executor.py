@@ -1,0 +1,222 @@
+"""The Ray executor against the single-machine runtime, on one local Ray instance."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from codekiln.stream.config import load_config
+from codekiln.stream.ray import RayOptions, run_ray_job
+from codekiln.stream.ray._cluster import RayError
+from codekiln.stream.ray._shardio import read_json
+from codekiln.stream.runtime.job import JobResult, JobSpec, run_job
+
+from tests.stream.ray.conftest import REPO, outcome, read_folder, write_config
+from tests.stream.ray.corpus import write_jsonl, write_tree
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+
+SLOW = "tests.stream.ray.ray_stages:SlowStage"
+
+
+def run_local(inputs: list[Path], config: Path, out: Path) -> JobResult:
+    spec = JobSpec(tuple(str(p) for p in inputs), out, load_config(config))
+    return asyncio.run(run_job(spec))
+
+
+def run_ray(inputs: list[Path], config: Path, out: Path, **options: Any) -> JobResult:
+    spec = JobSpec(tuple(str(p) for p in inputs), out, load_config(config))
+    opts = {"shard_files": 7, "partitions": 3, "task_timeout_s": 120.0, **options}
+    return asyncio.run(run_ray_job(spec, RayOptions(**opts)))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ray")
+
+
+@pytest.fixture(scope="module")
+def tree(work: Path) -> Path:
+    return write_tree(work / "tree")
+
+
+@pytest.fixture(scope="module")
+def config(work: Path) -> Path:
+    return write_config(work / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def local_tree(tree: Path, config: Path, work: Path) -> JobResult:
+    """The single-machine run every Ray run on ``tree`` is compared with."""
+    return run_local([tree], config, work / "local-tree")
+
+
+@pytest.fixture(scope="module")
+def ray_tree(tree: Path, config: Path, work: Path) -> JobResult:
+    return run_ray([tree], config, work / "ray-tree")
+
+
+def _stage_report(result: JobResult, key: str) -> dict[str, Any]:
+    return next(s["report"] for s in result.manifest["stages"] if s["key"] == key)
+
+
+class TestSameResult:
+    def test_tree_same_survivors_and_rejects(self, local_tree: JobResult, ray_tree: JobResult):
+        """A directory tree: same corpus ids and same reject ids and reasons as the local run."""
+        assert outcome(ray_tree.out_dir) == outcome(local_tree.out_dir)
+
+    def test_tree_corpus_has_planted_duplicates_removed(self, ray_tree: JobResult):
+        """The comparison is not vacuous: exact and near copies and bad files were rejected."""
+        _, rejects = outcome(ray_tree.out_dir)
+        reasons = set(rejects.values())
+        assert {"exact_dedup:duplicate", "fuzzy_dedup:duplicate", "reader:binary"} <= reasons
+        assert ray_tree.manifest["executor"]["shards"] >= 8
+
+    def test_dedup_reports_match(self, local_tree: JobResult, ray_tree: JobResult):
+        """Exact and fuzzy dedup report the same counts and cluster sizes as the local stages."""
+        for key, fields in {
+            "exact_dedup": ("records_in", "unique", "duplicates", "clusters", "cluster_sizes"),
+            "fuzzy_dedup": ("records_held", "kept", "duplicates", "clusters", "cluster_sizes"),
+        }.items():
+            local, ray = _stage_report(local_tree, key), _stage_report(ray_tree, key)
+            assert {f: ray[f] for f in fields} == {f: local[f] for f in fields}
+
+    def test_stage_counts_match(self, local_tree: JobResult, ray_tree: JobResult):
+        """Every stage's in / out / dropped counters equal the local run's."""
+
+        def counts(result: JobResult) -> list[tuple[Any, ...]]:
+            return [(s["key"], s["in"], s["out"], s["dropped"]) for s in result.manifest["stages"]]
+
+        assert counts(ray_tree) == counts(local_tree)
+
+    def test_jsonl_priority_by_stars(self, work: Path):
+        """JSONL shards (one per file, malformed lines quarantined): same result as local."""
+        data = write_jsonl(work / "jsonl")
+        config = write_config(work / "jsonl.yaml", input_format="jsonl")
+        local = run_local([data], config, work / "local-jsonl")
+        ray = run_ray([data], config, work / "ray-jsonl", partitions=1)
+        assert outcome(ray.out_dir) == outcome(local.out_dir)
+        assert ray.manifest["executor"]["shards"] == 4
+        assert local.manifest["rejects"]["reasons"].get("reader:malformed_json") == 4
+
+    def test_completed_run_is_not_run_again(self, ray_tree: JobResult, tree: Path, config: Path):
+        """The same command on a finished output only refreshes the manifest and report."""
+        again = run_ray([tree], config, ray_tree.out_dir)
+        assert again.already_complete
+        assert outcome(again.out_dir) == outcome(ray_tree.out_dir)
+
+
+class TestFailures:
+    def test_killed_worker_task_is_retried(self, tree: Path, work: Path, local_tree: JobResult):
+        """kill -9 of a worker running a shard: Ray retries it; output as if nothing happened."""
+        pids = work / "pids-worker"
+        pids.mkdir()
+        config = write_config(
+            work / "slow.yaml",
+            first=[{"name": SLOW, "options": {"delay_s": 0.3, "pid_dir": str(pids)}}],
+        )
+        result: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                result["ok"] = run_ray([tree], config, work / "ray-killed-worker")
+            except BaseException as exc:
+                result["error"] = exc
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        victim = _wait_for_pid(pids, timeout_s=60)
+        os.kill(victim, signal.SIGKILL)
+        thread.join(timeout=240)
+        assert not thread.is_alive()
+        assert "error" not in result, result.get("error")
+        out = result["ok"].out_dir
+        assert outcome(out) == outcome(local_tree.out_dir)
+        layout = out / ".codekiln" / "ray" / "steps" / "00"
+        assert victim not in {read_json(m)["pid"] for m in layout.glob("done-s*.json")}
+
+    def test_driver_killed_then_resumed(
+        self, ray_cluster: str, tree: Path, work: Path, local_tree: JobResult
+    ):
+        """kill -9 of the driver, same command again: done shards are kept, output exactly-once."""
+        pids = work / "pids-driver"
+        pids.mkdir()
+        config = write_config(
+            work / "slow-driver.yaml",
+            first=[{"name": SLOW, "options": {"delay_s": 0.4, "pid_dir": str(pids)}}],
+        )
+        out = work / "ray-killed-driver"
+        cmd = [
+            sys.executable,
+            "-m",
+            "codekiln.stream.cli",
+            "run",
+            str(tree),
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            "--executor",
+            "ray",
+            "--address",
+            ray_cluster,
+            "--shard-files",
+            "7",
+            "--partitions",
+            "3",
+            "--no-progress",
+        ]
+        markers = out / ".codekiln" / "ray" / "steps" / "00"
+        driver = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while len(list(markers.glob("done-s*.json"))) < 2:
+                assert driver.poll() is None, "the driver ended before it could be killed"
+                assert time.monotonic() < deadline, "no shard finished in time"
+                time.sleep(0.05)
+        finally:
+            driver.kill()
+            driver.wait(timeout=30)
+        before = {m.name: m.read_bytes() for m in markers.glob("done-s*.json")}
+        again = subprocess.run(
+            cmd, check=False, cwd=REPO, capture_output=True, text=True, timeout=240
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert outcome(out) == outcome(local_tree.out_dir)
+        for name, data in before.items():  # not redone: the first start's markers stand
+            assert (markers / name).read_bytes() == data
+        shards = len(list(markers.glob("done-s*.json")))
+        assert 2 <= len(before) < shards
+        manifest = read_json(out / "manifest.json")
+        assert manifest["starts"] == 2
+        corpus_ids = [r["id"] for r in read_folder(out / "corpus")]  # exactly once
+        assert len(corpus_ids) == len(set(corpus_ids)) == manifest["corpus"]["records"]
+
+    def test_stuck_task_times_out(self, tree: Path, work: Path):
+        """A task that makes no progress within task_timeout_s stops the run with a clear error."""
+        config = write_config(
+            work / "stuck.yaml", first=[{"name": SLOW, "options": {"delay_s": 30.0}}]
+        )
+        with pytest.raises(RayError, match="no task finished within"):
+            run_ray([tree], config, work / "ray-stuck", task_timeout_s=1.0)
+
+
+def _wait_for_pid(folder: Path, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for entry in folder.iterdir():
+            pid = int(entry.name)
+            if pid != os.getpid():
+                return pid
+        time.sleep(0.02)
+    raise AssertionError("no worker ran the slow stage")
