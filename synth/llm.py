@@ -122,6 +122,9 @@ _INFLIGHT = Gauge("codekiln_llm_inflight", "Requests outstanding per endpoint", 
 _CIRCUIT = Gauge("codekiln_llm_circuit_open", "1 while an endpoint's circuit is open", ["endpoint"])
 
 
+_PROBE_POLL_S = 0.05
+
+
 def normalize_base_url(url: str) -> str:
     """``http://h:8000/v1/`` and ``http://h:8000`` both become ``http://h:8000``."""
     base = url.strip().rstrip("/")
@@ -334,7 +337,7 @@ class _Endpoint:
         if later > now:
             return later
         if self.open_until and self.probing:
-            return now + 0.05  # a probe is in flight; check again soon
+            return now + _PROBE_POLL_S  # a probe is in flight; check again soon
         return None
 
 
@@ -508,18 +511,21 @@ class LLMClient:
         cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (attempt - 1))
         return self._rng.uniform(0, cap)
 
-    def _choose(self, now: float) -> tuple[_Endpoint | None, float]:
-        """The available endpoint with the fewest outstanding requests, or when to look again."""
+    def _choose(self, now: float) -> tuple[_Endpoint | None, float, bool]:
+        """The available endpoint with the fewest outstanding requests; else when to look
+        again, and whether a half-open probe is in flight (its answer may come any moment)."""
         best: _Endpoint | None = None
         wake = float("inf")
+        probing = False
         for ep in self._endpoints:
             later = ep.wake_time(now)
             if later is not None:
                 wake = min(wake, later)
+                probing = probing or ep.probing
                 continue
             if best is None or ep.outstanding < best.outstanding:
                 best = ep
-        return best, wake
+        return best, wake, probing
 
     def _open_circuit(self, ep: _Endpoint, now: float) -> None:
         ep.open_until = now + self.config.breaker_reset_s
@@ -562,7 +568,12 @@ class LLMClient:
             now = loop.time()
             if deadline is not None and now >= deadline:
                 raise LLMDeadlineExceeded(f"deadline of {deadline_s}s passed before a reply")
-            ep, wake = self._choose(now)
+            ep, wake, probing = self._choose(now)
+            if ep is None and probing:
+                # A probe decides whether the circuit closes: wait for it without spending an
+                # attempt (the probe has its own timeouts, the caller its deadline).
+                await asyncio.sleep(_PROBE_POLL_S)
+                continue
             if ep is None:
                 attempts += 1
                 exc: LLMRetryableError = LLMUnavailable(

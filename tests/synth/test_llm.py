@@ -275,3 +275,17 @@ class TestConfig:
         """Invalid settings raise ConfigError naming the key."""
         with pytest.raises(ConfigError, match=message):
             LLMConfig(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_waiting_for_a_probe_spends_no_attempt(fake_llm: FakeOpenAIServer) -> None:
+    """Calls that wait while a slow half-open probe runs do not run out of retries."""
+    fake_llm.latency_s = 0.3
+    fake_llm.fail_next(1, status=500)
+    config = fast_config(fake_llm.url, model="fake-coder", breaker_failures=1,
+                         breaker_reset_s=0.05, max_retries=2)  # fmt: skip
+    async with LLMClient(config) as client:
+        first = asyncio.create_task(client.complete("x"))
+        await asyncio.sleep(0.1)  # the 500 came back: the circuit is open, then probing
+        rest = await asyncio.gather(*(client.complete("y") for _ in range(10)))
+        assert (await first).texts() == ["ok"]
+    assert all(r.texts() == ["ok"] for r in rest)
