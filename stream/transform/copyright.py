@@ -144,7 +144,19 @@ def strip_licence_header(text: str, syntax: CommentSyntax, max_header_lines: int
     close_para()
 
     if remove:
-        # Orphaned rulers: if no kept line comment has real content, the rulers go too.
+        # Orphaned rulers and empty comment lines: those touching a removed line go with it
+        # (transitively), and if no kept line comment has real content left, all of them go.
+        rulers = [j for j in comment_lines if j not in remove and j not in protected
+                  and _is_decoration(lines[j], syntax)]  # fmt: skip
+        changed = True
+        while changed:
+            changed = False
+            for j in rulers:
+                if j not in remove and (
+                    _neighbour(lines, j, -1) in remove or _neighbour(lines, j, 1) in remove
+                ):
+                    remove.add(j)
+                    changed = True
         kept_comments = [j for j in comment_lines if j not in remove and j not in protected]
         if all(_is_decoration(lines[j], syntax) for j in kept_comments):
             remove.update(kept_comments)
@@ -167,6 +179,14 @@ def strip_licence_header(text: str, syntax: CommentSyntax, max_header_lines: int
         not ln.strip() or _is_protected(ln, k, syntax) for k, ln in enumerate(new_text.splitlines())
     )
     return Result(new_text, removed, len(remove), only)
+
+
+def _neighbour(lines: list[str], j: int, step: int) -> int:
+    """The nearest non-blank line above (step -1) or below (step 1) line ``j``."""
+    k = j + step
+    while 0 <= k < len(lines) and not lines[k].strip():
+        k += step
+    return k
 
 
 def _is_decoration(line: str, syntax: CommentSyntax) -> bool:

@@ -103,6 +103,13 @@ def test_block_comment_after_code_untouched() -> None:
     assert "copyright_removed" not in meta
 
 
+def test_orphaned_rulers_go_with_the_licence() -> None:
+    """Ruler and empty comment lines left around a removed licence go too; framed text stays."""
+    src = "# ------\n# Copyright X\n# ------\n\n#\n\n# Module does Y\nimport x\n"
+    text, _, _ = run("Python", src)
+    assert text == "# Module does Y\nimport x\n"
+
+
 def test_only_licence_file_dropped() -> None:
     """A file that is nothing but a licence header is dropped with its reason."""
     _, reason, _ = run("Python", commented("#", APACHE))
