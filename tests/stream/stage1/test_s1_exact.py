@@ -78,6 +78,26 @@ def test_survivors_independent_of_order(
     assert survivors(run_stage(stage, shuffled, batch_size=batch)) == base
 
 
+def test_memory_while_streaming_is_bounded(tmp_path: Path) -> None:
+    """Holding 20 MB of records costs a few MB of Python memory: they live in spill files."""
+    import tracemalloc
+
+    stage = ExactDedupStage(spill_dir=str(tmp_path))
+    filler = "x = 1  # padding padding padding\n" * 120  # ~4 KB
+    tracemalloc.start()
+    try:
+        for b in range(50):
+            batch = [make_record(f"f{b}_{i}.py", f"{b} {i}\n" + filler) for i in range(100)]
+            stage.process(batch)
+            del batch
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    stage.state_dict()
+    assert stage.report()["records_in"] == 5000
+    assert peak < 4_000_000, peak
+
+
 def test_dropped_upstream_pass_through(tmp_path: Path) -> None:
     """A record already dropped upstream passes through at once and is not indexed."""
     r = make_record("x.py", "x\n")
