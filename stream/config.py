@@ -316,8 +316,9 @@ def _stages(raw: Any) -> tuple[StageConfig, ...] | None:
     out = []
     for i, item in enumerate(raw):
         where = f"stages[{i}]"
+        options: Any = None
         if isinstance(item, str):
-            name, options = item, {}
+            name = item
         elif isinstance(item, Mapping):
             for key in item:
                 if key not in ("name", "options"):

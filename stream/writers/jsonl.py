@@ -28,7 +28,7 @@ class JsonlZstWriter(ShardWriter):
         # threads=0: single-threaded compression is deterministic, so a resumed run writes
         # byte-identical shards.
         cctx = zstandard.ZstdCompressor(level=self.level, threads=0)
-        self._zw = cctx.stream_writer(self._hashing, closefd=False)
+        self._zw = cctx.stream_writer(self._hashing, closefd=False)  # type: ignore[arg-type]
 
     def _write(self, records: list[Record]) -> int:
         lines = "".join(

@@ -1,0 +1,42 @@
+"""The engine that drives stages: pipeline, process pool, checkpoints, batch job.
+
+Only the error tree is imported eagerly (config and readers import it); the engine names load
+on first use, which keeps this package free of import cycles.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from codekiln.stream.runtime.errors import (
+    CheckpointError,
+    ConfigError,
+    InputError,
+    SinkError,
+    StageCrashed,
+    StreamError,
+)
+
+_LAZY = dict.fromkeys(
+    ("Barrier", "Batch", "Pipeline", "PipelineOptions"), "codekiln.stream.runtime.pipeline"
+)
+
+__all__ = [
+    "Barrier",
+    "Batch",
+    "CheckpointError",
+    "ConfigError",
+    "InputError",
+    "Pipeline",
+    "PipelineOptions",
+    "SinkError",
+    "StageCrashed",
+    "StreamError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'codekiln.stream.runtime' has no attribute {name!r}")
