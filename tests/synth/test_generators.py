@@ -16,7 +16,7 @@ from codekiln.synth.llm import LLMConfig
 
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.synth import scripted
-from tests.synth.conftest import fast_config
+from tests.synth.helpers import fast_config
 
 SEED = Record(id="s" * 32, text="def f(xs):\n    return [x * 2 for x in xs]\n", lang="python")
 

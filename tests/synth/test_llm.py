@@ -22,7 +22,7 @@ from codekiln.synth.llm import (
 from prometheus_client import REGISTRY
 
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
-from tests.synth.conftest import fast_config
+from tests.synth.helpers import fast_config
 
 
 def _free_port() -> int:

@@ -18,7 +18,7 @@ from codekiln.synth.job import run_synthesis
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fixtures.sandbox import SandboxService
 from tests.synth import scripted
-from tests.synth.conftest import fast_config
+from tests.synth.helpers import fast_config
 from tests.synth.test_job import write_corpus
 
 pytestmark = pytest.mark.docker
