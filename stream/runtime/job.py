@@ -220,9 +220,10 @@ async def run_job(
     display); it is cancelled when the pipeline finishes.
     """
     out_dir = spec.out_dir
-    built = build_stages(spec.config, warn)
+    # Stage constructors may load models: not in the event loop.
+    built = await asyncio.to_thread(build_stages, spec.config, warn)
     keys = [k for k, _ in built.stages]
-    fp = fingerprint(spec, keys)
+    fp = await asyncio.to_thread(fingerprint, spec, keys)
     if spec.overwrite:
         await asyncio.to_thread(_clear_output, out_dir)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
@@ -241,8 +242,8 @@ async def run_job(
             out_dir, manifest, report, already_complete=True, skipped_stages=built.skipped
         )
 
-    source = InputSet(list(spec.inputs), spec.config.input)
-    sink = RunSink(out_dir, spec.config.output)
+    source = await asyncio.to_thread(InputSet, list(spec.inputs), spec.config.input)
+    sink = await asyncio.to_thread(RunSink, out_dir, spec.config.output)
     metrics = RunMetrics(Pipeline.step_keys(keys))
     work_dirs = {k: out_dir / ckpt_mod.STATE_DIR / "stages" / k for k in keys}
     ckpt = previous or Checkpoint(fingerprint=fp, starts=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -197,3 +198,20 @@ class TestInProcessResume:
         again = await run_job(spec)
         assert again.already_complete
         assert output_of(spec.out_dir) == before
+
+
+async def test_whole_job_makes_no_blocking_call_in_the_event_loop(
+    tmp_path: Path, no_blocking: Any
+) -> None:
+    """A full job (read, stages, process pool, write, checkpoint, report) keeps the loop free."""
+    inp = await asyncio.to_thread(make_input, tmp_path / "in", 1, 300)
+    config = config_from_dict(
+        {
+            "input": {"format": "jsonl"},
+            "stages": ["rt_stages:ExactDedupStage", "rt_stages:CpuDropStage", "noop"],
+            "runtime": {"batch_size": 50, "checkpoint_every_records": 100},
+        }
+    )
+    result = await run_job(JobSpec(inputs=(str(inp),), out_dir=tmp_path / "out", config=config))
+    assert result.manifest["complete"] is True
+    assert result.manifest["checkpoints"] == 3
