@@ -8,9 +8,9 @@ of what separates code from prose), and cut to ``max_tokens`` tokens.
 fastText 0.9.3's Python wrapper calls ``np.array(..., copy=False)`` when predicting a single
 string, which NumPy 2 rejects; scoring here goes through the binding's ``multilinePredict``
 (what the wrapper uses for lists) and builds no NumPy arrays, so it works with NumPy 1 and 2.
-Training uses one thread and a fixed seed by default. Even so, fastText 0.9.3 is not bit-for-bit
-reproducible here: two trainings on the same data in one process gave scores differing by up to
-0.02 (the same predicted class); see docs/stream-stage2.md.
+Training runs in a child interpreter (:mod:`._train_proc` says why) with one thread and a
+fixed seed by default: two trainings on the same data give identical models. (In a process
+whose state had been disturbed, fastText gave slightly different scores run to run, or NaN.)
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,36 +149,32 @@ class CodeWebClassifier:
         return self.scores([text])[0]
 
 
-#: fastText 0.9.3 sometimes aborts a small training with "Encountered NaN" (seen here on
-#: unigram-only models at every learning rate, and now and then on bigram models of a few
-#: hundred pages); another seed usually trains. Retries use seed, seed + 1, ...
-NAN_RETRIES = 3
-
-
 def _train_file(name: str, params: TrainParams) -> Any:
+    """Train in a fresh interpreter (see :mod:`codekiln.stream.webclf._train_proc` for why)."""
     import fasttext
 
-    last: RuntimeError | None = None
-    for attempt in range(NAN_RETRIES):
-        try:
-            return fasttext.train_supervised(
-                input=name,
-                dim=params.dim,
-                epoch=params.epoch,
-                lr=params.lr,
-                wordNgrams=params.word_ngrams,
-                minCount=params.min_count,
-                bucket=params.bucket,
-                thread=params.threads,
-                seed=params.seed + attempt,
-                loss="softmax",
-                verbose=0,
-            )
-        except RuntimeError as exc:
-            last = exc
-    raise WebClfError(
-        f"fastText training failed {NAN_RETRIES} times: {last} (try word_ngrams >= 2 or a lower lr)"
-    ) from last
+    fd, model_path = tempfile.mkstemp(suffix=".bin", prefix="webclf-model-")
+    os.close(fd)
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "codekiln.stream.webclf._train_proc",
+                name,
+                model_path,
+                json.dumps(asdict(params)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            detail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            raise WebClfError(f"{detail[0]} (try word_ngrams >= 2 or a lower lr)")
+        return fasttext.load_model(model_path)
+    finally:
+        os.unlink(model_path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,13 +159,15 @@ class TestClassifier:
         clf = CodeWebClassifier.load(model_path)
         assert clf.score("def f(x):\n    return x + 1\n") > 0.5
 
-    def test_retraining_gives_same_decisions(self, tmp_path: Path) -> None:
-        """Two trainings on the same data classify every probe page the same way."""
+    def test_training_is_deterministic(self, tmp_path: Path) -> None:
+        """One thread, a seed and a fresh child process: two trainings give equal scores."""
+        import esprima  # noqa: F401 - importing it disturbed in-process fastText training
+
         data = dataset(100, seed=3)
         probe = [t for t, _ in dataset(20, seed=4)]
         a = CodeWebClassifier.train(data, SMALL).scores(probe)
         b = CodeWebClassifier.train(data, SMALL).scores(probe)
-        assert [s >= 0.5 for s in a] == [s >= 0.5 for s in b]
+        assert a == b
 
     def test_one_class_is_an_error(self) -> None:
         """Training data with a single class fails with a clear message."""
