@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ParseError
+from .errors import ConfigError, ParseError
 from .llm import LLMClient, TokenLogprob
 from .prompts import PromptTemplate, load_prompt, load_questions
 
@@ -71,7 +71,11 @@ class AutoDSScorer:
         top_logprobs: int = 20,
         max_text_chars: int = 6000,
         deadline_s: float | None = 120.0,
+        api: str = "chat",
     ) -> None:
+        if api not in ("chat", "completions"):
+            raise ConfigError(f"autods api must be chat or completions, got {api!r}")
+        self.api = api
         self.llm = llm
         self.question_set = question_set
         self.questions = load_questions(question_set, prompt_dir)
@@ -82,7 +86,13 @@ class AutoDSScorer:
 
     async def answer(self, text: str, question: str) -> float:
         messages = self.template.messages(text=text[: self.max_text_chars], question=question)
-        out = await self.llm.chat(messages, self.params, deadline_s=self.deadline_s)
+        if self.api == "chat":
+            out = await self.llm.chat(messages, self.params, deadline_s=self.deadline_s)
+        else:
+            # Base models without a chat template: the same meta-prompt as plain text, the
+            # answer being the next token.
+            prompt = "\n\n".join(m["content"] for m in messages) + "\nAnswer:"
+            out = await self.llm.complete(prompt, self.params, deadline_s=self.deadline_s)
         choice = out.choices[0]
         p = yes_no_probability(first_token_alternatives(choice.logprobs or ()))
         if p is None:

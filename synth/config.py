@@ -43,6 +43,7 @@ class SynthConfig:
     autods_questions: str = "code_quality"
     autods_threshold: float | None = None
     autods_top_fraction: float | None = 0.5
+    autods_api: str = "chat"  # or "completions" (base models without a chat template)
     # generation
     samples_per_seed: int = 1
     concurrency: int = 32
@@ -88,6 +89,10 @@ class SynthConfig:
         if self.autods_top_fraction is not None and not 0 < self.autods_top_fraction <= 1:
             raise ConfigError(
                 f"synth.autods_top_fraction must be in (0, 1], got {self.autods_top_fraction}"
+            )
+        if self.autods_api not in ("chat", "completions"):
+            raise ConfigError(
+                f"synth.autods_api must be chat or completions, got {self.autods_api!r}"
             )
         if self.ingest_classifier not in ("heuristic", "llm"):
             raise ConfigError(

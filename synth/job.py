@@ -169,7 +169,8 @@ async def _drive(stage: Stage, records: Sequence[Record], work_dir: Path) -> lis
 async def _score_seeds(
     ctx: SynthContext, seeds: list[Record], config: SynthConfig, outputs: _Outputs, work: Path
 ) -> tuple[list[Record], list[dict[str, Any]]]:
-    fingerprint = _fingerprint(config.autods_questions, config.prompt_dir, ctx.llm.model,
+    fingerprint = _fingerprint(config.autods_questions, config.autods_api, config.prompt_dir,
+                               ctx.llm.model,
                                [r.id for r in seeds])  # fmt: skip
     cache = work / "autods" / "scored.jsonl"
     cached = await asyncio.to_thread(_load_cache, cache, fingerprint)
@@ -182,6 +183,7 @@ async def _score_seeds(
             config.autods_questions,
             prompt_dir=ctx.prompt_dir,
             deadline_s=config.deadline_s,
+            api=config.autods_api,
         )
         semaphore = asyncio.Semaphore(config.concurrency)
 

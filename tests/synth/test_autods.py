@@ -99,3 +99,15 @@ class TestScorer:
         fake_llm.default = lambda prompt, i: Reply("Perhaps", top_logprobs=[{"Perhaps": -0.1}])
         with pytest.raises(ParseError, match="no_yes_no"):
             await AutoDSScorer(llm, "code_quality").score("x = 1")
+
+
+async def test_completions_api_for_base_models(fake_llm: FakeOpenAIServer, llm: LLMClient) -> None:
+    """With api='completions' the meta-prompt goes to /v1/completions with logprobs."""
+    fake_llm.route(
+        "Question:", Reply("YES", top_logprobs=[{"YES": math.log(0.9), "NO": math.log(0.1)}])
+    )
+    result = await AutoDSScorer(llm, "code_task", api="completions").score("Sort a list.")
+    assert result.score == pytest.approx(0.81)
+    request = fake_llm.requests[-1]
+    assert request.path == "/v1/completions"
+    assert request.body["logprobs"] == 20
