@@ -64,8 +64,12 @@ class MinHashParams:
         return threshold(self.bands, self.rows)
 
     def fingerprint(self) -> str:
-        """Identifies the parameters: band keys are comparable only under equal fingerprints."""
-        return f"w{self.ngram}:p{self.num_perm}:b{self.bands}x{self.rows}:s{self.seed}:v1"
+        """Identifies the parameters and the signature algorithm's version: band keys are
+        comparable only under equal fingerprints (a checkpoint, another worker)."""
+        import rensa
+
+        algo = getattr(rensa.RMinHash, "ALGORITHM_VERSION", "?")
+        return f"w{self.ngram}:p{self.num_perm}:b{self.bands}x{self.rows}:s{self.seed}:r{algo}:v1"
 
 
 #: Named parameter sets. ``opencoder`` is the paper's "band 16, row 128" read literally;
