@@ -86,8 +86,12 @@ class Stage:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
-    def finish(self) -> list[Record]:
-        """Called once at end of stream; may emit records held back (e.g. a batch window)."""
+    def finish(self) -> Iterable[Record]:
+        """Called once at end of stream; may emit records held back (e.g. a batch window).
+
+        A list, or any iterable of records (e.g. a generator reading them back from spill
+        files): the runtime consumes it in batches, so it need not fit in memory at once.
+        """
         return []
 
     def report(self) -> dict[str, Any]:

@@ -92,6 +92,10 @@ def _take(it: Iterator[Item], n: int) -> list[Item]:
     return list(itertools.islice(it, n))
 
 
+def _take_records(it: Iterator[Record], n: int) -> list[Record]:
+    return list(itertools.islice(it, n))
+
+
 def _split(records: list[Record]) -> tuple[list[Record], list[Record]]:
     live = [r for r in records if r.drop_reason is None]
     if len(live) == len(records):
@@ -242,13 +246,30 @@ class Pipeline:
         barrier.metrics[key] = self.metrics[key].snapshot()
 
     async def _finish(self, key: str, stage: Stage, out: Channel[Message]) -> None:
+        """End of stream for one stage: pass on what ``finish()`` returns, a batch at a time.
+
+        ``finish()`` may return a list or any iterable (a generator streaming records back from
+        spill files); either way it is consumed in ``batch_size`` chunks from a worker thread,
+        so the next stages keep their parallelism and memory stays bounded.
+        """
+        m = self.metrics[key]
+        start = time.perf_counter()
         try:
             tail = await self._in_thread(stage.finish)
+            it = iter(tail if tail is not None else ())
         except Exception as exc:
             raise StageCrashed(key, f"finish() failed: {type(exc).__name__}: {exc}") from exc
-        if tail:
-            live, dropped = _split(_checked(key, tail))
-            m = self.metrics[key]
+        m.busy_s += time.perf_counter() - start
+        while True:
+            start = time.perf_counter()
+            try:
+                chunk = await self._in_thread(_take_records, it, self.options.batch_size)
+            except Exception as exc:
+                raise StageCrashed(key, f"finish() failed: {type(exc).__name__}: {exc}") from exc
+            m.busy_s += time.perf_counter() - start
+            if not chunk:
+                break
+            live, dropped = _split(_checked(key, chunk))
             m.records_out += len(live)
             for r in dropped:
                 m.dropped[r.drop_reason or "?"] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -176,3 +177,27 @@ class CrashOnceStage(Stage):
             self.flag.unlink()
             raise RuntimeError("simulated crash")
         return batch
+
+
+class GateStage(Stage):
+    """Holds every record until finish(), which streams them back through a generator."""
+
+    name: ClassVar[str] = "gate"
+    stateful: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.held: list[Record] = []
+
+    def process(self, batch: list[Record]) -> list[Record]:
+        self.held.extend(batch)
+        return []
+
+    def finish(self) -> Iterator[Record]:
+        held, self.held = self.held, []
+        yield from held
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"held": [r.to_json() for r in self.held]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.held = [Record.from_json(o) for o in state["held"]]

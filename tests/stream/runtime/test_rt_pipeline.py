@@ -164,6 +164,17 @@ class TestFlow:
         assert sorted(r.id for r in sink.live) == [r.id for r in records]
         assert all(r.meta["trail"] == ["t"] for r in sink.live)
 
+    async def test_finish_output_is_rebatched(self) -> None:
+        """A stage that emits everything from finish() feeds later stages in batch_size chunks."""
+        records = make_records(100)
+        stages: list[tuple[str, Stage]] = [
+            ("g", rt_stages.GateStage()),
+            ("t", rt_stages.TagStage()),
+        ]
+        sink, metrics = await run(records, stages, batch_size=16)
+        assert [r.id for r in sink.live] == [r.id for r in records]
+        assert metrics["t"].batches == 7  # ceil(100 / 16), not one batch of 100
+
     async def test_cpu_bound_stage_runs_in_worker_processes(self, no_blocking: Any) -> None:
         """A cpu_bound stage's batches run in other processes; results keep input order."""
         import os
