@@ -24,7 +24,7 @@ Example (every key optional; the values shown are the defaults)::
       batch_size: 512
       queue_batches: 4
       workers: 0                # process-pool size for cpu_bound stages; 0 = one per core
-      checkpoint_every_records: 20000
+      checkpoint_every_records: 5000
     output:
       format: jsonl.zst         # jsonl.zst | parquet
       shard_max_records: 100000
@@ -97,7 +97,7 @@ class RuntimeConfig:
     batch_size: int = field(default=512, metadata=_spec("int", min=1))
     queue_batches: int = field(default=4, metadata=_spec("int", min=1))
     workers: int = field(default=0, metadata=_spec("int", min=0))
-    checkpoint_every_records: int = field(default=20_000, metadata=_spec("int", min=1))
+    checkpoint_every_records: int = field(default=5_000, metadata=_spec("int", min=1))
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ class PipelineOptions:
     #: flight, whatever the input size.
     queue_batches: int = 4
     workers: int = 0
-    checkpoint_every: int = 20_000
+    checkpoint_every: int = 5_000
 
 
 def _take(it: Iterator[Item], n: int) -> list[Item]:

@@ -80,6 +80,30 @@ class TestRun:
         assert "LLM synthesis" in report
         assert (out / "lang_distribution.png").read_bytes().startswith(b"\x89PNG")
 
+    def test_report_shows_stage_reports_and_counts(self, tmp_path: Path) -> None:
+        """report.md renders each stage's report() dict and its in/out/dropped counts."""
+        out = tmp_path / "out"
+        cfg = _cfg(tmp_path, "stages: ['rt_stages:ExactDedupStage']\n")
+        assert (
+            cli.main(
+                [
+                    "run",
+                    str(_src(tmp_path)),
+                    "--out",
+                    str(out),
+                    "--config",
+                    str(cfg),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+        report = (out / "report.md").read_text()
+        assert "| ExactDedupStage | 3 | 2 | 1 |" in report
+        assert "### ExactDedupStage" in report
+        assert '"duplicates": 1' in report
+        assert "| `dedup:exact` | 1 |" in report
+
     def test_same_input_gives_same_ids(self, tmp_path: Path) -> None:
         """Two runs over the same input into different folders give the same record ids."""
         src, cfg = _src(tmp_path), _cfg(tmp_path)
