@@ -131,6 +131,9 @@ class TrainConfig:
     seed: int = 1234
     precision: str = "auto"
     log_every_steps: int = 10
+    # Deterministic GPU kernels (torch.use_deterministic_algorithms): bit-identical resumes on
+    # GPU at some speed cost. CPU runs are deterministic either way.
+    deterministic: bool = False
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -190,7 +193,11 @@ class TrainConfig:
             _reject_unknown(sub, klass, name + ".")
             sections[name] = _build(klass, sub, name + ".")
         sections["data"] = _data_config(raw.get("data") or {})
-        top = {k: raw[k] for k in ("stage", "seed", "precision", "log_every_steps") if k in raw}
+        top = {
+            k: raw[k]
+            for k in ("stage", "seed", "precision", "log_every_steps", "deterministic")
+            if k in raw
+        }
         cfg = cls(**top, **sections)
         if base_dir is not None:
             cfg = cfg.resolve_paths(base_dir)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -134,6 +135,11 @@ class Trainer:
         from transformers import LlamaForCausalLM
 
         cfg, env = self.cfg, self.env
+        if cfg.deterministic:
+            # cuBLAS reads this when it initialises: set before the first CUDA call.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
         torch.manual_seed(cfg.seed)
         device = self._device()
         self._init_distributed(device)
