@@ -73,15 +73,17 @@ class ParquetReader:
             if row + n <= skip_to:
                 row += n
                 continue
-            for obj in pf.read_row_group(group).to_pylist():
-                row += 1
-                if row <= skip_to:
-                    continue
-                record = self._record(shard, row, obj)
-                if record.drop_reason is None and not budget.admit(len(record.text)):
-                    budget.not_read += 1
-                    return
-                yield row, record
+            # Small record batches: a row group can hold millions of rows.
+            for chunk in pf.iter_batches(batch_size=1024, row_groups=[group]):
+                for obj in chunk.to_pylist():
+                    row += 1
+                    if row <= skip_to:
+                        continue
+                    record = self._record(shard, row, obj)
+                    if record.drop_reason is None and not budget.admit(len(record.text)):
+                        budget.not_read += 1
+                        return
+                    yield row, record
 
     def _record(self, shard: str, row: int, obj: dict[str, Any]) -> Record:
         key = f"{shard}:{row}"

@@ -222,6 +222,16 @@ class TestParquet:
         ]
         assert _read(reader, (0, 1))[0][0] == (0, 2)
 
+    def test_resume_across_row_groups_yields_exactly_the_rest(self, tmp_path: Path) -> None:
+        """With several row groups, items(after=p) yields exactly the rows after p."""
+        p = tmp_path / "a.parquet"
+        pq.write_table(pa.table({"text": [f"row {i}" for i in range(10)]}), p, row_group_size=3)
+        reader = ParquetReader([p], p, text_key="text", id_key="id", max_text_bytes=100)
+        full = _read(reader)
+        assert [r.text for _, r in full] == [f"row {i}" for i in range(10)]
+        for k in range(len(full)):
+            assert _read(reader, full[k][0]) == full[k + 1 :]
+
     def test_not_parquet_is_quarantined_as_corrupt(self, tmp_path: Path) -> None:
         """A file that is not Parquet is one reader:corrupt reject."""
         p = tmp_path / "a.parquet"
