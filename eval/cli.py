@@ -16,7 +16,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class EvalJob:
     gen: Any = None  # generate.GenConfig for ``run``
     model: str | None = None
     reference_cache: Path | None = None
+    limit: int | None = None  # only the first N tasks (smoke runs)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -69,6 +70,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=60.0,
         help="the sandbox service's cap on one job; slower parts are split into several jobs",
     )
+    p.add_argument("--limit", type=int, help="only the first N tasks (a smoke run)")
     p.add_argument(
         "--reference-cache",
         type=Path,
@@ -160,6 +162,7 @@ def _job(args: argparse.Namespace) -> EvalJob:
         gen=gen,
         model=args.model,
         reference_cache=args.reference_cache,
+        limit=args.limit,
     )
 
 
@@ -174,6 +177,11 @@ async def run_job(job: EvalJob) -> list[str]:
     from .execute import Evaluator
 
     dataset = load_dataset(job.dataset, job.data_dir, job.variant)
+    if job.limit is not None:
+        if job.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {job.limit}")
+        kept = dict(list(dataset.tasks.items())[: job.limit])
+        dataset = replace(dataset, tasks=kept, notes=(*dataset.notes, f"first {len(kept)} tasks"))
     job.out_dir.mkdir(parents=True, exist_ok=True)
     extra: dict[str, Any] = {"model": job.model}
     if job.gen is not None:
