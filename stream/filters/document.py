@@ -102,28 +102,39 @@ COMMENT_FAMILY: dict[str, str] = {
     "starlark": "python",
 }  # fmt: skip
 
-# One scanner per family: comments and string literals in a single left-to-right pass. Every
-# alternative is written so that it cannot backtrack quadratically: unterminated block comments
-# and strings run to the end of the text (or line) instead of being retried at each position.
+# One scanner per family: comments and string literals in a single left-to-right pass, as
+# ``split`` on one capturing group (pieces of code and matches alternate, all built in C).
+# Every alternative starts with a literal character so that the regex engine can skip straight
+# to candidate positions (a leading class, group or look-behind makes it try every position:
+# 4x slower), and none can backtrack quadratically: unterminated block comments and strings run
+# to the end of the text (or line) instead of being retried at each position. A match is told
+# apart by its first character (:data:`_COMMENT_STARTS`).
 _DQ = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
 _SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
 _BLOCK = r"/\*[^*]*(?:\*(?!/)[^*]*)*(?:\*/)?"
+_TDQ = r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:""")?'
+_TSQ = r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:''')?"
 _SCANNERS: dict[str, re.Pattern[str]] = {
     "c": re.compile(
-        rf"(?P<c>//[^\n]*|{_BLOCK})"
-        rf'|(?P<s>@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ})',
+        rf'(//[^\n]*|{_BLOCK}|@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ})',
         re.S,
     ),
+    # A triple-quoted string that starts its line is a docstring, i.e. a comment: the scanned
+    # text gets a leading newline so a docstring on the first line is found the same way.
     "python": re.compile(
-        r"(?P<c>#[^\n]*)"
-        r"|(?P<s>(?:[rRbBuUfF]{0,2})(?:\"\"\"[^\"\\]*(?:(?:\\.|\"(?!\"\"))[^\"\\]*)*(?:\"\"\")?"
-        r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:''')?"
-        rf"|{_DQ}|{_SQ}))",
-        re.S,
+        rf"(#[^\n]*|\n[ \t]*[rRuU]?(?:{_TDQ}|{_TSQ})|{_TDQ}|{_TSQ}|{_DQ}|{_SQ})", re.S
     ),
-    "hash": re.compile(rf"(?P<c>(?<![\w$\\])#[^\n]*)|(?P<s>{_DQ}|{_SQ})", re.S),
-    "dash": re.compile(rf"(?P<c>--[^\n]*|{_BLOCK})|(?P<s>'[^']*(?:''[^']*)*'?|{_DQ})", re.S),
-    "markup": re.compile(r"(?P<c><!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
+    # ``#`` not preceded by a word character, ``$`` or a backslash (shell ``$#``, ``\#``).
+    "hash": re.compile(rf"(#(?<![\w$\\]#)[^\n]*|{_DQ}|{_SQ})", re.S),
+    "dash": re.compile(rf"(--[^\n]*|{_BLOCK}|'[^']*(?:''[^']*)*'?|{_DQ})", re.S),
+    "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
+}
+_COMMENT_STARTS: dict[str, str] = {
+    "c": "/",
+    "python": "#\n",
+    "hash": "#",
+    "dash": "-/",
+    "markup": "<",
 }
 
 _WORD = re.compile(r"\w+")
@@ -251,57 +262,46 @@ class Document:
 
     # ---- comments and strings -----------------------------------------------------------
     @cached_property
-    def _scan(self) -> tuple[list[tuple[int, int]], list[str]]:
-        """(comment spans, string literals) from one pass of the family's scanner."""
+    def _scan(self) -> tuple[str, list[str], list[str]]:
+        """(code text, comment texts, string literals) from one pass of the family scanner.
+
+        In the code text a comment is removed; a docstring leaves its line break. Code after a
+        removed block comment joins the line before it: code lines are counted after removal.
+        """
         scanner = _SCANNERS.get(self.family)
-        comments: list[tuple[int, int]] = []
-        strings: list[str] = []
         if scanner is None:
-            return comments, strings
-        text = self.text
+            return self.text, [], []
         python = self.family == "python"
-        for match in scanner.finditer(text):
-            if match.lastgroup == "c":
-                comments.append(match.span())
-                continue
-            literal = match.group()
-            if python and literal[-3:] in ('"""', "'''") and len(literal) >= 6:
-                # A triple-quoted string that starts its line is a docstring: a comment.
-                start = match.start()
-                line_start = text.rfind("\n", 0, start) + 1
-                if not text[line_start:start].strip():
-                    comments.append(match.span())
-                    continue
-            strings.append(literal)
-        return comments, strings
-
-    @cached_property
-    def comment_chars(self) -> int:
-        return sum(end - start for start, end in self._scan[0])
-
-    @cached_property
-    def comment_texts(self) -> list[str]:
-        return [self.text[start:end] for start, end in self._scan[0]]
-
-    @cached_property
-    def strings(self) -> list[str]:
-        return self._scan[1]
+        parts = scanner.split("\n" + self.text if python else self.text)
+        starts = _COMMENT_STARTS[self.family]
+        comments: list[str] = []
+        strings: list[str] = []
+        for i in range(1, len(parts), 2):
+            match = parts[i]
+            if match[0] in starts:
+                comments.append(match)
+                parts[i] = "\n" if match[0] == "\n" else ""
+            else:
+                strings.append(match)
+        code = "".join(parts)
+        return (code[1:] if python else code), comments, strings
 
     @cached_property
     def code_text(self) -> str:
-        """The text with comments removed; a removed block keeps its line breaks."""
-        spans = self._scan[0]
-        if not spans:
-            return self.text
-        text = self.text
-        parts: list[str] = []
-        pos = 0
-        for start, end in spans:
-            parts.append(text[pos:start])
-            parts.append("\n" * text.count("\n", start, end))
-            pos = end
-        parts.append(text[pos:])
-        return "".join(parts)
+        """The text with comments removed (string literals kept)."""
+        return self._scan[0]
+
+    @cached_property
+    def comment_texts(self) -> list[str]:
+        return self._scan[1]
+
+    @cached_property
+    def strings(self) -> list[str]:
+        return self._scan[2]
+
+    @cached_property
+    def comment_chars(self) -> int:
+        return sum(map(len, self._scan[1])) - sum(1 for c in self._scan[1] if c[0] == "\n")
 
     @cached_property
     def code_lines(self) -> list[str]:

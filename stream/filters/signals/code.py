@@ -101,11 +101,41 @@ ENCODED_MAX_RUN_CHARS = 1024
 ENCODED_MAX_FRACTION = 0.5
 
 
+_B64_CLASS = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n=",
+    b"a" * 66,
+)
+_B64_MASK = bytes(b if b == ord("a") else ord(" ") for b in range(256))
+_B64_RUN = b"a" * 64
+
+
+def _maybe_base64(doc: Document) -> bool:
+    """False when no 64-character base64-alphabet run exists (bytes scan, ASCII texts only)."""
+    if not doc.text.isascii():
+        return True
+    mapped = doc.encoded.translate(_B64_CLASS).translate(_B64_MASK)
+    return _B64_RUN in mapped
+
+
+def _maybe_hex(doc: Document) -> bool:
+    """False when a run of 8 hex bytes is implausible: fewer than 8 ``0x``/``\\x`` prefixes and
+    under 10% digits (an unprefixed hex dump is mostly digits)."""
+    text = doc.text
+    prefixes = text.count("0x") + text.count("0X") + text.count("\\x")
+    if prefixes >= 8:
+        return True
+    _, digits, space = doc.char_classes
+    return digits > 0.1 * (len(text) - space)
+
+
 @signal("cate_encoded_data")
 def cate_encoded_data(doc: Document) -> float:
     """1 for base64 runs (64+), hex byte runs, ``\\uXXXX`` runs longer than 1024 chars or >50%."""
+    checks = (_maybe_base64(doc), _maybe_hex(doc), "\\u" in doc.text)
     total = 0
-    for pattern in _ENCODED:
+    for pattern, plausible in zip(_ENCODED, checks, strict=True):
+        if not plausible:
+            continue
         for match in pattern.finditer(doc.text):
             size = match.end() - match.start()
             if size > ENCODED_MAX_RUN_CHARS:
@@ -120,6 +150,9 @@ _PROMPT = re.compile(r"\b(?:todo|fixme|your\s+code\s+here)\b", re.I)
 @signal("frac_lines_prompt_comments")
 def frac_lines_prompt_comments(doc: Document) -> float:
     """Comment lines containing TODO, FIXME or "your code here" (whole words), over lines."""
+    lowered = doc.text.lower()
+    if "todo" not in lowered and "fixme" not in lowered and "your code" not in lowered:
+        return 0.0
     comments = doc.comment_texts
     if not comments or not _PROMPT.search("\n".join(comments)):
         return 0.0
