@@ -22,6 +22,7 @@ Duplicates leave as rejects with reason ``exact_dedup:duplicate`` and ``meta["du
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +32,10 @@ from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sor
 from codekiln.stream.dedup.spill import Spill
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
+
+
+def _pickle(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _to_tuple(r: Record) -> tuple[Any, ...]:
@@ -78,19 +83,33 @@ class ExactDedupStage(BatchStage):
         if self._spill.path is None and self._spill_dir is None:
             self._spill = Spill(work_dir, "spill")
 
+    def process(self, batch: list[Record]) -> list[Record]:
+        # Not BatchStage's retry-one-by-one: a batch half-spilled then retried would hold
+        # records twice. process_batch quarantines bad records itself, and an I/O error while
+        # spilling escapes: a crash, resumed from the last checkpoint.
+        return self.process_batch(batch)
+
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []
+        prepared: list[tuple[str, bytes, bytes]] = []
         for record in batch:
             if record.drop_reason is not None:
                 passed.append(record)
                 continue
-            digest = content_hash(record.text)
-            record.meta["sha256"] = digest
-            part = f"p{int(digest[:8], 16) % self.partitions:04d}"
-            # Keys in one small file (read to pick survivors), records in another (read once).
-            key = sort_key(record, self.priority)
-            self._spill.append_pickle(f"{part}.key", (digest, key, record.id))
-            self._spill.append_pickle(f"{part}.rec", _to_tuple(record))
+            try:
+                digest = content_hash(record.text)
+                record.meta["sha256"] = digest
+                part = f"p{int(digest[:8], 16) % self.partitions:04d}"
+                key = sort_key(record, self.priority)
+                # Keys in one small file (read to pick survivors), records in another.
+                prepared.append(
+                    (part, _pickle((digest, key, record.id)), _pickle(_to_tuple(record)))
+                )
+            except Exception as exc:  # quarantine the record, the run goes on
+                passed.append(self._quarantine(record, exc))
+        for part, key_bytes, record_bytes in prepared:
+            self._spill.append(f"{part}.key", key_bytes)
+            self._spill.append(f"{part}.rec", record_bytes)
             self._held += 1
         return passed
 
@@ -141,7 +160,7 @@ class ExactDedupStage(BatchStage):
                 yield record
             largest.sort(key=lambda t: (-t[0], t[1]))
             del largest[self.top_clusters :]
-        self._spill.close()  # files stay: a resume from an older state may still name them
+        self.close()
         self._finished = True
         self._report = {
             "records_in": self._held,
@@ -154,6 +173,10 @@ class ExactDedupStage(BatchStage):
             ],
             "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
         }
+
+    def close(self) -> None:
+        """Close spill files (they stay on disk: a resume from an older state may name them)."""
+        self._spill.close()
 
     def report(self) -> dict[str, Any]:
         return self._report or {"records_in": self._held}

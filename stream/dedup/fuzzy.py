@@ -26,6 +26,7 @@ datatrove's and NeMo Curator's.
 from __future__ import annotations
 
 import base64
+import pickle
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -209,53 +210,76 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
 
     # -- streaming ---------------------------------------------------------------------------
 
+    def process(self, batch: list[Record]) -> list[Record]:
+        # Not BatchStage's retry-one-by-one: a batch half-indexed then retried would hold
+        # records twice. process_batch quarantines bad records itself; an I/O or index error
+        # (disk full, Redis gone) escapes: a crash, resumed from the last checkpoint.
+        return self.process_batch(batch)
+
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []
         live = [r for r in batch if r.drop_reason is None]
         missing = [r for r in live if r.meta.get(META_FP) != self.fingerprint]
         if missing:
-            self.annotate(missing)
-            self._computed_here += len(missing)
+            self._annotate_each(missing)
+        prepared: list[tuple[Record, Any, Any, bytes, bytes | None]] = []
         for record in batch:
             if record.drop_reason is not None:
                 for key in (META_FP, META_BANDS, META_SIG):
                     record.meta.pop(key, None)
                 passed.append(record)
                 continue
-            record.meta.pop(META_FP)
+            record.meta.pop(META_FP, None)
             bands = record.meta.pop(META_BANDS, None)
             sig_b64 = record.meta.pop(META_SIG, None)
-            if self.level == "repository":
-                self._add_to_repository(record, sig_b64)
-                self._hold(record)
-            elif bands is None and sig_b64 is None:
+            if self.level == "file" and bands is None and sig_b64 is None:
                 # No word at all: nothing to compare, never a near-duplicate; kept at once.
                 self._no_shingles += 1
                 record.meta["fuzzy"] = "no_shingles"
                 passed.append(record)
+                continue
+            try:
+                sig = None if sig_b64 is None else _decode_sig(sig_b64, self.params.num_perm)
+                keys = None if bands is None else _encode_bands(bands, self.params.bands)
+                record_bytes = _pickle(_to_tuple(record))
+                prio_bytes = None
+                if self.level == "file":
+                    prio = (sort_key(record, self.priority), record.id, record.path)
+                    prio_bytes = _pickle(prio)
+            except Exception as exc:  # quarantine the record, the run goes on
+                passed.append(self._quarantine(record, exc))
+                continue
+            prepared.append((record, sig, keys, record_bytes, prio_bytes))
+        for record, sig, keys, record_bytes, prio_bytes in prepared:
+            if self.level == "repository":
+                self._add_to_repository(record, sig)
             elif self._ds is not None:
-                sig = np.frombuffer(base64.b64decode(sig_b64), dtype=np.uint32)
                 for other in self._ds.query_insert(self._held, sig):
                     if other != self._held:
-                        self._spill.append(
-                            "edges.bin", np.array([self._held, other], "<i8").tobytes()
-                        )
-                self._hold(record)
+                        edge = np.array([self._held, other], "<i8").tobytes()
+                        self._spill.append("edges.bin", edge)
             else:
-                self._spill.append("keys.bin", np.asarray(bands, dtype="<u8").tobytes())
-                self._hold(record)
+                self._spill.append("keys.bin", keys)
+            self._spill.append("records.pkl", record_bytes)
+            if prio_bytes is not None:
+                # Survivor keys apart from the records, so picking survivors skips the texts.
+                self._spill.append("prio.pkl", prio_bytes)
+            self._held += 1
         return passed
 
-    def _hold(self, record: Record) -> None:
-        self._spill.append_pickle("records.pkl", _to_tuple(record))
-        if self.level == "file":
-            # Survivor keys apart from the records, so picking survivors skips the texts.
-            self._spill.append_pickle(
-                "prio.pkl", (sort_key(record, self.priority), record.id, record.path)
-            )
-        self._held += 1
+    def _annotate_each(self, records: list[Record]) -> None:
+        """MinHash for records that came without it; one bad text does not sink its batch."""
+        self._computed_here += len(records)
+        try:
+            self.annotate(records)
+        except Exception:  # find the culprit(s): each record alone
+            for record in records:
+                try:
+                    self.annotate([record])
+                except Exception as exc:
+                    self._quarantine(record, exc)
 
-    def _add_to_repository(self, record: Record, sig_b64: str | None) -> None:
+    def _add_to_repository(self, record: Record, sig: Any) -> None:
         repo = _repo_key(record)
         values = self._repo_values.setdefault(repo, {"files": 0})
         values["files"] += 1
@@ -266,9 +290,8 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             current = values.get(field)
             if current is None or _better(value, current, descending):
                 values[field] = value
-        if sig_b64 is None:
+        if sig is None:
             return
-        sig = np.frombuffer(base64.b64decode(sig_b64), dtype=np.uint32)
         current_sig = self._repo_sigs.get(repo)
         self._repo_sigs[repo] = sig.copy() if current_sig is None else np.minimum(current_sig, sig)
 
@@ -326,7 +349,14 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             yield from self._finish_repositories()
         else:
             yield from self._finish_files()
-        self._spill.close()  # files stay: a resume from an older state may still name them
+        self.close()
+
+    def close(self) -> None:
+        """Close spill files and index connections (spill files stay: a resume from an older
+        state may still name them)."""
+        self._spill.close()
+        if self._ds is not None:
+            self._ds.close()
 
     def _labels(self) -> np.ndarray[Any, np.dtype[np.int64]]:
         if self._ds is not None:
@@ -454,6 +484,24 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             "records_held": self._held,
             "threshold": round(self.params.threshold, 4),
         }
+
+
+def _pickle(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode_sig(sig_b64: str, num_perm: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    sig = np.frombuffer(base64.b64decode(sig_b64, validate=True), dtype=np.uint32)
+    if sig.size != num_perm:
+        raise ValueError(f"MinHash signature has {sig.size} slots, expected {num_perm}")
+    return sig
+
+
+def _encode_bands(bands: Any, n_bands: int) -> bytes:
+    keys = np.asarray(bands, dtype="<u8")
+    if keys.shape != (n_bands,):
+        raise ValueError(f"MinHash band keys have shape {keys.shape}, expected ({n_bands},)")
+    return keys.tobytes()
 
 
 def _to_tuple(r: Record) -> tuple[Any, ...]:

@@ -89,3 +89,11 @@ class DatasketchIndex:
             key = pickle.loads(stored) if self.lsh.prepickle else stored
             if int(key) >= first_key:
                 self.lsh.remove(key)
+
+    def close(self) -> None:
+        """Close the connections of an external storage (each band table has its own)."""
+        for storage in [self.lsh.keys, *self.lsh.hashtables]:
+            client = getattr(storage, "_redis", None)
+            if client is not None:
+                client.close()
+                client.connection_pool.disconnect()

@@ -115,7 +115,7 @@ def test_resume_from_checkpoint_is_exactly_once(tmp_path: Path) -> None:
     first.process(records[:5])
     state = first.state_dict()
     first.process(records[5:9])  # written after the checkpoint: must be discarded on restore
-    first._spill.close()  # the process dies here
+    first.close()  # the process dies here
     second = ExactDedupStage(spill_dir=str(tmp_path / "run"))
     second.load_state_dict(state)
     out = run_stage(second, corpus()[5:])
@@ -139,7 +139,7 @@ def test_stale_spill_of_uncheckpointed_attempt_is_cleared(tmp_path: Path) -> Non
     dead = ExactDedupStage()
     dead.open(tmp_path)
     dead.process(corpus())
-    dead._spill.close()
+    dead.close()
     fresh = ExactDedupStage()
     fresh.open(tmp_path)
     out = run_stage(fresh, corpus())

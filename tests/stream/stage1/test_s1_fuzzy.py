@@ -127,7 +127,7 @@ def test_resume_after_crash_is_exactly_once(tmp_path: Path, index: str) -> None:
     first.process(records[:4])
     state = pickle.loads(pickle.dumps(first.state_dict()))
     first.process(records[4:9])  # after the checkpoint: lost with the process
-    first._spill.close()
+    first.close()
     second = fuzzy(tmp_path / "run", index=index)
     second.load_state_dict(state)
     out = run_stage(second, corpus()[4:])

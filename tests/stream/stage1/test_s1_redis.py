@@ -85,7 +85,7 @@ def test_redis_resume_rolls_back_keys(tmp_path: Path, redis_port: int) -> None:
     first.process(records[:4])
     state = pickle.loads(pickle.dumps(first.state_dict()))
     first.process(records[4:9])  # reaches Redis, then the process dies
-    first._spill.close()
+    first.close()
     second = redis_stage(tmp_path / "run", redis_port, "run")
     second.load_state_dict(state)
     out = run_stage(second, corpus()[4:])
