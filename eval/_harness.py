@@ -1,3 +1,6 @@
+# mypy: ignore-errors
+# (stdlib-only code for the sandbox image's interpreter, left unannotated; its behaviour is
+# covered by tests/eval/test_harness.py and the docker gates)
 """codekiln-eval's harness for one (solution, dataset part) job, run inside the sandbox.
 
 This file is sent as the job's ``code``; the job's ``tests`` is one ``def test_*()`` that calls

@@ -243,7 +243,7 @@ def _mbpp_entry_point(code: str, tests: list[str]) -> str:
         warnings.simplefilter("ignore")
         tree = ast.parse(code)
     defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
-    called = _CALL.findall(tests[0])
+    called: list[str] = _CALL.findall(tests[0])
     for name in called:
         if name in defined:
             return name

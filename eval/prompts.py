@@ -60,7 +60,7 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 def extract_code(text: str, entry_point: str) -> str:
     """The code of a chat answer: the fenced block that defines the entry point, else the
     longest Python block, else the whole answer (evalplus's sanitiser finds code in it)."""
-    blocks = [
+    blocks: list[tuple[str, str]] = [
         (lang.lower(), body)
         for lang, body in _FENCE.findall(text)
         if lang.lower() in ("", "python", "py", "python3")
