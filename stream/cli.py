@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--workers", type=_nonneg_int, help="process-pool size (0: one per core)")
     run.add_argument("--overwrite", action="store_true", help="discard a previous run in --out")
+    run.add_argument(
+        "--restart-on-change",
+        action="store_true",
+        help="replace a run in --out made with other inputs or config instead of refusing "
+        "(the same run is still resumed; implied by --default-input)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     from codekiln.stream.ray.cli import add_arguments as add_executor_arguments
 
@@ -175,6 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         config=config,
         overwrite=args.overwrite,
+        restart_on_change=args.restart_on_change or args.default_input,
         llm_url=config.synth.llm_url or os.environ.get("CODEKILN_LLM_URL") or None,
         sandbox_url=config.synth.sandbox_url or os.environ.get("CODEKILN_SANDBOX_URL") or None,
         notes=tuple(notes),

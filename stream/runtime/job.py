@@ -45,6 +45,9 @@ class JobSpec:
     out_dir: Path
     config: StreamConfig
     overwrite: bool = False
+    #: Replace (instead of refusing) a run in out_dir whose inputs or config differ; the same
+    #: run is still resumed. --default-input sets it: stages come and go with the code.
+    restart_on_change: bool = False
     #: Effective LLM endpoint (config synth.llm_url, else CODEKILN_LLM_URL read by the CLI).
     llm_url: str | None = None
     sandbox_url: str | None = None
@@ -228,6 +231,12 @@ async def run_job(
         await asyncio.to_thread(_clear_output, out_dir)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     previous = await asyncio.to_thread(ckpt_mod.load, out_dir)
+    if previous is not None and previous.fingerprint != fp and spec.restart_on_change:
+        if warn is not None:
+            warn(f"{out_dir} holds a run with other inputs or stages: starting over")
+        await asyncio.to_thread(_clear_output, out_dir)
+        await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+        previous = None
     if previous is not None and previous.fingerprint != fp:
         raise CheckpointError(
             f"{out_dir} holds a run with other inputs or config "

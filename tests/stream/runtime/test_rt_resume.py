@@ -191,6 +191,21 @@ class TestInProcessResume:
         )
         assert [s["key"] for s in result.manifest["stages"]] == ["noop", "noop_2"]
 
+    async def test_restart_on_change_replaces_a_foreign_run(self, tmp_path: Path) -> None:
+        """With restart_on_change, a run made with other stages is replaced, not refused."""
+        inp = make_input(tmp_path / "in", shards=1, lines=50)
+        out = tmp_path / "out"
+        await run_job(
+            JobSpec(inputs=(str(inp),), out_dir=out, config=config_from_dict({"stages": ["noop"]}))
+        )
+        other = config_from_dict({"stages": ["noop", "noop"]})
+        result = await run_job(
+            JobSpec(inputs=(str(inp),), out_dir=out, config=other, restart_on_change=True)
+        )
+        assert not result.already_complete
+        assert [s["key"] for s in result.manifest["stages"]] == ["noop", "noop_2"]
+        assert result.manifest["starts"] == 1
+
     async def test_rerun_of_a_complete_run_changes_nothing(self, tmp_path: Path) -> None:
         """Running a finished job again rewrites only the report; shards stay as they are."""
         inp = make_input(tmp_path / "in", shards=1, lines=100)
