@@ -89,3 +89,21 @@ def test_repository_without_words_is_counted(tmp_path: Path) -> None:
 def test_exported_members(module: object, names: set[str]) -> None:
     """The public surface of each stage-1 package is exactly what we mean to export."""
     assert set(module.__all__) == names  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["exact", "fuzzy"])
+def test_unserialisable_record_quarantined_alone(tmp_path: Path, kind: str) -> None:
+    """A record that cannot be spilled is quarantined; its batch-mates are held exactly once."""
+    stage: Stage = (
+        ExactDedupStage(spill_dir=str(tmp_path))
+        if kind == "exact"
+        else FuzzyDedupStage(spill_dir=str(tmp_path))
+    )
+    good = [make_record(f"g{i}.py", f"value_{i} = compute({i}, other_{i})\n") for i in range(3)]
+    bad = make_record("bad.py", "x = object_that_will_not_pickle()\n", hook=lambda: None)
+    first = stage.process([good[0], bad, good[1]])
+    assert [(r.path, r.drop_reason) for r in first] == [
+        ("bad.py", f"{stage.name}:error:PicklingError")
+    ]
+    out = stage.process([good[2]]) + stage.finish()
+    assert sorted(r.path for r in out) == ["g0.py", "g1.py", "g2.py"]
