@@ -102,8 +102,7 @@ def test_unserialisable_record_quarantined_alone(tmp_path: Path, kind: str) -> N
     good = [make_record(f"g{i}.py", f"value_{i} = compute({i}, other_{i})\n") for i in range(3)]
     bad = make_record("bad.py", "x = object_that_will_not_pickle()\n", hook=lambda: None)
     first = stage.process([good[0], bad, good[1]])
-    assert [(r.path, r.drop_reason) for r in first] == [
-        ("bad.py", f"{stage.name}:error:PicklingError")
-    ]
+    assert [r.path for r in first] == ["bad.py"]
+    assert str(first[0].drop_reason).startswith(f"{stage.name}:error:")
     out = stage.process([good[2]]) + stage.finish()
     assert sorted(r.path for r in out) == ["g0.py", "g1.py", "g2.py"]
