@@ -121,8 +121,11 @@ def _run(spec: JobSpec, options: RayOptions, warn: Callable[[str], None] | None)
             start=plan["starts"],
             partitions=int(plan["partitions"]),
         )
+        step_walls: dict[int, float] = {}
         for step in steps:
+            t0 = time.monotonic()
             driver.run(step, steps)
+            step_walls[step.index] = round(time.monotonic() - t0, 3)
         cpus = _cluster.cluster_cpus()
     finally:
         if owned:
@@ -135,6 +138,8 @@ def _run(spec: JobSpec, options: RayOptions, warn: Callable[[str], None] | None)
     manifest["missing_inputs"] = [s.path for s in shards if s.kind == "missing"]
     manifest["elapsed_s"] = round(elapsed, 3)
     executor["cluster_cpus"] = cpus
+    for info, step in zip(executor["steps"], steps, strict=True):
+        info["wall_s"] = step_walls[step.index]  # this start only (0 when already done)
     executor["address"] = options.address or "local"
     manifest["executor"] = executor
     local_job.write_manifest(out_dir, manifest)
@@ -285,7 +290,7 @@ class _Driver:
         if self.layout.step_marker(step.index).exists():
             return
         ref = self.serial.remote(
-            self.spec.config,
+            self.stages[step.stage],  # fresh: the driver's stages never process anything
             self.layout,
             step.index,
             step.stage,
@@ -322,6 +327,7 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
             t["dropped"].update(m.get("dropped", {}))
 
     sink: dict[str, Any] = {"corpus": [], "rejects": [], "langs": Counter(), "reasons": Counter()}
+    cpu_s = 0.0
     reports: dict[str, Any] = {}
     step_info = []
     for step in steps:
@@ -330,6 +336,7 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
             for s in shards:
                 marker = _shardio.read_json(layout.marker(step.index, s.index))
                 starts[marker["start"]] += 1
+                cpu_s += marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
                 if step.final:
                     sink["corpus"] += marker["corpus"]
@@ -348,6 +355,7 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
             marker = _shardio.read_json(layout.step_marker(step.index))
             reports[step.stage] = marker["report"]
             if isinstance(step, SerialStep):
+                cpu_s += marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
             step_info.append({"kind": step.kind, "stage": step.stage, "start": marker["start"]})
     for key, stage in built.stages:
@@ -368,6 +376,8 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
         "shards": len(shards),
         "shard_files": plan["shard_files"],
         "partitions": plan["partitions"],
+        # CPU seconds of map and serial tasks (the dedup shuffles are not counted), all starts.
+        "task_cpu_s": round(cpu_s, 3),
         "steps": step_info,
     }
     return ckpt, executor

@@ -189,6 +189,7 @@ def _applier(
 def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     """Read one shard (input or previous step), apply the dedup decision, run the stateless
     stages, attach MinHash for the next fuzzy step, and commit the output; returns the marker."""
+    cpu_start = time.process_time()
     stages = stages_for(job.config)
     layout, step = job.layout, job.step
     batch_size = job.config.runtime.batch_size
@@ -271,6 +272,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
             marker["records"] = out.records
         marker["metrics"] = metrics.to_json()
         marker["computed_here"] = computed_here
+        marker["cpu_s"] = round(time.process_time() - cpu_start, 4)
     except BaseException:
         if step.final:
             for w in writers:
@@ -341,11 +343,11 @@ def fuzzy_members(
 
 
 def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .remote()
-    config: StreamConfig, layout: Layout, step: int, key: str, shards: list[int], start: int
+    stage_obj: Stage, layout: Layout, step: int, key: str, shards: list[int], start: int
 ) -> dict[str, Any]:
-    """One stateful stage over every shard in input order (it needs all records before)."""
-    stage = build_stages(config).stages
-    stage_obj = dict(stage)[key]
+    """One stateful stage (a fresh instance, shipped by the driver) over every shard in input
+    order: its state depends on every record before."""
+    cpu_start = time.process_time()
     work = layout.step_dir(step) / "work"
     work.mkdir(parents=True, exist_ok=True)
     stage_obj.open(work)
@@ -371,4 +373,5 @@ def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .rem
             out.write(dropped + live)
         out.commit()
     report = stage_obj.report()
-    return {"start": start, "metrics": metrics.to_json(), "report": report}
+    cpu_s = round(time.process_time() - cpu_start, 4)
+    return {"start": start, "metrics": metrics.to_json(), "report": report, "cpu_s": cpu_s}
