@@ -18,9 +18,9 @@ State and memory: held records and band keys are appended to spill files (their 
 lengths are the checkpoint, see :mod:`.spill`); memory while streaming is constant at file level
 (plus the datasketch index, when chosen) and one 8 KiB signature per repository at repository
 level. Clusters are computed at :meth:`FuzzyDedupStage.finish` from the band keys (a sort per
-band and scipy's connected components), then the held records are read twice: the best priority
-key of each cluster, then emission. Clusters are transitive (connected components), like
-datatrove's and NeMo Curator's.
+band and scipy's connected components); the small survivor-key file then gives the best priority
+key of each cluster, and the held records are streamed out once. Clusters are transitive
+(connected components), like datatrove's and NeMo Curator's.
 """
 
 from __future__ import annotations
