@@ -266,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamError as exc:
         _err(str(exc))
         return 1
+    except OSError as exc:  # e.g. --out is a file, or the disk is full
+        _err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return 1
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to resume from the last checkpoint")
         return 130

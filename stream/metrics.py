@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
 
 @dataclass
 class StageMetrics:
@@ -70,8 +72,6 @@ class RunMetrics:
 
 def prometheus_collector(get_metrics: Callable[[], RunMetrics | None]) -> Any:
     """A prometheus_client collector reading the live counters at scrape time."""
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
     class _Collector:
         def collect(self) -> Iterator[Any]:
             metrics = get_metrics()

@@ -40,6 +40,9 @@ from codekiln.stream.config import StreamConfig
 from codekiln.stream.metrics import RunMetrics, StageMetrics, prometheus_collector
 from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES
 from codekiln.stream.runtime.errors import ConfigError, StreamError
+from codekiln.stream.runtime.job import JobSpec, run_job
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 SHARD_SUFFIXES = (*JSONL_SUFFIXES, *PARQUET_SUFFIXES)
 CLAIMED, DONE, FAILED = ".claimed", ".done", ".failed"
@@ -206,9 +209,6 @@ class WorkerState:
 
 
 def make_app(state: WorkerState) -> web.Application:
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
     registry = CollectorRegistry()
     registry.register(prometheus_collector(state.merged))
 
@@ -256,8 +256,6 @@ async def run_worker(
     on_ready: Callable[[int], None] | None = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or ``stop``), or until idle with ``settings.once``."""
-    from codekiln.stream.runtime.job import JobSpec, run_job
-
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

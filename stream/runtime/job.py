@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import json
 import pickle
 import shutil
@@ -25,6 +26,7 @@ from codekiln.stream import registry
 from codekiln.stream.config import LAUNCHER_FUNC, LAUNCHER_MODULE, StreamConfig
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.inputs import InputSet
+from codekiln.stream.report import write_report
 from codekiln.stream.runtime import checkpoint as ckpt_mod
 from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.checkpoint import Checkpoint
@@ -375,26 +377,37 @@ def _optional_callable(module_name: str, func: str) -> Callable[..., Any] | None
     return fn if callable(fn) else None
 
 
+async def _call_hook(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Await a coroutine function; run a plain function in a thread (it may take minutes)."""
+    if inspect.iscoroutinefunction(fn):
+        result = await fn(*args, **kwargs)
+    else:
+        result = await asyncio.to_thread(fn, *args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+    return dict(result or {})
+
+
 async def _after_commit(
     spec: JobSpec, out_dir: Path, manifest: dict[str, Any], ckpt: Checkpoint
 ) -> dict[str, Any]:
-    """Hooks that run once the corpus is committed: LLM synthesis and job launch."""
-    synth = _synth_status(spec)
-    if synth["enabled"] and synth.get("available"):
+    """Hooks that run once the corpus is committed: LLM synthesis and job launch.
+
+    Each hook's result is saved in the checkpoint, so a rerun after a crash does not call a
+    hook that already ran.
+    """
+    synth_fn = await asyncio.to_thread(_optional_callable, SYNTH_MODULE, SYNTH_FUNC)
+    synth = _synth_status(spec, synth_fn is not None)
+    if synth["enabled"] and synth_fn is not None:
         done = ckpt.final.get("synth")
         if done is None:
-            fn = _optional_callable(SYNTH_MODULE, SYNTH_FUNC)
-            assert fn is not None
-            kwargs = {
-                "corpus_dir": out_dir / "corpus",
-                "out_dir": out_dir / "synth",
-                "llm_url": spec.llm_url,
-                "sandbox_url": spec.sandbox_url,
-            }
-            result = fn(**kwargs)
-            if asyncio.iscoroutine(result):
-                result = await result
-            done = dict(result or {})
+            done = await _call_hook(
+                synth_fn,
+                corpus_dir=out_dir / "corpus",
+                out_dir=out_dir / "synth",
+                llm_url=spec.llm_url,
+                sandbox_url=spec.sandbox_url,
+            )
             ckpt.final["synth"] = done
             await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
         synth["result"] = done
@@ -402,15 +415,12 @@ async def _after_commit(
     if spec.config.launch is not None:
         done = ckpt.final.get("launch")
         if done is None:
-            fn = _optional_callable(LAUNCHER_MODULE, LAUNCHER_FUNC)
+            fn = await asyncio.to_thread(_optional_callable, LAUNCHER_MODULE, LAUNCHER_FUNC)
             if fn is None:  # validated at config load; the module vanished since
                 raise ConfigError(
                     f"config: launch: {LAUNCHER_MODULE}:{LAUNCHER_FUNC} is not available"
                 )
-            result = fn(out_dir / MANIFEST, dict(spec.config.launch))
-            if asyncio.iscoroutine(result):
-                result = await result
-            done = dict(result or {})
+            done = await _call_hook(fn, out_dir / MANIFEST, dict(spec.config.launch))
             ckpt.final["launch"] = done
             await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
         manifest["launch"] = done
@@ -418,7 +428,7 @@ async def _after_commit(
     return manifest
 
 
-def _synth_status(spec: JobSpec) -> dict[str, Any]:
+def _synth_status(spec: JobSpec, available: bool) -> dict[str, Any]:
     if not spec.llm_url:
         return {
             "enabled": False,
@@ -427,7 +437,6 @@ def _synth_status(spec: JobSpec) -> dict[str, Any]:
             "the config key synth.llm_url; synth.sandbox_url (or CODEKILN_SANDBOX_URL) names "
             "the sandbox service that checks generated tests",
         }
-    available = _optional_callable(SYNTH_MODULE, SYNTH_FUNC) is not None
     status: dict[str, Any] = {"enabled": True, "llm_url": spec.llm_url, "available": available}
     if not available:
         status["why"] = f"{SYNTH_MODULE}:{SYNTH_FUNC} is not installed yet"
@@ -435,8 +444,6 @@ def _synth_status(spec: JobSpec) -> dict[str, Any]:
 
 
 async def _write_report(out_dir: Path, manifest: dict[str, Any], spec: JobSpec) -> Path:
-    from codekiln.stream.report import write_report
-
     return await asyncio.to_thread(write_report, out_dir, manifest)
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -93,9 +94,9 @@ class TestClaims:
 
 
 class TestEndpoints:
-    async def test_metrics_and_healthz_on_port_0(self, tmp_path: Path) -> None:
+    async def test_metrics_and_healthz_on_port_0(self, tmp_path: Path, no_blocking: Any) -> None:
         """/metrics serves per-stage Prometheus counters; /healthz answers ok with the worker id."""
-        _shards(tmp_path / "watch", 2, lines=25)
+        await asyncio.to_thread(_shards, tmp_path / "watch", 2, 25)
         config = config_from_dict(
             {"input": {"format": "jsonl"}, "stages": ["noop", "rt_stages:DropMarkedStage"]}
         )
