@@ -56,8 +56,12 @@ def record_bands(record: Record, params: MinHashParams) -> list[int] | None:
 
 def shard_keys(
     records: Iterable[Record], shard: int, params: MinHashParams, partitions: int
-) -> tuple[list[U64], dict[str, int]]:
-    """Band rows of one shard split by partition, and the shard's counts."""
+) -> tuple[list[U64], I64, dict[str, int]]:
+    """Band rows of one shard split by partition, the shard's local edges, and its counts.
+
+    Within the shard, each (band, key) bucket is joined locally (a path of edges) and only its
+    first document is shuffled: a reducer receives at most one row per bucket and shard, so a
+    bucket of a million copies costs it as many rows as there are shards."""
     docs: list[int] = []
     rows: list[list[int]] = []
     held = no_shingles = 0
@@ -72,19 +76,36 @@ def shard_keys(
         docs.append(gid(shard, local))
         rows.append(bands)
     counts = {"held": held, "no_shingles": no_shingles}
+    no_edges = np.zeros((0, 2), np.int64)
     if not rows:
-        return [np.zeros((0, 3), np.uint64) for _ in range(partitions)], counts
+        return [np.zeros((0, 3), np.uint64) for _ in range(partitions)], no_edges, counts
     keys = np.asarray(rows, dtype=np.uint64)  # (n, bands)
     n, b = keys.shape
     table = np.empty((n * b, 3), dtype=np.uint64)
     table[:, 0] = np.tile(np.arange(b, dtype=np.uint64), n)
     table[:, 1] = keys.reshape(-1)
     table[:, 2] = np.repeat(np.asarray(docs, dtype=np.uint64), b)
+    table, local_edges = _combine(table)
     part = (table[:, 0] + table[:, 1] % np.uint64(partitions)) % np.uint64(partitions)
     order = np.argsort(part, kind="stable")
     table = table[order]
     bounds = np.searchsorted(part[order], np.arange(partitions + 1, dtype=np.uint64))
-    return [table[bounds[p] : bounds[p + 1]].copy() for p in range(partitions)], counts
+    parts = [table[bounds[p] : bounds[p + 1]].copy() for p in range(partitions)]
+    return parts, local_edges, counts
+
+
+def _combine(table: U64) -> tuple[U64, I64]:
+    """One row per (band, key) bucket (its first document), and the edges joining the rest."""
+    order = np.lexsort((table[:, 2], table[:, 1], table[:, 0]))
+    t = table[order]
+    first = np.ones(t.shape[0], dtype=bool)
+    first[1:] = (t[1:, 0] != t[:-1, 0]) | (t[1:, 1] != t[:-1, 1])
+    head = np.maximum.accumulate(np.where(first, np.arange(t.shape[0]), 0))
+    rest = ~first
+    edges = np.stack([t[head[rest], 2], t[rest, 2]], axis=1).astype(np.int64)
+    if edges.size:
+        edges = np.unique(edges, axis=0)
+    return t[first], edges
 
 
 def partition_edges(tables: list[U64]) -> I64:

@@ -252,10 +252,10 @@ class _Driver:
         stage = self.stages[step.stage]
         assert isinstance(stage, FuzzyDedupStage)
         p = self.partitions
-        keys = self._keys(self.fuzzy_keys, step, 1)
+        keys = self._keys(self.fuzzy_keys, step, 2)
         edges = [self.fuzzy_edges.remote(*[k[i] for k in keys]) for i in range(p)]
-        clustered = self.fuzzy_cluster.remote(*edges)
-        counts_list = self.wait([k[p] for k in keys], f"fuzzy dedup {step.stage!r}: signatures")
+        clustered = self.fuzzy_cluster.remote(*edges, *[k[p] for k in keys])
+        counts_list = self.wait([k[p + 1] for k in keys], f"fuzzy dedup {step.stage!r}: keys")
         (members,) = self.wait([clustered], f"fuzzy dedup {step.stage!r}: clustering")
         refs = [
             self.fuzzy_members.remote(self.layout, step.index - 1, shard, m, stage)

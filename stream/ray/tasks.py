@@ -318,8 +318,8 @@ def fuzzy_keys(
     layout: Layout, source_step: int, shard: int, stage: FuzzyDedupStage, partitions: int
 ) -> tuple[Any, ...]:
     records = _shardio.read_records(layout.shard_file(source_step, shard))
-    tables, counts = rfuzzy.shard_keys(records, shard, stage.params, partitions)
-    return (*tables, counts)
+    tables, local_edges, counts = rfuzzy.shard_keys(records, shard, stage.params, partitions)
+    return (*tables, local_edges, counts)
 
 
 def fuzzy_edges(*tables: Any) -> Any:

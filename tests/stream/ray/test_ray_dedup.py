@@ -94,7 +94,7 @@ def _fuzzy_distributed(records: list[Record], cuts: list[int], partitions: int) 
     shards = _split(records, cuts)
     keys = [rfuzzy.shard_keys(s, i, stage.params, partitions) for i, s in enumerate(shards)]
     edges = [rfuzzy.partition_edges([k[0][p] for k in keys]) for p in range(partitions)]
-    nodes, labels = rfuzzy.cluster(edges)
+    nodes, labels = rfuzzy.cluster(edges + [k[1] for k in keys])
     members = rfuzzy.members_by_shard(nodes, labels)
     found = [
         rfuzzy.shard_members(shards[s], s, m, stage.priority) for s, m in sorted(members.items())
@@ -140,6 +140,22 @@ class TestFuzzy:
         assert edges.shape == (m - 1, 2)
         nodes, labels = rfuzzy.cluster([edges])
         assert nodes.size == m
+        assert np.unique(labels).size == 1
+
+    def test_big_bucket_is_combined_in_its_shard(self):
+        """1,000 copies in one shard send one row per band to the shuffle, not 1,000."""
+        from codekiln.stream.dedup.fuzzy import META_BANDS
+
+        params = FuzzyDedupStage(**PARAMS).params
+        records = _records(["x"] * 1000, [0] * 1000)
+        for r in records:
+            r.meta[META_BANDS] = list(range(params.bands))
+        parts, local_edges, counts = rfuzzy.shard_keys(records, 3, params, 4)
+        assert sum(p.shape[0] for p in parts) == params.bands
+        assert local_edges.shape == (999, 2)
+        assert counts == {"held": 1000, "no_shingles": 0}
+        nodes, labels = rfuzzy.cluster([local_edges])
+        assert nodes.size == 1000
         assert np.unique(labels).size == 1
 
     def test_same_key_in_other_band_is_not_a_match(self):
