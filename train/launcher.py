@@ -573,10 +573,12 @@ def on_corpus_committed(manifest_path: str | Path, launch_config: dict[str, Any]
     worker thread, not an event loop.
     """
     manifest_path = Path(manifest_path)
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LaunchError(f"cannot read the run manifest {manifest_path}: {exc}") from exc
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():  # the runtime may call before it writes the final manifest
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LaunchError(f"cannot read the run manifest {manifest_path}: {exc}") from exc
     run_id = str(manifest.get("run_id") or int(time.time()))
     run_id = "".join(c for c in run_id.lower() if c.isalnum())[:12] or "run"
     corpus = launch_config.get("corpus_mount") or str(manifest_path.parent / "corpus")

@@ -303,6 +303,20 @@ class TestCorpusToJobs:
         assert result["eval"]["outcome"] == "skipped"
         assert not any(o["kind"] == "Deployment" for o in api.received)
 
+    def test_dry_run_without_manifest(self, tmp_path: Path) -> None:
+        """Called before the manifest is written, the corpus beside it is still used."""
+        launch = {
+            "image": "i",
+            "dry_run": True,
+            "corpus_mount": "/data/run7/corpus",
+            "train": {"config": TRAIN_CFG, "gpus": 8},
+            "eval": {},
+        }
+        result = on_corpus_committed(tmp_path / "manifest.json", launch)
+        assert result["train"]["outcome"] == "dry-run"
+        assert result["train"]["name"].startswith("codekiln-train-")
+        assert result["eval"]["outcome"] == "dry-run"
+
     def test_validate_launch_config(self) -> None:
         """The runtime's pre-flight check accepts a good section and names a bad key."""
         good = {"image": "i", "train": {"config": TRAIN_CFG, "gpus": 8}}

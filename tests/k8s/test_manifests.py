@@ -164,12 +164,45 @@ class TestSchemas:
 
     def test_unknown_custom_kind(self) -> None:
         """A kind with no schema anywhere is an error that says where a schema goes."""
-        with pytest.raises(ManifestError, match=r"ray.io_v1_RayCluster.json"):
+        with pytest.raises(ManifestError, match=r"example.com_v1_Widget.json"):
             validate_object(
-                {
-                    "apiVersion": "ray.io/v1",
-                    "kind": "RayCluster",
-                    "metadata": {"name": "r"},
-                    "spec": {},
-                }
+                {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
             )
+
+
+def test_launcher_matches_static_pytorchjob() -> None:
+    """The launcher's PyTorchJob runs the same container as k8s/training: command, mounts."""
+    from codekiln.train.kube._objects import TrainJobParams, build_train_objects
+
+    static = next(
+        o for o in render_kustomization(K8S / "training" / "pretrain") if o["kind"] == "PyTorchJob"
+    )
+    cm = next(
+        o for o in render_kustomization(K8S / "training" / "pretrain") if o["kind"] == "ConfigMap"
+    )
+    built = build_train_objects(
+        TrainJobParams(
+            name="codekiln-pretrain",
+            image="codekiln:0.1.0",
+            nodes=2,
+            gpus_per_node=8,
+            train_config=yaml.safe_load(cm["data"]["train.yaml"]),
+        )
+    )
+    job = next(o for o in built if o["kind"] == "PyTorchJob")
+
+    def container(o: dict[str, Any]) -> dict[str, Any]:
+        c = o["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+        return {
+            "name": c["name"],
+            "command": c["command"],
+            "args": c["args"],
+            "mounts": sorted((m["name"], m["mountPath"]) for m in c["volumeMounts"]),
+        }
+
+    assert container(job) == container(static)
+    assert job["spec"]["nprocPerNode"] == static["spec"]["nprocPerNode"]
+    built_cm = next(o for o in built if o["kind"] == "ConfigMap")
+    assert json.loads(built_cm["data"]["ds_config.json"]) == json.loads(
+        cm["data"]["ds_config.json"]
+    )

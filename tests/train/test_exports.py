@@ -1,0 +1,42 @@
+"""The public surface of codekiln.train is what we mean to export."""
+
+from __future__ import annotations
+
+import codekiln.train
+import codekiln.train.kube
+import codekiln.train.launcher
+
+
+def test_train_exports() -> None:
+    """codekiln.train exports the config and the error tree."""
+    assert sorted(codekiln.train.__all__) == [
+        "CheckpointError",
+        "ConfigError",
+        "DataError",
+        "LaunchError",
+        "ManifestError",
+        "TrainConfig",
+        "TrainError",
+    ]
+
+
+def test_kube_exports() -> None:
+    """codekiln.train.kube exports rendering and validation."""
+    assert sorted(codekiln.train.kube.__all__) == [
+        "custom_kinds",
+        "render_kustomization",
+        "validate_all",
+        "validate_object",
+    ]
+
+
+def test_launcher_exports() -> None:
+    """The launcher exports what the eval CLI and the stream runtime call."""
+    assert {
+        "eval_launch_main",
+        "on_corpus_committed",
+        "validate_launch_config",
+        "train_launch_main",
+    } <= set(codekiln.train.launcher.__all__)
+    for name in codekiln.train.launcher.__all__:
+        assert hasattr(codekiln.train.launcher, name)
