@@ -1,0 +1,202 @@
+"""Heuristic filter throughput, against datatrove's Gopher filters on the same data.
+
+Corpus: the Python standard library of the interpreter running this script (``.py`` files in
+sorted path order, capped at ``--mb`` MB (2.5 by default), so the same machine always measures
+the same bytes).
+
+Figures (CPU time of this process, so "per core"):
+
+1. codekiln ``HeuristicFilterStage`` with ``evaluate_all`` (every signal of the Python table
+   computed for every file, i.e. no early exit), batches of 256 in the main thread (as in a
+   pool worker: per-signal alarms armed);
+2. the same stage with defaults (stops at the first rule that fires), what a run does;
+3. datatrove ``GopherQualityFilter`` and ``GopherRepetitionFilter`` with default settings on
+   the same texts in the same process. Their default English word tokenizer is spaCy's; when
+   spaCy is not installed both filters get a regex word tokenizer instead (``\\w+`` and
+   punctuation runs; sentences split on terminal punctuation), which is much cheaper, so that
+   baseline is faster than datatrove's default. The script prints which one it used;
+4. end to end: ``codekiln-stream run`` with the default pipeline (stage 1 + stage 2) on the same
+   files, in MB per CPU-second of the whole process tree (the CLI, its forkserver and pool
+   workers, sampled with psutil every 0.1 s, so a process's last 0.1 s may be missed), and the
+   cores it kept busy (CPU seconds / wall seconds). Skip with ``--no-e2e``.
+
+Goals (issue 4): filters >= 5 MB/s per core and >= 5x each datatrove filter; end to end
+>= 4 MB/s per core using both cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def corpus(cap_mb: float) -> list[tuple[str, str]]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    out: list[tuple[str, str]] = []
+    total = 0
+    for path in sorted(root.rglob("*.py")):
+        if "site-packages" in path.parts:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        out.append((str(path.relative_to(root)), text))
+        total += len(text.encode())
+        if total >= cap_mb * 1e6:
+            break
+    return out
+
+
+def mb(docs: list[tuple[str, str]]) -> float:
+    return sum(len(t.encode()) for _, t in docs) / 1e6
+
+
+def bench_codekiln(docs: list[tuple[str, str]], evaluate_all: bool) -> tuple[float, int]:
+    from codekiln.stream.filters import HeuristicFilterStage
+    from codekiln.stream.record import Record
+
+    stage = HeuristicFilterStage(evaluate_all=evaluate_all)
+    records = [Record(id=p, text=t, lang="Python", path=p) for p, t in docs]
+    start = time.process_time()
+    for i in range(0, len(records), 256):
+        stage.process(records[i : i + 256])
+    cpu = time.process_time() - start
+    return cpu, sum(1 for r in records if r.drop_reason)
+
+
+def _regex_tokenizer() -> object:
+    from datatrove.utils.word_tokenizers import WordTokenizer
+
+    words = re.compile(r"\w+|[^\w\s]+")
+    sentences = re.compile(r"[^.!?\n]+[.!?\n]*")
+
+    class RegexTokenizer(WordTokenizer):
+        def word_tokenize(self, text: str) -> list[str]:
+            return words.findall(text)
+
+        def sent_tokenize(self, text: str) -> list[str]:
+            return [s.strip() for s in sentences.findall(text) if s.strip()]
+
+        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+            return [m.span() for m in sentences.finditer(text)]
+
+    return RegexTokenizer()
+
+
+def bench_datatrove(docs: list[tuple[str, str]]) -> tuple[str, dict[str, tuple[float, int]]]:
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+
+    try:
+        import spacy  # noqa: F401 - datatrove's default English tokenizer
+
+        tokenizer: Any = "en"
+        used = "datatrove default (spaCy 'en' tokenizer)"
+    except ImportError:
+        tokenizer = _regex_tokenizer()
+        used = "regex tokenizer (spaCy not installed; faster than datatrove's default)"
+    results = {}
+    for name, flt in (
+        ("GopherQualityFilter", GopherQualityFilter(language=tokenizer)),
+        ("GopherRepetitionFilter", GopherRepetitionFilter(language=tokenizer)),
+    ):
+        items = [Document(text=t, id=p) for p, t in docs]
+        start = time.process_time()
+        dropped = 0
+        for doc in items:
+            verdict = flt.filter(doc)
+            keep = verdict[0] if isinstance(verdict, tuple) else verdict
+            dropped += not keep
+        results[name] = (time.process_time() - start, dropped)
+    return used, results
+
+
+def bench_e2e(docs: list[tuple[str, str]]) -> tuple[float, float, int]:
+    """(CPU seconds of the process tree, wall seconds, cores) of a default-pipeline run."""
+    work = Path(tempfile.mkdtemp(prefix="bench-filters-"))
+    try:
+        src = work / "src"
+        for rel, text in docs:
+            dest = src / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text, encoding="utf-8")
+        import psutil
+
+        exe = Path(sys.executable).with_name("codekiln-stream")
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(exe), "run", str(src), "--out", str(work / "out")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        seen: dict[int, float] = {}
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            for p in tree:
+                try:
+                    t = p.cpu_times()
+                    seen[p.pid] = t.user + t.system
+                except psutil.Error:
+                    continue
+            time.sleep(0.1)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"codekiln-stream run exited {proc.returncode}")
+        cpu = sum(seen.values())
+        return cpu, wall, os.cpu_count() or 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=float, default=2.5, help="corpus cap in MB (default 2.5)")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    args = parser.parse_args()
+
+    docs = corpus(args.mb)
+    size = mb(docs)
+    print(f"corpus: {len(docs)} Python stdlib files, {size:.2f} MB ({sys.version.split()[0]})")
+
+    cpu_all, dropped_all = bench_codekiln(docs, evaluate_all=True)
+    cpu_first, dropped_first = bench_codekiln(docs, evaluate_all=False)
+    ours = size / cpu_all
+    print(f"codekiln filters, every signal : {ours:6.2f} MB/s per core "
+          f"({cpu_all:.2f} CPU s, {dropped_all} dropped)")  # fmt: skip
+    print(f"codekiln filters, first-fire   : {size / cpu_first:6.2f} MB/s per core "
+          f"({cpu_first:.2f} CPU s, {dropped_first} dropped)")  # fmt: skip
+    used, baseline = bench_datatrove(docs)
+    print(f"datatrove word tokenizer: {used}")
+    for name, (cpu, dropped) in baseline.items():
+        theirs = size / cpu
+        print(f"datatrove {name:22s}: {theirs:6.2f} MB/s per core ({cpu:.2f} CPU s, "
+              f"{dropped} dropped) -> codekiln (every signal) is {ours / theirs:.1f}x")  # fmt: skip
+    slowest_ratio = min(ours / (size / cpu) for cpu, _ in baseline.values())
+    print(f"goal >= 5 MB/s per core: {'met' if ours >= 5 else 'NOT met'} ({ours:.2f}); "
+          f"goal >= 5x datatrove: {'met' if slowest_ratio >= 5 else 'NOT met'} "
+          f"({slowest_ratio:.1f}x the faster of the two)")  # fmt: skip
+
+    if not args.no_e2e:
+        cpu, wall, cores = bench_e2e(docs)
+        print(f"end to end (default pipeline): {size / cpu:6.2f} MB/s per core, "
+              f"{size / wall:.2f} MB/s wall, {cpu / wall:.2f} of {cores} cores busy "
+              f"(goal >= 4 MB/s per core using both cores)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
