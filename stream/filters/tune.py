@@ -179,9 +179,10 @@ def sweep(scored: list[Scored], rule: Rule, extra: list[float]) -> list[dict[str
         candidates |= {_percentile(values, q) for q in (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)}
     candidates |= set(extra)
     direction = "gt" if rule.gt is not None else "lt"
-    rows = []
+    rows: list[dict[str, Any]] = []
     for threshold in sorted(c for c in candidates if c is not None):
-        kept, dropped = [], []
+        kept: list[Scored] = []
+        dropped: list[Scored] = []
         for s in scored:
             if s.value is None:
                 continue

@@ -375,3 +375,22 @@ def test_any_text_gets_a_verdict(text: str) -> None:
         (out,) = run(stage, rec(text, lang=lang, lang_type=lang_type))
         assert out.drop_reason is None or out.drop_reason.startswith("filters:")
         assert "error" not in (out.drop_reason or "")
+
+
+def test_exported_members() -> None:
+    """The public surfaces of the stage-2 packages are exactly what we mean to export."""
+    from codekiln.stream import filters, sampling, webclf
+
+    assert set(filters.__all__) == {
+        "SIGNALS", "HeuristicFilterStage", "Rule", "RuleConfigError", "RuleSet", "RuleTable",
+        "Unparseable", "load_rules", "merge_reports",
+    }  # fmt: skip
+    assert set(sampling.__all__) == {
+        "AnnealRouteStage", "DownsampleStage", "MixSpec", "MixtureError", "build_mixture",
+    }  # fmt: skip
+    assert set(webclf.__all__) == {
+        "CodeWebClassifier", "TrainParams", "WebClfError", "aggregate", "domain_of", "evaluate",
+        "iterate", "select_domains",
+    }  # fmt: skip
+    for module in (filters, sampling, webclf):
+        assert all(hasattr(module, name) for name in module.__all__)
