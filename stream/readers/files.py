@@ -1,6 +1,7 @@
 """Directory trees of source files: one record per file.
 
-- ``id``     ``record_id(source, path)``, where ``source`` is the input root's absolute path
+- ``id``     ``record_id(source, path)``, where ``source`` is the input root's name (unique
+  within the run), so ids do not change when the tree moves
 - ``path``   the file's path relative to the input root (``/``-separated)
 - ``repo``   the nearest enclosing git work tree (a folder holding ``.git``), relative to the
   input root (the root's own name when the root is one); else the top folder under the root
@@ -50,7 +51,7 @@ class FileTreeReader:
         self.root = root
         self.max_file_bytes = max_file_bytes
         self.exclude_dirs = frozenset(exclude_dirs)
-        self.source = source or str(root.resolve())
+        self.source = source or root.resolve().name
 
     def _walk(self) -> Iterator[_Entry]:
         root = self.root

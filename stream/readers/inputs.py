@@ -58,9 +58,24 @@ class _Missing:
             )
 
 
-def make_reader(path: Path, cfg: InputConfig) -> Reader:
+def source_labels(paths: list[str]) -> list[str]:
+    """Each input's ``source``: its base name, made unique within the run (``name#2``).
+
+    Ids are ``record_id(source, key)``, so they do not depend on where the input lives: a shard
+    a worker moved into ``.claimed/``, or a tree copied elsewhere, keeps its ids.
+    """
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for p in paths:
+        name = Path(p).resolve().name or str(Path(p).resolve())
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
+def make_reader(path: Path, cfg: InputConfig, source: str | None = None) -> Reader:
     fmt = detect_format(path, cfg.format)
-    source = str(path.resolve())
+    source = source or path.resolve().name
     if fmt == "files":
         return FileTreeReader(
             path, max_file_bytes=cfg.max_file_bytes, exclude_dirs=cfg.exclude_dirs, source=source
@@ -96,8 +111,10 @@ class InputSet:
         if not existing:
             raise InputError(f"no input exists: {', '.join(paths)}")
         self.paths = list(paths)
+        self.sources = source_labels(paths)
         self.readers: list[Reader] = [
-            make_reader(Path(p), cfg) if Path(p).exists() else _Missing(p) for p in paths
+            make_reader(Path(p), cfg, label) if Path(p).exists() else _Missing(p)
+            for p, label in zip(paths, self.sources, strict=True)
         ]
         self.missing = [p for p in paths if not Path(p).exists()]
         self.budget = Budget(max_files=cfg.max_files, max_bytes=cfg.max_bytes)

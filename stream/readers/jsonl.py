@@ -48,7 +48,7 @@ class JsonlReader:
         self.text_key = text_key
         self.id_key = id_key
         self.max_line_bytes = max_line_bytes
-        self.source = source or str(root.resolve())
+        self.source = source or root.resolve().name
 
     def _shard_name(self, path: Path) -> str:
         return path.name if path == self.root else path.relative_to(self.root).as_posix()

@@ -34,7 +34,7 @@ class ParquetReader:
         self.text_key = text_key
         self.id_key = id_key
         self.max_text_bytes = max_text_bytes
-        self.source = source or str(root.resolve())
+        self.source = source or root.resolve().name
 
     def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
         first_file, after_row = (after[0], after[1]) if after else (0, -1)

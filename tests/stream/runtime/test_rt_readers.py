@@ -42,12 +42,12 @@ def _read(
 
 class TestFileTree:
     def test_file_records_have_stable_ids_repo_and_relative_path(self, tmp_path: Path) -> None:
-        """id = record_id(root, relpath); repo = git root or top folder; path relative."""
+        """id = record_id(root name, relpath); repo = git root or top folder; path relative."""
         root = _tree(tmp_path / "in")
         reader = FileTreeReader(root, max_file_bytes=100)
         got = {r.path: r for _, r in _read(reader)}
         main = got["proj/src/main.py"]
-        assert main.id == record_id(str(root.resolve()), "proj/src/main.py")
+        assert main.id == record_id("in", "proj/src/main.py")
         assert main.repo == "proj"
         assert main.text == "print('hi')\n"
         assert got["lib/util.c"].repo == "lib"
@@ -149,7 +149,7 @@ class TestJsonl:
             (8, None),
         ]
         first, last = items[0][1], items[-1][1]
-        assert first.id == record_id(str(shard.resolve()), "a.jsonl:1")
+        assert first.id == record_id("a.jsonl", "a.jsonl:1")
         assert first.lang == "python"
         assert last.id == "keep-me"
         assert last.meta == {"stars": 5}
@@ -247,6 +247,20 @@ class TestInputSet:
         inputs = InputSet([str(tmp_path), str(tmp_path / "nope")], InputConfig())
         got = [(pos, r.drop_reason) for pos, r in inputs.items(None)]
         assert got == [((0, 0), None), ((1, 0), "reader:missing")]
+
+    def test_ids_do_not_depend_on_where_the_input_lives(self, tmp_path: Path) -> None:
+        """The same tree in two places gives the same ids; two inputs of one name get apart."""
+        for parent in ("x", "y"):
+            (tmp_path / parent / "src").mkdir(parents=True)
+            (tmp_path / parent / "src" / "a.py").write_text("a = 1\n")
+        ids = [
+            [r.id for _, r in InputSet([str(tmp_path / p / "src")], InputConfig()).items(None)]
+            for p in ("x", "y")
+        ]
+        assert ids[0] == ids[1]
+        both = InputSet([str(tmp_path / "x" / "src"), str(tmp_path / "y" / "src")], InputConfig())
+        assert both.sources == ["src", "src#2"]
+        assert len({r.id for _, r in both.items(None)}) == 2
 
     def test_no_existing_input_is_fatal(self, tmp_path: Path) -> None:
         """When no INPUT exists at all, that is an InputError (nothing to quarantine into)."""
