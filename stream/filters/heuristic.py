@@ -29,7 +29,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from codekiln.stream.filters._budget import SignalTimeout, alarm_handler, run_with_budget
+from codekiln.stream.filters._budget import (
+    SignalTimeout,
+    alarm_handler,
+    run_with_budget,
+    tick_for,
+)
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.rules import Rule, RuleSet, RuleTable, load_rules
 from codekiln.stream.filters.signals import SIGNALS, Unparseable
@@ -176,7 +181,7 @@ class HeuristicFilterStage(BatchStage):
         return fired, detail, values
 
     def process_batch(self, batch: list[Record]) -> list[Record]:
-        with alarm_handler() as armed:
+        with alarm_handler(tick_for(self.signal_budget_s)) as armed:
             for record in batch:
                 if record.drop_reason is not None:
                     continue

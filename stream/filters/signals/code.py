@@ -20,12 +20,12 @@ TRIVIAL_LINE_CHARS = 5
 @signal("frac_lines_dupe_lines")
 def frac_lines_dupe_lines(doc: Document) -> float:
     """Code lines repeating an earlier code line (whitespace removed, trivial lines ignored)."""
-    keys = [key for key in map(_squeeze, doc.code_lines) if len(key) >= TRIVIAL_LINE_CHARS]
+    squeezed = _INLINE_SPACE.sub("", doc.code_text).split("\n")
+    keys = [key for key in squeezed if len(key) >= TRIVIAL_LINE_CHARS]
     return ratio(len(keys) - len(set(keys)), len(keys))
 
 
-def _squeeze(line: str) -> str:
-    return "".join(line.split()) if " " in line.strip() else line.strip()
+_INLINE_SPACE = re.compile(r"[ \t\r\f\v]+")
 
 
 @signal("frac_chars_comments")
