@@ -83,22 +83,28 @@ def corpus_shards(corpus_dir: str | Path) -> list[Path]:
     return shards
 
 
-def iter_records(shard: Path, stats: dict[str, int]) -> Iterator[dict[str, Any]]:
-    """Records of one shard; malformed lines are counted in ``stats`` and skipped."""
+def iter_records(
+    shard: Path, stats: dict[str, int], *, require_text: bool = True
+) -> Iterator[dict[str, Any]]:
+    """Records of one shard; malformed lines are counted in ``stats`` and skipped.
+
+    A record is a JSON object; with ``require_text`` (corpus records) it must have a string
+    ``text``. SFT conversations have none.
+    """
     if shard.name.endswith(".zst"):
         import zstandard
 
         with shard.open("rb") as raw:
             reader = zstandard.ZstdDecompressor().stream_reader(raw)
             yield from _parse_lines(
-                io.TextIOWrapper(reader, encoding="utf-8", errors="replace"), stats
+                io.TextIOWrapper(reader, encoding="utf-8", errors="replace"), stats, require_text
             )
     else:
         with shard.open(encoding="utf-8", errors="replace") as text:
-            yield from _parse_lines(text, stats)
+            yield from _parse_lines(text, stats, require_text)
 
 
-def _parse_lines(lines: Any, stats: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _parse_lines(lines: Any, stats: dict[str, int], require_text: bool) -> Iterator[dict[str, Any]]:
     for line in lines:
         if not line.strip():
             continue
@@ -107,7 +113,7 @@ def _parse_lines(lines: Any, stats: dict[str, int]) -> Iterator[dict[str, Any]]:
         except json.JSONDecodeError:
             stats["malformed"] = stats.get("malformed", 0) + 1
             continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        if not isinstance(obj, dict) or (require_text and not isinstance(obj.get("text"), str)):
             stats["malformed"] = stats.get("malformed", 0) + 1
             continue
         yield obj

@@ -102,7 +102,7 @@ def load_sft_examples(cfg: TrainConfig) -> tuple[list[list[dict[str, str]]], dic
     stats: dict[str, int] = {}
     convs = []
     for shard in corpus_shards(cfg.data.corpus_dir):
-        for rec in iter_records(shard, stats):
+        for rec in iter_records(shard, stats, require_text=False):
             try:
                 convs.append(messages_of(rec))
             except DataError:

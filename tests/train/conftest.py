@@ -102,4 +102,5 @@ def write_config(tmp_path: Path, corpus_dir: Path, tokenizer_path: Path) -> Any:
         path.write_text(yaml.safe_dump(tiny_config(tmp_path, corpus_dir, tokenizer_path, **over)))
         return path
 
+    make.tokenizer = tokenizer_path  # type: ignore[attr-defined]
     return make

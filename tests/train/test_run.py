@@ -76,3 +76,40 @@ def test_torchrun_two_ranks_match_one(write_config: Any, tmp_path: Path) -> None
     a, b = _losses(one), _losses(two)
     assert [s for s, _ in a] == [s for s, _ in b]
     assert all(abs(x - y) < 1e-4 for (_, x), (_, y) in zip(a, b, strict=True))
+
+
+def test_sft_run_exports_servable_model(write_config: Any, tmp_path: Path) -> None:
+    """An SFT run trains on conversations and exports weights + a tokenizer with the template."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from .conftest import write_shard
+
+    convs = [
+        {"instruction": f"Write add_{i}.", "response": f"def add_{i}(a, b):\n    return a + b"}
+        for i in range(20)
+    ] + [{"messages": [{"role": "user", "content": "hi"}]}]  # no assistant turn: skipped
+    write_shard(tmp_path / "sft" / "s.jsonl.zst", convs)
+    cfg = write_config(
+        stage="sft1",
+        data={
+            "corpus_dir": str(tmp_path / "sft"),
+            "tokenizer_path": str(Path(write_config.tokenizer)),
+            "seq_len_schedule": [{"seq_len": 48}],
+        },
+        optim={"lr": 3e-3, "warmup_steps": 1, "decay_steps": 1, "total_steps": 6},
+        checkpoint={
+            "dir": str(tmp_path / "ckpt"),
+            "every_steps": 6,
+            "export_dir": str(tmp_path / "model"),
+        },
+    )
+    assert main(["run", "--config", str(cfg)]) == 0
+    losses = _losses(cfg)
+    assert losses[-1][1] < losses[0][1]
+    model = LlamaForCausalLM.from_pretrained(tmp_path / "model")
+    assert model.config.num_hidden_layers == 2
+    tok = AutoTokenizer.from_pretrained(tmp_path / "model")
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "x"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text == "<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n"
