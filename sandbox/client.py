@@ -46,6 +46,7 @@ class SandboxClient:
         connect_timeout_s: float = 10.0,
         retries: int = 5,
         max_connections: int = 64,
+        batch_size: int = 256,
     ) -> None:
         self._url = url.rstrip("/")
         self._token = token
@@ -54,6 +55,8 @@ class SandboxClient:
         )
         self._retries = retries
         self._max_connections = max_connections
+        # Requests per /v1/run/batch call; longer lists are sent as several calls, in order.
+        self._batch_size = batch_size
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SandboxClient:
@@ -85,12 +88,14 @@ class SandboxClient:
 
     async def run_batch(self, requests: Sequence[RunRequest]) -> list[RunResult]:
         """Run several requests (concurrently on the service); results keep the input order."""
-        if not requests:
-            return []
-        body = await self._post("/v1/run/batch", [r.to_json() for r in requests])
-        if not isinstance(body, list) or len(body) != len(requests):
-            raise ProtocolError("batch answer is not a list of the request's length")
-        return [_result(b) for b in body]
+        results: list[RunResult] = []
+        for start in range(0, len(requests), self._batch_size):
+            chunk = requests[start : start + self._batch_size]
+            body = await self._post("/v1/run/batch", [r.to_json() for r in chunk])
+            if not isinstance(body, list) or len(body) != len(chunk):
+                raise ProtocolError("batch answer is not a list of the request's length")
+            results += [_result(b) for b in body]
+        return results
 
     async def health(self) -> dict[str, Any]:
         """GET /healthz (no token needed)."""

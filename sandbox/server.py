@@ -212,10 +212,19 @@ async def handle_batch(request: web.Request) -> web.Response:
     request["runs"] = len(reqs)
     if not reqs:
         return web.json_response([])
+    # A batch holds at most pool_size admission slots and runs that many items at once: a big
+    # batch then cannot starve single runs, and is never larger than the queue can admit.
+    width = min(len(reqs), config.pool_size)
+    gate = asyncio.Semaphore(width)
+
+    async def gated(r: RunRequest, lang: Language) -> RunResult:
+        async with gate:
+            return await _run_one(request.app, r, lang)
+
     try:
-        with _Admission(request.app, len(reqs)):
+        with _Admission(request.app, width):
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(_run_one(request.app, r, lang)) for r, lang in reqs]
+                tasks = [tg.create_task(gated(r, lang)) for r, lang in reqs]
     except _Overloaded as exc:
         return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
     return web.json_response([t.result().to_json() for t in tasks])

@@ -296,7 +296,8 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
             if argv is None:
                 os.environ.clear()
                 os.environ.update(env)
-                gc.unfreeze()
+                # The supervisor's objects stay frozen (never scanned by the job's collections,
+                # never written to, so the fork's pages stay shared).
                 code = harness.main(job["code"], job.get("tests"), rec_w, nonce_r)
             else:
                 os.execvpe(argv[0], argv, env)
@@ -328,7 +329,10 @@ def run_phase(
     nonce = secrets.token_hex(16)
     t0 = time.monotonic()
     pid, in_w, out_r, err_r, rec_r, nonce_w = spawn(job, argv, cfg, setup=setup)
-    os.write(nonce_w, nonce.encode())
+    if argv is None:
+        # The harness reads it before any job code runs; a child that died already gets none.
+        with contextlib.suppress(BrokenPipeError):
+            os.write(nonce_w, nonce.encode())
     os.close(nonce_w)
     limit = int(job["output_limit_bytes"])
     out, err, rec = Capture(limit), Capture(limit), Capture(16 * 1024 * 1024)

