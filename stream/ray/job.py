@@ -213,7 +213,13 @@ class _Driver:
                 result = _shardio.read_pickle(self.layout.result(before.index))
                 per_shard = result["per_shard"]
         job = tasks.MapJob(
-            self.spec.config, self.layout, step, source_step, apply_method, self.start
+            self.spec.config,
+            self.layout,
+            step,
+            source_step,
+            apply_method,
+            self.start,
+            list(self.stages),
         )
         job_ref = self.ray.put(job)
         refs = [self.map_shard.remote(job_ref, s, per_shard.get(s.index)) for s in todo]
@@ -333,31 +339,36 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
     for step in steps:
         if isinstance(step, MapStep):
             starts: Counter[int] = Counter()
+            step_cpu = 0.0
             for s in shards:
                 marker = _shardio.read_json(layout.marker(step.index, s.index))
                 starts[marker["start"]] += 1
-                cpu_s += marker.get("cpu_s", 0.0)
+                step_cpu += marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
                 if step.final:
                     sink["corpus"] += marker["corpus"]
                     sink["rejects"] += marker["rejects"]
                     sink["langs"].update(marker["langs"])
                     sink["reasons"].update(marker["reasons"])
+            cpu_s += step_cpu
             step_info.append(
                 {
                     "kind": "map",
                     "stages": step.stages,
                     "apply": step.apply,
                     "shards_by_start": {str(k): v for k, v in sorted(starts.items())},
+                    "cpu_s": round(step_cpu, 3),
                 }
             )
         else:
             marker = _shardio.read_json(layout.step_marker(step.index))
             reports[step.stage] = marker["report"]
+            info = {"kind": step.kind, "stage": step.stage, "start": marker["start"]}
             if isinstance(step, SerialStep):
                 cpu_s += marker.get("cpu_s", 0.0)
+                info["cpu_s"] = marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
-            step_info.append({"kind": step.kind, "stage": step.stage, "start": marker["start"]})
+            step_info.append(info)
     for key, stage in built.stages:
         if key not in reports:
             reports[key] = local_job._stage_reports([(key, stage)])[key]

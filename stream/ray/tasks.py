@@ -44,12 +44,18 @@ def config_key(config: StreamConfig) -> str:
     return json.dumps(config.to_dict(), sort_keys=True, default=str)
 
 
-def stages_for(config: StreamConfig) -> dict[str, Stage]:
+def stages_for(config: StreamConfig, keys: list[str] | None = None) -> dict[str, Stage]:
     """This worker's stage objects for ``config`` (built and opened once per process)."""
     key = config_key(config)
     built = _BUILT.get(key)
     if built is None:
         built = dict(build_stages(config).stages)
+        if keys is not None and list(built) != keys:
+            raise StageCrashed(
+                "ray",
+                f"this worker builds stages {list(built)} but the driver planned {keys}: "
+                "install the same codekiln (and optional stage dependencies) on every node",
+            )
         root = Path(tempfile.mkdtemp(prefix="codekiln-ray-stages-"))
         for name, stage in built.items():
             if not stage.stateful:
@@ -98,6 +104,8 @@ class MapJob:
     #: "exact" | "fuzzy" | None: the kind of the dedup result applied on read.
     apply_method: str | None
     start: int
+    #: Stage keys as the driver built them (a worker that builds others must not run).
+    keys: list[str] | None = None
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -190,7 +198,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     """Read one shard (input or previous step), apply the dedup decision, run the stateless
     stages, attach MinHash for the next fuzzy step, and commit the output; returns the marker."""
     cpu_start = time.process_time()
-    stages = stages_for(job.config)
+    stages = stages_for(job.config, job.keys)
     layout, step = job.layout, job.step
     batch_size = job.config.runtime.batch_size
     metrics = _Metrics()
