@@ -31,7 +31,7 @@ from codekiln.stream.runtime import checkpoint as ckpt_mod
 from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.checkpoint import Checkpoint
 from codekiln.stream.runtime.errors import CheckpointError, ConfigError, StageCrashed
-from codekiln.stream.runtime.pipeline import Barrier, Pipeline, PipelineOptions
+from codekiln.stream.runtime.pipeline import Barrier, Pipeline, PipelineOptions, first_error
 from codekiln.stream.stage import Stage
 from codekiln.stream.writers.sink import RunSink
 
@@ -291,12 +291,16 @@ async def run_job(
     if on_metrics is None:
         await pipeline.run(ckpt.position)
     else:
-        async with asyncio.TaskGroup() as tg:
-            display = tg.create_task(on_metrics(metrics))
-            try:
-                await pipeline.run(ckpt.position)
-            finally:
-                display.cancel()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                display = tg.create_task(on_metrics(metrics))
+                try:
+                    await pipeline.run(ckpt.position)
+                finally:
+                    display.cancel()
+        except BaseExceptionGroup as group:
+            # The pipeline's own error, not a group of one: callers decide by its type.
+            raise first_error(group) from None
     elapsed = time.monotonic() - started
 
     reports = await asyncio.to_thread(_stage_reports, built.stages)

@@ -179,7 +179,7 @@ class Pipeline:
                 tg.create_task(self._sink(channels[n]))
         except BaseExceptionGroup as group:
             await self._shutdown(abort=True)
-            raise _first_error(group) from None
+            raise first_error(group) from None
         except BaseException:  # cancelled from outside: same clean-up, then re-raise
             await asyncio.shield(self._shutdown(abort=True))
             raise
@@ -392,11 +392,11 @@ def _process(key: str, stage: Stage, batch: list[Record]) -> list[Record]:
     return _checked(key, result)
 
 
-def _first_error(group: BaseExceptionGroup) -> BaseException:
+def first_error(group: BaseExceptionGroup) -> BaseException:
     """The error to report from a failed TaskGroup: the first real one, unwrapped."""
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            return _first_error(exc)
+            return first_error(exc)
         if not isinstance(exc, asyncio.CancelledError):
             if isinstance(exc, StreamError | KeyboardInterrupt | SystemExit):
                 return exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.machinery
 import json
 import subprocess
@@ -183,6 +184,20 @@ class TestRun:
             "stage 'CrashStage' crashed: process() raised RuntimeError: disk on fire"
             in capsys.readouterr().err
         )
+
+    async def test_crash_with_progress_display_raises_the_stage_error(self, tmp_path: Path) -> None:
+        """With a progress callback running beside it, a crash still surfaces as StageCrashed."""
+        from codekiln.stream.config import config_from_dict
+        from codekiln.stream.runtime.errors import StageCrashed
+        from codekiln.stream.runtime.job import JobSpec, run_job
+
+        async def display(metrics: Any) -> None:
+            await asyncio.Event().wait()
+
+        config = config_from_dict({"stages": ["rt_stages:CrashStage"]})
+        spec = JobSpec(inputs=(str(_src(tmp_path)),), out_dir=tmp_path / "out", config=config)
+        with pytest.raises(StageCrashed, match="disk on fire"):
+            await run_job(spec, on_metrics=display)
 
     def test_parse_size_accepts_units(self) -> None:
         """--max-bytes takes plain bytes or k/M/G suffixes (powers of 1024)."""

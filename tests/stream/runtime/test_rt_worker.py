@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from codekiln.stream.config import config_from_dict
-from codekiln.stream.worker import CLAIMED, DONE, WorkerSettings, claim_next, run_worker
+from codekiln.stream.worker import CLAIMED, DONE, FAILED, WorkerSettings, claim_next, run_worker
 from codekiln.stream.writers import read_jsonl_zst
 
 
@@ -175,3 +175,75 @@ def test_sigterm_drains_the_current_shard_and_exits_0(
     manifest = json.loads((tmp_path / "out" / "in-00" / "manifest.json").read_text())
     assert manifest["complete"] is True
     assert manifest["corpus"]["records"] == 400
+
+
+class TestFailures:
+    async def test_failed_shard_goes_to_failed_with_its_error(self, tmp_path: Path) -> None:
+        """A shard whose run crashes moves to .failed/ with an error file; the worker goes on."""
+        await asyncio.to_thread(_shards, tmp_path / "watch", 2, 10)
+        config = config_from_dict(
+            {"input": {"format": "jsonl"}, "stages": ["rt_stages:CrashStage"]}
+        )
+        assert await run_worker(config, _settings(tmp_path, "wf")) == 0
+        failed = tmp_path / "watch" / FAILED
+        assert _listing(failed) == [
+            "in-00.jsonl",
+            "in-00.jsonl.error.txt",
+            "in-01.jsonl",
+            "in-01.jsonl.error.txt",
+        ]
+        assert "disk on fire" in (failed / "in-00.jsonl.error.txt").read_text()
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_shard_is_finished_by_another(
+    tmp_path: Path, python: str, cli_env: dict[str, str]
+) -> None:
+    """kill -9 a worker mid-shard; the next worker takes the claim over and resumes it."""
+    _shards(tmp_path / "ref-watch", 1, lines=600)
+    _shards(tmp_path / "watch", 1, lines=600)
+    common = (
+        "input: {format: jsonl}\n"
+        "stages: [{name: 'rt_stages:SlowStage', options: {delay_s: 0.02}},"
+        " 'rt_stages:ExactDedupStage']\n"
+        "runtime: {batch_size: 10, checkpoint_every_records: 50}\n"
+    )
+
+    def config(watch: str, out: str) -> Path:
+        path = tmp_path / f"{watch}.yaml"
+        path.write_text(
+            common + f"worker: {{watch_dir: '{tmp_path / watch}', out_dir: '{tmp_path / out}', "
+            "poll_interval_s: 0.05, metrics_port: 0}\n"
+        )
+        return path
+
+    def worker(cfg: Path, log: str, new_session: bool = False) -> subprocess.Popen[bytes]:
+        with open(tmp_path / log, "wb") as err:  # the child keeps its own copy of the fd
+            return subprocess.Popen(
+                [python, "-m", "codekiln.stream.cli", "worker", "--config", str(cfg), "--once"],
+                env=cli_env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=new_session,
+            )
+
+    ref = worker(config("ref-watch", "ref-out"), "ref.log")
+    assert ref.wait(timeout=120) == 0
+    cfg = config("watch", "out")
+    victim = worker(cfg, "victim.log", new_session=True)
+    ckpt = tmp_path / "out" / "in-00" / ".codekiln" / "checkpoint.pkl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ckpt.exists():
+        time.sleep(0.02)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert _listing(tmp_path / "watch" / DONE) == []
+    heir = worker(cfg, "heir.log")
+    assert heir.wait(timeout=120) == 0, (tmp_path / "heir.log").read_text()
+    assert _listing(tmp_path / "watch" / DONE) == ["in-00.jsonl"]
+    got = json.loads((tmp_path / "out" / "in-00" / "manifest.json").read_text())
+    want = json.loads((tmp_path / "ref-out" / "in-00" / "manifest.json").read_text())
+    assert got["starts"] == 2
+    assert [s["sha256"] for s in got["corpus"]["shards"]] == [
+        s["sha256"] for s in want["corpus"]["shards"]
+    ]
