@@ -72,6 +72,7 @@ class RunMetrics:
 
 def prometheus_collector(get_metrics: Callable[[], RunMetrics | None]) -> Any:
     """A prometheus_client collector reading the live counters at scrape time."""
+
     class _Collector:
         def collect(self) -> Iterator[Any]:
             metrics = get_metrics()
