@@ -37,7 +37,6 @@ log = logging.getLogger("codekiln.sandbox.server")
 
 CONFIG = web.AppKey("config", SandboxConfig)
 METRICS = web.AppKey("metrics", Metrics)
-STATE = web.AppKey("state", "ServiceState")
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,6 +47,9 @@ class ServiceState:
         self.pool: Pool | None = None
         self.pending = 0
         self.started_at = time.time()
+
+
+STATE = web.AppKey("state", ServiceState)
 
 
 def log_event(event: str, **fields: Any) -> None:

@@ -184,9 +184,9 @@ def run_tests(tests_src: str, ns: dict[str, Any], outcome: _Outcome) -> None:
     asserts = [n for n in tree.body if isinstance(n, ast.Assert)]
     if test_funcs:
         for stmt in tree.body:
-            exc = _run_stmt(stmt, ns)
-            if exc is not None:
-                outcome.verdict(f"line {stmt.lineno}", exc)
+            error = _run_stmt(stmt, ns)
+            if error is not None:
+                outcome.verdict(f"line {stmt.lineno}", error)
         for fn in test_funcs:
             func = ns.get(fn.name)
             if not callable(func):
@@ -200,11 +200,11 @@ def run_tests(tests_src: str, ns: dict[str, Any], outcome: _Outcome) -> None:
                 outcome.verdict(fn.name, None)
     elif asserts:
         for stmt, name in zip(tree.body, names, strict=True):
-            exc = _run_stmt(stmt, ns)
+            error = _run_stmt(stmt, ns)
             if isinstance(stmt, ast.Assert):
-                outcome.verdict(f"line {stmt.lineno}: {name}", exc)
-            elif exc is not None:
-                outcome.verdict(f"line {stmt.lineno}", exc)
+                outcome.verdict(f"line {stmt.lineno}: {name}", error)
+            elif error is not None:
+                outcome.verdict(f"line {stmt.lineno}", error)
     else:
         try:
             exec(compile(tree, "tests.py", "exec"), ns)
@@ -222,7 +222,7 @@ def _fresh_stdio() -> None:
     sys.stderr = io.TextIOWrapper(
         io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
     )
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
 
 
 def _flush() -> None:
