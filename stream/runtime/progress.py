@@ -36,4 +36,6 @@ async def show_progress(metrics: RunMetrics, console: Console, period_s: float =
     ) as live:
         while True:
             await asyncio.sleep(period_s)
-            live.update(metrics_table(metrics, time.monotonic() - start), refresh=True)
+            table = metrics_table(metrics, time.monotonic() - start)
+            # Writing to the terminal can block (a paused or slow tty): not in the event loop.
+            await asyncio.to_thread(live.update, table, refresh=True)
