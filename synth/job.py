@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from codekiln.sandbox.errors import SandboxError
 from codekiln.stream import registry
 from codekiln.stream.record import Record
 from codekiln.stream.stage import Stage
@@ -44,7 +45,7 @@ from codekiln.stream.writers.jsonl import JsonlZstWriter
 from .autods import AutoDSScorer, select
 from .config import SynthConfig
 from .decontam import DecontamStage
-from .errors import ConfigError, LLMError, ParseError, SynthError
+from .errors import ConfigError, ExecutionError, LLMError, ParseError, SynthError
 from .generators.annealing import SnippetStage, TextbookStage
 from .generators.base import AsyncStage, SynthContext
 from .generators.ingest import IngestStage, read_instructions
@@ -442,6 +443,12 @@ def run_synthesis(
 
         async def main() -> dict[str, Any]:
             await ctx.llm.wait_ready(timeout_s=min(config.deadline_s, 120.0))
+            if ctx.execution is not None:
+                # Fail at once on a wrong URL or token rather than quarantining every sample.
+                try:
+                    await ctx.execution.sandbox.health()
+                except SandboxError as exc:
+                    raise ExecutionError(f"sandbox at {sandbox_url} is not usable: {exc}") from exc
             return await _synthesise(
                 ctx,
                 corpus_dir=Path(corpus_dir),

@@ -58,6 +58,7 @@ class SynthContext:
         sandbox_token: str | None = None,
         exec_timeout_s: float = 10.0,
         exec_memory_mb: int = 256,
+        sandbox_retries: int = 5,
         **settings: Any,
     ) -> SynthContext:
         """Start a private loop and open the clients on it (close with :meth:`close`)."""
@@ -69,7 +70,7 @@ class SynthContext:
             execution = None
             if sandbox_url:
                 sandbox = await stack.enter_async_context(
-                    SandboxClient(sandbox_url, token=sandbox_token)
+                    SandboxClient(sandbox_url, token=sandbox_token, retries=sandbox_retries)
                 )
                 execution = ExecutionFilter(
                     sandbox, timeout_s=exec_timeout_s, memory_mb=exec_memory_mb

@@ -165,3 +165,23 @@ async def test_autods_stage_drops_below_threshold(
     out = await asyncio.to_thread(stage.process, [good, bad])
     assert [r.drop_reason for r in out] == [None, "autods:below_threshold"]
     assert out[0].meta["autods"]["score"] > 0.9
+
+
+async def test_unreachable_sandbox_quarantines_as_sandbox_error(
+    fake_llm: FakeOpenAIServer,
+) -> None:
+    """A sandbox that cannot be reached quarantines the sample; it is not judged failed."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fake_llm.route("self-contained Python function", scripted.SNIPPET)
+    ctx = SynthContext.open(fast_config(fake_llm.url), sandbox_url=f"http://127.0.0.1:{port}",
+                            sandbox_retries=0)  # fmt: skip
+    try:
+        (out,) = await asyncio.to_thread(SnippetStage(context=ctx).process, [_seed()])
+    finally:
+        ctx.close()
+    assert out.drop_reason == "synth_snippets:exec:sandbox_error"
+    assert out.id == SEED.id

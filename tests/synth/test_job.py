@@ -211,3 +211,20 @@ async def test_rerun_reuses_finished_steps(
     assert len(scripted_llm.requests) == calls + 1  # only the readiness probe (GET /v1/models)
     assert second["reused"] == ["textbook"]
     assert second["annealing"] == first["annealing"]
+
+
+async def test_unreachable_sandbox_fails_the_job_at_once(
+    tmp_path: Path, scripted_llm: FakeOpenAIServer, data_dir: Path
+) -> None:
+    """A wrong sandbox URL stops the job before any generation, naming the URL."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(synth.ExecutionError, match=url):
+        await asyncio.to_thread(
+            run_synthesis, write_corpus(tmp_path), tmp_path / "out", scripted_llm.url, url,
+            data_dir=data_dir,
+        )  # fmt: skip
+    assert not [r for r in scripted_llm.requests if r.method == "POST"]
