@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.train import checkpoint as ckpt
-from codekiln.train._errors import ConfigError
+from codekiln.train._errors import ConfigError, DataError
 from codekiln.train.config import TrainConfig
-from codekiln.train.data import PackedMixture, load_tokenizer, prepare_tokens
+from codekiln.train.data import PackedMixture, corpus_shards, load_tokenizer, prepare_tokens
 from codekiln.train.distributed import DistEnv, dist_env, load_deepspeed_config
 from codekiln.train.presets import model_config
 from codekiln.train.sft import CHAT_TEMPLATE, ChatEncoder, SFTBatches, load_sft_examples
@@ -94,6 +94,11 @@ class Trainer:
         self.env = env or dist_env()
         cfg.validate(self.env.world_size)
         self.accum = cfg.batch.accumulation(self.env.world_size)
+        # Fail on a missing tokenizer or corpus before torch, a GPU or a process group is touched.
+        load_tokenizer(cfg.data.tokenizer_path)
+        corpus_shards(cfg.data.corpus_dir)
+        if cfg.model.init_from and not Path(cfg.model.init_from).is_dir():
+            raise DataError(f"model.init_from: no checkpoint directory at {cfg.model.init_from}")
         self.stop_at_step = stop_at_step
         self.log = log
 
