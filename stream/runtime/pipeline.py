@@ -135,6 +135,7 @@ class Pipeline:
         self.on_checkpoint = on_checkpoint
         self.seq = seq_start
         self._threads: ThreadPoolExecutor | None = None
+        self._items: Iterator[Item] | None = None
         self._pool: Executor | None = None
 
     @staticmethod
@@ -198,6 +199,10 @@ class Pipeline:
             # Waits for work already running in the stage threads (a cancelled task does not
             # stop its thread), so that abort() cannot race a write that opens a new shard.
             threads.shutdown(wait=True, cancel_futures=True)
+            # Close the reader now (its open file) rather than whenever it is collected.
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
             if abort:
                 self.sink.abort()
 
@@ -209,7 +214,7 @@ class Pipeline:
     # -- source --------------------------------------------------------------------------
     async def _source(self, after: Position | None, out: Channel[Message]) -> None:
         m = self.metrics["source"]
-        it = self.source.items(after)
+        it = self._items = self.source.items(after)
         every = self.options.checkpoint_every
         since = 0
         position = after
