@@ -228,3 +228,20 @@ async def test_unreachable_sandbox_fails_the_job_at_once(
             data_dir=data_dir,
         )  # fmt: skip
     assert not [r for r in scripted_llm.requests if r.method == "POST"]
+
+
+async def test_no_blocking_call_in_an_event_loop(
+    tmp_path: Path, scripted_llm: FakeOpenAIServer, data_dir: Path
+) -> None:
+    """The whole job runs with blockbuster on: codekiln code never blocks a running loop."""
+    from blockbuster import blockbuster_ctx
+
+    corpus = write_corpus(tmp_path)
+    instructions = write_instructions(tmp_path)
+    config = SynthConfig(max_seeds=4, packages=("heapq",), apis_per_package=2)
+    with blockbuster_ctx(["codekiln"]):
+        report = await asyncio.to_thread(
+            run_synthesis, corpus, tmp_path / "out", scripted_llm.url, None, config=config,
+            data_dir=data_dir, instructions=[instructions],
+        )  # fmt: skip
+    assert report["generators"]["textbook"]["kept"] == 2
