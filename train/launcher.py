@@ -312,8 +312,20 @@ def submit_and_watch(
 # ---------------------------------------------------------------- CLIs
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (configs in ConfigMaps, scripts) as readable ``|`` blocks."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_block)
+
+
 def _print_yaml(objects: list[dict[str, Any]], out: IO[str]) -> None:
-    out.write(yaml.safe_dump_all(objects, sort_keys=False))
+    out.write(yaml.dump_all(objects, Dumper=_BlockDumper, sort_keys=False, width=100))
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
