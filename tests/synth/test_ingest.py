@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from codekiln.stream.record import Record
 from codekiln.synth.errors import ParseError
+from codekiln.synth.generators.base import SynthContext
 from codekiln.synth.generators.ingest import (
     HeuristicCodeClassifier,
     IngestStage,
     normalize,
     read_instructions,
 )
+
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.synth.helpers import fast_config
+from tests.synth.scripted import yes
 
 EVOL = {"instruction": "Write a Python function that reverses a linked list.",
         "output": "```python\ndef rev(head):\n    prev = None\n    return prev\n```"}  # fmt: skip
@@ -65,3 +72,20 @@ def test_ingest_stage_end_to_end(tmp_path: Path) -> None:
     assert reasons == [None, "synth_ingest:not_code", "synth_ingest:parse:bad_format"]
     assert out[0].meta["sft_stage"] == 2
     assert out[0].meta["messages"][0]["content"].startswith("Write a Python function")
+
+
+async def test_llm_classifier(fake_llm: FakeOpenAIServer) -> None:
+    """With classifier='llm' the YES/NO logprobs decide, on the user turn only."""
+    fake_llm.route("capital of France", yes(-4.0, -0.05))
+    fake_llm.route("linked list", yes(-0.05, -4.0))
+    ctx = SynthContext.open(fast_config(fake_llm.url))
+    try:
+        stage = IngestStage(classifier="llm", context=ctx)
+        await asyncio.to_thread(stage.open, Path("."))
+        rows = [Record(id=f"{i}" * 32, text="", meta={"raw": row})
+                for i, row in enumerate([EVOL, INFINITY])]  # fmt: skip
+        out = await asyncio.to_thread(stage.process, rows)
+    finally:
+        ctx.close()
+    assert [r.drop_reason for r in out] == [None, "synth_ingest:not_code"]
+    assert out[0].meta["code_probability"] > 0.9
