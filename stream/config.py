@@ -209,7 +209,8 @@ def _section(name: str, cls: type[Any], raw: Any) -> Any:
     return cls(**values)
 
 
-def _resolve_stage(where: str, name: str) -> type[Stage]:
+def resolve_stage(where: str, name: str) -> type[Stage]:
+    """The class a config names (registry name or ``module:Class``); errors name ``where``."""
     if ":" in name and name not in registry.STAGES:
         module_name, _, attr = name.partition(":")
         try:
@@ -328,7 +329,7 @@ def _stages(raw: Any) -> tuple[StageConfig, ...] | None:
             name, options = item["name"], item.get("options")
         else:
             raise _fail(where, f"expected a stage name or a mapping, got {_describe(item)}")
-        cls = _resolve_stage(where, name)
+        cls = resolve_stage(where, name)
         out.append(StageConfig(name, validate_stage_options(where, name, cls, options)))
     return tuple(out)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.stream import registry
-from codekiln.stream.config import LAUNCHER_FUNC, LAUNCHER_MODULE, StreamConfig
+from codekiln.stream.config import LAUNCHER_FUNC, LAUNCHER_MODULE, StreamConfig, resolve_stage
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.inputs import InputSet
 from codekiln.stream.report import write_report
@@ -76,8 +76,6 @@ class BuiltStages:
 
 def build_stages(config: StreamConfig, warn: Callable[[str], None] | None = None) -> BuiltStages:
     """Instantiate the configured stages (or the default pipeline, as far as it exists)."""
-    from codekiln.stream.config import _resolve_stage
-
     entries: list[tuple[str, dict[str, Any]]] = []
     skipped: list[dict[str, str]] = []
     classes: dict[int, type[Stage]] = {}
@@ -97,7 +95,7 @@ def build_stages(config: StreamConfig, warn: Callable[[str], None] | None = None
             entries.append((name, {}))
     else:
         for i, sc in enumerate(config.stages):
-            classes[len(entries)] = _resolve_stage(f"stages[{i}]", sc.name)
+            classes[len(entries)] = resolve_stage(f"stages[{i}]", sc.name)
             entries.append((sc.name, dict(sc.options)))
     stages: list[tuple[str, Stage]] = []
     names: dict[str, str] = {}
