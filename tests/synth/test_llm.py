@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 
 import pytest
 from codekiln.synth.errors import ConfigError
@@ -19,6 +20,9 @@ from codekiln.synth.llm import (
     LLMTimeout,
     SamplingParams,
 )
+from codekiln.synth.portal import LoopThread
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -289,3 +293,37 @@ async def test_waiting_for_a_probe_spends_no_attempt(fake_llm: FakeOpenAIServer)
         rest = await asyncio.gather(*(client.complete("y") for _ in range(10)))
         assert (await first).texts() == ["ok"]
     assert all(r.texts() == ["ok"] for r in rest)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[LoopThread, LLMClient]]:
+    """A fake server and a client on a private loop, shared by the property's examples."""
+    portal = LoopThread()
+    server = FakeOpenAIServer(model="m")
+    server.default = lambda prompt, i: f"{prompt}|{i}"
+    portal.call(server.start())
+    client = LLMClient(fast_config(server.url, model="m"))
+    portal.call(client.__aenter__())
+    yield portal, client
+    portal.call(client.aclose())
+    portal.call(server.stop())
+    portal.close()
+
+
+class TestGroupingProperty:
+    """For any prompt list and n, samples come back grouped under their prompt, in order."""
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        prompts=st.lists(st.text(alphabet="abcxyz ", min_size=1, max_size=8), min_size=1,
+                         max_size=5),
+        n=st.integers(1, 4),
+    )  # fmt: skip
+    def test_grouping(
+        self, served: tuple[LoopThread, LLMClient], prompts: list[str], n: int
+    ) -> None:
+        """texts(i) is the n samples of prompt i, sample j at position j."""
+        portal, client = served
+        out = portal.call(client.complete(prompts, SamplingParams(n=n, max_tokens=64)))
+        for i, prompt in enumerate(prompts):
+            assert out.texts(i) == [f"{prompt}|{j}" for j in range(n)]
