@@ -133,7 +133,9 @@ def _parse(doc: Document) -> _Facts | Unparseable:
         with warnings.catch_warnings():
             # Invalid escapes and the like warn at parse time; they are not parse failures.
             warnings.simplefilter("ignore")
-            tree = ast.parse(doc.text)
+            # A UTF-8 byte-order mark is valid at the start of a source file; decoded text
+            # keeps it as U+FEFF, which ast.parse of a str rejects.
+            tree = ast.parse(doc.text.removeprefix("\ufeff"))
         return _walk(tree)
     except SyntaxError as exc:
         return Unparseable(PARSER, f"{type(exc).__name__}: {exc.msg} (line {exc.lineno})")

@@ -92,6 +92,10 @@ class TestPythonRules:
         assert out.drop_reason == "filters:unparseable"
         assert "python3." in out.meta["filter_detail"]
 
+    def test_byte_order_mark_is_not_a_parse_failure(self) -> None:
+        """A file starting with a UTF-8 BOM (U+FEFF once decoded) parses."""
+        assert SIGNALS["py_unparseable"].fn(Document("\ufeff" + GOOD_PYTHON, "Python")) == 0.0
+
     def test_deep_nesting_is_unparseable_not_a_crash(self) -> None:
         """100k nested brackets give reason unparseable, not a crash or a hang."""
         text = GOOD_PYTHON + "\nx = " + "[" * 100_000 + "]" * 100_000 + "\n"
