@@ -9,6 +9,7 @@ samples at or above a threshold, or the top fraction by score, or both.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,9 +103,16 @@ class AutoDSScorer:
         return p
 
     async def score(self, text: str) -> AutoDSScore:
-        answers: dict[str, float] = {}
-        for qid, question in self.questions:
-            answers[qid] = await self.answer(text, question)
+        """All questions at once; the first failure cancels the rest and is raised as is."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = {qid: tg.create_task(self.answer(text, q)) for qid, q in self.questions}
+        except* Exception as group:
+            first = group.exceptions[0]
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+        answers = {qid: task.result() for qid, task in tasks.items()}
         return AutoDSScore(score=math.prod(answers.values()), answers=answers)
 
 
