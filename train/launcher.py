@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 _PLURALS = {"PyTorchJob": ("kubeflow.org", "v1", "pytorchjobs")}
+# (connect, read) seconds for plain API calls; a stuck API server is an error, not a hang.
+_TIMEOUT = (10.0, 60.0)
+_LOG_READ_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +118,16 @@ def create_object(api: Any, obj: dict[str, Any]) -> None:
         if kind in _PLURALS:
             group, version, plural = _PLURALS[kind]
             client.CustomObjectsApi(api).create_namespaced_custom_object(
-                group, version, ns, plural, obj
+                group, version, ns, plural, obj, _request_timeout=_TIMEOUT
             )
         elif kind == "ConfigMap":
-            client.CoreV1Api(api).create_namespaced_config_map(ns, obj)
+            client.CoreV1Api(api).create_namespaced_config_map(ns, obj, _request_timeout=_TIMEOUT)
         elif kind == "Service":
-            client.CoreV1Api(api).create_namespaced_service(ns, obj)
+            client.CoreV1Api(api).create_namespaced_service(ns, obj, _request_timeout=_TIMEOUT)
         elif kind == "Deployment":
-            client.AppsV1Api(api).create_namespaced_deployment(ns, obj)
+            client.AppsV1Api(api).create_namespaced_deployment(ns, obj, _request_timeout=_TIMEOUT)
         elif kind == "Job":
-            client.BatchV1Api(api).create_namespaced_job(ns, obj)
+            client.BatchV1Api(api).create_namespaced_job(ns, obj, _request_timeout=_TIMEOUT)
         else:
             raise LaunchError(f"{what}: the launcher does not create {kind} objects")
     except ApiException as exc:
@@ -142,9 +145,9 @@ def delete_object(api: Any, obj: dict[str, Any]) -> None:
     name = obj["metadata"]["name"]
     with contextlib.suppress(ApiException, ValueError):
         if obj["kind"] == "Deployment":
-            client.AppsV1Api(api).delete_namespaced_deployment(name, ns)
+            client.AppsV1Api(api).delete_namespaced_deployment(name, ns, _request_timeout=_TIMEOUT)
         elif obj["kind"] == "Service":
-            client.CoreV1Api(api).delete_namespaced_service(name, ns)
+            client.CoreV1Api(api).delete_namespaced_service(name, ns, _request_timeout=_TIMEOUT)
 
 
 # ---------------------------------------------------------------- status
@@ -194,6 +197,7 @@ def _watch_job(api: Any, job: dict[str, Any], deadline: float) -> tuple[bool, st
                     plural,
                     field_selector=selector,
                     timeout_seconds=min(remaining, 300),
+                    _request_timeout=(_TIMEOUT[0], min(remaining, 300) + 30),
                 )
             else:
                 stream = w.stream(
@@ -201,6 +205,7 @@ def _watch_job(api: Any, job: dict[str, Any], deadline: float) -> tuple[bool, st
                     ns,
                     field_selector=selector,
                     timeout_seconds=min(remaining, 300),
+                    _request_timeout=(_TIMEOUT[0], min(remaining, 300) + 30),
                 )
             for event in stream:
                 obj = event["raw_object"]
@@ -227,6 +232,7 @@ def _stream_logs(
     api: Any, job: dict[str, Any], out: IO[str], stop: threading.Event, poll_s: float
 ) -> None:
     """Follow the log of the job's main container (master / index 0) until it ends."""
+    import urllib3
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
@@ -236,7 +242,9 @@ def _stream_logs(
     seen: set[str] = set()
     while not stop.is_set():
         try:
-            pods = core.list_namespaced_pod(ns, label_selector=_pod_selector(job)).items
+            pods = core.list_namespaced_pod(
+                ns, label_selector=_pod_selector(job), _request_timeout=_TIMEOUT
+            ).items
         except ApiException:
             pods = []
         pod = next(
@@ -254,7 +262,14 @@ def _stream_logs(
             continue
         try:
             resp = core.read_namespaced_pod_log(
-                pod.metadata.name, ns, container=container, follow=True, _preload_content=False
+                pod.metadata.name,
+                ns,
+                container=container,
+                follow=True,
+                _preload_content=False,
+                # a training log can be quiet for long: an hour of silence ends the stream
+                # (the status watch goes on; the outcome does not depend on the log)
+                _request_timeout=(_TIMEOUT[0], _LOG_READ_TIMEOUT_S),
             )
         except ApiException:
             stop.wait(poll_s)  # still initialising: 400 until the container starts
@@ -266,6 +281,8 @@ def _stream_logs(
                 out.flush()
                 if stop.is_set():
                     break
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            out.write(f"\n[log stream of {pod.metadata.name} ended: {exc}]\n")
         finally:
             resp.release_conn()
 
