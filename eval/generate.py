@@ -87,8 +87,14 @@ async def generate(
     dataset: Dataset, config: GenConfig, out_dir: Path, log: TextIO | None = None
 ) -> Path:
     """Draw ``config.samples`` samples for every task not yet done; return samples.jsonl."""
-    from codekiln.synth.errors import LLMError
-    from codekiln.synth.llm import LLMClient, LLMConfig, SamplingParams
+    try:
+        from codekiln.synth.errors import LLMError
+        from codekiln.synth.llm import LLMClient, LLMConfig, SamplingParams
+    except ImportError as exc:
+        raise ConfigError(
+            f"codekiln-eval run needs the LLM client of the synth extra: "
+            f"pip install 'codekiln[synth]' ({exc})"
+        ) from exc
 
     log = log or sys.stderr
     samples_path = out_dir / SAMPLES_FILE
