@@ -175,6 +175,12 @@ class DecontamStage(FilterStage):
                 self._index.entry_points.clear()
         return self._index
 
+    def use_index(self, index: BenchmarkIndex) -> None:
+        """Share an index already loaded (with the same ``n``) instead of loading another."""
+        if index.n != self.n:
+            raise ConfigError(f"decontam: index built for n={index.n}, stage wants n={self.n}")
+        self._index = index
+
     def open(self, work_dir: Path) -> None:
         _ = self.index  # load (and fail on bad data) before the first batch
 

@@ -44,8 +44,8 @@ from codekiln.stream.writers.jsonl import JsonlZstWriter
 
 from .autods import AutoDSScorer, select
 from .config import SynthConfig
-from .decontam import DecontamStage
-from .errors import ConfigError, ExecutionError, LLMError, ParseError, SynthError
+from .decontam import BenchmarkIndex, DecontamStage, load_benchmarks
+from .errors import ConfigError, ExecutionError, LLMError, ParseError
 from .generators.annealing import SnippetStage, TextbookStage
 from .generators.base import AsyncStage, SynthContext
 from .generators.ingest import IngestStage, read_instructions
@@ -297,7 +297,9 @@ async def _synthesise(
         else:
             report["skipped"]["diverse"] = f"no prose seeds (langs {list(config.web_langs)})"
     if "ingest" in wanted:
-        rows = [r for path in instructions for r in read_instructions(path)]
+        rows = await asyncio.to_thread(
+            lambda: [r for path in instructions for r in read_instructions(path)]
+        )
         if rows:
             stage = IngestStage(classifier=config.ingest_classifier,
                                 threshold=config.ingest_threshold, **common)  # fmt: skip
@@ -307,7 +309,12 @@ async def _synthesise(
             report["skipped"]["ingest"] = "no instruction files given (--instructions)"
     if ctx.execution is None:
         report["execution"] = "off: no sandbox URL, so samples that need execution are dropped"
-    settings = dataclasses.asdict(config)
+    # What shapes a generator's output (connection settings do not).
+    settings = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k not in ("llm_url", "sandbox_url", "data_dir")
+    }
     for key, stage, seeds, dest in plan:
         start = time.perf_counter()
         # A finished generator's output is kept under .work/: a rerun after a crash (or a
@@ -331,6 +338,8 @@ async def _synthesise(
         }
     # decontamination, then the stream's own dedup stages, per destination
     post: dict[str, Any] = {}
+    # One benchmark index for both destinations.
+    index = await asyncio.to_thread(lambda: BenchmarkIndex(load_benchmarks(data_dir)))
     for dest_name in ("annealing", "sft"):
         records = getattr(outputs, dest_name)
         decontam = DecontamStage(
@@ -338,6 +347,7 @@ async def _synthesise(
             max_overlap_ratio=config.decontam_max_overlap_ratio,
             max_overlap_count=config.decontam_max_overlap_count,
         )
+        decontam.use_index(index)
         stages: list[tuple[str, Stage]] = [("decontam", decontam)]
         if config.dedup:
             # minhash computes the signatures fuzzy_dedup indexes (as in the stream pipeline)
@@ -498,8 +508,3 @@ def render_report(report: dict[str, Any]) -> str:
     for reason, n in report.get("rejects", {}).get("reasons", {}).items():
         lines.append(f"- `{reason}`: {n}")
     return "\n".join(lines) + "\n"
-
-
-def synthesis_error_types() -> tuple[type[BaseException], ...]:
-    """What a caller should catch to report a failed synthesis run cleanly."""
-    return (SynthError,)
