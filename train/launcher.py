@@ -107,6 +107,7 @@ def _api_error(exc: Any, what: str) -> LaunchError:
 
 
 def create_object(api: Any, obj: dict[str, Any]) -> None:
+    import urllib3
     from kubernetes import client as _client
     from kubernetes.client.exceptions import ApiException
 
@@ -132,6 +133,8 @@ def create_object(api: Any, obj: dict[str, Any]) -> None:
             raise LaunchError(f"{what}: the launcher does not create {kind} objects")
     except ApiException as exc:
         raise _api_error(exc, what) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise LaunchError(f"{what}: cannot reach the Kubernetes API: {exc}") from exc
     except ValueError as exc:  # the client's own model validation (pydantic)
         raise ManifestError(f"{what}: {exc}") from exc
 
@@ -169,6 +172,7 @@ def _outcome_of(kind: str, obj: dict[str, Any]) -> tuple[bool, str] | None:
 
 
 def _watch_job(api: Any, job: dict[str, Any], deadline: float) -> tuple[bool, str]:
+    import urllib3
     from kubernetes import client
     from kubernetes import watch as _watch
     from kubernetes.client.exceptions import ApiException
@@ -217,6 +221,8 @@ def _watch_job(api: Any, job: dict[str, Any], deadline: float) -> tuple[bool, st
                     return done
         except ApiException as exc:
             raise _api_error(exc, f"watch {kind}/{name}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise LaunchError(f"watch {kind}/{name}: lost the Kubernetes API: {exc}") from exc
 
 
 def _pod_selector(job: dict[str, Any]) -> str:

@@ -325,3 +325,29 @@ class TestCorpusToJobs:
             validate_launch_config({"image": "i", "train": {"config": TRAIN_CFG, "gpu": 8}})
         with pytest.raises(ConfigError, match="invalid GPU count 99"):
             validate_launch_config({"image": "i", "train": {"config": TRAIN_CFG, "gpus": 99}})
+
+
+def test_unreachable_api_is_a_clear_error(
+    train_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no API server listening, launch exits 1 with a message, no traceback, no hang."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    assert train_launch_main(_train_argv(train_config, "--kubeconfig", str(cfg))) == 1
+    assert "cannot reach the Kubernetes API" in capsys.readouterr().err
