@@ -22,12 +22,10 @@ _HEADING = re.compile(
     r"^[ \t]*#{1,4}[ \t]*\**([A-Za-z][A-Za-z ]*?)\**[ \t]*:?[ \t]*$", re.MULTILINE
 )
 _LANG_ALIASES = {
-    "py": "python",
-    "python3": "python",
-    "js": "javascript",
-    "c++": "cpp",
-    "sh": "bash",
-}
+    "py": "python", "python3": "python", "js": "javascript", "node": "javascript",
+    "nodejs": "javascript", "c++": "cpp", "cc": "cpp", "cxx": "cpp", "sh": "bash",
+    "shell": "bash", "zsh": "bash",
+}  # fmt: skip
 
 
 def code_blocks(text: str) -> list[tuple[str, str]]:
