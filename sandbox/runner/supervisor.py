@@ -165,16 +165,21 @@ def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
             me = os.getpid()
             if [p for p in alive_processes(uid) if p != me]:
                 code |= 1
-            for _ in range(KILL_ROUNDS):
+                for _ in range(KILL_ROUNDS):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(-1, signal.SIGKILL)
+                    if not [p for p in alive_processes(uid) if p != me]:
+                        break
+                    time.sleep(0.001)
+                else:
+                    code |= 2
+                if alive_processes(uid) != [me]:
+                    code |= 2
+            else:
+                # Nothing was alive when scanned, so nothing could fork since; one signal
+                # anyway, for a process the scan raced with.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(-1, signal.SIGKILL)
-                if not [p for p in alive_processes(uid) if p != me]:
-                    break
-                time.sleep(0.001)
-            else:
-                code |= 2
-            if alive_processes(uid) != [me]:
-                code |= 2
             if wipe:
                 for d in SANDBOX_DIRS:
                     if not _wipe(d):
