@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +246,23 @@ async def test_no_blocking_call_in_an_event_loop(
             data_dir=data_dir, instructions=[instructions],
         )  # fmt: skip
     assert report["generators"]["textbook"]["kept"] == 2
+
+
+async def test_score_command(
+    tmp_path: Path, scripted_llm: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """codekiln-synth score prints one score per record and an error line for a bad one."""
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps({"text": "def f(): pass"}) + "\n" + json.dumps({"x": 1}) + "\n")
+    argv = ["score", str(path), "--llm-url", scripted_llm.url]
+    assert await asyncio.to_thread(cli_main, argv) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    p_yes, p_no = math.exp(-0.1) + math.exp(-4.0), math.exp(-2.5)  # scripted.yes() logprobs
+    assert first["score"] == pytest.approx((p_yes / (p_yes + p_no)) ** 3)  # 3 questions
+    assert "no string field" in second["error"]
+
+
+def test_prompts_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """codekiln-synth prompts lists every prompt with its parser."""
+    assert cli_main(["prompts"]) == 0
+    assert "annealing_snippet      parser=code_and_tests" in capsys.readouterr().out
