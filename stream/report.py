@@ -32,7 +32,12 @@ def plot_languages(langs: dict[str, int], path: Path, top: int = 20) -> bool:
     fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(items) + 1)))
     try:
         ax.barh([k for k, _ in items], [v for _, v in items], color="#4c72b0")
-        ax.set_xlabel("records in corpus")
+        counts = [v for _, v in items]
+        if max(counts) > 50 * min(counts):  # one language dominates: keep the others visible
+            ax.set_xscale("log")
+            ax.set_xlabel("records in corpus (log scale)")
+        else:
+            ax.set_xlabel("records in corpus")
         ax.set_title("Language distribution")
         fig.tight_layout()
         tmp = path.with_name(f".{path.name}.tmp.png")
