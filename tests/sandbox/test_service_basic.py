@@ -39,3 +39,30 @@ async def test_batch_keeps_order(sandbox_client: SandboxClient) -> None:
         [RunRequest(language="python", code=f"print({i})") for i in range(6)]
     )
     assert [r.stdout for r in rs] == [f"{i}\n" for i in range(6)]
+
+
+async def test_files_are_importable_and_readable(sandbox_client: SandboxClient) -> None:
+    """Request files land in the work directory: importable modules and data files."""
+    r = await sandbox_client.run(
+        RunRequest(
+            language="python",
+            code="import helper\nprint(helper.X, open('data/in.txt').read())",
+            files={"helper.py": "X = 5\n", "data/in.txt": "hi"},
+        )
+    )
+    assert (r.status, r.stdout) == ("passed", "5 hi\n"), r
+
+
+async def test_failing_test_function_reports_message(sandbox_client: SandboxClient) -> None:
+    """A failing test_* function is 'failed' with the assertion's text as its message."""
+    r = await sandbox_client.run(
+        RunRequest(
+            language="python",
+            code="def sq(x):\n    return x * 2\n",
+            tests="def test_sq():\n    assert sq(3) == 9\n\n"
+            "def test_zero():\n    assert sq(0) == 0\n",
+        )
+    )
+    assert r.status == "failed"
+    assert [(t.name, t.status) for t in r.tests] == [("test_sq", "failed"), ("test_zero", "passed")]
+    assert "sq(3) == 9" in r.tests[0].message
