@@ -586,6 +586,24 @@ def _plan(
     return tparams, eparams
 
 
+def _job_kind(p: TrainJobParams) -> str:
+    return "PyTorchJob" if p.kind == "pytorchjob" else "Job"
+
+
+def _has_records(corpus: Path) -> bool:
+    """False only when the local corpus folder exists and holds no record at all."""
+    from codekiln.train.data import corpus_shards, iter_records
+
+    if not corpus.is_dir():
+        return True  # not visible from here (a corpus_mount elsewhere): let the job decide
+    try:
+        shards = corpus_shards(corpus)
+    except DataError:
+        return False
+    stats: dict[str, int] = {}
+    return any(next(iter_records(s, stats), None) is not None for s in shards)
+
+
 def validate_launch_config(launch_config: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` if the pipeline's ``launch:`` section cannot work.
 
@@ -618,6 +636,12 @@ def on_corpus_committed(manifest_path: str | Path, launch_config: dict[str, Any]
     run_id = "".join(c for c in run_id.lower() if c.isalnum())[:12] or "run"
     corpus = launch_config.get("corpus_mount") or str(manifest_path.parent / "corpus")
     tparams, eparams = _plan(launch_config, corpus, run_id)
+    if not _has_records(manifest_path.parent / "corpus"):
+        skipped = {"outcome": "skipped", "reason": "the corpus has no records"}
+        return {
+            "train": {"name": tparams.name, "kind": _job_kind(tparams), **skipped},
+            "eval": None if eparams is None else {"name": eparams.name, "kind": "Job", **skipped},
+        }
     train_objs = build_train_objects(tparams)
     eval_objs = build_eval_objects(eparams) if eparams is not None else None
     result: dict[str, Any] = {"train": None, "eval": None}
