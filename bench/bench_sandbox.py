@@ -251,7 +251,7 @@ async def run(args: argparse.Namespace) -> None:
                         print(f"\n{wname} ({len(programs)} programs; docker run: a subset)")
                         for c in levels:
                             ck = await measure(programs, c, lambda p: codekiln_one(client, p))
-                            n_docker = max(args.docker_min, 2 * c)
+                            n_docker = max(args.docker_min, c)
                             dr = await measure(
                                 programs[:n_docker], c, lambda p: docker_run_one(image, p)
                             )
@@ -284,7 +284,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pool-size", type=int, default=4)
-    p.add_argument("--trivial-n", type=int, default=400)
+    p.add_argument("--trivial-n", type=int, default=300)
     p.add_argument("--docker-min", type=int, default=6, help="docker runs per cell, at least")
     p.add_argument("--quick", action="store_true", help="48 HumanEval problems instead of 164")
     asyncio.run(run(p.parse_args()))

@@ -146,6 +146,8 @@ class Pool:
         task.add_done_callback(self._tasks.discard)
 
     def _recycle(self, worker: Worker, reason: str) -> None:
+        if self._closing:
+            return  # __aexit__ removes every container, this one included
         self._spawn(self._replace(worker, reason))
 
     def _gauges(self) -> None:

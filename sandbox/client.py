@@ -152,7 +152,8 @@ class SandboxClient:
                 if resp.status >= 500:
                     raise ServiceUnavailable(f"{path}: {resp.status} {_message(text)}")
                 raise ProtocolError(f"{path}: unexpected status {resp.status}: {_message(text)}")
-        except (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Connection refused/reset, a cut-off body, a timeout: the service may come back.
             raise ServiceUnavailable(f"{path}: {exc!r}") from exc
 
 
