@@ -81,7 +81,10 @@ def sanitize(code: str, entry_point: str) -> str:
     """
     from evalplus.sanitize import sanitize as evalplus_sanitize
 
-    cleaned: str = evalplus_sanitize(code, entrypoint=entry_point)
+    try:
+        cleaned: str = evalplus_sanitize(code, entrypoint=entry_point)
+    except Exception:  # a third-party parser on model output: keep the raw code
+        return code
     if _defines(cleaned, entry_point) or not _defines(code, entry_point):
         return cleaned
     return code
