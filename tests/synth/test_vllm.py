@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from codekiln.synth.autods import AutoDSScorer
+from codekiln.synth.config import SynthConfig
+from codekiln.synth.job import run_synthesis
 from codekiln.synth.llm import LLMClient, LLMConfig, SamplingParams
 
 VLLM_URL = os.environ.get("CODEKILN_TEST_VLLM_URL")
@@ -45,3 +49,19 @@ async def test_autods_scores_in_unit_interval(vllm: LLMClient) -> None:
     )
     assert 0.0 <= result.score <= 1.0
     assert set(result.answers) == {"code_educational", "code_self_contained", "code_correct"}
+
+
+async def test_synthesis_job_runs(tmp_path: Path, data_dir: Path) -> None:
+    """The whole job completes against a real model and accounts for every seed."""
+    from tests.synth.test_job import write_corpus
+
+    assert VLLM_URL is not None
+    config = SynthConfig(max_seeds=2, generators=("textbook", "snippets"), deadline_s=300)
+    report = await asyncio.to_thread(
+        run_synthesis, write_corpus(tmp_path), tmp_path / "out", VLLM_URL, None,
+        config=config, data_dir=data_dir,
+    )  # fmt: skip
+    for name in ("textbook", "snippets"):
+        g = report["generators"][name]
+        assert g["kept"] + sum(g["dropped"].values()) >= g["seeds"]
+    assert report["llm"][next(iter(report["llm"]))]["completion_tokens"] > 0
