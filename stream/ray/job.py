@@ -333,6 +333,8 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
             t["dropped"].update(m.get("dropped", {}))
 
     sink: dict[str, Any] = {"corpus": [], "rejects": [], "langs": Counter(), "reasons": Counter()}
+    stages = dict(built.stages)
+    counted: dict[str, Any] = {}
     cpu_s = 0.0
     reports: dict[str, Any] = {}
     step_info = []
@@ -345,6 +347,8 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
                 starts[marker["start"]] += 1
                 step_cpu += marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
+                for key, state in marker.get("states", {}).items():
+                    counted[key] = _sum_counters(counted.get(key), state)
                 if step.final:
                     sink["corpus"] += marker["corpus"]
                     sink["rejects"] += marker["rejects"]
@@ -369,6 +373,8 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
                 info["cpu_s"] = marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
             step_info.append(info)
+    for key, state in counted.items():  # per-shard counters, summed, into the driver's copy
+        stages[key].load_state_dict(state)
     for key, stage in built.stages:
         if key not in reports:
             reports[key] = local_job._stage_reports([(key, stage)])[key]
@@ -392,3 +398,17 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
         "steps": step_info,
     }
     return ckpt, executor
+
+
+def _sum_counters(total: Any, part: Any) -> Any:
+    """Counters of per-shard stage states, added up (numbers add, mappings merge by key)."""
+    if total is None:
+        return part
+    if isinstance(total, dict) and isinstance(part, dict):
+        out = dict(total)
+        for key, value in part.items():
+            out[key] = _sum_counters(out.get(key), value)
+        return out
+    if isinstance(total, int | float) and isinstance(part, int | float):
+        return total + part
+    return total

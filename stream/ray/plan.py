@@ -11,11 +11,14 @@ Steps
     ``exact_dedup`` and ``fuzzy_dedup`` become global **dedup** steps (a shuffle and a reduce,
     see :mod:`.exact` and :mod:`.fuzzy`) whose result is applied by the next map step as it reads
     its shard. Any other stateful stage (its state depends on every record before it) runs as a
-    **serial** step: one task streams every shard through it, in input order. The last map step
-    writes the corpus and rejects. ::
+    **serial** step: one task streams every shard through it, in input order, unless it is
+    known to decide each record on its own with counters as its only state
+    (:func:`decides_per_record`: ``anneal_route``, ``downsample`` without byte budgets): those
+    run per shard inside map steps, from zeroed counters, and the shards' counters are summed
+    for the report. The last map step writes the corpus and rejects. ::
 
         map[preprocess] -> dedup[exact] -> map[apply exact; minhash] -> dedup[fuzzy]
-                        -> map[apply fuzzy; copyright, filters] -> serial[downsample] -> map[write]
+          -> map[apply fuzzy; copyright, filters, downsample, anneal_route; write]
 """
 
 from __future__ import annotations
@@ -88,12 +91,30 @@ def plan_shards(inputs: list[str], cfg: InputConfig, shard_files: int) -> list[S
     return shards
 
 
+def decides_per_record(stage: Stage) -> bool:
+    """Stateful stages whose decisions need no other record and whose state is only counters
+    (summed over shards): they need not see the whole stream in one process."""
+    try:
+        from codekiln.stream.sampling.anneal import AnnealRouteStage
+        from codekiln.stream.sampling.downsample import DownsampleStage
+    except ImportError:  # pragma: no cover - the sampling stages ship with codekiln.stream
+        return False
+    if type(stage) is AnnealRouteStage:
+        return True
+    if type(stage) is DownsampleStage:
+        # A byte budget ("first come, first kept") depends on every record before.
+        return all(t.max_bytes is None for t in stage.targets.values())
+    return False
+
+
 @dataclass
 class MapStep:
     """Stateless stages over each shard; applies the previous dedup result as it reads."""
 
     index: int
     stages: list[str] = field(default_factory=list)
+    #: Stateful stages among ``stages`` that run per shard (:func:`decides_per_record`).
+    counted: list[str] = field(default_factory=list)
     #: Key of the dedup stage whose result is applied to the records read (or None).
     apply: str | None = None
     #: Key of the fuzzy dedup stage that follows: attach its MinHash where still missing.
@@ -125,8 +146,10 @@ def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
     steps: list[Step] = []
     current = MapStep(0)
     for key, stage in stages:
-        if not stage.stateful:
+        if not stage.stateful or decides_per_record(stage):
             current.stages.append(key)
+            if stage.stateful:
+                current.counted.append(key)
             continue
         if isinstance(stage, ExactDedupStage | FuzzyDedupStage):
             method = "exact" if isinstance(stage, ExactDedupStage) else "fuzzy"

@@ -58,9 +58,8 @@ def stages_for(config: StreamConfig, keys: list[str] | None = None) -> dict[str,
             )
         root = Path(tempfile.mkdtemp(prefix="codekiln-ray-stages-"))
         for name, stage in built.items():
-            if not stage.stateful:
-                (root / name).mkdir()
-                stage.open(root / name)
+            (root / name).mkdir()
+            stage.open(root / name)
         _BUILT.clear()
         _BUILT[key] = built
     return built
@@ -209,6 +208,8 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     apply = _applier(job, stages, shard.index, result)
     prepare = stages[step.prepare] if step.prepare else None
     computed_here = 0
+    for key in step.counted:  # per-shard counters: a retried shard never counts twice
+        stages[key].load_state_dict({})
     if step.final:
         writers = _final_writers(job, shard.index)
         langs: Counter[str] = Counter()
@@ -280,6 +281,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
             marker["records"] = out.records
         marker["metrics"] = metrics.to_json()
         marker["computed_here"] = computed_here
+        marker["states"] = {key: stages[key].state_dict() for key in step.counted}
         marker["cpu_s"] = round(time.process_time() - cpu_start, 4)
     except BaseException:
         if step.final:

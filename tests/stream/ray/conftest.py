@@ -47,7 +47,10 @@ def write_config(
         {"name": "minhash", "options": {"preset": "t0.8"}},
         {"name": "fuzzy_dedup", "options": {"preset": "t0.8"}},
         "copyright",
-        "downsample",
+        # A byte budget makes downsample order-dependent: it runs as a serial step.
+        {"name": "downsample", "options": {"targets": {"Java": {"max_bytes": 1000}}}},
+        # Decides each record alone, counters only: runs per shard, counters summed.
+        {"name": "anneal_route", "options": {"exclusive": True}},
     ]
     cfg = {
         "input": {"format": input_format},

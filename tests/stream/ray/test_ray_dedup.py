@@ -184,11 +184,22 @@ class TestPlan:
 
     def test_serial_stages_in_a_row_share_no_copy_step(self):
         """Two order-dependent stages back to back run as two serial steps, no map between."""
+        from codekiln.stream.sampling.downsample import DownsampleStage
+
+        budget = {"Java": {"max_bytes": 10}}
+        steps = compile_steps(
+            [("d", DownsampleStage(targets=budget)), ("d_2", DownsampleStage(targets=budget))]
+        )
+        assert [type(s) for s in steps] == [MapStep, SerialStep, SerialStep, MapStep]
+
+    def test_per_record_stateful_stages_join_map_steps(self):
+        """anneal_route and ratio-only downsample run per shard, flagged for counter summing."""
         from codekiln.stream.sampling.anneal import AnnealRouteStage
         from codekiln.stream.sampling.downsample import DownsampleStage
 
         steps = compile_steps([("d", DownsampleStage()), ("a", AnnealRouteStage())])
-        assert [type(s) for s in steps] == [MapStep, SerialStep, SerialStep, MapStep]
+        assert [type(s) for s in steps] == [MapStep]
+        assert steps[0].counted == ["d", "a"]
 
     def test_repository_level_is_refused(self):
         """Repository-level fuzzy dedup is not distributed yet: a clear error, before any work."""

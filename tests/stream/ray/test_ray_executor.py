@@ -80,14 +80,23 @@ class TestSameResult:
         assert {"exact_dedup:duplicate", "fuzzy_dedup:duplicate", "reader:binary"} <= reasons
         assert ray_tree.manifest["executor"]["shards"] >= 8
 
-    def test_dedup_reports_match(self, local_tree: JobResult, ray_tree: JobResult):
-        """Exact and fuzzy dedup report the same counts and cluster sizes as the local stages."""
+    def test_stage_reports_match(self, local_tree: JobResult, ray_tree: JobResult):
+        """Dedup, serial and per-shard stateful stages report what the local stages report."""
         for key, fields in {
             "exact_dedup": ("records_in", "unique", "duplicates", "clusters", "cluster_sizes"),
             "fuzzy_dedup": ("records_held", "kept", "duplicates", "clusters", "cluster_sizes"),
         }.items():
             local, ray = _stage_report(local_tree, key), _stage_report(ray_tree, key)
             assert {f: ray[f] for f in fields} == {f: local[f] for f in fields}
+        for key in ("downsample", "anneal_route"):
+            assert _stage_report(ray_tree, key) == _stage_report(local_tree, key)
+        assert _stage_report(ray_tree, "anneal_route")["records_seen"] > 0
+
+    def test_step_kinds(self, ray_tree: JobResult):
+        """The budgeted downsample runs serially; anneal_route runs per shard in a map step."""
+        steps = ray_tree.manifest["executor"]["steps"]
+        assert [s["stage"] for s in steps if s["kind"] == "serial"] == ["downsample"]
+        assert any("anneal_route" in s.get("stages", []) for s in steps)
 
     def test_stage_counts_match(self, local_tree: JobResult, ray_tree: JobResult):
         """Every stage's in / out / dropped counters equal the local run's."""
