@@ -235,6 +235,9 @@ class AsyncStage(Stage):
         parsed: list[tuple[str, dict[str, str] | ParseError]] = []
         for choice in out.choices:
             try:
+                if choice.finish_reason == "length":
+                    # Cut off at max_tokens: even if it parses, the end is missing.
+                    raise ParseError("truncated", "the answer hit max_tokens")
                 parsed.append((choice.text, template.parse(choice.text)))
             except ParseError as exc:
                 exc.raw_output = choice.text  # type: ignore[attr-defined]

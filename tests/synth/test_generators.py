@@ -14,7 +14,7 @@ from codekiln.synth.generators.base import SynthContext
 from codekiln.synth.generators.instructions import DiverseStage, same_code
 from codekiln.synth.llm import LLMConfig
 
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.synth import scripted
 from tests.synth.helpers import fast_config
 
@@ -185,3 +185,12 @@ async def test_unreachable_sandbox_quarantines_as_sandbox_error(
         ctx.close()
     assert out.drop_reason == "synth_snippets:exec:sandbox_error"
     assert out.id == SEED.id
+
+
+async def test_truncated_answer_is_dropped(
+    fake_llm: FakeOpenAIServer, context: SynthContext
+) -> None:
+    """An answer cut off at max_tokens is dropped as parse:truncated even if it parses."""
+    fake_llm.route("textbook", Reply(scripted.TEXTBOOK, finish_reason="length"))
+    (out,) = await asyncio.to_thread(TextbookStage(context=context).process, [_seed()])
+    assert out.drop_reason == "synth_textbook:parse:truncated"
