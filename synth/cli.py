@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"codekiln-synth: configuration error: {exc}", file=sys.stderr)
         return 2
-    except SynthError as exc:
+    except (SynthError, OSError) as exc:
         print(f"codekiln-synth: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
