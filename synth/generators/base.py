@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from codekiln.sandbox.client import SandboxClient
 from codekiln.stream.record import Record, record_id
 from codekiln.stream.stage import Stage
+from prometheus_client import Counter
 
 from ..errors import ConfigError, ExecutionError, LLMError, ParseError
 from ..execution import ExecutionFilter, Verdict
@@ -34,6 +35,12 @@ from ..portal import LoopThread
 from ..prompts import PromptTemplate, load_prompt
 
 __all__ = ["AsyncStage", "SynthContext", "synth_record"]
+
+_SAMPLES = Counter(
+    "codekiln_synth_samples",
+    "Samples out of synthesis stages, by stage and outcome (kept or the drop reason)",
+    ["stage", "outcome"],
+)
 
 
 @dataclass
@@ -198,7 +205,9 @@ class AsyncStage(Stage):
         results = await asyncio.gather(*(one(r) for r in batch))
         out = [r for rs in results for r in rs]
         for r in out:
-            self.count("kept" if r.drop_reason is None else r.drop_reason)
+            outcome = "kept" if r.drop_reason is None else r.drop_reason
+            self.count(outcome)
+            _SAMPLES.labels(self.name, outcome).inc()
         return out
 
     def process(self, batch: list[Record]) -> list[Record]:

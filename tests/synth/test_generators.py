@@ -13,6 +13,7 @@ from codekiln.synth.generators.annealing import SnippetStage, TextbookStage
 from codekiln.synth.generators.base import SynthContext
 from codekiln.synth.generators.instructions import DiverseStage, same_code
 from codekiln.synth.llm import LLMConfig
+from prometheus_client import REGISTRY
 
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.synth import scripted
@@ -40,7 +41,10 @@ class TestStages:
         """The sync process() path (what the stream runtime calls) yields a textbook record."""
         fake_llm.route("textbook", scripted.TEXTBOOK)
         stage = TextbookStage(context=context)
+        labels = {"stage": "synth_textbook", "outcome": "kept"}
+        before = REGISTRY.get_sample_value("codekiln_synth_samples_total", labels) or 0.0
         (out,) = await asyncio.to_thread(stage.process, [_seed()])
+        assert REGISTRY.get_sample_value("codekiln_synth_samples_total", labels) == before + 1
         assert out.drop_reason is None
         assert out.lang == "markdown"
         assert out.source == "synth:synth_textbook"
