@@ -25,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--method", choices=("offline", "dockerfile"), default="offline")
     b.add_argument("--mirror", default="http://deb.debian.org/debian")
     b.add_argument("--cache-dir", type=Path, default=Path("/var/cache/codekiln"))
+    b.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove older codekiln-sandbox images no container uses",
+    )
     isub.add_parser("tag", help="print the tag of the current recipe")
     s = sub.add_parser("serve", help="serve the execution API")
     s.add_argument("--host", default="127.0.0.1")
@@ -67,6 +72,7 @@ def _image(args: argparse.Namespace) -> int:
             method=args.method,
             if_missing=args.if_missing,
             cache_dir=args.cache_dir,
+            prune=args.prune,
         )
     finally:
         client.close()

@@ -97,6 +97,7 @@ def build(
     method: str = "offline",
     if_missing: bool = False,
     cache_dir: Path = DEFAULT_CACHE_DIR,
+    prune: bool = False,
 ) -> str:
     """Build the image for ``recipe``; return its tag."""
     if if_missing and image_exists(client, recipe.tag):
@@ -114,7 +115,8 @@ def build(
     else:
         raise ImageError(f"unknown build method {method!r}: use 'offline' or 'dockerfile'")
     _docker_build(client, recipe, dockerfile, buildargs, pull=method == "dockerfile")
-    _prune_stale(client, recipe)
+    if prune:
+        _prune_stale(client, recipe)
     return recipe.tag
 
 
