@@ -199,6 +199,21 @@ class TestRun:
         with pytest.raises(StageCrashed, match="disk on fire"):
             await run_job(spec, on_metrics=display)
 
+    def test_default_input_reads_stdlib_first_under_a_reported_cap(self, tmp_path: Path) -> None:
+        """--default-input reads this Python's stdlib then site-packages, and reports its cap."""
+        from codekiln.stream.runtime.job import default_inputs
+
+        out = tmp_path / "out"
+        args = ["run", "--default-input", "--max-files", "30", "--out", str(out)]
+        assert cli.main([*args, "--config", str(_cfg(tmp_path)), "--no-progress"]) == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["inputs"] == default_inputs()
+        assert manifest["source"]["budget"]["files"] == 30
+        assert manifest["source"]["budget"]["not_read"] > 1000
+        assert "site-packages" in manifest["config"]["input"]["exclude_dirs"]
+        report = (out / "report.md").read_text()
+        assert "files not read because of the cap" in report
+
     def test_parse_size_accepts_units(self) -> None:
         """--max-bytes takes plain bytes or k/M/G suffixes (powers of 1024)."""
         assert cli.parse_size("1048576") == 1 << 20
