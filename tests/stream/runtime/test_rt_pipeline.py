@@ -253,3 +253,23 @@ class TestInvariants:
         assert sorted(out) == [r.id for r in records]
         assert {r.id for r in sink.dropped} == {records[i].id for i in sc["drops"]}
         assert metrics["f"].dropped_total == len(sc["drops"])
+
+    @settings(max_examples=5, deadline=None)
+    @given(
+        n=st.integers(0, 400),
+        batch_size=st.integers(1, 64),
+        workers=st.integers(1, 2),
+        drop_every=st.integers(1, 9),
+    )
+    async def test_process_pool_keeps_order_and_loses_nothing(
+        self, n: int, batch_size: int, workers: int, drop_every: int
+    ) -> None:
+        """Through a cpu_bound stage in the pool: input order kept, every id exactly once."""
+        records = make_records(n)
+        for r in records[::drop_every]:
+            r.text += " DROP"
+        sink, _ = await run(
+            records, [("c", rt_stages.CpuDropStage())], batch_size=batch_size, workers=workers
+        )
+        assert [r.id for r in sink.live] == [r.id for r in records if "DROP" not in r.text]
+        assert [r.id for r in sink.dropped] == [r.id for r in records[::drop_every]]
