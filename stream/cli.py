@@ -238,7 +238,15 @@ def _print_summary(result: Any, _table: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
     from codekiln.stream.worker import WorkerSettings, run_worker
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
 
     config = load_config(args.config)
     settings = WorkerSettings.from_config(

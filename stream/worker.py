@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +43,8 @@ from codekiln.stream.runtime.errors import ConfigError, StreamError
 from codekiln.stream.runtime.job import JobSpec, run_job
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+log = logging.getLogger("codekiln.stream.worker")
 
 SHARD_SUFFIXES = (*JSONL_SUFFIXES, *PARQUET_SUFFIXES)
 CLAIMED, DONE, FAILED = ".claimed", ".done", ".failed"
@@ -268,11 +270,12 @@ async def run_worker(
         site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
         await site.start()
         port = runner.addresses[0][1]
-        print(
-            f"codekiln-stream worker {settings.worker_id}: watching {settings.watch_dir}, "
-            f"metrics on http://{settings.metrics_host}:{port}/metrics",
-            file=sys.stderr,
-            flush=True,
+        log.info(
+            "worker %s: watching %s, metrics on http://%s:%d/metrics",
+            settings.worker_id,
+            settings.watch_dir,
+            settings.metrics_host,
+            port,
         )
         if on_ready is not None:
             on_ready(port)
@@ -306,16 +309,14 @@ async def run_worker(
                 # of new shards stops.
                 await run_job(spec, on_metrics=watch)
             except StreamError as exc:
-                print(
-                    f"codekiln-stream worker: shard {claim.path.name} failed: {exc}",
-                    file=sys.stderr,
-                )
+                log.error("shard %s failed (moved to %s/): %s", claim.path.name, FAILED, exc)
                 await asyncio.to_thread(
                     _finish_claim, claim, FAILED, f"{type(exc).__name__}: {exc}"
                 )
                 state.shards["failed"] += 1
             else:
                 await asyncio.to_thread(_finish_claim, claim, DONE)
+                log.info("shard %s done -> %s", claim.path.name, spec.out_dir)
                 state.shards["done"] += 1
             finally:
                 if seen:

@@ -145,6 +145,8 @@ class Pipeline:
     async def run(self, after: Position | None = None) -> None:
         """Stream everything after ``after`` through; returns once the sink committed."""
         n = len(self.stages)
+        # Every edge is bounded (why this bound: PipelineOptions.queue_batches); a full channel
+        # blocks its producer, so backpressure reaches the reader.
         bound = self.options.queue_batches
         channels: list[Channel[Message]] = [Channel(bound) for _ in range(n + 1)]
         for i, (key, _) in enumerate(self.stages):
