@@ -153,6 +153,43 @@ class TestFlow:
             await run(records, [("c", rt_stages.CrashStage(after=1))], batch_size=10, source=source)
         assert source.pulled < 1000
 
+    async def test_slow_sink_backpressures_the_reader(self) -> None:
+        """With the sink stuck, the reader stops after the channels and stages are full."""
+        import asyncio
+        import threading
+
+        gate = threading.Event()
+
+        class StuckSink(MemorySink):
+            def write(self, live: list[Record], dropped: list[Record]) -> None:
+                gate.wait(timeout=60)
+                super().write(live, dropped)
+
+        records = make_records(50_000)
+        source = ListSource(records)
+        sink = StuckSink()
+        stages: list[tuple[str, Stage]] = [("a", NoopStage()), ("b", NoopStage())]
+        pipeline = Pipeline(
+            source,
+            stages,
+            sink,
+            options=PipelineOptions(batch_size=10, queue_batches=2, checkpoint_every=10**9),
+            metrics=RunMetrics(Pipeline.step_keys(["a", "b"])),
+        )
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(pipeline.run())
+            last = -1
+            while True:  # until the reader stops advancing
+                await asyncio.sleep(0.2)
+                if source.pulled == last:
+                    break
+                last = source.pulled
+            # 3 channels x 2 batches, plus one batch held by each of source, 2 stages and sink
+            assert source.pulled <= (3 * 2 + 4) * 10
+            gate.set()
+            await task
+        assert len(sink.live) == 50_000
+
     async def test_finish_records_flow_downstream(self) -> None:
         """Records a stage holds until finish() still reach the sink (and later stages)."""
         records = make_records(30)
