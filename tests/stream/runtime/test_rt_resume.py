@@ -40,7 +40,7 @@ def make_input(folder: Path, shards: int = 3, lines: int = 1500, seed: int = 7) 
 CONFIG: dict[str, Any] = {
     "input": {"format": "jsonl"},
     "stages": [
-        {"name": "rt_stages:SlowStage", "options": {"delay_s": 0.004}},
+        {"name": "rt_stages:SlowStage", "options": {"delay_s": 0.015}},
         "rt_stages:ExactDedupStage",
         "rt_stages:HoldStage",
         "rt_stages:DropMarkedStage",
