@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -241,3 +242,153 @@ def strip(record: Record) -> None:
     """Remove the private MinHash keys from a record that leaves the fuzzy step dropped."""
     for key in (META_FP, META_BANDS, META_SIG):
         record.meta.pop(key, None)
+
+
+# -- repository level --------------------------------------------------------------------------
+#
+# A repository's files are one document: its signature is the element-wise minimum of its
+# files' signatures, its priority values the best of its files' (FuzzyDedupStage's own
+# ``_add_to_repository``). Per shard, each repository's partial (signature, values) is built with
+# the stage's own method; partials are merged per hash partition of the repository name, in
+# shard order (the minimum and "first best value" are the same in any grouping, so the merge
+# equals one pass in input order); one task clusters the repositories (the stage's band keys and
+# ``cluster_labels``) and picks each cluster's winner by the stage's repository priority key.
+
+#: repository -> (signature bytes or None, priority values incl. "files")
+RepoPartial = dict[str, tuple[bytes | None, dict[str, Any]]]
+
+
+def repo_partials(
+    records: Iterable[Record], stage: FuzzyDedupStage, partitions: int
+) -> tuple[list[RepoPartial], int]:
+    """One shard's repositories split by partition, and its live record count.
+
+    ``stage`` must be a fresh copy: its repository tables are filled here."""
+    held = 0
+    for record in records:
+        if record.drop_reason is not None:
+            continue
+        held += 1
+        sig_b64 = record.meta.get(META_SIG)
+        sig = None if sig_b64 is None else np.frombuffer(base64.b64decode(sig_b64), np.uint32)
+        stage._add_to_repository(record, sig)
+    parts: list[RepoPartial] = [{} for _ in range(partitions)]
+    for repo, values in stage._repo_values.items():
+        sig = stage._repo_sigs.get(repo)
+        parts[_repo_partition(repo, partitions)][repo] = (
+            None if sig is None else sig.tobytes(),
+            dict(values),
+        )
+    return parts, held
+
+
+def _repo_partition(repo: str, partitions: int) -> int:
+    digest = hashlib.sha256(repo.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:4], "big") % partitions
+
+
+def merge_repos(
+    per_shard: list[RepoPartial], terms: tuple[Term, ...]
+) -> dict[str, tuple[bytes | None, dict[str, Any]]]:
+    """Merge one partition's partials, given in shard order."""
+    from codekiln.stream.dedup.fuzzy import _better
+
+    out: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for partial in per_shard:
+        for repo, (sig_b, values) in partial.items():
+            sig = None if sig_b is None else np.frombuffer(sig_b, dtype=np.uint32)
+            cur = out.get(repo)
+            if cur is None:
+                out[repo] = (sig, dict(values))
+                continue
+            cur_sig, cur_values = cur
+            cur_values["files"] = cur_values.get("files", 0) + values.get("files", 0)
+            for field, descending in terms:
+                value = values.get(field)
+                if value is None:
+                    continue
+                current = cur_values.get(field)
+                if current is None or _better(value, current, descending):
+                    cur_values[field] = value
+            if sig is not None:
+                cur_sig = sig.copy() if cur_sig is None else np.minimum(cur_sig, sig)
+            out[repo] = (cur_sig, cur_values)
+    return {r: (None if s is None else s.tobytes(), v) for r, (s, v) in out.items()}
+
+
+def cluster_repos(
+    merged: list[dict[str, tuple[bytes | None, dict[str, Any]]]], stage: FuzzyDedupStage
+) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, int]]:
+    """Losing repository -> winner, the cluster list, and counts; as the stage's finish does."""
+    from codekiln.stream.dedup.lsh import cluster_labels
+
+    sigs: dict[str, Any] = {}
+    values: dict[str, dict[str, Any]] = {}
+    for part in merged:
+        for repo, (sig_b, vals) in part.items():
+            values[repo] = vals
+            if sig_b is not None:
+                sigs[repo] = np.frombuffer(sig_b, dtype=np.uint32)
+    stage._repo_values = values
+    repos = sorted(sigs)
+    losers: dict[str, str] = {}
+    clusters: list[dict[str, Any]] = []
+    dropped_files = 0
+    if repos:
+        labels = cluster_labels(band_keys(np.stack([sigs[r] for r in repos]), stage.params))
+        groups: dict[int, list[str]] = {}
+        for repo, label in zip(repos, labels.tolist(), strict=True):
+            groups.setdefault(label, []).append(repo)
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            win = min(group, key=lambda r: stage._repo_key_for(r, stage.priority))
+            for repo in group:
+                if repo != win:
+                    losers[repo] = win
+                    dropped_files += values[repo]["files"]
+            files = sum(values[r]["files"] for r in group)
+            clusters.append(
+                {"size": len(group), "survivor": win, "members": sorted(group)[:5], "files": files}
+            )
+    counts = {
+        "repositories": len(values),
+        "repositories_without_shingles": len(values) - len(repos),
+        "dropped_files": dropped_files,
+    }
+    return losers, clusters, counts
+
+
+def repo_report(
+    stage: FuzzyDedupStage,
+    held: int,
+    computed_here: int,
+    clusters: list[dict[str, Any]],
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    stage._held = held
+    stage._no_shingles = 0
+    stage._computed_here = computed_here
+    dropped = counts["dropped_files"]
+    stage._set_report(held - dropped, dropped, clusters, unit="repositories")
+    report: dict[str, Any] = stage.report()
+    report["repositories"] = counts["repositories"]
+    report["repositories_without_shingles"] = counts["repositories_without_shingles"]
+    return report
+
+
+class RepoApply:
+    """Drops the files of repositories that lost to a near-duplicate repository."""
+
+    def __init__(self, stage_name: str, losers: dict[str, str]) -> None:
+        self.name = stage_name
+        self.losers = losers
+
+    def __call__(self, record: Record, local: int) -> None:
+        from codekiln.stream.dedup.fuzzy import _repo_key
+
+        strip(record)
+        win = self.losers.get(_repo_key(record))
+        if win is not None:
+            record.drop_reason = f"{self.name}:duplicate_repository"
+            record.meta["duplicate_of_repository"] = win

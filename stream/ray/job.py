@@ -178,6 +178,9 @@ class _Driver:
         self.fuzzy_edges = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_edges)
         self.fuzzy_cluster = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_cluster)
         self.fuzzy_members = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_members)
+        self.fuzzy_repo_keys = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_repo_keys)
+        self.fuzzy_repo_merge = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_repo_merge)
+        self.fuzzy_repo_cluster = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_repo_cluster)
         self.serial = ray.remote(num_cpus=1, **opts)(tasks.serial_step)
 
     def wait(self, refs: list[Any], what: str) -> list[Any]:
@@ -212,6 +215,10 @@ class _Driver:
                 apply_method = before.method
                 result = _shardio.read_pickle(self.layout.result(before.index))
                 per_shard = result["per_shard"]
+                if "all" in result:  # repository level: one decision table for every shard
+                    apply_method = "fuzzy_repo"
+                    shared = self.ray.put(result["all"])
+                    per_shard = {s.index: shared for s in todo}
         job = tasks.MapJob(
             self.spec.config,
             self.layout,
@@ -257,6 +264,9 @@ class _Driver:
     def _fuzzy(self, step: DedupStep) -> None:
         stage = self.stages[step.stage]
         assert isinstance(stage, FuzzyDedupStage)
+        if stage.level == "repository":
+            self._fuzzy_repositories(step, stage)
+            return
         p = self.partitions
         keys = self._keys(self.fuzzy_keys, step, 2)
         edges = [self.fuzzy_edges.remote(*[k[i] for k in keys]) for i in range(p)]
@@ -272,7 +282,24 @@ class _Driver:
         counts: Counter[str] = Counter()
         for c in counts_list:
             counts.update(c)
-        counts["computed_here"] = sum(
+        counts["computed_here"] = self._computed_here(step)
+        report = rfuzzy.fuzzy_report(stage, dict(counts), kept, dropped, clusters)
+        self._commit_dedup(step, per_shard, report)
+
+    def _fuzzy_repositories(self, step: DedupStep, stage: FuzzyDedupStage) -> None:
+        p = self.partitions
+        keys = self._keys(self.fuzzy_repo_keys, step, 1)
+        merged = [self.fuzzy_repo_merge.remote(stage, *[k[i] for k in keys]) for i in range(p)]
+        clustered = self.fuzzy_repo_cluster.remote(stage, *merged)
+        held = sum(self.wait([k[p] for k in keys], f"fuzzy dedup {step.stage!r}: repositories"))
+        ((losers, clusters, counts),) = self.wait(
+            [clustered], f"fuzzy dedup {step.stage!r}: clustering"
+        )
+        report = rfuzzy.repo_report(stage, held, self._computed_here(step), clusters, counts)
+        self._commit_dedup(step, {}, report, shared=losers)
+
+    def _computed_here(self, step: DedupStep) -> int:
+        return sum(
             int(
                 (_shardio.read_json(self.layout.marker(step.index - 1, s.index)) or {}).get(
                     "computed_here", 0
@@ -280,13 +307,14 @@ class _Driver:
             )
             for s in self.shards
         )
-        report = rfuzzy.fuzzy_report(stage, dict(counts), kept, dropped, clusters)
-        self._commit_dedup(step, per_shard, report)
 
-    def _commit_dedup(self, step: DedupStep, per_shard: dict[int, Any], report: Any) -> None:
-        _shardio.write_pickle(
-            self.layout.result(step.index), {"per_shard": per_shard, "report": report}
-        )
+    def _commit_dedup(
+        self, step: DedupStep, per_shard: dict[int, Any], report: Any, shared: Any = None
+    ) -> None:
+        result = {"per_shard": per_shard, "report": report}
+        if shared is not None:
+            result["all"] = shared
+        _shardio.write_pickle(self.layout.result(step.index), result)
         _shardio.write_json(
             self.layout.step_marker(step.index), {"start": self.start, "report": report}
         )

@@ -33,7 +33,6 @@ from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
 from codekiln.stream.readers.files import FileTreeReader
 from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES, detect_format
 from codekiln.stream.readers.inputs import shard_files as list_shard_files
-from codekiln.stream.runtime.errors import ConfigError
 from codekiln.stream.stage import Stage
 
 
@@ -154,11 +153,6 @@ def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
         if isinstance(stage, ExactDedupStage | FuzzyDedupStage):
             method = "exact" if isinstance(stage, ExactDedupStage) else "fuzzy"
             if method == "fuzzy":
-                if stage.level != "file":
-                    raise ConfigError(
-                        f"stage {key!r}: level {stage.level!r} is not supported by the Ray "
-                        "executor yet (file level is); run it with --executor local"
-                    )
                 current.prepare = key
             steps.append(current)
             steps.append(DedupStep(len(steps), key, method))

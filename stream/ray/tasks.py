@@ -190,6 +190,8 @@ def _applier(
     name = stages[job.step.apply].name
     if job.apply_method == "exact":
         return rexact.ExactApply(name, shard, result or {})
+    if job.apply_method == "fuzzy_repo":
+        return rfuzzy.RepoApply(name, result or {})
     return rfuzzy.FuzzyApply(name, result or {})
 
 
@@ -229,7 +231,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                     if record.drop_reason is None:
                         live_in += 1
                         apply(record, local + i)
-                    elif job.apply_method == "fuzzy":
+                    elif job.apply_method in ("fuzzy", "fuzzy_repo"):
                         rfuzzy.strip(record)
                 live, dropped = _split(batch)
                 m = metrics[step.apply]
@@ -330,6 +332,22 @@ def fuzzy_keys(
     records = _shardio.read_records(layout.shard_file(source_step, shard))
     tables, local_edges, counts = rfuzzy.shard_keys(records, shard, stage.params, partitions)
     return (*tables, local_edges, counts)
+
+
+def fuzzy_repo_keys(
+    layout: Layout, source_step: int, shard: int, stage: FuzzyDedupStage, partitions: int
+) -> tuple[Any, ...]:
+    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    parts, held = rfuzzy.repo_partials(records, stage, partitions)
+    return (*parts, held)
+
+
+def fuzzy_repo_merge(stage: FuzzyDedupStage, *partials: rfuzzy.RepoPartial) -> Any:
+    return rfuzzy.merge_repos(list(partials), stage.priority)
+
+
+def fuzzy_repo_cluster(stage: FuzzyDedupStage, *merged: Any) -> Any:
+    return rfuzzy.cluster_repos(list(merged), stage)
 
 
 def fuzzy_edges(*tables: Any) -> Any:

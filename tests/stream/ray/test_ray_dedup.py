@@ -7,7 +7,6 @@ import itertools
 import random
 
 import numpy as np
-import pytest
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, MinHashStage
 from codekiln.stream.ray import exact as rexact
@@ -15,7 +14,6 @@ from codekiln.stream.ray import fuzzy as rfuzzy
 from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, compile_steps
 from codekiln.stream.record import Record, record_id
 from codekiln.stream.runtime.builtin import NoopStage
-from codekiln.stream.runtime.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,6 +162,54 @@ class TestFuzzy:
         assert rfuzzy.partition_edges([table]).shape == (0, 2)
 
 
+def _repo_distributed(records: list[Record], cuts: list[int], partitions: int) -> dict[str, str]:
+    import pickle
+
+    stage = FuzzyDedupStage(level="repository", **PARAMS)
+    MinHashStage(level="repository", **PARAMS).process(records)
+    shards = _split(records, cuts)
+    fresh = pickle.dumps(stage)
+    keys = [rfuzzy.repo_partials(s, pickle.loads(fresh), partitions)[0] for s in shards]
+    merged = [rfuzzy.merge_repos([k[p] for k in keys], stage.priority) for p in range(partitions)]
+    losers, _, _ = rfuzzy.cluster_repos(merged, pickle.loads(fresh))
+    out = {}
+    apply = rfuzzy.RepoApply(stage.name, losers)
+    for shard in shards:
+        for local, r in enumerate(shard):
+            apply(r, local)
+            out[r.id] = r.drop_reason or "kept"
+    return out
+
+
+class TestFuzzyRepositories:
+    @settings(max_examples=10, deadline=None)
+    @given(
+        seed=st.integers(0, 10**6),
+        cuts=st.lists(st.integers(0, 40), max_size=4),
+        partitions=st.integers(1, 4),
+    )
+    def test_any_sharding_gives_the_stage_decisions(self, seed, cuts, partitions):
+        """Repository level: same repositories dropped as FuzzyDedupStage(level=repository)."""
+        rng = random.Random(seed)
+        base = [python_file(rng, lines=12) for _ in range(4)]
+        texts, repos, stars = [], [], []
+        for r in range(6):
+            for i, text in enumerate(base if r % 2 == 0 else [python_file(rng, 12)] * 2):
+                texts.append(near_copy(rng, text) if r > 1 and i == 0 else text)
+                repos.append(f"repo{r}")
+                stars.append(rng.randrange(5))
+
+        def records() -> list[Record]:
+            out = _records(texts, stars)
+            for rec, repo in zip(out, repos, strict=True):
+                rec.repo = repo
+            return out
+
+        local = _local(FuzzyDedupStage(level="repository", **PARAMS), records())
+        assert "fuzzy_dedup:duplicate_repository" in local.values()
+        assert _repo_distributed(records(), cuts, partitions) == local
+
+
 class TestPlan:
     def test_default_shape(self):
         """Stateless runs fuse into map steps; dedups and other stateful stages split them."""
@@ -200,8 +246,3 @@ class TestPlan:
         steps = compile_steps([("d", DownsampleStage()), ("a", AnnealRouteStage())])
         assert [type(s) for s in steps] == [MapStep]
         assert steps[0].counted == ["d", "a"]
-
-    def test_repository_level_is_refused(self):
-        """Repository-level fuzzy dedup is not distributed yet: a clear error, before any work."""
-        with pytest.raises(ConfigError, match="level 'repository' is not supported"):
-            compile_steps([("fuzzy_dedup", FuzzyDedupStage(level="repository"))])

@@ -116,6 +116,37 @@ class TestSameResult:
         assert ray.manifest["executor"]["shards"] == 4
         assert local.manifest["rejects"]["reasons"].get("reader:malformed_json") == 4
 
+    def test_repository_level_fuzzy_dedup(self, work: Path, tree: Path):
+        """Repository level (a repository copied with one file edited): same result as local."""
+        import shutil
+
+        import yaml
+
+        data = work / "repos"
+        shutil.copytree(tree, data)
+        shutil.copytree(data / "repo2", data / "repo2-fork")
+        edited = sorted((data / "repo2-fork").rglob("*.py"))[0]
+        edited.write_text(edited.read_text() + "\nextra = 1\n")
+        fuzzy = {"preset": "t0.8", "level": "repository"}
+        config = work / "repos.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "stages": [
+                        "preprocess",
+                        {"name": "minhash", "options": fuzzy},
+                        {"name": "fuzzy_dedup", "options": fuzzy},
+                    ],
+                    "runtime": {"batch_size": 8, "workers": 1},
+                }
+            )
+        )
+        local = run_local([data], config, work / "local-repos")
+        ray = run_ray([data], config, work / "ray-repos")
+        assert outcome(ray.out_dir) == outcome(local.out_dir)
+        assert "fuzzy_dedup:duplicate_repository" in set(outcome(ray.out_dir)[1].values())
+        assert _stage_report(ray, "fuzzy_dedup")["clusters"] == 1
+
     def test_completed_run_is_not_run_again(self, ray_tree: JobResult, tree: Path, config: Path):
         """The same command on a finished output only refreshes the manifest and report."""
         again = run_ray([tree], config, ray_tree.out_dir)
