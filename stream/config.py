@@ -12,7 +12,7 @@ Example (every key optional; the values shown are the defaults)::
       text_key: text            # JSONL / Parquet field holding the document
       id_key: id                # JSONL / Parquet field holding a stable id, if any
       max_file_bytes: 1000000   # larger files / lines are quarantined as reader:oversize
-      max_files: null           # stop after this many files (a cap, reported as such)
+      max_files: null           # stop after this many files (JSONL/Parquet: records); reported
       max_bytes: null           # stop after this many bytes of admitted input
       exclude_dirs: [.git, .hg, .svn, __pycache__]
     stages:                     # omitted: the default RefineCode pipeline as far as it exists
