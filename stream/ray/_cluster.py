@@ -68,8 +68,10 @@ def _unwrap(exc: BaseException, what: str) -> BaseException:
     if isinstance(exc, rex.RayTaskError):
         cause: BaseException = exc.cause
         if isinstance(cause, StreamError):
-            return cause
-        return StageCrashed(what, f"{type(cause).__name__}: {cause}")
+            ours: BaseException = exc.cause  # a stage's own error, with its exact message
+            return ours
+        crashed: BaseException = StageCrashed(what, f"{type(cause).__name__}: {cause}")
+        return crashed
     if isinstance(exc, rex.WorkerCrashedError | rex.NodeDiedError | rex.ObjectLostError):
         return RayError(f"{what}: a Ray worker or node died and retries ran out: {exc}")
     if isinstance(exc, rex.RayError):

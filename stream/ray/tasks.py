@@ -188,11 +188,14 @@ def _applier(
     if job.step.apply is None:
         return None
     name = stages[job.step.apply].name
+    applier: Callable[[Record, int], None]
     if job.apply_method == "exact":
-        return rexact.ExactApply(name, shard, result or {})
-    if job.apply_method == "fuzzy_repo":
-        return rfuzzy.RepoApply(name, result or {})
-    return rfuzzy.FuzzyApply(name, result or {})
+        applier = rexact.ExactApply(name, shard, result or {})
+    elif job.apply_method == "fuzzy_repo":
+        applier = rfuzzy.RepoApply(name, result or {})
+    else:
+        applier = rfuzzy.FuzzyApply(name, result or {})
+    return applier
 
 
 def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
@@ -323,7 +326,8 @@ def exact_keys(
 
 
 def exact_reduce(top: int, *per_shard: list[rexact.Entry]) -> tuple[dict[int, Any], dict[str, Any]]:
-    return rexact.reduce_partition(list(per_shard), top)
+    out: tuple[dict[int, Any], dict[str, Any]] = rexact.reduce_partition(list(per_shard), top)
+    return out
 
 
 def fuzzy_keys(
@@ -356,7 +360,8 @@ def fuzzy_edges(*tables: Any) -> Any:
 
 def fuzzy_cluster(*edge_lists: Any) -> dict[int, dict[int, int]]:
     nodes, labels = rfuzzy.cluster(list(edge_lists))
-    return rfuzzy.members_by_shard(nodes, labels)
+    members: dict[int, dict[int, int]] = rfuzzy.members_by_shard(nodes, labels)
+    return members
 
 
 def fuzzy_members(
