@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -81,9 +80,10 @@ def run_on_ray(spec: Any, args: argparse.Namespace, warn: Callable[[str], None])
     """``cmd_run``'s hand-off: the same JobSpec, run by :func:`run_ray_job`."""
     if importlib.util.find_spec("ray") is None:
         raise ConfigError("--executor ray needs Ray: pip install 'codekiln[ray]'")
-    from codekiln.stream.ray.job import run_ray_job
+    from codekiln.stream.ray.job import run_ray_blocking
 
-    return asyncio.run(run_ray_job(spec, options_from_args(args), warn=warn))
+    # In the main thread: Ctrl-C interrupts the driver's waits at once (the output resumes).
+    return run_ray_blocking(spec, options_from_args(args), warn)
 
 
 def wants_ray(args: argparse.Namespace) -> bool:

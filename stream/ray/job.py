@@ -46,11 +46,17 @@ PLAN = "plan.json"
 async def run_ray_job(
     spec: JobSpec, options: RayOptions, *, warn: Callable[[str], None] | None = None
 ) -> JobResult:
-    """Run (or resume, or only re-report) ``spec`` on Ray; same result as the local runtime."""
-    return await asyncio.to_thread(_run, spec, options, warn)
+    """Run (or resume, or only re-report) ``spec`` on Ray; same result as the local runtime.
+
+    The driver loop blocks (it waits on Ray), so it runs in a worker thread here; the CLI calls
+    :func:`run_ray_blocking` in its main thread instead, where Ctrl-C interrupts the wait."""
+    return await asyncio.to_thread(run_ray_blocking, spec, options, warn)
 
 
-def _run(spec: JobSpec, options: RayOptions, warn: Callable[[str], None] | None) -> JobResult:
+def run_ray_blocking(
+    spec: JobSpec, options: RayOptions, warn: Callable[[str], None] | None = None
+) -> JobResult:
+    """:func:`run_ray_job` for a caller without an event loop (must not run inside one)."""
     cfg = spec.config
     if cfg.input.max_files is not None or cfg.input.max_bytes is not None:
         raise ConfigError(

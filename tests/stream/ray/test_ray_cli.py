@@ -34,3 +34,26 @@ def test_bad_option_values_are_refused():
     """RayOptions validates its values with the option's name in the message."""
     with pytest.raises(ConfigError, match="ray: partitions"):
         RayOptions(partitions=0)
+
+
+def test_public_surface():
+    """codekiln.stream.ray exports the executor entry point and its options, nothing else."""
+    import codekiln.stream.ray as package
+
+    assert package.__all__ == ["RayOptions", "run_ray_job"]
+    assert all(callable(getattr(package, name)) for name in package.__all__)
+
+
+def test_cli_import_does_not_import_ray():
+    """Building the CLI parser (every codekiln-stream command) does not import Ray."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from codekiln.stream.cli import build_parser; build_parser(); "
+        "print('ray' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
