@@ -323,6 +323,16 @@ def ships_value(dataset, entry_point, atol):
     )
 
 
+def _is_small(value):
+    """Whether a value pickles to at most VALUE_LIMIT_BYTES (long ones are not pickled)."""
+    t = _type(value)
+    if (t is str or t is bytes) and _len(value) > VALUE_LIMIT_BYTES:
+        return False
+    if t in (list, tuple, set, frozenset, dict) and _len(value) > VALUE_LIMIT_BYTES // 2:
+        return False
+    return _len(_dumps(value, 4)) <= VALUE_LIMIT_BYTES
+
+
 def expected_record(value, always_value):
     """The record that stands for one expected output: a value, or a digest of a large one.
 
@@ -335,7 +345,7 @@ def expected_record(value, always_value):
         return ("v", value)
     if always_value or is_floats(norm):
         return ("v", norm)
-    if _len(_dumps(norm, 4)) <= VALUE_LIMIT_BYTES:
+    if _is_small(norm):
         return ("v", norm)
     try:
         return ("h", digest(norm))

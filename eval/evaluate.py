@@ -212,9 +212,10 @@ async def evaluate_samples(
     todo = [s for s in samples if s.key not in done]
     tasks = [ds.tasks[t] for t in dict.fromkeys(s.task_id for s in todo)]
     _progress(log, f"{ds.label}: {len(samples)} samples, {len(samples) - len(todo)} already done")
-    if tasks:
-        counter = _Counter(log, "references", len(tasks) * len(evaluator.parts()))
-        await evaluator.references(tasks, counter.tick)
+    # References are not a separate phase: each sample's check waits for its task's
+    # reference (computed once, under a lock), so checks of quick tasks fill the slots while
+    # the slow references finish.
+    _progress(log, f"  {len(tasks)} tasks to evaluate, {len(evaluator.parts())} part(s) each")
     sink = (out_dir / VERDICTS_FILE).open("a", encoding="utf-8") if out_dir else None
     counter = _Counter(log, "samples", len(todo))
 
@@ -237,6 +238,7 @@ async def evaluate_samples(
     finally:
         if sink is not None:
             sink.close()
+        evaluator.save_cache()
     return Evaluation(
         dataset=ds,
         samples=samples,
