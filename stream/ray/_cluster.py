@@ -8,6 +8,7 @@ for), cancels what is left, and the same command resumes from the committed shar
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,12 +42,38 @@ def connect(options: RayOptions) -> bool:
         kwargs["object_store_memory"] = options.object_store_mb * 1024 * 1024
     else:
         kwargs = {"address": options.address, "log_to_driver": False}
+        _check_reachable(options.address, options.connect_timeout_s)
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = options.address or "a local instance"
         raise RayError(f"cannot start or join Ray ({where}): {exc}") from exc
     return True
+
+
+def _check_reachable(address: str, timeout_s: float) -> None:
+    """Fail fast on an address nothing listens on: Ray itself retries it for minutes."""
+    if address == "auto":
+        return  # Ray reads the local cluster's address file, and fails at once without one
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayError(f"--address {address!r}: expected auto, host:port or ray://host:port")
+    host = host.strip("[]")
+    if host in ("localhost", "::1") or host.startswith("127."):
+        # Ray would rewrite a loopback address to this node's outward address; keep loopback.
+        os.environ[LOOPBACK_ENV] = "0"
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise RayError(
+            f"cannot reach the Ray cluster at {address} within {timeout_s:g} s: "
+            f"{exc.strerror or exc}"
+        ) from exc
 
 
 def shutdown() -> None:

@@ -33,6 +33,8 @@ class RayOptions:
     object_store_mb: int = 400
     #: Retries of a task whose worker process or node died (Ray's lineage retry).
     max_retries: int = 3
+    #: How long joining ``address`` may take before the run stops with an error.
+    connect_timeout_s: float = 15.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -42,6 +44,7 @@ class RayOptions:
             "task_timeout_s": self.task_timeout_s > 0,
             "object_store_mb": self.object_store_mb >= 75,
             "max_retries": self.max_retries >= 0,
+            "connect_timeout_s": self.connect_timeout_s > 0,
         }
         for name, ok in checks.items():
             if not ok:

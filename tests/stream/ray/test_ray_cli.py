@@ -57,3 +57,18 @@ def test_cli_import_does_not_import_ray():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+def test_unreachable_address_fails_fast(tmp_path: Path, capsys):
+    """An address nothing listens on stops the run with exit 1, instead of Ray's long retries."""
+    import socket
+
+    with socket.socket() as s:  # a free loopback port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.py").write_text("x = 1\n")
+    argv = ["run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--no-progress"]
+    code = main([*argv, "--executor", "ray", "--address", f"127.0.0.1:{port}"])
+    assert code == 1
+    assert "cannot reach the Ray cluster" in capsys.readouterr().err
