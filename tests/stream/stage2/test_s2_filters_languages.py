@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from codekiln.stream.filters import SIGNALS, HeuristicFilterStage
+from codekiln.stream.filters import SIGNALS, HeuristicFilterStage, Unparseable
 from codekiln.stream.filters.document import Document
 from codekiln.stream.record import Record
 
@@ -322,9 +322,8 @@ class TestJavaScript:
     def test_deeply_nested_js_is_unparseable(self) -> None:
         """Deep nesting that blows esprima's recursion is unparseable, not a crash."""
         text = GOOD_JS + "\nconst deep = " + "[" * 20_000 + "]" * 20_000 + ";\n"
-        stage = HeuristicFilterStage(disable=["num_chars_line_max"])
-        (out,) = stage.process([rec(text, "JavaScript", "a.js")])
-        assert out.drop_reason == "filters:unparseable"
+        with pytest.raises(Unparseable, match="RecursionError"):
+            SIGNALS["js_unparseable"].fn(Document(text, "JavaScript"))
 
     def test_console_log_lines(self) -> None:
         """console.log lines are counted over code lines."""
