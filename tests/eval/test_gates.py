@@ -2,8 +2,8 @@
 empty, wrong and cheating solutions pass nothing, and ``codekiln-eval run`` against a fake
 OpenAI endpoint that answers with the canonical solutions scores 100%.
 
-Full datasets: HumanEval+ (all 1,570 base and 122,683 plus inputs), HumanEval, MBPP+ NoExtreme
-(the full MBPP+ differs by a few very slow inputs; see docs/eval.md) and the original MBPP.
+Full datasets: HumanEval+ (all 1,570 base and 122,683 plus inputs), HumanEval, MBPP+ (all
+1,174 base and 39,841 plus inputs) and the original MBPP.
 """
 
 from __future__ import annotations
@@ -112,11 +112,11 @@ async def test_humaneval_original_canonical_all_pass_and_empty_none(
 
 @pytest.mark.timeout(900)
 @pytest.mark.slow
-async def test_mbpp_plus_noextreme_canonical_passes_every_task(
+async def test_mbpp_plus_canonical_passes_every_task(
     client: SandboxClient, refcache: Path, data_dir: Path
 ) -> None:
-    """378/378 MBPP+ canonical solutions pass base and plus (NoExtreme inputs)."""
-    ds = load_dataset("mbpp+", data_dir, "noextreme")
+    """378/378 MBPP+ canonical solutions pass base and plus with every input."""
+    ds = load_dataset("mbpp+", data_dir)
     ev = await evaluate(ds, client, refcache, {t.task_id: t.canonical for t in ds.tasks.values()})
     assert failures(ev, "base") == {}
     assert failures(ev, "plus") == {}
