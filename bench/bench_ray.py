@@ -32,14 +32,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 import zstandard
 from codekiln.stream.config import config_from_dict
 from codekiln.stream.ray import RayOptions, run_ray_job
 from codekiln.stream.ray._cluster import LOOPBACK_ENV
+from codekiln.stream.record import Record
 from codekiln.stream.runtime.job import JobResult, JobSpec, run_job
+from codekiln.stream.stage import BatchStage
 
 SUFFIXES = (".py", ".pyi", ".c", ".h", ".js", ".json", ".txt", ".md", ".rst", ".cfg", ".toml")
 
@@ -177,7 +179,28 @@ PIPELINES: dict[str, dict[str, Any]] = {
         "stages": ["preprocess", "exact_dedup", "minhash", "fuzzy_dedup"],
         "runtime": {"workers": 2},
     },
+    # Waits, uses no CPU: shows whether shards really run side by side, which CPU-bound runs
+    # cannot show on a machine whose cores other jobs are using.
+    "concurrency probe (a stage that sleeps 0.1 s per batch of 64)": {
+        "stages": [{"name": "bench_ray:SleepStage", "options": {"delay_s": 0.1}}],
+        "runtime": {"workers": 2, "batch_size": 64},
+    },
 }
+
+
+class SleepStage(BatchStage):
+    """Sleeps ``delay_s`` per batch and passes it on (importable by Ray and pool workers, whose
+    path holds this script's folder)."""
+
+    name: ClassVar[str] = "sleep"
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(self, delay_s: float = 0.1) -> None:
+        self.delay_s = delay_s
+
+    def process_batch(self, batch: list[Record]) -> list[Record]:
+        time.sleep(self.delay_s)
+        return batch
 
 
 def report(title: str, mb: float, rows: list[tuple[str, float, JobResult, Any]]) -> None:
