@@ -8,7 +8,7 @@ from math import comb
 import pytest
 from codekiln.eval.errors import ConfigError
 from codekiln.eval.passk import mean_pass_at_k, pass_at_k
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
@@ -26,12 +26,14 @@ def nck(draw: st.DrawFn) -> tuple[int, int, int]:
 
 
 class TestPassAtK:
+    @settings(deadline=None)  # timing on a shared machine is not the property
     @given(nck())
     def test_matches_exact_binomial_formula(self, args: tuple[int, int, int]) -> None:
         """The product form equals the exact binomial ratio on random (n, c, k)."""
         n, c, k = args
         assert pass_at_k(n, c, k) == pytest.approx(float(exact(n, c, k)), abs=1e-9)
 
+    @settings(deadline=None)  # timing on a shared machine is not the property
     @given(nck())
     def test_is_a_probability_monotone_in_c(self, args: tuple[int, int, int]) -> None:
         """pass@k lies in [0, 1] and does not decrease when one more sample is correct."""
