@@ -8,14 +8,16 @@ copied to a temp folder, plus exact copies of a tenth of it so dedup has work), 
 2. ``--executor ray`` on a local Ray instance with 1 CPU (one Ray worker);
 3. ``--executor ray`` on a local Ray instance with 2 CPUs (two Ray workers).
 
-Both the full default pipeline and stage 1 alone (preprocess, exact and fuzzy dedup) are
-measured. Each figure is MB/s of input (and records/s), with its ratio to the baseline and the
-2-vs-1 worker scaling. Wall time on a shared, oversubscribed machine says little, so the CPU
-seconds the run consumed are printed too (this process and every descendant: the local pool,
-or Ray's raylet, GCS and workers, overhead included), and MB per CPU-second is the per-core
-rate docs/ray.md extrapolates from. Per-step wall times of the Ray runs show where the time
-goes. Ray's start-up is timed apart (it is paid once per cluster, not per run). The surviving
-ids of the three runs are compared: a speed figure of a wrong result would be worthless.
+The full default pipeline, stage 1 alone (preprocess, exact and fuzzy dedup) and a
+concurrency probe (a stage that only sleeps, so it shows whether shards run side by side even
+when other jobs hold the cores) are measured. Each figure is MB/s of input (and records/s),
+with its ratio to the baseline and the 2-vs-1 worker scaling. Wall time on a shared,
+oversubscribed machine says little, so the CPU seconds the run consumed are printed too (this
+process and every descendant: the local pool, or Ray's raylet, GCS and workers, overhead
+included), and MB per CPU-second is the per-core rate docs/ray.md extrapolates from. Per-step
+wall and task CPU times of the Ray runs show where the time goes. Ray's start-up is timed apart
+(it is paid once per cluster, not per run). The surviving ids of the three runs are compared: a
+speed figure of a wrong result would be worthless.
 
     python bench/bench_ray.py [--mb 12] [--shard-files 150]
 """
