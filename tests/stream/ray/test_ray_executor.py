@@ -116,6 +116,31 @@ class TestSameResult:
         assert ray.manifest["executor"]["shards"] == 4
         assert local.manifest["rejects"]["reasons"].get("reader:malformed_json") == 4
 
+    def test_parquet_shards(self, work: Path):
+        """Parquet input, one shard per file: same result as local."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from tests.stream.ray.corpus import documents
+
+        data = work / "parquet"
+        data.mkdir()
+        docs = documents(5, 45)
+        for f in range(3):
+            part = docs[f::3]
+            table = {
+                "id": [f"p{f}-{i}" for i in range(len(part))],
+                "text": [t for _, _, t in part],
+                "repo": [r for r, _, _ in part],
+                "path": [p for _, p, _ in part],
+            }
+            pq.write_table(pa.table(table), data / f"part-{f}.parquet")
+        config = write_config(work / "parquet.yaml", input_format="parquet")
+        local = run_local([data], config, work / "local-parquet")
+        ray = run_ray([data], config, work / "ray-parquet")
+        assert outcome(ray.out_dir) == outcome(local.out_dir)
+        assert ray.manifest["executor"]["shards"] == 3
+
     def test_repository_level_fuzzy_dedup(self, work: Path, tree: Path):
         """Repository level (a repository copied with one file edited): same result as local."""
         import shutil
