@@ -186,7 +186,7 @@ class TestFailures:
         pids.mkdir()
         config = write_config(
             work / "slow.yaml",
-            first=[{"name": SLOW, "options": {"delay_s": 0.3, "pid_dir": str(pids)}}],
+            first=[{"name": SLOW, "options": {"delay_s": 0.8, "pid_dir": str(pids)}}],
         )
         result: dict[str, Any] = {}
 
