@@ -97,12 +97,16 @@ def _top_ngram(doc: Document, n: int) -> float:
     if len(order) == 0 or not doc.word_chars:
         return 0.0
     counts = np.diff(starts)
-    best = int(counts.argmax())
-    if counts[best] < 2:
+    top = int(counts.max())
+    if top < 2:
         return 0.0
-    first = int(order[starts[best]])
-    chars = int(doc.word_lengths[first : first + n].sum())
-    return min(1.0, chars * int(counts[best]) / doc.word_chars)
+    # Several n-grams can share the top count; their order in ``order`` follows word hashes,
+    # which change with PYTHONHASHSEED. Take the longest of them so the value is the same in
+    # every process.
+    firsts = order[starts[:-1][counts == top]]
+    cumulative = np.concatenate(([0], np.cumsum(doc.word_lengths, dtype=np.int64)))
+    chars = int((cumulative[firsts + n] - cumulative[firsts]).max())
+    return min(1.0, chars * top / doc.word_chars)
 
 
 def _dupe_ngrams(doc: Document, n: int) -> float:
