@@ -12,7 +12,7 @@ OUT ?= out/run
 SHARED_DATA ?= $(abspath ../shared/data)
 export CODEKILN_DATA_DIR ?= $(SHARED_DATA)
 
-.PHONY: setup venv engine image run test bench lint clean
+.PHONY: setup venv engine image run test test-tools bench lint clean
 
 setup: venv engine image
 
@@ -36,7 +36,17 @@ image: venv engine
 run: setup
 	$(BIN)/codekiln-stream run --default-input --out $(OUT)
 
-test: setup
+# Servers and tools some tests use for real: redis-server (datasketch's Redis LSH storage) and
+# kubectl (checks the built-in Kustomize renderer against kubectl kustomize). Tests that need
+# one skip with the reason when it could not be installed.
+test-tools:
+	@missing=""; for t in redis-server:redis-server kubectl:kubectl; do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "warning: could not install$$missing; the tests that need them will skip"; fi
+
+test: setup test-tools
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: setup
