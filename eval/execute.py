@@ -467,7 +467,7 @@ def _parse_reference(stdout: str) -> tuple[list[float], str, int] | None:
 
 
 def _describe(result: RunResult) -> str:
-    parts = [result.status]
+    parts: list[str] = [result.status]
     if result.reason:
         parts.append(result.reason)
     parts.extend(f"{t.name}: {t.status} {t.message}".strip() for t in result.tests if t.message)
