@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codekiln.stream._subcommand import standalone_main
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.heuristic import HeuristicFilterStage
 from codekiln.stream.filters.rules import Rule, RuleConfigError
@@ -279,11 +280,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="codekiln-stream")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return standalone_main(register, argv)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from codekiln.stream._subcommand import standalone_main
 from codekiln.stream.sampling.mixture import MixSpec, MixtureError, build_mixture
 
 
@@ -87,11 +88,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="codekiln-stream")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return standalone_main(register, argv)
 
 
 if __name__ == "__main__":
