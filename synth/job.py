@@ -301,10 +301,10 @@ async def _synthesise(
             lambda: [r for path in instructions for r in read_instructions(path)]
         )
         if rows:
-            stage = IngestStage(classifier=config.ingest_classifier,
-                                threshold=config.ingest_threshold, **common)  # fmt: skip
+            ingest = IngestStage(classifier=config.ingest_classifier,
+                                 threshold=config.ingest_threshold, **common)  # fmt: skip
             outputs.route([r for r in rows if r.drop_reason is not None], [])
-            plan.append(("ingest", stage, [r for r in rows if r.drop_reason is None], "sft"))
+            plan.append(("ingest", ingest, [r for r in rows if r.drop_reason is None], "sft"))
         else:
             report["skipped"]["ingest"] = "no instruction files given (--instructions)"
     if ctx.execution is None:
@@ -315,7 +315,7 @@ async def _synthesise(
         for k, v in dataclasses.asdict(config).items()
         if k not in ("llm_url", "sandbox_url", "data_dir")
     }
-    for key, stage, seeds, dest in plan:
+    for key, generator, seeds, dest in plan:
         start = time.perf_counter()
         # A finished generator's output is kept under .work/: a rerun after a crash (or a
         # kill) reuses it instead of paying for the generations again.
@@ -324,7 +324,7 @@ async def _synthesise(
         cache = work / key / "output.jsonl"
         produced = await asyncio.to_thread(_load_cache, cache, fingerprint)
         if produced is None:
-            produced = await _drive(stage, seeds, work / key)
+            produced = await _drive(generator, seeds, work / key)
             await asyncio.to_thread(_save_cache, cache, fingerprint, produced)
         else:
             report.setdefault("reused", []).append(key)

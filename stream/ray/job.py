@@ -176,18 +176,18 @@ class _Driver:
         self.shards = shards
         self.start = start
         self.partitions = partitions
-        opts = {"max_retries": options.max_retries, "retry_exceptions": False}
-        self.map_shard = ray.remote(num_cpus=1, **opts)(tasks.map_shard)
-        self.exact_keys = ray.remote(num_cpus=1, **opts)(tasks.exact_keys)
-        self.exact_reduce = ray.remote(num_cpus=1, **opts)(tasks.exact_reduce)
-        self.fuzzy_keys = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_keys)
-        self.fuzzy_edges = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_edges)
-        self.fuzzy_cluster = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_cluster)
-        self.fuzzy_members = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_members)
-        self.fuzzy_repo_keys = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_repo_keys)
-        self.fuzzy_repo_merge = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_repo_merge)
-        self.fuzzy_repo_cluster = ray.remote(num_cpus=1, **opts)(tasks.fuzzy_repo_cluster)
-        self.serial = ray.remote(num_cpus=1, **opts)(tasks.serial_step)
+        remote = ray.remote(num_cpus=1, max_retries=options.max_retries, retry_exceptions=False)
+        self.map_shard = remote(tasks.map_shard)
+        self.exact_keys = remote(tasks.exact_keys)
+        self.exact_reduce = remote(tasks.exact_reduce)
+        self.fuzzy_keys = remote(tasks.fuzzy_keys)
+        self.fuzzy_edges = remote(tasks.fuzzy_edges)
+        self.fuzzy_cluster = remote(tasks.fuzzy_cluster)
+        self.fuzzy_members = remote(tasks.fuzzy_members)
+        self.fuzzy_repo_keys = remote(tasks.fuzzy_repo_keys)
+        self.fuzzy_repo_merge = remote(tasks.fuzzy_repo_merge)
+        self.fuzzy_repo_cluster = remote(tasks.fuzzy_repo_cluster)
+        self.serial = remote(tasks.serial_step)
 
     def wait(self, refs: list[Any], what: str) -> list[Any]:
         results: list[Any] = _cluster.wait_all(refs, self.options.task_timeout_s, what)

@@ -397,7 +397,7 @@ def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .rem
                 live, dropped = new_live, dropped + new_dropped
             out.write(dropped + live)
         if shard == shards[-1]:  # records the stage held back join the last shard
-            tail = stage_obj.finish()
+            tail = list(stage_obj.finish())
             live, dropped = _split(tail)
             m = metrics[key]
             m["out"] += len(live)
