@@ -5,15 +5,23 @@ Design (why it looks like this):
 - The survivor of a hash is the record with the smallest priority key
   (:mod:`codekiln.stream.dedup.priority`), never the first to arrive, so it can only be known at
   the end of the stream. Records are therefore held back and emitted by :meth:`finish`.
-- Held records are not kept in memory: each is appended (pickled) to one of ``partitions``
-  spill files chosen by its hash, and its (hash, priority key, id) to a small key file beside
-  it. Memory while streaming is constant (file buffers); at the end each partition's key file
-  is read to pick the survivors, then its records are streamed out once, so the peak is one
-  partition's distinct hashes, about ``1/partitions`` of the input's.
-- The checkpoint is the committed length of every spill file (:class:`~.spill.Spill`): after
-  ``kill -9`` the files are truncated back to it and the runtime replays the rest from the
-  source, so nothing is held twice or lost. The files are append-only: the prefix a state names
-  never changes, so any older state stays loadable too (the runtime's rule for spill files).
+- Held records stay in memory up to ``memory_mb``; beyond it, and at every checkpoint, they are
+  appended to one spill file in arrival order. An entry there is a fixed header (two lengths),
+  the pickled small fields (id, lang, path, repo, source, meta) and the text's UTF-8 bytes as
+  they were hashed: no serializer walks the text, and a batch is one ``writev``. A second,
+  fixed-width file holds each entry's (SHA-256, offset): the index the end of the stream
+  groups.
+- The priority key is computed only at the end and only for hashes seen more than once: a
+  unique hash's record survives whatever its key, and most hashes are unique.
+- :meth:`finish` is a generator. It sorts the index by hash (numpy, a 64-bit prefix, the full
+  digest checked), decides each cluster, then streams every record out in arrival order from
+  the memory-mapped spill. Memory at the end: about 40 bytes per held record (the sort), plus
+  the decisions of the records that have copies, plus what was still held in memory.
+- The checkpoint spills what is held in memory and records the committed length of the spill
+  files (:class:`~.spill.Spill`): after ``kill -9`` the files are truncated back to it and the
+  runtime replays the rest from the source, so nothing is held twice or lost. The files are
+  append-only: the prefix a state names never changes, so any older state stays loadable too
+  (the runtime's rule for spill files).
 
 Duplicates leave as rejects with reason ``exact_dedup:duplicate`` and ``meta["duplicate_of"]``
 (the survivor's id); every record gets ``meta["sha256"]``.
@@ -23,32 +31,45 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import struct
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
 from codekiln.stream.dedup.spill import Spill
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
 
-
-def _pickle(obj: Any) -> bytes:
-    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _to_tuple(r: Record) -> tuple[Any, ...]:
-    return (r.id, r.text, r.lang, r.path, r.repo, r.source, r.meta)
-
-
-def _from_tuple(t: tuple[Any, ...]) -> Record:
-    return Record(id=t[0], text=t[1], lang=t[2], path=t[3], repo=t[4], source=t[5], meta=t[6])
+#: Spill entry header: length of the pickled fields, length of the UTF-8 text.
+_HEADER = struct.Struct("<IQ")
+#: Index entry: raw SHA-256, offset of the entry in the records file.
+_INDEX = struct.Struct("<32sQ")
+_RECORDS = "records.bin"
+_INDEX_FILE = "index.bin"
+#: Bumped when the spill layout changes: a checkpoint of another layout is refused.
+_FORMAT = 2
+#: Bytes counted per record held in memory on top of its text and fields (objects, lists).
+_OVERHEAD = 200
 
 
 def content_hash(text: str) -> str:
     """SHA-256 hex digest of the UTF-8 text (lone surrogates kept, never a crash)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fields(r: Record) -> bytes:
+    return pickle.dumps(
+        (r.id, r.lang, r.path, r.repo, r.source, r.meta), protocol=pickle.HIGHEST_PROTOCOL
+    )
+
+
+def _record(fields: tuple[Any, ...], text: str) -> Record:
+    rid, lang, path, repo, source, meta = fields
+    return Record(id=rid, text=text, lang=lang, path=path, repo=repo, source=source, meta=meta)
 
 
 class ExactDedupStage(BatchStage):
@@ -61,21 +82,32 @@ class ExactDedupStage(BatchStage):
         self,
         *,
         priority: Iterable[str] = DEFAULT_PRIORITY,
-        partitions: int = 64,
+        memory_mb: float = 64,
         spill_dir: str | None = None,
         top_clusters: int = 20,
     ) -> None:
         self.priority = parse_priority(priority)
-        if not isinstance(partitions, int) or not 1 <= partitions <= 4096:
+        if (
+            isinstance(memory_mb, bool)
+            or not isinstance(memory_mb, (int, float))
+            or not 0 <= memory_mb <= 1_000_000
+        ):
             raise ValueError(
-                f"exact_dedup.partitions: must be an integer in [1, 4096], got {partitions!r}"
+                f"exact_dedup.memory_mb: must be a number in [0, 1000000] (0: spill every "
+                f"held record at once), got {memory_mb!r}"
             )
-        self.partitions = partitions
+        self.memory_mb = memory_mb
+        self._budget = int(memory_mb * 1e6)
         self.top_clusters = top_clusters
         self._spill_dir = spill_dir
         self._spill = Spill(spill_dir, "exact_dedup")
         self._held = 0
-        self._finished = False
+        self._spilled = 0
+        self._spilled_bytes = 0
+        #: Held records not yet spilled (record, digest, pickled fields), in arrival order;
+        #: every spilled record arrived before all of them.
+        self._memory: list[tuple[Record, bytes, bytes]] = []
+        self._memory_bytes = 0
         self._report: dict[str, Any] = {}
 
     def open(self, work_dir: Path) -> None:
@@ -84,99 +116,223 @@ class ExactDedupStage(BatchStage):
             self._spill = Spill(work_dir, "spill")
 
     def process(self, batch: list[Record]) -> list[Record]:
-        # Not BatchStage's retry-one-by-one: a batch half-spilled then retried would hold
-        # records twice. process_batch quarantines bad records itself, and an I/O error while
-        # spilling escapes: a crash, resumed from the last checkpoint.
+        # Not BatchStage's retry-one-by-one: a batch half-held then retried would hold records
+        # twice. process_batch quarantines bad records itself, and an I/O error while spilling
+        # escapes: a crash, resumed from the last checkpoint.
         return self.process_batch(batch)
 
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []
-        prepared: list[tuple[str, bytes, bytes]] = []
+        held: list[tuple[Record, bytes, bytes, bytes]] = []
+        size = 0
         for record in batch:
             if record.drop_reason is not None:
                 passed.append(record)
                 continue
             try:
-                digest = content_hash(record.text)
-                record.meta["sha256"] = digest
-                part = f"p{int(digest[:8], 16) % self.partitions:04d}"
-                key = sort_key(record, self.priority)
-                # Keys in one small file (read to pick survivors), records in another.
-                prepared.append(
-                    (part, _pickle((digest, key, record.id)), _pickle(_to_tuple(record)))
-                )
+                data = record.text.encode("utf-8", "surrogatepass")
+                digest = hashlib.sha256(data).digest()
+                record.meta["sha256"] = digest.hex()
+                # Pickled now, so that a record that cannot be spilled is quarantined here,
+                # alone, and not at a later checkpoint.
+                fields = _fields(record)
             except Exception as exc:  # quarantine the record, the run goes on
                 passed.append(self._quarantine(record, exc))
-        for part, key_bytes, record_bytes in prepared:
-            self._spill.append(f"{part}.key", key_bytes)
-            self._spill.append(f"{part}.rec", record_bytes)
-            self._held += 1
+                continue
+            held.append((record, digest, fields, data))
+            size += sys.getsizeof(record.text) + len(fields) + _OVERHEAD
+        self._held += len(held)
+        if self._memory_bytes + size <= self._budget:
+            self._memory += [(record, digest, fields) for record, digest, fields, _ in held]
+            self._memory_bytes += size
+        else:
+            # Over budget: what was held in memory goes out first (it arrived first), then
+            # this batch, from the bytes it was hashed from.
+            self._flush_memory()
+            self._write([(digest, fields, data) for _, digest, fields, data in held])
         return passed
 
+    def _write(self, entries: list[tuple[bytes, bytes, bytes]]) -> None:
+        """Append (digest, pickled fields, text bytes) entries to the spill, one batch."""
+        if not entries:
+            return
+        parts: list[bytes] = []
+        index: list[bytes] = []
+        at = self._spilled_bytes
+        for digest, fields, data in entries:
+            parts += (_HEADER.pack(len(fields), len(data)), fields, data)
+            index.append(_INDEX.pack(digest, at))
+            at += _HEADER.size + len(fields) + len(data)
+        self._spill.append_parts(_RECORDS, parts)
+        self._spill.append_parts(_INDEX_FILE, [b"".join(index)])
+        self._spilled += len(entries)
+        self._spilled_bytes = at
+
+    def _flush_memory(self) -> None:
+        self._write(
+            [
+                (digest, fields, record.text.encode("utf-8", "surrogatepass"))
+                for record, digest, fields in self._memory
+            ]
+        )
+        self._memory = []
+        self._memory_bytes = 0
+
     def state_dict(self) -> dict[str, Any]:
-        return {"spill": self._spill.commit(), "held": self._held}
+        # Records held in memory are part of the state: they are spilled first, so the state
+        # stays two file lengths, whatever the budget.
+        self._flush_memory()
+        return {"format": _FORMAT, "spill": self._spill.commit(), "held": self._held}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._spill.restore(state["spill"])
-        self._held = int(state["held"])
-
-    def finish(self) -> list[Record]:
-        return list(self.iter_finish())
-
-    def iter_finish(self) -> Iterator[Record]:
-        """Survivors, and duplicates marked dropped, partition by partition."""
-        sizes: Counter[int] = Counter()
-        largest: list[tuple[int, str, str]] = []
-        unique = duplicates = 0
-        for name in self._spill.names():
-            if not name.endswith(".key"):
-                continue
-            part = name[: -len(".key")]
-            best: dict[str, tuple[Any, int, str]] = {}
-            count: Counter[str] = Counter()
-            for ordinal, (h, key, rid) in enumerate(self._spill.read_pickles(name)):
-                count[h] += 1
-                cur = best.get(h)
-                if cur is None or key < cur[0]:
-                    best[h] = (key, ordinal, rid)
-            held = zip(
-                self._spill.read_pickles(name),
-                self._spill.read_pickles(f"{part}.rec"),
-                strict=True,
+        if state.get("format") != _FORMAT:
+            raise ValueError(
+                f"exact_dedup: checkpoint spill format {state.get('format')!r}, this version "
+                f"reads {_FORMAT}; finish that run with the version that started it, or start over"
             )
-            for ordinal, ((h, _, _), fields) in enumerate(held):
-                record = _from_tuple(fields)
-                if best[h][1] == ordinal:
-                    unique += 1
-                    n = count[h]
-                    if n > 1:
-                        sizes[n] += 1
-                        record.meta["duplicates"] = n - 1
-                        largest.append((n, record.path or record.id, h[:16]))
-                else:
-                    duplicates += 1
-                    record.drop_reason = f"{self.name}:duplicate"
-                    record.meta["duplicate_of"] = best[h][2]
+        self._spill.restore(state["spill"])
+        lengths = state["spill"]["lengths"]
+        self._held = int(state["held"])
+        self._spilled = lengths.get(_INDEX_FILE, 0) // _INDEX.size
+        self._spilled_bytes = lengths.get(_RECORDS, 0)
+        self._memory = []
+        self._memory_bytes = 0
+
+    def finish(self) -> Iterator[Record]:
+        """Every held record, survivors and duplicates marked dropped, in arrival order;
+        streamed from the spill (a generator: the report is complete once it is exhausted)."""
+        memory, self._memory, self._memory_bytes = self._memory, [], 0
+        with self._spill.view(_INDEX_FILE) as index, self._spill.view(_RECORDS) as records:
+            if len(index) // _INDEX.size != self._spilled or len(records) != self._spilled_bytes:
+                raise RuntimeError(
+                    f"exact_dedup: spill holds {len(index) // _INDEX.size} index entries and "
+                    f"{len(records)} bytes, the stage wrote {self._spilled} and "
+                    f"{self._spilled_bytes}"
+                )
+            copies, survivors = self._clusters(index, records, memory)
+            duplicates = 0
+            for ordinal, record in enumerate(_read_records(records)):
+                duplicates += self._mark(ordinal, record, copies, survivors)
                 yield record
-            largest.sort(key=lambda t: (-t[0], t[1]))
-            del largest[self.top_clusters :]
+        for ordinal, (record, _, _) in enumerate(memory, start=self._spilled):
+            duplicates += self._mark(ordinal, record, copies, survivors)
+            yield record
+        del memory
         self.close()
-        self._finished = True
+        sizes = Counter(n for n, _, _, _ in survivors.values())
+        largest = sorted((-n, path, digest) for n, _, path, digest in survivors.values())
         self._report = {
             "records_in": self._held,
-            "unique": unique,
+            "spilled": self._spilled,
+            "unique": self._held - duplicates,
             "duplicates": duplicates,
-            "clusters": sum(sizes.values()),
+            "clusters": len(survivors),
             "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
             "largest_clusters": [
-                {"size": n, "survivor": p, "sha256_prefix": h} for n, p, h in largest
+                {"size": -n, "survivor": p, "sha256_prefix": h}
+                for n, p, h in largest[: self.top_clusters]
             ],
             "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
         }
+
+    def _mark(
+        self,
+        ordinal: int,
+        record: Record,
+        copies: dict[int, int],
+        survivors: dict[int, tuple[int, str, str, str]],
+    ) -> int:
+        """Apply the decision to one record; 1 if it is a duplicate."""
+        survivor = copies.get(ordinal)
+        if survivor is None:
+            return 0
+        if survivor == ordinal:
+            record.meta["duplicates"] = survivors[ordinal][0] - 1
+            return 0
+        record.drop_reason = f"{self.name}:duplicate"
+        record.meta["duplicate_of"] = survivors[survivor][1]
+        return 1
+
+    def _clusters(
+        self, index: memoryview, records: memoryview, memory: list[tuple[Record, bytes, bytes]]
+    ) -> tuple[dict[int, int], dict[int, tuple[int, str, str, str]]]:
+        """Clusters of equal hashes: ``copies`` maps each member's ordinal to its survivor's,
+        ``survivors`` each survivor's ordinal to (cluster size, id, path or id, hash prefix).
+        Only records with copies appear, so this is small when duplicates are few."""
+        spilled = self._spilled
+        table = np.frombuffer(index, dtype="<u8").reshape(-1, 5)  # 4 digest words, offset
+        in_memory = np.frombuffer(b"".join(d for _, d, _ in memory), dtype="<u8")
+        prefix = np.concatenate([table[:, 0], in_memory.reshape(-1, 4)[:, 0]])
+        del table, in_memory  # nothing may keep the memory-mapped index exported
+        order = np.argsort(prefix, kind="stable")  # stable: equal hashes in arrival order
+        same = prefix[order]
+        same = np.flatnonzero(same[1:] == same[:-1])  # sorted[i] and sorted[i + 1] share it
+        del prefix
+
+        def digest(i: int) -> bytes:
+            return (
+                bytes(index[i * _INDEX.size : i * _INDEX.size + 32])
+                if i < spilled
+                else (memory[i - spilled][1])
+            )
+
+        def fields(i: int) -> Record:
+            if i >= spilled:
+                return memory[i - spilled][0]
+            (at,) = struct.unpack_from("<Q", index, i * _INDEX.size + 32)
+            n_fields, _ = _HEADER.unpack_from(records, at)
+            at += _HEADER.size
+            return _record(pickle.loads(records[at : at + n_fields]), "")
+
+        copies: dict[int, int] = {}
+        survivors: dict[int, tuple[int, str, str, str]] = {}
+        run: list[int] = []
+        positions = same.tolist()
+        for k, i in enumerate(positions):
+            run.append(int(order[i]))
+            if k + 1 < len(positions) and positions[k + 1] == i + 1:
+                continue
+            run.append(int(order[i + 1]))
+            # A run shares a 64-bit prefix; group it by the full digest (almost always one).
+            groups: dict[bytes, list[int]] = {}
+            for j in run:
+                groups.setdefault(digest(j), []).append(j)
+            for h, members in groups.items():
+                if len(members) < 2:
+                    continue
+                best, best_record = members[0], fields(members[0])
+                best_key = sort_key(best_record, self.priority)
+                for j in members[1:]:  # arrival order: a tie keeps the first
+                    record = fields(j)
+                    key = sort_key(record, self.priority)
+                    if key < best_key:
+                        best_key, best, best_record = key, j, record
+                for j in members:
+                    copies[j] = best
+                survivors[best] = (
+                    len(members),
+                    best_record.id,
+                    best_record.path or best_record.id,
+                    h.hex()[:16],
+                )
+            run = []
+        return copies, survivors
 
     def close(self) -> None:
         """Close spill files (they stay on disk: a resume from an older state may name them)."""
         self._spill.close()
 
     def report(self) -> dict[str, Any]:
-        return self._report or {"records_in": self._held}
+        return self._report or {"records_in": self._held, "spilled": self._spilled}
+
+
+def _read_records(view: memoryview) -> Iterator[Record]:
+    at, end = 0, len(view)
+    unpack, header = _HEADER.unpack_from, _HEADER.size
+    while at < end:
+        n_fields, n_text = unpack(view, at)
+        at += header
+        fields = pickle.loads(view[at : at + n_fields])
+        at += n_fields
+        yield _record(fields, str(view[at : at + n_text], "utf-8", "surrogatepass"))
+        at += n_text

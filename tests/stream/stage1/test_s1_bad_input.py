@@ -104,5 +104,5 @@ def test_unserialisable_record_quarantined_alone(tmp_path: Path, kind: str) -> N
     first = stage.process([good[0], bad, good[1]])
     assert [r.path for r in first] == ["bad.py"]
     assert str(first[0].drop_reason).startswith(f"{stage.name}:error:")
-    out = stage.process([good[2]]) + stage.finish()
+    out = stage.process([good[2]]) + list(stage.finish())
     assert sorted(r.path for r in out) == ["g0.py", "g1.py", "g2.py"]

@@ -64,25 +64,30 @@ def test_recent_first_with_iso_dates(tmp_path: Path) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 9), parts=st.sampled_from([1, 3, 64]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    batch=st.integers(1, 9),
+    memory_mb=st.sampled_from([0, 0.001, 64]),
+)
 def test_survivors_independent_of_order(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, batch: int, parts: int
+    tmp_path_factory: pytest.TempPathFactory, seed: int, batch: int, memory_mb: float
 ) -> None:
-    """Shuffled input, any batch size or partition count: the same survivors."""
+    """Shuffled input, any batch size or memory budget: the same survivors."""
     base = survivors(
         run_stage(ExactDedupStage(spill_dir=str(tmp_path_factory.mktemp("a"))), corpus())
     )
     shuffled = corpus()
     random.Random(seed).shuffle(shuffled)
-    stage = ExactDedupStage(partitions=parts, spill_dir=str(tmp_path_factory.mktemp("b")))
+    stage = ExactDedupStage(memory_mb=memory_mb, spill_dir=str(tmp_path_factory.mktemp("b")))
     assert survivors(run_stage(stage, shuffled, batch_size=batch)) == base
 
 
-def test_memory_while_streaming_is_bounded(tmp_path: Path) -> None:
-    """Holding 20 MB of records costs a few MB of Python memory: they live in spill files."""
+@pytest.mark.parametrize("memory_mb", [0, 2])
+def test_memory_while_streaming_is_bounded(tmp_path: Path, memory_mb: int) -> None:
+    """Holding 20 MB of records costs the memory budget plus a batch: the rest is spilled."""
     import tracemalloc
 
-    stage = ExactDedupStage(spill_dir=str(tmp_path))
+    stage = ExactDedupStage(spill_dir=str(tmp_path), memory_mb=memory_mb)
     filler = "x = 1  # padding padding padding\n" * 120  # ~4 KB
     tracemalloc.start()
     try:
@@ -94,8 +99,39 @@ def test_memory_while_streaming_is_bounded(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     stage.state_dict()
-    assert stage.report()["records_in"] == 5000
-    assert peak < 4_000_000, peak
+    assert stage.report() == {"records_in": 5000, "spilled": 5000}
+    assert peak < memory_mb * 1_000_000 + 4_000_000, peak
+
+
+def test_finish_streams(tmp_path: Path) -> None:
+    """finish() is lazy: records come out one by one, the report is complete at the end."""
+    stage = ExactDedupStage(spill_dir=str(tmp_path), memory_mb=0)
+    run = [make_record(f"f{i}.py", f"v{i} = {i}\n") for i in range(64)]
+    stage.process(run)
+    out = stage.finish()
+    first = next(iter(out))
+    assert first.id == run[0].id  # arrival order
+    assert stage.report() == {"records_in": 64, "spilled": 64}  # not finished yet
+    assert [r.id for r in [first, *out]] == [r.id for r in run]
+    assert stage.report()["unique"] == 64
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), memory_mb=st.sampled_from([0, 0.0005, 0.002]))
+def test_same_output_in_memory_and_spilled(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, memory_mb: float
+) -> None:
+    """Any memory budget (all held in memory, all spilled, spilled midway) gives the same
+    records, decisions, metadata and order."""
+    records = corpus()
+    random.Random(seed).shuffle(records)
+
+    def run(budget: float) -> list[tuple[object, ...]]:
+        stage = ExactDedupStage(memory_mb=budget, spill_dir=str(tmp_path_factory.mktemp("m")))
+        copies = [make_record(r.path, r.text, repo=r.repo, **r.meta) for r in records]
+        return [(r.id, r.text, r.drop_reason, r.meta) for r in run_stage(stage, copies, 3)]
+
+    assert run(memory_mb) == run(64)
 
 
 def test_dropped_upstream_pass_through(tmp_path: Path) -> None:
@@ -104,22 +140,25 @@ def test_dropped_upstream_pass_through(tmp_path: Path) -> None:
     r.drop_reason = "preprocess:tiny"
     stage = ExactDedupStage(spill_dir=str(tmp_path))
     assert stage.process([r]) == [r]
-    assert stage.finish() == []
+    assert list(stage.finish()) == []
 
 
-def test_resume_from_checkpoint_is_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("memory_mb", [0, 64])
+def test_resume_from_checkpoint_is_exactly_once(tmp_path: Path, memory_mb: int) -> None:
     """Checkpoint, keep writing, 'crash', restore: the result equals an uninterrupted run."""
     records = corpus()
     expected = run_stage(ExactDedupStage(spill_dir=str(tmp_path / "ref")), corpus())
-    first = ExactDedupStage(spill_dir=str(tmp_path / "run"))
+    first = ExactDedupStage(spill_dir=str(tmp_path / "run"), memory_mb=memory_mb)
     first.process(records[:5])
     state = first.state_dict()
     first.process(records[5:9])  # written after the checkpoint: must be discarded on restore
     first.close()  # the process dies here
-    second = ExactDedupStage(spill_dir=str(tmp_path / "run"))
+    second = ExactDedupStage(spill_dir=str(tmp_path / "run"), memory_mb=memory_mb)
     second.load_state_dict(state)
     out = run_stage(second, corpus()[5:])
-    assert [(r.id, r.drop_reason) for r in out] == [(r.id, r.drop_reason) for r in expected]
+    assert [(r.id, r.drop_reason, r.meta) for r in out] == [
+        (r.id, r.drop_reason, r.meta) for r in expected
+    ]
 
 
 def test_checkpoint_without_new_records_keeps_files(tmp_path: Path) -> None:
@@ -136,10 +175,11 @@ def test_checkpoint_without_new_records_keeps_files(tmp_path: Path) -> None:
 
 def test_stale_spill_of_uncheckpointed_attempt_is_cleared(tmp_path: Path) -> None:
     """Records spilled by an attempt that died before any checkpoint are not held twice."""
-    dead = ExactDedupStage()
+    dead = ExactDedupStage(memory_mb=0)
     dead.open(tmp_path)
     dead.process(corpus())
     dead.close()
+    assert any(p.stat().st_size for p in (tmp_path / "spill").iterdir())
     fresh = ExactDedupStage()
     fresh.open(tmp_path)
     out = run_stage(fresh, corpus())
@@ -180,8 +220,18 @@ def test_surrogates_hash_without_crash() -> None:
 
 
 def test_bad_config() -> None:
-    """Bad priority directions and partition counts fail with exact messages."""
+    """Bad priority directions and memory budgets fail with exact messages."""
     with pytest.raises(ValueError, match="direction"):
         ExactDedupStage(priority=["stars:down"])
-    with pytest.raises(ValueError, match="partitions"):
-        ExactDedupStage(partitions=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        ExactDedupStage(memory_mb=-1)
+
+
+def test_checkpoint_of_another_spill_format_is_refused(tmp_path: Path) -> None:
+    """A state without this version's spill format fails loudly instead of misreading files."""
+    stage = ExactDedupStage(spill_dir=str(tmp_path))
+    stage.process([make_record("a.py", "a = 1\n")])
+    state = stage.state_dict()
+    del state["format"]
+    with pytest.raises(ValueError, match="spill format"):
+        ExactDedupStage(spill_dir=str(tmp_path)).load_state_dict(state)
