@@ -32,13 +32,22 @@ def bad_records() -> list[Record]:
     "factory",
     [
         lambda tmp: ExactDedupStage(spill_dir=str(tmp)),
+        lambda tmp: ExactDedupStage(spill_dir=str(tmp), memory_mb=0),
         lambda tmp: FuzzyDedupStage(spill_dir=str(tmp)),
         lambda tmp: FuzzyDedupStage(spill_dir=str(tmp), level="repository"),
         lambda tmp: FuzzyDedupStage(spill_dir=str(tmp), index="datasketch"),
         lambda tmp: MinHashStage(),
         lambda tmp: CopyrightStage(),
     ],
-    ids=["exact", "fuzzy", "fuzzy-repo", "fuzzy-datasketch", "minhash", "copyright"],
+    ids=[
+        "exact",
+        "exact-spilled",
+        "fuzzy",
+        "fuzzy-repo",
+        "fuzzy-datasketch",
+        "minhash",
+        "copyright",
+    ],
 )
 def test_dedup_and_transform_survive_bad_input(tmp_path: Path, factory: object) -> None:
     """No record is lost or quarantined as an error; every text comes back byte-identical."""
