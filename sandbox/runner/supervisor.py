@@ -7,18 +7,22 @@ Protocol, both directions: a 4-byte big-endian length, then that many bytes of U
 The supervisor first sends ``{"ready": true, ...}``; then for every job message it sends one
 result message. EOF on stdin ends it.
 
-Per job: a child forks, starts a new session, drops to the job uid, writes the files into a fresh
-work directory, sets rlimits and runs (Python: the harness, in the forked warm interpreter;
-other languages: compile, then exec). The supervisor feeds stdin, reads stdout/stderr up to a
-byte cap while the job runs, enforces the deadline, then a "reaper" child that also drops to the
-job uid kills every process of that uid (``kill(-1)``: setsid escapees included) and wipes every
-directory the job could write. The supervisor itself has no CAP_KILL: it can neither signal nor
-be signalled by the job.
+Per job: a child forks, starts a new session, drops to the job uid, writes the files into the
+work directory (empty: checked after every job), sets rlimits and runs (Python: the harness, in
+the forked warm interpreter; other languages: compile, then exec). The supervisor feeds stdin,
+reads stdout/stderr up to a byte cap while the job runs and enforces the deadline. Afterwards it
+checks, without forking, that the container holds no task but init and itself (the pids
+cgroup's count) and that no writable directory holds anything; only when either check fails
+does a "reaper" child drop to the job uid, kill every process of that uid (``kill(-1)``: setsid
+escapees included) and wipe every directory the job could write. The supervisor itself has no
+CAP_KILL: it can neither signal nor be signalled by the job.
 """
 
 from __future__ import annotations
 
 # Modules a job commonly imports are loaded once here, so the forked job finds them warm.
+# Not threading and random: their at-fork hooks would run in every job's child (threading's
+# doubles the cost of a fork); a job that imports them pays for it alone.
 import ast  # noqa: F401
 import bisect  # noqa: F401
 import collections  # noqa: F401
@@ -27,17 +31,16 @@ import functools  # noqa: F401
 import gc
 import hashlib  # noqa: F401
 import heapq  # noqa: F401
+import hmac
 import itertools  # noqa: F401
 import json
 import math  # noqa: F401
 import os
-import random  # noqa: F401
 import re  # noqa: F401
 import resource
-import secrets
 import select
-import shutil
 import signal
+import stat
 import string  # noqa: F401
 import struct
 import sys
@@ -52,10 +55,22 @@ import harness
 
 MAX_MESSAGE = 256 * 1024 * 1024
 READ_CHUNK = 65536
-JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+JOB_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/sandbox",
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
 SANDBOX_DIRS = ("/sandbox", "/tmp", "/dev/shm")
-WORKDIR = "/sandbox/job"
+# The job's work directory is the root of the /sandbox tmpfs: root-owned and sticky, so a job
+# can neither remove it, change its mode nor give it extended attributes (that would outlive the
+# job), and it is empty when a job starts (checked after every job, wiped when not).
+WORKDIR = "/sandbox"
 KILL_ROUNDS = 200
+PIDS_CURRENT = ("/sys/fs/cgroup/pids/pids.current", "/sys/fs/cgroup/pids.current")
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
@@ -117,39 +132,90 @@ def alive_processes(uid: int) -> list[int]:
     return pids
 
 
-def _wipe(path: str) -> bool:
-    """Remove everything under ``path`` that this uid can remove; True when it is empty."""
+def _remove_tree(path: str, depth: int = 0) -> None:
+    """Remove ``path`` (never following links), making directories writable on the way."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    if depth < 200:  # deeper trees are left and reported (not clean: the container is recycled)
+        _empty_dir(path, depth + 1)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
-    def onerror(func: Any, p: str, exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
 
+def _empty_dir(path: str, depth: int = 0) -> None:
     try:
         entries = os.listdir(path)
     except OSError:
-        return True
+        return
     for entry in entries:
-        full = os.path.join(path, entry)
-        try:
-            if os.path.isdir(full) and not os.path.islink(full):
-                with contextlib.suppress(OSError):
-                    os.chmod(full, 0o700)
-                shutil.rmtree(full, onerror=onerror)
-            else:
-                os.unlink(full)
-        except OSError:
-            pass
+        _remove_tree(os.path.join(path, entry), depth)
+
+
+def _wipe(path: str) -> bool:
+    """Remove everything under ``path`` that this uid can remove; True when it is empty."""
+    _empty_dir(path)
     try:
         return not os.listdir(path)
     except OSError:
         return False
+
+
+def _pids_in_container() -> int | None:
+    """Tasks in this container's pids cgroup (one atomic count), or None where unreadable."""
+    for path in PIDS_CURRENT:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            return int(os.read(fd, 64))
+        except (OSError, ValueError):
+            continue
+        finally:
+            os.close(fd)
+    return None
+
+
+class Limits:
+    """The supervisor's soft RLIMIT_NOFILE (set in main()): every descriptor it can have open
+    is below it; the job's own, lower limit is set after its descriptors are arranged."""
+
+    max_fd = 256
+
+
+class Baseline:
+    """What an idle container looks like, taken at start: the fast clean-up check's reference."""
+
+    pids: int | None = None
+
+
+def nothing_left() -> bool:
+    """True when no job task is alive (or a zombie) and no writable directory holds anything.
+
+    Cheap enough for every job. The pids cgroup counts every task of the container; a job cannot
+    leave it (no CAP_SYS_ADMIN, read-only cgroupfs), so the idle count (init and the supervisor)
+    proves that nothing of the job survived: nothing of it can start again afterwards. When this
+    answers False the reaper decides (a zombie init has not reaped yet is not a leftover).
+    """
+    if Baseline.pids is None or _pids_in_container() != Baseline.pids:
+        return False
+    for d in SANDBOX_DIRS:
+        try:
+            if os.listdir(d):
+                return False
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return True
 
 
 def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
@@ -195,21 +261,25 @@ def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
     return bool(code & 1), not code & 2
 
 
+OOM_EVENTS = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
+
+
 def oom_kills() -> int:
-    try:
-        with open("/sys/fs/cgroup/memory/memory.oom_control") as f:
-            for line in f:
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    try:
-        with open("/sys/fs/cgroup/memory.events") as f:
-            for line in f:
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
+    """The container's memory cgroup's OOM-kill count (cgroup v1 or v2)."""
+    for path in OOM_EVENTS:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        for line in data.splitlines():
+            if line.startswith(b"oom_kill "):
+                return int(line.split()[1])
     return 0
 
 
@@ -239,22 +309,25 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
     err_r, err_w = os.pipe()
     rec_r, rec_w = os.pipe()
     nonce_r, nonce_w = os.pipe()
+    stdio = harness.fresh_stdio() if argv is None else None
     pid = os.fork()
     if pid == 0:
+        # Every step here runs for every job, in a copy-on-write copy of the supervisor: work
+        # that allocates Python objects copies heap pages, so it is kept to syscalls.
         code = 127
         try:
             # The job's stderr from the start, so a set-up failure is reported as the job's.
             os.dup2(err_w, 2)
             os.setsid()
             try:
-                with open("/proc/self/oom_score_adj", "w") as f:
-                    f.write("1000")
+                fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+                os.write(fd, b"1000")
+                os.close(fd)
             except OSError:
                 pass
             drop_privileges(cfg["uid"], cfg["gid"])
             os.umask(0o077)
             if setup:
-                os.makedirs(WORKDIR, mode=0o700, exist_ok=True)
                 for name, content in job.get("files", {}).items():
                     path = os.path.join(WORKDIR, name)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -266,6 +339,20 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
                         if job.get("tests"):
                             f.write("\n" + job["tests"] + "\n")
             os.chdir(WORKDIR)
+            os.dup2(in_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            # Python jobs keep the record pipe as 3 and the nonce pipe as 4 (through two free
+            # descriptors at the top, so neither overwrites the other); every other inherited
+            # descriptor is closed in one close_range.
+            first_closed = 3
+            if argv is None:
+                os.dup2(rec_w, Limits.max_fd - 1)
+                os.dup2(nonce_r, Limits.max_fd - 2)
+                os.dup2(Limits.max_fd - 1, 3)
+                os.dup2(Limits.max_fd - 2, 4)
+                first_closed = 5
+            os.closerange(first_closed, Limits.max_fd)
             mem = int(job["memory_mb"]) * 1024 * 1024
             limits = {
                 resource.RLIMIT_DATA: mem,
@@ -277,35 +364,13 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
             }
             for res, value in limits.items():
                 resource.setrlimit(res, (value, value))
-            os.dup2(in_r, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            keep = {0, 1, 2}
-            if argv is None:
-                keep |= {rec_w, nonce_r}
-            for name in os.listdir("/proc/self/fd"):
-                fd = int(name)
-                if fd not in keep:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            env = {
-                "PATH": JOB_PATH,
-                "HOME": WORKDIR,
-                "TMPDIR": "/tmp",
-                "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONUNBUFFERED": "1",
-                "OPENBLAS_NUM_THREADS": "1",
-            }
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             if argv is None:
-                os.environ.clear()
-                os.environ.update(env)
-                # The supervisor's objects stay frozen (never scanned by the job's collections,
-                # never written to, so the fork's pages stay shared).
-                code = harness.main(job["code"], job.get("tests"), rec_w, nonce_r)
+                # os.environ is already JOB_ENV (set once in main()); the supervisor's objects
+                # stay frozen (never scanned by the job's collections).
+                code = harness.main(job["code"], job.get("tests"), 3, 4, stdio)
             else:
-                os.execvpe(argv[0], argv, env)
+                os.execvpe(argv[0], argv, JOB_ENV)
         except BaseException as exc:
             try:
                 import traceback
@@ -318,6 +383,7 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
             os._exit(code)
     for fd in (in_r, out_w, err_w, rec_w, nonce_r):
         os.close(fd)
+    del stdio  # the child's; never used here (its buffers are empty, closing writes nothing)
     return pid, in_w, out_r, err_r, rec_r, nonce_w
 
 
@@ -331,7 +397,7 @@ def run_phase(
     stdin: bytes,
 ) -> dict[str, Any]:
     """Run one process of the job to its end or its deadline; return raw facts."""
-    nonce = secrets.token_hex(16)
+    nonce = os.urandom(16).hex()
     t0 = time.monotonic()
     pid, in_w, out_r, err_r, rec_r, nonce_w = spawn(job, argv, cfg, setup=setup)
     if argv is None:
@@ -460,7 +526,7 @@ def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, 
             except ValueError:
                 reason = "result record rejected (not JSON)"
                 continue
-            if not isinstance(candidate, dict) or not secrets.compare_digest(
+            if not isinstance(candidate, dict) or not hmac.compare_digest(
                 str(candidate.get("nonce", "")), facts["nonce"]
             ):
                 reason = "result record rejected (bad nonce)"
@@ -544,7 +610,10 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         recycle = recycle or facts["killed"] or oom
         result = verdict(job, facts, oom)
         result["wall_s"] = round(result["wall_s"] + compile_wall, 6)
-    leftovers, clean = reap(cfg["uid"], cfg["gid"], wipe=True)
+    if nothing_left():
+        leftovers, clean = False, True
+    else:
+        leftovers, clean = reap(cfg["uid"], cfg["gid"], wipe=True)
     recycle = recycle or leftovers
     if not clean:
         recycle = True
@@ -557,6 +626,11 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     cfg = json.loads(sys.argv[1])
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    Baseline.pids = _pids_in_container()
+    Limits.max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    # The job's environment, set once here: a forked Python job inherits it as it is.
+    os.environ.clear()
+    os.environ.update(JOB_ENV)
     gc.freeze()
     write_message(1, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
