@@ -30,7 +30,6 @@ Duplicates leave as rejects with reason ``exact_dedup:duplicate`` and ``meta["du
 from __future__ import annotations
 
 import hashlib
-import pickle
 import struct
 import sys
 from collections import Counter
@@ -40,12 +39,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
-from codekiln.stream.dedup.spill import Spill
+from codekiln.stream.dedup.spill import (
+    Spill,
+    held_entry,
+    held_entry_size,
+    held_fields,
+    read_held,
+    read_held_fields,
+)
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
 
-#: Spill entry header: length of the pickled fields, length of the UTF-8 text.
-_HEADER = struct.Struct("<IQ")
 #: Index entry: raw SHA-256, offset of the entry in the records file.
 _INDEX = struct.Struct("<32sQ")
 _RECORDS = "records.bin"
@@ -59,17 +63,6 @@ _OVERHEAD = 200
 def content_hash(text: str) -> str:
     """SHA-256 hex digest of the UTF-8 text (lone surrogates kept, never a crash)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _fields(r: Record) -> bytes:
-    return pickle.dumps(
-        (r.id, r.lang, r.path, r.repo, r.source, r.meta), protocol=pickle.HIGHEST_PROTOCOL
-    )
-
-
-def _record(fields: tuple[Any, ...], text: str) -> Record:
-    rid, lang, path, repo, source, meta = fields
-    return Record(id=rid, text=text, lang=lang, path=path, repo=repo, source=source, meta=meta)
 
 
 class ExactDedupStage(BatchStage):
@@ -135,7 +128,7 @@ class ExactDedupStage(BatchStage):
                 record.meta["sha256"] = digest.hex()
                 # Pickled now, so that a record that cannot be spilled is quarantined here,
                 # alone, and not at a later checkpoint.
-                fields = _fields(record)
+                fields = held_fields(record)
             except Exception as exc:  # quarantine the record, the run goes on
                 passed.append(self._quarantine(record, exc))
                 continue
@@ -160,9 +153,9 @@ class ExactDedupStage(BatchStage):
         index: list[bytes] = []
         at = self._spilled_bytes
         for digest, fields, data in entries:
-            parts += (_HEADER.pack(len(fields), len(data)), fields, data)
+            parts += held_entry(fields, data)
             index.append(_INDEX.pack(digest, at))
-            at += _HEADER.size + len(fields) + len(data)
+            at += held_entry_size(fields, data)
         self._spill.append_parts(_RECORDS, parts)
         self._spill.append_parts(_INDEX_FILE, [b"".join(index)])
         self._spilled += len(entries)
@@ -211,7 +204,7 @@ class ExactDedupStage(BatchStage):
                 )
             copies, survivors = self._clusters(index, records, memory)
             duplicates = 0
-            for ordinal, record in enumerate(_read_records(records)):
+            for ordinal, record in enumerate(read_held(records)):
                 duplicates += self._mark(ordinal, record, copies, survivors)
                 yield record
         for ordinal, (record, _, _) in enumerate(memory, start=self._spilled):
@@ -280,9 +273,7 @@ class ExactDedupStage(BatchStage):
             if i >= spilled:
                 return memory[i - spilled][0]
             (at,) = struct.unpack_from("<Q", index, i * _INDEX.size + 32)
-            n_fields, _ = _HEADER.unpack_from(records, at)
-            at += _HEADER.size
-            return _record(pickle.loads(records[at : at + n_fields]), "")
+            return read_held_fields(records, at)
 
         copies: dict[int, int] = {}
         survivors: dict[int, tuple[int, str, str, str]] = {}
@@ -324,15 +315,3 @@ class ExactDedupStage(BatchStage):
 
     def report(self) -> dict[str, Any]:
         return self._report or {"records_in": self._held, "spilled": self._spilled}
-
-
-def _read_records(view: memoryview) -> Iterator[Record]:
-    at, end = 0, len(view)
-    unpack, header = _HEADER.unpack_from, _HEADER.size
-    while at < end:
-        n_fields, n_text = unpack(view, at)
-        at += header
-        fields = pickle.loads(view[at : at + n_fields])
-        at += n_fields
-        yield _record(fields, str(view[at : at + n_text], "utf-8", "surrogatepass"))
-        at += n_text

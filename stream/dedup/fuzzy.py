@@ -48,14 +48,19 @@ from codekiln.stream.dedup.priority import (
     sort_key,
     values_key,
 )
-from codekiln.stream.dedup.spill import Spill
+from codekiln.stream.dedup.spill import Spill, held_entry, held_fields, read_held
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
 
+#: Held records (:func:`~.spill.held_entry` layout), in arrival order.
+RECORDS = "records.bin"
 #: Private meta keys carrying MinHash from MinHashStage to FuzzyDedupStage (removed on the way).
 META_FP = "_minhash_fp"
 META_BANDS = "_minhash_bands"
 META_SIG = "_minhash_sig"
+
+#: Bumped when the spill layout changes: a checkpoint of another layout is refused.
+SPILL_FORMAT = 2
 
 LEVELS = ("file", "repository")
 INDEXES = ("bands", "datasketch")
@@ -222,7 +227,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         missing = [r for r in live if r.meta.get(META_FP) != self.fingerprint]
         if missing:
             self._annotate_each(missing)
-        prepared: list[tuple[Record, Any, Any, bytes, bytes | None]] = []
+        prepared: list[tuple[Record, Any, Any, tuple[bytes, bytes, bytes], bytes | None]] = []
         for record in batch:
             if record.drop_reason is not None:
                 for key in (META_FP, META_BANDS, META_SIG):
@@ -241,7 +246,9 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             try:
                 sig = None if sig_b64 is None else _decode_sig(sig_b64, self.params.num_perm)
                 keys = None if bands is None else _encode_bands(bands, self.params.bands)
-                record_bytes = _pickle(_to_tuple(record))
+                entry = held_entry(
+                    held_fields(record), record.text.encode("utf-8", "surrogatepass")
+                )
                 prio_bytes = None
                 if self.level == "file":
                     prio = (sort_key(record, self.priority), record.id, record.path)
@@ -249,8 +256,9 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             except Exception as exc:  # quarantine the record, the run goes on
                 passed.append(self._quarantine(record, exc))
                 continue
-            prepared.append((record, sig, keys, record_bytes, prio_bytes))
-        for record, sig, keys, record_bytes, prio_bytes in prepared:
+            prepared.append((record, sig, keys, entry, prio_bytes))
+        held: list[bytes] = []
+        for record, sig, keys, entry, prio_bytes in prepared:
             if self.level == "repository":
                 self._add_to_repository(record, sig)
             elif self._ds is not None:
@@ -260,11 +268,12 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
                         self._spill.append("edges.bin", edge)
             else:
                 self._spill.append("keys.bin", keys)
-            self._spill.append("records.pkl", record_bytes)
+            held += entry
             if prio_bytes is not None:
                 # Survivor keys apart from the records, so picking survivors skips the texts.
                 self._spill.append("prio.pkl", prio_bytes)
             self._held += 1
+        self._spill.append_parts(RECORDS, held)
         return passed
 
     def _annotate_each(self, records: list[Record]) -> None:
@@ -299,6 +308,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {
+            "format": SPILL_FORMAT,
             "spill": self._spill.commit(),
             "held": self._held,
             "no_shingles": self._no_shingles,
@@ -319,6 +329,12 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("format") != SPILL_FORMAT:
+            raise ValueError(
+                f"fuzzy_dedup: checkpoint spill format {state.get('format')!r}, this version "
+                f"reads {SPILL_FORMAT}; finish that run with the version that started it, or "
+                f"start over"
+            )
         if state["fingerprint"] != self.fingerprint:
             raise ValueError(
                 f"fuzzy_dedup: checkpoint was made with MinHash {state['fingerprint']}, "
@@ -341,10 +357,9 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
 
     # -- end of stream -----------------------------------------------------------------------
 
-    def finish(self) -> list[Record]:
-        return list(self.iter_finish())
-
-    def iter_finish(self) -> Iterator[Record]:
+    def finish(self) -> Iterator[Record]:
+        """Every held record, duplicates marked dropped, streamed from the spill in arrival
+        order (a generator: the report is complete once it is exhausted)."""
         if self.level == "repository":
             yield from self._finish_repositories()
         else:
@@ -451,8 +466,8 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         return tuple(values_key(values, terms))
 
     def _held_records(self) -> Iterator[Record]:
-        for fields in self._spill.read_pickles("records.pkl"):
-            yield _from_tuple(fields)
+        with self._spill.view(RECORDS) as view:
+            yield from read_held(view)
 
     def _set_report(
         self, kept: int, dropped: int, clusters: list[dict[str, Any]], unit: str
@@ -502,14 +517,6 @@ def _encode_bands(bands: Any, n_bands: int) -> bytes:
     if keys.shape != (n_bands,):
         raise ValueError(f"MinHash band keys have shape {keys.shape}, expected ({n_bands},)")
     return keys.tobytes()
-
-
-def _to_tuple(r: Record) -> tuple[Any, ...]:
-    return (r.id, r.text, r.lang, r.path, r.repo, r.source, r.meta)
-
-
-def _from_tuple(t: tuple[Any, ...]) -> Record:
-    return Record(id=t[0], text=t[1], lang=t[2], path=t[3], repo=t[4], source=t[5], meta=t[6])
 
 
 def _repo_key(record: Record) -> str:

@@ -6,6 +6,12 @@ files here; :meth:`Spill.commit` flushes and fsyncs them and returns their lengt
 the stage's ``state_dict``. After a ``kill -9``, :meth:`Spill.restore` truncates every file back
 to the committed length, so bytes written after the last checkpoint (whose records the runtime
 will replay from the source) are discarded: exactly-once.
+
+Held records share one layout (:func:`held_entry`, :func:`read_held`): a fixed header (two
+lengths), the pickled small fields (id, lang, path, repo, source, meta), then the text's UTF-8
+bytes as they are. Pickling the whole record would walk and copy every text; this way a text is
+encoded once (the exact stage hashes those very bytes), written with ``writev`` and decoded once
+from a memory map.
 """
 
 from __future__ import annotations
@@ -16,13 +22,60 @@ import mmap
 import os
 import pickle
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from codekiln.stream.record import Record
+
 #: writev takes at most this many buffers per call (POSIX IOV_MAX is at least 1024 on Linux).
 _IOV_MAX = 1024
+#: Held-record entry header: length of the pickled fields, length of the UTF-8 text.
+_ENTRY = struct.Struct("<IQ")
+
+
+def held_fields(record: Record) -> bytes:
+    """The record's small fields, pickled (raises if its meta cannot be: quarantine it)."""
+    return pickle.dumps(
+        (record.id, record.lang, record.path, record.repo, record.source, record.meta),
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+
+
+def held_entry(fields: bytes, text: bytes) -> tuple[bytes, bytes, bytes]:
+    """The parts of one held-record entry, for :meth:`Spill.append_parts`."""
+    return _ENTRY.pack(len(fields), len(text)), fields, text
+
+
+def held_entry_size(fields: bytes, text: bytes) -> int:
+    return _ENTRY.size + len(fields) + len(text)
+
+
+def _record(fields: tuple[Any, ...], text: str) -> Record:
+    rid, lang, path, repo, source, meta = fields
+    return Record(id=rid, text=text, lang=lang, path=path, repo=repo, source=source, meta=meta)
+
+
+def read_held(view: memoryview) -> Iterator[Record]:
+    """The records of a held-record file (see :meth:`Spill.view`), in append order."""
+    at, end = 0, len(view)
+    unpack, header = _ENTRY.unpack_from, _ENTRY.size
+    while at < end:
+        n_fields, n_text = unpack(view, at)
+        at += header
+        fields = pickle.loads(view[at : at + n_fields])
+        at += n_fields
+        yield _record(fields, str(view[at : at + n_text], "utf-8", "surrogatepass"))
+        at += n_text
+
+
+def read_held_fields(view: memoryview, at: int) -> Record:
+    """The entry at offset ``at``, without its text (``text`` is empty): enough for priority."""
+    n_fields, _ = _ENTRY.unpack_from(view, at)
+    at += _ENTRY.size
+    return _record(pickle.loads(view[at : at + n_fields]), "")
 
 
 class SpillError(RuntimeError):
@@ -69,6 +122,8 @@ class Spill:
         """Append ``parts`` back to back with ``writev``: no copy into a user-space buffer and
         one system call per 1024 parts, for large appends (held texts). A file is written
         either through this method or through :meth:`append`, never both."""
+        if not parts:
+            return
         f = self._files.get(name)
         if f is None:
             f = open(self._dir() / name, "ab", buffering=0)  # noqa: SIM115 - held open

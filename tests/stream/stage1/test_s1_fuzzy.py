@@ -178,6 +178,27 @@ def test_checkpoint_with_other_parameters_refused(tmp_path: Path) -> None:
         FuzzyDedupStage(preset="opencoder").load_state_dict(state)
 
 
+def test_checkpoint_of_another_spill_format_refused(tmp_path: Path) -> None:
+    """A state without this version's spill format fails loudly instead of misreading files."""
+    stage = fuzzy(tmp_path)
+    stage.process(corpus()[:2])
+    state = stage.state_dict()
+    del state["format"]
+    with pytest.raises(ValueError, match="spill format"):
+        fuzzy(tmp_path).load_state_dict(state)
+
+
+def test_held_texts_come_back_byte_identical(tmp_path: Path) -> None:
+    """Texts spilled raw (surrogates, non-BMP, CRLF) come back as they went in, with meta."""
+    texts = ["a\udcff = 1\r\n" + body(7), "x = '😀'\n" + body(8), body(9) + "\x00"]
+    records = [make_record(f"t{i}.py", t, stars=i, tags=["k", i]) for i, t in enumerate(texts)]
+    out = run_stage(fuzzy(tmp_path), records)
+    assert [(r.id, r.text, r.meta) for r in out] == [
+        (r.id, t, {"stars": i, "tags": ["k", i]})
+        for i, (r, t) in enumerate(zip(records, texts, strict=True))
+    ]
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
