@@ -120,9 +120,11 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
         re.S,
     ),
     # A triple-quoted string that starts its line is a docstring, i.e. a comment: the scanned
-    # text gets a leading newline so a docstring on the first line is found the same way.
+    # text gets a leading newline so a docstring on the first line is found the same way. The
+    # indentation is possessive (``*+``, never given back: a quote or prefix letter must
+    # follow), which spares a retry per indentation column at every line start.
     "python": re.compile(
-        rf"(#[^\n]*|\n[ \t]*[rRuU]?(?:{_TDQ}|{_TSQ})|{_TDQ}|{_TSQ}|{_DQ}|{_SQ})", re.S
+        rf"(#[^\n]*|\n[ \t]*+[rRuU]?(?:{_TDQ}|{_TSQ})|{_TDQ}|{_TSQ}|{_DQ}|{_SQ})", re.S
     ),
     # ``#`` not preceded by a word character, ``$`` or a backslash (shell ``$#``, ``\#``).
     "hash": re.compile(rf"(#(?<![\w$\\]#)[^\n]*|{_DQ}|{_SQ})", re.S),
@@ -140,10 +142,54 @@ _COMMENT_STARTS: dict[str, str] = {
 _WORD = re.compile(r"\w+")
 _WORD_BYTES = re.compile(rb"\w+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_ALPHA_BYTES = bytes(range(65, 91)) + bytes(range(97, 123))
-_DIGIT_BYTES = b"0123456789"
-_SPACE_BYTES = b" \t\n\r\x0b\x0c"
-_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+#: ASCII byte -> its class: "a" letter, "0" digit, " " whitespace, "." anything else.
+_CLASS_MAP = bytes(
+    ord("a") if chr(b).isalpha() else ord("0") if chr(b).isdigit() else ord(" ") if b in b" \t\n\r\x0b\x0c" else ord(".")
+    for b in range(128)
+) + b"." * 128
+#: ASCII byte -> itself lower-cased when it is a word byte (``[A-Za-z0-9_]``, what ``\\w``
+#: matches in bytes), else 0.
+_ASCII_WORD_MAP = bytes(
+    (b | 0x20 if 65 <= b <= 90 else b) if chr(b).isascii() and (chr(b).isalnum() or b == 95) else 0
+    for b in range(256)
+)
+_HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
+#: Word n-grams are compared up to this size (the largest n of any signal).
+NGRAM_MAX = 10
+#: Powers of the hash base (and of its inverse) are cached up to this length; longer texts
+#: compute their own.
+_POWERS_CACHED = 1 << 20
+_powers_cache: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]] = []
+
+
+def _powers(size: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(P**k, P**-k) modulo 2**64 for k < size (at least)."""
+    if _powers_cache and len(_powers_cache[0][0]) >= size:
+        return _powers_cache[0]
+    length = max(size, min(_POWERS_CACHED, 1 << max(size - 1, 1).bit_length()))
+    out = []
+    for base in (_HASH_BASE, pow(_HASH_BASE, -1, 2**64)):
+        seq = np.full(length, base, dtype=np.uint64)
+        seq[0] = 1
+        with np.errstate(over="ignore"):
+            out.append(np.cumprod(seq, dtype=np.uint64))
+    result = (out[0], out[1])
+    if length <= _POWERS_CACHED:
+        _powers_cache[:] = [result]
+    return result
+
+
+def _dense_ranks(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.intp]]:
+    """(rank 1..R of each key, R distinct keys, the sorting order)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    new = np.ones(len(keys), dtype=np.int64)
+    if len(keys):
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    sorted_ranks = np.cumsum(new)
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[order] = sorted_ranks
+    return ranks, int(sorted_ranks[-1]) if len(keys) else 0, order
 
 
 def _lang_key(lang: str) -> str:
@@ -180,10 +226,10 @@ class Document:
         """(letters, digits, whitespace) over the whole text, with a bytes fast path."""
         text = self.text
         ascii_part = self.encoded if text.isascii() else text.encode("ascii", "ignore")
-        n = len(ascii_part)
-        alpha = n - len(ascii_part.translate(None, _ALPHA_BYTES))
-        digit = n - len(ascii_part.translate(None, _DIGIT_BYTES))
-        space = n - len(ascii_part.translate(None, _SPACE_BYTES))
+        classes = ascii_part.translate(_CLASS_MAP)
+        alpha = classes.count(b"a")
+        digit = classes.count(b"0")
+        space = classes.count(b" ")
         if not text.isascii():
             for run in _NON_ASCII.findall(text):
                 for ch in run:
@@ -204,61 +250,92 @@ class Document:
         return _WORD.findall(self.text.lower())
 
     @cached_property
+    def _word_arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(word ids, word lengths) in text order. Equal words have equal ids (and, up to
+        64-bit hash collisions, unequal words unequal ids); only equality is ever used.
+
+        ASCII texts never build the word strings: the bytes are mapped to lower-cased word
+        bytes or 0 (one ``bytes.translate``), and each word's id is a polynomial hash of its
+        bytes taken from one prefix sum over the whole text (numpy, no per-word Python work).
+        """
+        if not self.text.isascii():
+            words = self.words
+            ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
+            lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+            return ids, lengths
+        raw = np.frombuffer(self.encoded.translate(_ASCII_WORD_MAP), dtype=np.uint8)
+        size = len(raw)
+        edges = np.zeros(size + 2, dtype=np.int8)
+        np.not_equal(raw, 0, out=edges[1:-1].view(np.bool_))
+        steps = np.diff(edges)
+        starts = np.flatnonzero(steps == 1)
+        ends = np.flatnonzero(steps == -1)
+        powers, inverse = _powers(size + 1)
+        prefix = np.zeros(size + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.cumsum(raw * powers[:size], out=prefix[1:])
+            # sum(b_k * P^k, k in word) / P^start: the same for every occurrence of a word.
+            ids = (prefix[ends] - prefix[starts]) * inverse[starts]
+        return ids.view(np.int64), ends - starts
+
+    @cached_property
     def word_lengths(self) -> npt.NDArray[np.int64]:
-        return np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+        return self._word_arrays[1]
+
+    @cached_property
+    def num_words(self) -> int:
+        return len(self._word_arrays[1])
 
     @cached_property
     def word_chars(self) -> int:
         return int(self.word_lengths.sum())
 
     @cached_property
-    def word_ids(self) -> npt.NDArray[np.uint64]:
-        """A 64-bit id per word (equal words, equal ids); only equality is ever used."""
-        ids = np.fromiter(map(hash, self.words), dtype=np.int64, count=len(self.words))
-        return ids.view(np.uint64)
+    def word_ranks(self) -> tuple[npt.NDArray[np.int64], int]:
+        """(dense rank 1..V of each word, V the number of distinct words)."""
+        ranks, vocab, _ = _dense_ranks(self._word_arrays[0])
+        return ranks, vocab
 
-    def ngram_hashes(self, n: int) -> npt.NDArray[np.uint64]:
-        """One 64-bit hash per word n-gram (positions 0 .. len(words) - n)."""
-        cache: dict[int, npt.NDArray[np.uint64]] = self.__dict__.setdefault("_ngrams", {})
-        if n in cache:
-            return cache[n]
-        ids = self.word_ids
-        count = len(ids) - n + 1
-        if count <= 0:
-            out = np.zeros(0, dtype=np.uint64)
-        elif n == 1:
-            out = ids
+    @cached_property
+    def ngram_index(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+        """(order, lcp) over word positions, for every word n-gram size up to 10 at once.
+
+        ``order`` sorts the positions by the (up to) 10 words starting there, lexicographically
+        (the end of the text sorts first); ``lcp[j]`` is how many leading words positions
+        ``order[j]`` and ``order[j + 1]`` share (at most 10). The positions whose n-grams are
+        equal are then the runs of ``lcp >= n``, for every n <= 10, from one sort instead of
+        one per n. The sort key is built by prefix doubling on dense word ranks: 4 words packed
+        into one integer when the vocabulary allows it, then pairs of ranks.
+        """
+        ranks, vocab = self.word_ranks
+        total = len(ranks)
+        if total == 0:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
+        padded = np.zeros(total + NGRAM_MAX, dtype=np.int64)
+        padded[:total] = ranks
+        at = [padded[k : k + total] for k in range(NGRAM_MAX)]
+        bits = vocab.bit_length()
+        if 4 * bits <= 62:
+            key4 = (at[0] << 3 * bits) | (at[1] << 2 * bits) | (at[2] << bits) | at[3]
         else:
-            prev = self.ngram_hashes(n - 1)
-            with np.errstate(over="ignore"):
-                out = prev[:count] * _HASH_MUL + ids[n - 1 :]
-        cache[n] = out
-        return out
-
-    def ngram_runs(self, n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """(order, run starts): positions sorted by n-gram hash, and where each run of equal
-        hashes starts in that order (with ``len(order)`` appended). One sort per n."""
-        cache: dict[int, Any] = self.__dict__.setdefault("_ngram_runs", {})
-        if n not in cache:
-            hashes = self.ngram_hashes(n)
-            order = np.argsort(hashes)
-            ordered = hashes[order]
-            change = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-            starts = np.concatenate(([0], change, [len(hashes)])) if len(hashes) else change
-            cache[n] = (order, starts)
-        result: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] = cache[n]
-        return result
-
-    def duplicated_ngrams(self, n: int) -> npt.NDArray[np.bool_]:
-        """For each n-gram position: does the same n-gram occur elsewhere in the document?"""
-        order, starts = self.ngram_runs(n)
-        if len(order) == 0:
-            return np.zeros(0, dtype=bool)
-        counts = np.diff(starts)
-        dup_sorted = np.repeat(counts > 1, counts)
-        out = np.empty(len(order), dtype=bool)
-        out[order] = dup_sorted
-        return out
+            pairs, n_pairs, _ = _dense_ranks(at[0] * (vocab + 1) + at[1])
+            pairs_padded = np.zeros(total + 2, dtype=np.int64)
+            pairs_padded[:total] = pairs
+            key4 = pairs * (n_pairs + 1) + pairs_padded[2:]
+        fours, n_fours, _ = _dense_ranks(key4)
+        fours_padded = np.zeros(total + 4, dtype=np.int64)
+        fours_padded[:total] = fours
+        if (n_fours + 1) ** 2 * (vocab + 1) ** 2 < 2**63:
+            key = (fours * (n_fours + 1) + fours_padded[4:]) * (vocab + 1) + at[8]
+            order = np.argsort(key * (vocab + 1) + at[9])
+        else:
+            order = np.lexsort((at[9], at[8], fours_padded[4:], fours))
+        # Leading words shared by neighbours in that order (pads are 0, but a text end is met
+        # by two different positions at different offsets, so a pad never matches a pad first).
+        window = padded[order[:, None] + np.arange(NGRAM_MAX)]
+        same = window[1:] == window[:-1]
+        lcp = np.where(same.all(axis=1), NGRAM_MAX, np.argmin(same, axis=1))
+        return order, lcp
 
     # ---- comments and strings -----------------------------------------------------------
     @cached_property

@@ -20,12 +20,19 @@ TRIVIAL_LINE_CHARS = 5
 @signal("frac_lines_dupe_lines")
 def frac_lines_dupe_lines(doc: Document) -> float:
     """Code lines repeating an earlier code line (whitespace removed, trivial lines ignored)."""
-    squeezed = _INLINE_SPACE.sub("", doc.code_text).split("\n")
+    code = doc.code_text
+    squeezed: list[str] | list[bytes]
+    if code.isascii():
+        # Same lines as the regex below, as bytes: one C-level delete instead of a regex sub.
+        squeezed = code.encode("ascii").translate(None, _INLINE_SPACE_BYTES).split(b"\n")
+    else:
+        squeezed = _INLINE_SPACE.sub("", code).split("\n")
     keys = [key for key in squeezed if len(key) >= TRIVIAL_LINE_CHARS]
     return ratio(len(keys) - len(set(keys)), len(keys))
 
 
 _INLINE_SPACE = re.compile(r"[ \t\r\f\v]+")
+_INLINE_SPACE_BYTES = b" \t\r\f\v"
 
 
 @signal("frac_chars_comments")

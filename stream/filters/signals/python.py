@@ -30,8 +30,6 @@ PARSER = f"python{sys.version_info.major}.{sys.version_info.minor}-ast"
 #: decides alone with the default tables.
 MAX_PARSE_BYTES = 4_000_000
 
-_FUNC = (ast.FunctionDef, ast.AsyncFunctionDef)
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 class _Facts:
@@ -49,66 +47,102 @@ class _Facts:
         self.has_variable = False
 
 
-def _is_trivial_value(node: ast.expr | None) -> bool:
-    return node is None or isinstance(node, ast.Constant | ast.Name | ast.Attribute)
+# Statement kinds the walk looks at; every other statement (expressions, imports, raise, ...)
+# holds no statements and no variable, and is passed over with one dictionary lookup.
+_FUNCTION, _CLASS, _ASSIGN, _LOOP, _WITH, _RETURN, _TRY, _MATCH, _BLOCK = range(9)
+_TRY_STAR: tuple[type, ...] = (ast.TryStar,) if hasattr(ast, "TryStar") else ()
+_KINDS: dict[type, int] = {
+    ast.FunctionDef: _FUNCTION,
+    ast.AsyncFunctionDef: _FUNCTION,
+    ast.ClassDef: _CLASS,
+    ast.Assign: _ASSIGN,
+    ast.AugAssign: _ASSIGN,
+    ast.AnnAssign: _ASSIGN,
+    ast.For: _LOOP,
+    ast.AsyncFor: _LOOP,
+    ast.With: _WITH,
+    ast.AsyncWith: _WITH,
+    ast.Return: _RETURN,
+    ast.Try: _TRY,
+    **dict.fromkeys(_TRY_STAR, _TRY),
+    ast.Match: _MATCH,
+    ast.If: _BLOCK,
+    ast.While: _BLOCK,
+}
+_ASSIGN_TYPES = (ast.Assign, ast.AugAssign, ast.AnnAssign)
 
 
 def _walk(tree: ast.Module) -> _Facts:
+    """One pass over the statements (expressions are not visited, see below)."""
     facts = _Facts()
-    # (statement, inside a class body directly)
-    stack: list[tuple[ast.stmt, bool]] = [(stmt, False) for stmt in tree.body]
+    functions = classes = single_returns = bare_returns = class_assigns = 0
+    has_variable = False
+    stack: list[Any] = list(tree.body)
+    pop, extend, kinds = stack.pop, stack.extend, _KINDS
     while stack:
-        node, in_class = stack.pop()
-        kind = type(node)
-        if kind in _FUNC:
-            func: Any = node
-            facts.functions += 1
-            args = func.args
+        node = pop()
+        kind = kinds.get(type(node))
+        if kind is None:
+            continue
+        if kind == _ASSIGN:
+            has_variable = True
+        elif kind == _RETURN:
+            value = node.value
+            if value is None or isinstance(value, ast.Constant | ast.Name | ast.Attribute):
+                bare_returns += 1
+        elif kind == _FUNCTION:
+            functions += 1
+            args = node.args
             if args.args or args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg:
-                facts.has_variable = True
-            body = func.body
+                has_variable = True
+            body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 body = body[1:]  # a docstring does not make a body logic
             if len(body) == 1 and isinstance(body[0], ast.Return):
-                facts.single_return_functions += 1
-            stack.extend((child, False) for child in func.body)
-            continue
-        if kind is ast.ClassDef:
-            facts.classes += 1
-            stack.extend((child, True) for child in node.body)  # type: ignore[attr-defined]
-            continue
-        if kind in (ast.Assign, ast.AugAssign, ast.AnnAssign):
-            facts.has_variable = True
-            if in_class:
-                facts.class_assigns += 1
-        elif kind in (ast.For, ast.AsyncFor):
-            facts.has_variable = True
-        elif kind in (ast.With, ast.AsyncWith):
-            if any(item.optional_vars is not None for item in node.items):  # type: ignore[attr-defined]
-                facts.has_variable = True
-        elif kind is ast.Return:
-            if _is_trivial_value(node.value):  # type: ignore[attr-defined]
-                facts.bare_returns += 1
-        elif kind is ast.Try or kind.__name__ == "TryStar":
-            for handler in node.handlers:  # type: ignore[attr-defined]
+                single_returns += 1
+            extend(node.body)
+        elif kind == _CLASS:
+            classes += 1
+            body = node.body
+            # Assignments directly in a class body are class-level (attributes, constants).
+            class_assigns += sum(1 for child in body if isinstance(child, _ASSIGN_TYPES))
+            extend(body)
+        elif kind == _BLOCK:
+            extend(node.body)
+            extend(node.orelse)
+        elif kind == _LOOP:
+            has_variable = True
+            extend(node.body)
+            extend(node.orelse)
+        elif kind == _WITH:
+            if any(item.optional_vars is not None for item in node.items):
+                has_variable = True
+            extend(node.body)
+        elif kind == _TRY:
+            for handler in node.handlers:
                 if handler.name:
-                    facts.has_variable = True
-                stack.extend((child, False) for child in handler.body)
-        elif kind is ast.Match:
-            for case in node.cases:  # type: ignore[attr-defined]
-                stack.extend((child, False) for child in case.body)
-        for field in ("body", "orelse", "finalbody"):
-            children = getattr(node, field, None)
-            if children:
-                stack.extend((child, False) for child in children)
-    if not facts.has_variable:
+                    has_variable = True
+                extend(handler.body)
+            extend(node.body)
+            extend(node.orelse)
+            extend(node.finalbody)
+        else:  # _MATCH
+            for case in node.cases:
+                extend(case.body)
+    if not has_variable:
         # Rare: look into expressions for walrus targets, comprehension and lambda variables.
         for sub in ast.walk(tree):
             if isinstance(sub, ast.NamedExpr | ast.comprehension) or (
                 isinstance(sub, ast.Lambda) and sub.args.args
             ):
-                facts.has_variable = True
+                has_variable = True
                 break
+    facts.functions = functions
+    facts.classes = classes
+    facts.single_return_functions = single_returns
+    facts.bare_returns = bare_returns
+    facts.class_assigns = class_assigns
+    facts.has_variable = has_variable
     return facts
 
 
@@ -171,27 +205,49 @@ def py_frac_lines_single_return_func(doc: Document) -> float:
     return ratio(_facts(doc).single_return_functions, doc.num_code_lines)
 
 
-_IMPORT = re.compile(r"^[ \t]*(?:import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import\b)", re.M)
-_PASS = re.compile(r"^[ \t]*pass[ \t]*(?:;[ \t]*)?$", re.M)
-_PRINT = re.compile(r"^[ \t]*print[ \t]*\(", re.M)
+_IMPORT = r"import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import\b"
+_PASS = r"pass[ \t]*(?:;[ \t]*)?$"
+_PRINT = r"print[ \t]*\("
+# One scan for the three line kinds (a line starts with at most one of these keywords). The
+# leading newline is a literal, so the regex engine jumps from line start to line start, and
+# the indentation is matched possessively (``*+``): no statement starts with a blank, so giving
+# indentation back can never help, and not retrying it makes the scan 5x faster.
+_LINE_KINDS = re.compile(rf"\n[ \t]*+(?:({_IMPORT})|({_PASS})|({_PRINT}))", re.M)
+
+
+def _line_counts(doc: Document) -> tuple[int, int, int]:
+    """(import, pass, print) statement lines of the code text, cached per document."""
+    cached: tuple[int, int, int] | None = doc.__dict__.get("_python_line_counts")
+    if cached is None:
+        imports = passes = prints = 0
+        for imp, pss, _ in _LINE_KINDS.findall("\n" + doc.code_text):
+            if imp:
+                imports += 1
+            elif pss:
+                passes += 1
+            else:
+                prints += 1
+        cached = (imports, passes, prints)
+        doc.__dict__["_python_line_counts"] = cached
+    return cached
 
 
 @signal("py_frac_lines_import")
 def py_frac_lines_import(doc: Document) -> float:
     """``import`` / ``from ... import`` statement lines over code lines."""
-    return ratio(doc.count_code_lines(_IMPORT), doc.num_code_lines)
+    return ratio(_line_counts(doc)[0], doc.num_code_lines)
 
 
 @signal("py_frac_lines_pass")
 def py_frac_lines_pass(doc: Document) -> float:
     """Lines that are a bare ``pass`` statement over code lines."""
-    return ratio(doc.count_code_lines(_PASS), doc.num_code_lines)
+    return ratio(_line_counts(doc)[1], doc.num_code_lines)
 
 
 @signal("py_frac_lines_print")
 def py_frac_lines_print(doc: Document) -> float:
     """Lines that start with a ``print(`` call over code lines."""
-    return ratio(doc.count_code_lines(_PRINT), doc.num_code_lines)
+    return ratio(_line_counts(doc)[2], doc.num_code_lines)
 
 
 @signal("py_score_no_logic")
@@ -200,7 +256,7 @@ def py_score_no_logic(doc: Document) -> float:
     facts = _facts(doc)
     structure = (
         facts.functions
-        + doc.count_code_lines(_IMPORT)
+        + _line_counts(doc)[0]
         + facts.classes
         + facts.bare_returns
         + facts.class_assigns

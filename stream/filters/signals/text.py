@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import numpy.typing as npt
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals._registry import ratio, signal
 
@@ -39,13 +40,13 @@ def num_lines(doc: Document) -> float:
 @signal("num_words")
 def num_words(doc: Document) -> float:
     """Number of normalised words (``\\w+`` runs of the lower-cased text)."""
-    return float(len(doc.words))
+    return float(doc.num_words)
 
 
 @signal("mean_word_length")
 def mean_word_length(doc: Document) -> float:
     """Mean length of the normalised words (0 without words)."""
-    return ratio(doc.word_chars, len(doc.words))
+    return ratio(doc.word_chars, doc.num_words)
 
 
 @signal("num_chars_line_max")
@@ -93,36 +94,68 @@ def frac_chars_whitespace(doc: Document) -> float:
 
 
 def _top_ngram(doc: Document, n: int) -> float:
-    order, starts = doc.ngram_runs(n)
-    if len(order) == 0 or not doc.word_chars:
+    order, lcp = doc.ngram_index
+    if len(order) < n or not doc.word_chars:
         return 0.0
-    counts = np.diff(starts)
+    # Runs of equal n-grams in ``order``: a new run starts wherever neighbours share < n words.
+    breaks = lcp < n
+    run = np.zeros(len(order), dtype=np.int64)
+    np.cumsum(breaks, out=run[1:])
+    counts = np.bincount(run)
     top = int(counts.max())
     if top < 2:
         return 0.0
-    # Several n-grams can share the top count; their order in ``order`` follows word hashes,
-    # which change with PYTHONHASHSEED. Take the longest of them so the value is the same in
-    # every process.
-    firsts = order[starts[:-1][counts == top]]
-    cumulative = np.concatenate(([0], np.cumsum(doc.word_lengths, dtype=np.int64)))
+    # Several n-grams can share the top count: take the longest of them, so that the value
+    # does not depend on which one the sort puts first.
+    run_firsts = np.flatnonzero(np.concatenate(([True], breaks)))
+    firsts = order[run_firsts[counts == top]]
+    cumulative = _cumulative_lengths(doc)
     chars = int((cumulative[firsts + n] - cumulative[firsts]).max())
     return min(1.0, chars * top / doc.word_chars)
 
 
+def _cumulative_lengths(doc: Document) -> npt.NDArray[np.int64]:
+    cached: npt.NDArray[np.int64] | None = doc.__dict__.get("_cumulative_lengths")
+    if cached is None:
+        cached = np.zeros(doc.num_words + 1, dtype=np.int64)
+        np.cumsum(doc.word_lengths, out=cached[1:])
+        doc.__dict__["_cumulative_lengths"] = cached
+    return cached
+
+
+DUPE_SIZES = tuple(range(5, 11))
+
+
+def _dupe_shares(doc: Document) -> dict[int, float]:
+    """{n: share of word chars covered by duplicated n-grams} for every n of DUPE_SIZES at once."""
+    cached: dict[int, float] | None = doc.__dict__.get("_dupe_shares")
+    if cached is not None:
+        return cached
+    total = doc.num_words
+    out = dict.fromkeys(DUPE_SIZES, 0.0)
+    order, lcp = doc.ngram_index
+    if doc.word_chars and total >= DUPE_SIZES[0] and bool((lcp >= DUPE_SIZES[0]).any()):
+        sizes = np.array(DUPE_SIZES)[:, None]
+        same = lcp[None, :] >= sizes
+        # An n-gram is duplicated when it equals its neighbour on either side in ``order``.
+        dup_sorted = np.zeros((len(DUPE_SIZES), total), dtype=np.bool_)
+        dup_sorted[:, 1:] = same
+        dup_sorted[:, :-1] |= same
+        dup = np.empty_like(dup_sorted)
+        dup[:, order] = dup_sorted
+        # Word j is covered when an n-gram starting at one of positions j-n+1 .. j is duplicated:
+        # the last duplicated start at or before j is within n-1 words.
+        positions = np.arange(total)
+        last = np.maximum.accumulate(np.where(dup, positions, -total), axis=1)
+        covered = last > positions - sizes
+        shares = (covered @ doc.word_lengths) / doc.word_chars
+        out = {n: float(share) for n, share in zip(DUPE_SIZES, shares, strict=True)}
+    doc.__dict__["_dupe_shares"] = out
+    return out
+
+
 def _dupe_ngrams(doc: Document, n: int) -> float:
-    if not doc.word_chars or len(doc.words) < n:
-        return 0.0
-    duplicated = doc.duplicated_ngrams(n)
-    if not duplicated.any():
-        return 0.0
-    # A word is covered when an n-gram starting at one of positions j-n+1 .. j is duplicated.
-    starts = np.concatenate(([0], np.cumsum(duplicated, dtype=np.int64)))
-    total = len(doc.words)
-    j = np.arange(total)
-    hi = np.minimum(j, len(duplicated) - 1) + 1
-    lo = np.maximum(j - n + 1, 0)
-    covered = (starts[hi] - starts[np.minimum(lo, hi)]) > 0
-    return float(doc.word_lengths[covered].sum()) / doc.word_chars
+    return _dupe_shares(doc)[n]
 
 
 def _register_ngram_signals() -> None:
@@ -133,7 +166,7 @@ def _register_ngram_signals() -> None:
 
         top.__doc__ = f"Character share of the most frequent word {n}-gram (times its count)."
         signal(f"frac_chars_top_{n}grams")(top)
-    for n in range(5, 11):
+    for n in DUPE_SIZES:
 
         def dupe(doc: Document, n: int = n) -> float:
             return _dupe_ngrams(doc, n)
@@ -148,17 +181,17 @@ _register_ngram_signals()
 @signal("frac_unique_words")
 def frac_unique_words(doc: Document) -> float:
     """Distinct normalised words over words (1 without words: nothing repeats)."""
-    if not doc.words:
+    if not doc.num_words:
         return 1.0
-    return (len(doc.ngram_runs(1)[1]) - 1) / len(doc.words)
+    return doc.word_ranks[1] / doc.num_words
 
 
 @signal("entropy_unigram")
 def entropy_unigram(doc: Document) -> float:
     """Shannon entropy (nats) of the word unigram distribution."""
-    if not doc.words:
+    if not doc.num_words:
         return 0.0
-    counts = np.diff(doc.ngram_runs(1)[1])
+    counts = np.bincount(doc.word_ranks[0])[1:]
     p = counts / counts.sum()
     return float(-(p * np.log(p)).sum())
 
