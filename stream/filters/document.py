@@ -144,9 +144,15 @@ _WORD_BYTES = re.compile(rb"\w+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 #: ASCII byte -> its class: "a" letter, "0" digit, " " whitespace, "." anything else.
 _CLASS_MAP = bytes(
-    ord("a") if chr(b).isalpha() else ord("0") if chr(b).isdigit() else ord(" ") if b in b" \t\n\r\x0b\x0c" else ord(".")
-    for b in range(128)
-) + b"." * 128
+    ord("a")
+    if 65 <= b <= 90 or 97 <= b <= 122
+    else ord("0")
+    if 48 <= b <= 57
+    else ord(" ")
+    if b in b" \t\n\r\x0b\x0c"
+    else ord(".")
+    for b in range(256)
+)
 #: ASCII byte -> itself lower-cased when it is a word byte (``[A-Za-z0-9_]``, what ``\\w``
 #: matches in bytes), else 0.
 _ASCII_WORD_MAP = bytes(
