@@ -30,8 +30,8 @@ Duplicates leave as rejects with reason ``exact_dedup:duplicate`` and ``meta["du
 from __future__ import annotations
 
 import hashlib
+import pickle
 import struct
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -44,6 +44,7 @@ from codekiln.stream.dedup.spill import (
     held_entry,
     held_entry_size,
     held_fields,
+    held_record,
     read_held,
     read_held_fields,
 )
@@ -97,9 +98,9 @@ class ExactDedupStage(BatchStage):
         self._held = 0
         self._spilled = 0
         self._spilled_bytes = 0
-        #: Held records not yet spilled (record, digest, pickled fields), in arrival order;
-        #: every spilled record arrived before all of them.
-        self._memory: list[tuple[Record, bytes, bytes]] = []
+        #: Held records not yet spilled, as the spill would hold them (digest, pickled fields,
+        #: text bytes), in arrival order; every spilled record arrived before all of them.
+        self._memory: list[tuple[bytes, bytes, bytes]] = []
         self._memory_bytes = 0
         self._report: dict[str, Any] = {}
 
@@ -116,7 +117,7 @@ class ExactDedupStage(BatchStage):
 
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []
-        held: list[tuple[Record, bytes, bytes, bytes]] = []
+        held: list[tuple[bytes, bytes, bytes]] = []
         size = 0
         for record in batch:
             if record.drop_reason is not None:
@@ -132,17 +133,17 @@ class ExactDedupStage(BatchStage):
             except Exception as exc:  # quarantine the record, the run goes on
                 passed.append(self._quarantine(record, exc))
                 continue
-            held.append((record, digest, fields, data))
-            size += sys.getsizeof(record.text) + len(fields) + _OVERHEAD
+            held.append((digest, fields, data))
+            size += len(data) + len(fields) + _OVERHEAD
         self._held += len(held)
         if self._memory_bytes + size <= self._budget:
-            self._memory += [(record, digest, fields) for record, digest, fields, _ in held]
+            self._memory += held
             self._memory_bytes += size
         else:
             # Over budget: what was held in memory goes out first (it arrived first), then
             # this batch, from the bytes it was hashed from.
             self._flush_memory()
-            self._write([(digest, fields, data) for _, digest, fields, data in held])
+            self._write(held)
         return passed
 
     def _write(self, entries: list[tuple[bytes, bytes, bytes]]) -> None:
@@ -162,12 +163,7 @@ class ExactDedupStage(BatchStage):
         self._spilled_bytes = at
 
     def _flush_memory(self) -> None:
-        self._write(
-            [
-                (digest, fields, record.text.encode("utf-8", "surrogatepass"))
-                for record, digest, fields in self._memory
-            ]
-        )
+        self._write(self._memory)
         self._memory = []
         self._memory_bytes = 0
 
@@ -207,7 +203,8 @@ class ExactDedupStage(BatchStage):
             for ordinal, record in enumerate(read_held(records)):
                 duplicates += self._mark(ordinal, record, copies, survivors)
                 yield record
-        for ordinal, (record, _, _) in enumerate(memory, start=self._spilled):
+        for ordinal, (_, fields, data) in enumerate(memory, start=self._spilled):
+            record = held_record(pickle.loads(fields), str(data, "utf-8", "surrogatepass"))
             duplicates += self._mark(ordinal, record, copies, survivors)
             yield record
         del memory
@@ -247,14 +244,14 @@ class ExactDedupStage(BatchStage):
         return 1
 
     def _clusters(
-        self, index: memoryview, records: memoryview, memory: list[tuple[Record, bytes, bytes]]
+        self, index: memoryview, records: memoryview, memory: list[tuple[bytes, bytes, bytes]]
     ) -> tuple[dict[int, int], dict[int, tuple[int, str, str, str]]]:
         """Clusters of equal hashes: ``copies`` maps each member's ordinal to its survivor's,
         ``survivors`` each survivor's ordinal to (cluster size, id, path or id, hash prefix).
         Only records with copies appear, so this is small when duplicates are few."""
         spilled = self._spilled
         table = np.frombuffer(index, dtype="<u8").reshape(-1, 5)  # 4 digest words, offset
-        in_memory = np.frombuffer(b"".join(d for _, d, _ in memory), dtype="<u8")
+        in_memory = np.frombuffer(b"".join(d for d, _, _ in memory), dtype="<u8")
         prefix = np.concatenate([table[:, 0], in_memory.reshape(-1, 4)[:, 0]])
         del table, in_memory  # nothing may keep the memory-mapped index exported
         order = np.argsort(prefix, kind="stable")  # stable: equal hashes in arrival order
@@ -266,12 +263,12 @@ class ExactDedupStage(BatchStage):
             return (
                 bytes(index[i * _INDEX.size : i * _INDEX.size + 32])
                 if i < spilled
-                else (memory[i - spilled][1])
+                else memory[i - spilled][0]
             )
 
         def fields(i: int) -> Record:
             if i >= spilled:
-                return memory[i - spilled][0]
+                return held_record(pickle.loads(memory[i - spilled][1]), "")
             (at,) = struct.unpack_from("<Q", index, i * _INDEX.size + 32)
             return read_held_fields(records, at)
 

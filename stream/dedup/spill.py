@@ -53,7 +53,8 @@ def held_entry_size(fields: bytes, text: bytes) -> int:
     return _ENTRY.size + len(fields) + len(text)
 
 
-def _record(fields: tuple[Any, ...], text: str) -> Record:
+def held_record(fields: tuple[Any, ...], text: str) -> Record:
+    """A record from its unpickled fields and its text."""
     rid, lang, path, repo, source, meta = fields
     return Record(id=rid, text=text, lang=lang, path=path, repo=repo, source=source, meta=meta)
 
@@ -67,7 +68,7 @@ def read_held(view: memoryview) -> Iterator[Record]:
         at += header
         fields = pickle.loads(view[at : at + n_fields])
         at += n_fields
-        yield _record(fields, str(view[at : at + n_text], "utf-8", "surrogatepass"))
+        yield held_record(fields, str(view[at : at + n_text], "utf-8", "surrogatepass"))
         at += n_text
 
 
@@ -75,7 +76,7 @@ def read_held_fields(view: memoryview, at: int) -> Record:
     """The entry at offset ``at``, without its text (``text`` is empty): enough for priority."""
     n_fields, _ = _ENTRY.unpack_from(view, at)
     at += _ENTRY.size
-    return _record(pickle.loads(view[at : at + n_fields]), "")
+    return held_record(pickle.loads(view[at : at + n_fields]), "")
 
 
 class SpillError(RuntimeError):
