@@ -189,6 +189,7 @@ class Limits:
     is below it; the job's own, lower limit is set after its descriptors are arranged."""
 
     max_fd = 256
+    own_stdio: tuple[Any, ...] = ()
 
 
 class Baseline:
@@ -628,6 +629,9 @@ def main() -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     Baseline.pids = _pids_in_container()
     Limits.max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    # Held here so that a job replacing them (harness) does not free them in its copy: that
+    # would flush and finalise them there, copying heap pages for nothing.
+    Limits.own_stdio = (sys.stdin, sys.stdout, sys.stderr)
     # The job's environment, set once here: a forked Python job inherits it as it is.
     os.environ.clear()
     os.environ.update(JOB_ENV)
