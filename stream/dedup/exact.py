@@ -40,9 +40,8 @@ from typing import Any, ClassVar
 import numpy as np
 from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
 from codekiln.stream.dedup.spill import (
+    HELD_HEADER,
     Spill,
-    held_entry,
-    held_entry_size,
     held_fields,
     held_record,
     read_held,
@@ -153,10 +152,12 @@ class ExactDedupStage(BatchStage):
         parts: list[bytes] = []
         index: list[bytes] = []
         at = self._spilled_bytes
+        header, size, entry = HELD_HEADER.pack, HELD_HEADER.size, _INDEX.pack
         for digest, fields, data in entries:
-            parts += held_entry(fields, data)
-            index.append(_INDEX.pack(digest, at))
-            at += held_entry_size(fields, data)
+            n_fields, n_text = len(fields), len(data)
+            parts += (header(n_fields, n_text), fields, data)
+            index.append(entry(digest, at))
+            at += size + n_fields + n_text
         self._spill.append_parts(_RECORDS, parts)
         self._spill.append_parts(_INDEX_FILE, [b"".join(index)])
         self._spilled += len(entries)
@@ -201,7 +202,8 @@ class ExactDedupStage(BatchStage):
             copies, survivors = self._clusters(index, records, memory)
             duplicates = 0
             for ordinal, record in enumerate(read_held(records)):
-                duplicates += self._mark(ordinal, record, copies, survivors)
+                if ordinal in copies:
+                    duplicates += self._mark(ordinal, record, copies, survivors)
                 yield record
         for ordinal, (_, fields, data) in enumerate(memory, start=self._spilled):
             record = held_record(pickle.loads(fields), str(data, "utf-8", "surrogatepass"))

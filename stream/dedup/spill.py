@@ -33,7 +33,8 @@ from codekiln.stream.record import Record
 #: writev takes at most this many buffers per call (POSIX IOV_MAX is at least 1024 on Linux).
 _IOV_MAX = 1024
 #: Held-record entry header: length of the pickled fields, length of the UTF-8 text.
-_ENTRY = struct.Struct("<IQ")
+HELD_HEADER = struct.Struct("<IQ")
+_ENTRY = HELD_HEADER
 
 
 def held_fields(record: Record) -> bytes:
@@ -49,14 +50,10 @@ def held_entry(fields: bytes, text: bytes) -> tuple[bytes, bytes, bytes]:
     return _ENTRY.pack(len(fields), len(text)), fields, text
 
 
-def held_entry_size(fields: bytes, text: bytes) -> int:
-    return _ENTRY.size + len(fields) + len(text)
-
-
 def held_record(fields: tuple[Any, ...], text: str) -> Record:
     """A record from its unpickled fields and its text."""
     rid, lang, path, repo, source, meta = fields
-    return Record(id=rid, text=text, lang=lang, path=path, repo=repo, source=source, meta=meta)
+    return Record(rid, text, lang, path, repo, source, meta)
 
 
 def read_held(view: memoryview) -> Iterator[Record]:
@@ -66,10 +63,11 @@ def read_held(view: memoryview) -> Iterator[Record]:
     while at < end:
         n_fields, n_text = unpack(view, at)
         at += header
-        fields = pickle.loads(view[at : at + n_fields])
+        rid, lang, path, repo, source, meta = pickle.loads(view[at : at + n_fields])
         at += n_fields
-        yield held_record(fields, str(view[at : at + n_text], "utf-8", "surrogatepass"))
+        text = str(view[at : at + n_text], "utf-8", "surrogatepass")
         at += n_text
+        yield Record(rid, text, lang, path, repo, source, meta)
 
 
 def read_held_fields(view: memoryview, at: int) -> Record:
