@@ -66,6 +66,11 @@ def alarm_handler(tick_s: float = 0.25) -> Iterator[bool]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def set_deadline(at: float) -> None:
+    """Arm (``perf_counter`` time) or disarm (0) the running signal's deadline."""
+    _deadline[0] = at
+
+
 def run_with_budget(fn: Callable[[A], T], arg: A, budget_s: float, armed: bool) -> tuple[T, float]:
     """``fn(arg)`` under ``budget_s``; returns (value, elapsed seconds). Raises SignalTimeout."""
     start = time.perf_counter()

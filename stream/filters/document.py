@@ -142,23 +142,17 @@ _COMMENT_STARTS: dict[str, str] = {
 _WORD = re.compile(r"\w+")
 _WORD_BYTES = re.compile(rb"\w+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-#: ASCII byte -> its class: "a" letter, "0" digit, " " whitespace, "." anything else.
-_CLASS_MAP = bytes(
-    ord("a")
-    if 65 <= b <= 90 or 97 <= b <= 122
-    else ord("0")
-    if 48 <= b <= 57
-    else ord(" ")
-    if b in b" \t\n\r\x0b\x0c"
-    else ord(".")
-    for b in range(256)
-)
+_ALPHA_CODES = np.array([*range(65, 91), *range(97, 123)])
+_DIGIT_CODES = np.arange(48, 58)
+_SPACE_CODES = np.array(list(b" \t\n\r\x0b\x0c"))
 #: ASCII byte -> itself lower-cased when it is a word byte (``[A-Za-z0-9_]``, what ``\\w``
 #: matches in bytes), else 0.
 _ASCII_WORD_MAP = bytes(
     (b | 0x20 if 65 <= b <= 90 else b) if chr(b).isascii() and (chr(b).isalnum() or b == 95) else 0
     for b in range(256)
 )
+#: What ``str.strip`` removes among ASCII characters, the line break aside.
+_STRIP_BYTES = bytes(b for b in range(128) if chr(b).isspace() and b != 10)
 _HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 #: Word n-grams are compared up to this size (the largest n of any signal).
 NGRAM_MAX = 10
@@ -183,6 +177,44 @@ def _powers(size: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     if length <= _POWERS_CACHED:
         _powers_cache[:] = [result]
     return result
+
+
+def _packed_lcp(
+    order: npt.NDArray[np.intp],
+    key4: npt.NDArray[np.int64],
+    padded: npt.NDArray[np.int64],
+    bits: int,
+) -> npt.NDArray[np.int8]:
+    """Leading words (up to 10) shared by neighbours in ``order``, from the packed 4-word keys:
+    the first differing word of two keys is where their XOR's highest bit lies. Only the pairs
+    equal on 4 words look at the next 4, only those equal on 8 at the last 2."""
+    total = len(order)
+    keys = np.zeros(total + 4, dtype=np.int64)
+    keys[:total] = key4
+    limits = (1 << 3 * bits, 1 << 2 * bits, 1 << bits)
+
+    def shared(diff: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
+        out = (diff < limits[0]).astype(np.int8)
+        out += diff < limits[1]
+        out += diff < limits[2]
+        out += diff == 0
+        return out
+
+    first, second = order[:-1], order[1:]
+    diff = keys[first] ^ keys[second]
+    lcp = shared(diff)
+    more = np.flatnonzero(diff == 0)
+    if len(more):
+        a, b = first[more] + 4, second[more] + 4
+        diff = keys[a] ^ keys[b]
+        lcp[more] += shared(diff)
+        more = more[diff == 0]
+        if len(more):
+            a, b = first[more] + 8, second[more] + 8
+            eighth = padded[a] == padded[b]
+            lcp[more] += eighth
+            lcp[more] += eighth & (padded[a + 1] == padded[b + 1])
+    return lcp
 
 
 def _dense_ranks(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.intp]]:
@@ -232,10 +264,11 @@ class Document:
         """(letters, digits, whitespace) over the whole text, with a bytes fast path."""
         text = self.text
         ascii_part = self.encoded if text.isascii() else text.encode("ascii", "ignore")
-        classes = ascii_part.translate(_CLASS_MAP)
-        alpha = classes.count(b"a")
-        digit = classes.count(b"0")
-        space = classes.count(b" ")
+        # One counting pass over the bytes (numpy), then a sum per class over 128 counters.
+        counts = np.bincount(np.frombuffer(ascii_part, dtype=np.uint8), minlength=128)
+        alpha = int(counts[_ALPHA_CODES].sum())
+        digit = int(counts[_DIGIT_CODES].sum())
+        space = int(counts[_SPACE_CODES].sum())
         if not text.isascii():
             for run in _NON_ASCII.findall(text):
                 for ch in run:
@@ -321,7 +354,8 @@ class Document:
         padded[:total] = ranks
         at = [padded[k : k + total] for k in range(NGRAM_MAX)]
         bits = vocab.bit_length()
-        if 4 * bits <= 62:
+        packed = 4 * bits <= 62
+        if packed:
             key4 = (at[0] << 3 * bits) | (at[1] << 2 * bits) | (at[2] << bits) | at[3]
         else:
             pairs, n_pairs, _ = _dense_ranks(at[0] * (vocab + 1) + at[1])
@@ -336,6 +370,8 @@ class Document:
             order = np.argsort(key * (vocab + 1) + at[9])
         else:
             order = np.lexsort((at[9], at[8], fours_padded[4:], fours))
+        if packed:
+            return order, _packed_lcp(order, key4, padded, bits)
         # Leading words shared by neighbours in that order (pads are 0, but a text end is met
         # by two different positions at different offsets, so a pad never matches a pad first).
         window = padded[order[:, None] + np.arange(NGRAM_MAX)]
@@ -392,7 +428,13 @@ class Document:
 
     @cached_property
     def num_code_lines(self) -> int:
-        return len(self.code_lines)
+        code = self.code_text
+        if not code.isascii():
+            return len(self.code_lines)
+        # The lines ``str.strip`` leaves non-empty: drop its ASCII whitespace but the line
+        # break, then count the lines that are not empty (all in C).
+        lines = code.encode("ascii").translate(None, _STRIP_BYTES).split(b"\n")
+        return len(lines) - lines.count(b"")
 
     @cached_property
     def code_chars(self) -> int:

@@ -157,11 +157,14 @@ _PROMPT = re.compile(r"\b(?:todo|fixme|your\s+code\s+here)\b", re.I)
 @signal("frac_lines_prompt_comments")
 def frac_lines_prompt_comments(doc: Document) -> float:
     """Comment lines containing TODO, FIXME or "your code here" (whole words), over lines."""
-    lowered = doc.text.lower()
-    if "todo" not in lowered and "fixme" not in lowered and "your code" not in lowered:
-        return 0.0
     comments = doc.comment_texts
-    if not comments or not _PROMPT.search("\n".join(comments)):
+    if not comments:
+        return 0.0
+    joined = "\n".join(comments)
+    lowered = joined.lower()
+    if "todo" not in lowered and "fixme" not in lowered and "your" not in lowered:
+        return 0.0
+    if not _PROMPT.search(joined):
         return 0.0
     hits = 0
     for comment in comments:
@@ -177,7 +180,26 @@ _ASSERT = re.compile(r"\bassert", re.I)
 @signal("frac_lines_assert")
 def frac_lines_assert(doc: Document) -> float:
     """Code lines with a word starting with ``assert`` (any case), over code lines."""
-    if "assert" not in doc.code_text.lower():
+    code = doc.code_text
+    lowered = code.lower()
+    if "assert" not in lowered:
         return 0.0
-    hits = sum(1 for line in doc.code_lines if "assert" in line.lower() and _ASSERT.search(line))
+    if not code.isascii():
+        lines = doc.code_lines
+        hits = sum(1 for line in lines if "assert" in line.lower() and _ASSERT.search(line))
+        return ratio(hits, doc.num_code_lines)
+    # ASCII: find the occurrences in the lower-cased text (same positions) and count each line
+    # once, when an occurrence on it starts a word (what ``\bassert`` requires).
+    hits = 0
+    pos = lowered.find("assert")
+    while pos != -1:
+        before = lowered[pos - 1] if pos else " "
+        if before.isalnum() or before == "_":
+            pos = lowered.find("assert", pos + 1)
+            continue
+        hits += 1
+        line_end = lowered.find("\n", pos)
+        if line_end == -1:
+            break
+        pos = lowered.find("assert", line_end)
     return ratio(hits, doc.num_code_lines)

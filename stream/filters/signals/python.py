@@ -31,7 +31,6 @@ PARSER = f"python{sys.version_info.major}.{sys.version_info.minor}-ast"
 MAX_PARSE_BYTES = 4_000_000
 
 
-
 class _Facts:
     """What one statement-level walk of the tree finds."""
 

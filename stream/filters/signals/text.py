@@ -146,7 +146,8 @@ def _dupe_shares(doc: Document) -> dict[int, float]:
         # Word j is covered when an n-gram starting at one of positions j-n+1 .. j is duplicated:
         # the last duplicated start at or before j is within n-1 words.
         positions = np.arange(total)
-        last = np.maximum.accumulate(np.where(dup, positions, -total), axis=1)
+        never = -(total + DUPE_SIZES[-1])  # before any window, however short the text
+        last = np.maximum.accumulate(np.where(dup, positions, never), axis=1)
         covered = last > positions - sizes
         shares = (covered @ doc.word_lengths) / doc.word_chars
         out = {n: float(share) for n, share in zip(DUPE_SIZES, shares, strict=True)}
@@ -286,7 +287,9 @@ def frac_chars_full_bracket(doc: Document) -> float:
     return ratio(len(_FULLWIDTH_BRACKETS.findall(doc.text)), len(doc.text))
 
 
-_HEX_WORD = re.compile(r"\b0[xX][0-9a-fA-F]+\b")
+# ``\b0[xX][0-9a-fA-F]+\b``, written to start with a literal (so that the regex engine skips
+# to candidate positions); the leading word boundary is checked on each match instead.
+_HEX_WORD = re.compile(r"0[xX][0-9a-fA-F]+\b")
 
 
 @signal("frac_chars_hex_words")
@@ -295,4 +298,11 @@ def frac_chars_hex_words(doc: Document) -> float:
     code = doc.code_text
     if "0x" not in code and "0X" not in code:
         return 0.0
-    return ratio(sum(map(len, _HEX_WORD.findall(doc.code_text))), doc.code_chars)
+    chars = 0
+    for match in _HEX_WORD.finditer(code):
+        start = match.start()
+        # A match preceded by a word character is inside a word (``a0x1``): not a hex word,
+        # and no hex word can start within it either (all its characters are word chars).
+        if start == 0 or not (code[start - 1].isalnum() or code[start - 1] == "_"):
+            chars += match.end() - start
+    return ratio(chars, doc.code_chars)
