@@ -30,8 +30,10 @@ class SignalTimeout(Exception):
 
 # The deadline of the signal running now (perf_counter seconds; 0: none). A repeating timer
 # ticks while a batch runs; the handler raises only when a signal is running past its deadline.
-# This costs a clock read per signal instead of two ``setitimer`` system calls.
+# This costs a clock read per signal instead of two ``setitimer`` system calls. The filter
+# stage's loop writes the cell directly (no call per signal); run_with_budget is the same.
 _deadline = [0.0]
+DEADLINE = _deadline
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -64,11 +66,6 @@ def alarm_handler(tick_s: float = 0.25) -> Iterator[bool]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _deadline[0] = 0.0
         signal.signal(signal.SIGALRM, previous)
-
-
-def set_deadline(at: float) -> None:
-    """Arm (``perf_counter`` time) or disarm (0) the running signal's deadline."""
-    _deadline[0] = at
 
 
 def run_with_budget(fn: Callable[[A], T], arg: A, budget_s: float, armed: bool) -> tuple[T, float]:

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from codekiln.stream.filters._budget import (
+    DEADLINE,
     SignalTimeout,
     alarm_handler,
-    set_deadline,
     tick_for,
 )
 from codekiln.stream.filters.document import Document
@@ -161,6 +161,7 @@ class HeuristicFilterStage(BatchStage):
         fired: str | None = None
         detail = ""
         budget = self.signal_budget_s
+        deadline_cell = DEADLINE
         now = time.perf_counter()
         deadline = now + self.doc_budget_s
         for rule, sig, fn in self._plans[table.name]:
@@ -174,11 +175,11 @@ class HeuristicFilterStage(BatchStage):
                 # with the document deadline check of the next rule.
                 try:
                     if armed:
-                        set_deadline(now + budget)
+                        deadline_cell[0] = now + budget
                         try:
                             value = fn(doc)
                         finally:
-                            set_deadline(0.0)
+                            deadline_cell[0] = 0.0
                     else:
                         value = fn(doc)
                 except Unparseable as exc:

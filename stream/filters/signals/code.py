@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals._registry import ratio, signal
 
@@ -108,11 +109,11 @@ ENCODED_MAX_RUN_CHARS = 1024
 ENCODED_MAX_FRACTION = 0.5
 
 
-_B64_CLASS = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n=",
-    b"a" * 66,
+#: Base64-alphabet bytes -> "a", every other byte -> " ".
+_B64_MAP = bytes(
+    ord("a") if b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n=" else 32
+    for b in range(256)
 )
-_B64_MASK = bytes(b if b == ord("a") else ord(" ") for b in range(256))
 _B64_RUN = b"a" * 64
 
 
@@ -120,19 +121,24 @@ def _maybe_base64(doc: Document) -> bool:
     """False when no 64-character base64-alphabet run exists (bytes scan, ASCII texts only)."""
     if not doc.text.isascii():
         return True
-    mapped = doc.encoded.translate(_B64_CLASS).translate(_B64_MASK)
-    return _B64_RUN in mapped
+    return _B64_RUN in doc.encoded.translate(_B64_MAP)
 
 
 def _maybe_hex(doc: Document) -> bool:
     """False when a run of 8 hex bytes is implausible: fewer than 8 ``0x``/``\\x`` prefixes and
     under 10% digits (an unprefixed hex dump is mostly digits)."""
     text = doc.text
-    prefixes = text.count("0x") + text.count("0X") + text.count("\\x")
-    if prefixes >= 8:
-        return True
     _, digits, space = doc.char_classes
-    return digits > 0.1 * (len(text) - space)
+    if digits > 0.1 * (len(text) - space):
+        return True
+    # The prefixes, counted on the UTF-8 bytes (the same ASCII pairs): find every x or X, look
+    # at the byte before it. Neither pair can overlap itself, so this is str.count's figure.
+    raw = np.frombuffer(doc.encoded, dtype=np.uint8)
+    xs = np.flatnonzero((raw[1:] | 0x20) == ord("x")) + 1
+    before = raw[xs - 1]
+    prefixes = int(np.count_nonzero(before == ord("0")))
+    prefixes += int(np.count_nonzero((before == ord("\\")) & (raw[xs] == ord("x"))))
+    return prefixes >= 8
 
 
 @signal("cate_encoded_data")

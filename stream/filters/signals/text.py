@@ -135,18 +135,19 @@ def _dupe_shares(doc: Document) -> dict[int, float]:
     out = dict.fromkeys(DUPE_SIZES, 0.0)
     order, lcp = doc.ngram_index
     if doc.word_chars and total >= DUPE_SIZES[0] and bool((lcp >= DUPE_SIZES[0]).any()):
-        sizes = np.array(DUPE_SIZES)[:, None]
-        same = lcp[None, :] >= sizes
-        # An n-gram is duplicated when it equals its neighbour on either side in ``order``.
-        dup_sorted = np.zeros((len(DUPE_SIZES), total), dtype=np.bool_)
-        dup_sorted[:, 1:] = same
-        dup_sorted[:, :-1] |= same
-        dup = np.empty_like(dup_sorted)
-        dup[:, order] = dup_sorted
+        # Longest n-gram each position shares with another one: its larger lcp with its two
+        # neighbours in ``order``; the n-gram there is duplicated when that is at least n.
+        shared = np.zeros(total, dtype=np.int8)
+        shared[1:] = lcp
+        np.maximum(shared[:-1], lcp, out=shared[:-1])
+        longest = np.empty(total, dtype=np.int8)
+        longest[order] = shared
+        sizes = np.array(DUPE_SIZES, dtype=np.int32)[:, None]
+        dup = longest >= sizes
         # Word j is covered when an n-gram starting at one of positions j-n+1 .. j is duplicated:
         # the last duplicated start at or before j is within n-1 words.
-        positions = np.arange(total)
-        never = -(total + DUPE_SIZES[-1])  # before any window, however short the text
+        positions = np.arange(total, dtype=np.int32)
+        never = np.int32(-(total + DUPE_SIZES[-1]))  # before any window, however short the text
         last = np.maximum.accumulate(np.where(dup, positions, never), axis=1)
         covered = last > positions - sizes
         shares = (covered @ doc.word_lengths) / doc.word_chars
