@@ -116,6 +116,25 @@ def test_finish_streams(tmp_path: Path) -> None:
     assert stage.report()["unique"] == 64
 
 
+def test_finish_memory_does_not_hold_the_texts(tmp_path: Path) -> None:
+    """Emitting 20 MB of spilled records one at a time costs a few MB, not the texts."""
+    import tracemalloc
+
+    stage = ExactDedupStage(spill_dir=str(tmp_path), memory_mb=0)
+    filler = "y = 2  # padding padding padding\n" * 120  # ~4 KB
+    for b in range(50):
+        stage.process([make_record(f"f{b}_{i}.py", f"{i % 70}\n" + filler) for i in range(100)])
+    tracemalloc.start()
+    try:
+        kept = sum(r.drop_reason is None for r in stage.finish())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept == 70
+    assert stage.report()["duplicates"] == 5000 - 70
+    assert peak < 4_000_000, peak
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), memory_mb=st.sampled_from([0, 0.0005, 0.002]))
 def test_same_output_in_memory_and_spilled(
