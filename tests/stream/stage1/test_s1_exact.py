@@ -180,6 +180,48 @@ def test_resume_from_checkpoint_is_exactly_once(tmp_path: Path, memory_mb: int) 
     ]
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    checkpoints=st.lists(st.integers(1, 12), min_size=1, max_size=4),
+    lost=st.integers(0, 6),
+    memory_mb=st.sampled_from([0, 0.0004, 0.001, 64]),
+)
+def test_any_checkpoint_then_crash_resumes_exactly_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    seed: int,
+    checkpoints: list[int],
+    lost: int,
+    memory_mb: float,
+) -> None:
+    """Checkpoints anywhere, more records, a crash, a resume from the last checkpoint: the
+    same records, decisions, metadata and order as an uninterrupted run, at any budget."""
+    records = corpus()
+    random.Random(seed).shuffle(records)
+
+    def copies(rs: list[Record]) -> list[Record]:
+        return [make_record(r.path, r.text, repo=r.repo, **r.meta) for r in rs]
+
+    def outcome(rs: list[Record]) -> list[tuple[object, ...]]:
+        return [(r.id, r.text, r.drop_reason, r.meta) for r in rs]
+
+    expected = run_stage(
+        ExactDedupStage(spill_dir=str(tmp_path_factory.mktemp("ref"))), copies(records)
+    )
+    run = str(tmp_path_factory.mktemp("run"))
+    first = ExactDedupStage(spill_dir=run, memory_mb=memory_mb)
+    at, state = 0, None
+    for n in checkpoints:
+        first.process(copies(records[at : at + n]))
+        at = min(at + n, len(records))
+        state = first.state_dict()
+    first.process(copies(records[at : at + lost]))  # after the last checkpoint: lost
+    first.close()
+    second = ExactDedupStage(spill_dir=run, memory_mb=memory_mb)
+    second.load_state_dict(state)
+    assert outcome(run_stage(second, copies(records[at:]), 2)) == outcome(expected)
+
+
 def test_checkpoint_without_new_records_keeps_files(tmp_path: Path) -> None:
     """Two checkpoints in a row (no records between) restore the same held records."""
     expected = run_stage(ExactDedupStage(spill_dir=str(tmp_path / "ref")), corpus())
