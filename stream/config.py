@@ -22,6 +22,7 @@ Example (every key optional; the values shown are the defaults)::
       - name: mypkg.stages:MyStage   # an import path also works
     runtime:
       batch_size: 512
+      batch_max_chars: 1000000  # a batch also closes at this much text; 0 = no limit
       queue_batches: 4
       workers: 0                # process-pool size for cpu_bound stages; 0 = one per core
       checkpoint_every_records: 5000
@@ -95,6 +96,7 @@ class StageConfig:
 @dataclass(frozen=True)
 class RuntimeConfig:
     batch_size: int = field(default=512, metadata=_spec("int", min=1))
+    batch_max_chars: int = field(default=1_000_000, metadata=_spec("int", min=0))
     queue_batches: int = field(default=4, metadata=_spec("int", min=1))
     workers: int = field(default=0, metadata=_spec("int", min=0))
     checkpoint_every_records: int = field(default=5_000, metadata=_spec("int", min=1))

@@ -133,6 +133,7 @@ def fingerprint(spec: JobSpec, stage_keys: list[str]) -> str:
         "stage_keys": stage_keys,
         "output": cfg["output"],
         "batch_size": cfg["runtime"]["batch_size"],
+        "batch_max_chars": cfg["runtime"]["batch_max_chars"],
         "checkpoint_every_records": cfg["runtime"]["checkpoint_every_records"],
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -276,6 +277,7 @@ async def run_job(
         sink,
         options=PipelineOptions(
             batch_size=opts.batch_size,
+            batch_max_chars=opts.batch_max_chars,
             queue_batches=opts.queue_batches,
             workers=opts.workers,
             checkpoint_every=opts.checkpoint_every_records,

@@ -79,6 +79,11 @@ CheckpointFn = Callable[[Barrier, dict[str, Any]], Awaitable[None]]
 @dataclass(frozen=True)
 class PipelineOptions:
     batch_size: int = 512
+    #: A batch also closes once its records hold this many characters of text, so that a few
+    #: large files still make enough batches to keep every pool worker busy (512 source files
+    #: of 14 kB are 7 MB: two batches, one worker idle) and one batch's payload stays small.
+    #: 0: no limit (batches of batch_size records).
+    batch_max_chars: int = 1_000_000
     #: Bound of every channel, in batches. 4 lets a stage pick up its next batch while the one
     #: downstream still works (double buffering with slack for uneven batch costs); anything
     #: more only adds memory: at most (stages + 1) x queue_batches x batch_size records in
@@ -88,8 +93,20 @@ class PipelineOptions:
     checkpoint_every: int = 5_000
 
 
-def _take(it: Iterator[Item], n: int) -> list[Item]:
-    return list(itertools.islice(it, n))
+def _take(it: Iterator[Item], n: int, max_chars: int) -> tuple[list[Item], bool]:
+    """(up to ``n`` items, holding at most about ``max_chars`` of text; whether the input
+    ended). The item that reaches ``max_chars`` is the last of the batch."""
+    if max_chars <= 0:
+        items = list(itertools.islice(it, n))
+        return items, len(items) < n
+    items = []
+    chars = 0
+    for item in itertools.islice(it, n):
+        items.append(item)
+        chars += len(item[1].text)
+        if chars >= max_chars:
+            return items, False
+    return items, len(items) < n
 
 
 def _take_records(it: Iterator[Record], n: int) -> list[Record]:
@@ -223,7 +240,7 @@ class Pipeline:
         while True:
             want = min(self.options.batch_size, every - since)
             start = time.perf_counter()
-            items = await self._in_thread(_take, it, want)
+            items, ended = await self._in_thread(_take, it, want, self.options.batch_max_chars)
             m.busy_s += time.perf_counter() - start
             if items:
                 position = items[-1][0]
@@ -231,7 +248,7 @@ class Pipeline:
                 _count(m, len(items), live, dropped)
                 await out.put(Batch(live, dropped))
                 since += len(items)
-            if len(items) < want:
+            if ended:
                 break
             if since >= every:
                 self.seq += 1

@@ -62,6 +62,7 @@ async def run(
     stages: list[tuple[str, Stage]],
     *,
     batch_size: int = 16,
+    batch_max_chars: int = 0,
     queue_batches: int = 2,
     checkpoint_every: int = 1000,
     workers: int = 2,
@@ -81,6 +82,7 @@ async def run(
         sink,
         options=PipelineOptions(
             batch_size=batch_size,
+            batch_max_chars=batch_max_chars,
             queue_batches=queue_batches,
             workers=workers,
             checkpoint_every=checkpoint_every,
@@ -228,6 +230,15 @@ class TestFlow:
         assert [r.id for r in sink.dropped] == [r.id for r in records[::7]]
         assert metrics["c"].busy_s > 0
 
+    async def test_batches_close_at_the_character_limit(self, no_blocking: Any) -> None:
+        """Large records make smaller batches (batch_max_chars), in order, nothing lost."""
+        records = make_records(40, "{i:04d}" + "x" * 996)  # 1000 characters each
+        sink, metrics = await run(
+            records, [("c", rt_stages.CpuDropStage())], batch_size=16, batch_max_chars=4000
+        )
+        assert [r.id for r in sink.live] == [r.id for r in records]
+        assert metrics["c"].batches == 10  # 4 records each instead of 16
+
     async def test_barriers_carry_stage_state_and_counters(self, no_blocking: Any) -> None:
         """Each barrier holds the dedup state and counters as of the same cut of the stream."""
         records = make_records(100, "same {i}")
@@ -260,6 +271,7 @@ def _scenario(draw: st.DrawFn) -> dict[str, Any]:
         "n": n,
         "drops": drops,
         "batch_size": draw(st.integers(1, 40)),
+        "batch_max_chars": draw(st.sampled_from([0, 1, 7, 60])),
         "queue_batches": draw(st.integers(1, 5)),
         "checkpoint_every": draw(st.integers(1, 120)),
         "hold": draw(st.booleans()),
@@ -283,6 +295,7 @@ class TestInvariants:
             records,
             stages,
             batch_size=sc["batch_size"],
+            batch_max_chars=sc["batch_max_chars"],
             queue_batches=sc["queue_batches"],
             checkpoint_every=sc["checkpoint_every"],
         )
