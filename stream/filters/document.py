@@ -314,8 +314,8 @@ class Document:
         with np.errstate(over="ignore"):
             np.cumsum(raw * powers[:size], out=prefix[1:])
             # sum(b_k * P^k, k in word) / P^start: the same for every occurrence of a word.
-            ids = (prefix[ends] - prefix[starts]) * inverse[starts]
-        return ids.view(np.int64), ends - starts
+            hashed = (prefix[ends] - prefix[starts]) * inverse[starts]
+        return hashed.view(np.int64), ends - starts
 
     @cached_property
     def word_lengths(self) -> npt.NDArray[np.int64]:
@@ -336,7 +336,7 @@ class Document:
         return ranks, vocab
 
     @cached_property
-    def ngram_index(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    def ngram_index(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.integer[Any]]]:
         """(order, lcp) over word positions, for every word n-gram size up to 10 at once.
 
         ``order`` sorts the positions by the (up to) 10 words starting there, lexicographically
