@@ -153,6 +153,9 @@ _ASCII_WORD_MAP = bytes(
 )
 #: What ``str.strip`` removes among ASCII characters, the line break aside.
 _STRIP_BYTES = bytes(b for b in range(128) if chr(b).isspace() and b != 10)
+#: The same but for the information separators U+001C..U+001F.
+_INLINE_SPACE_BYTES = b" \t\r\x0b\x0c"
+_SEPARATORS = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 _HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 #: Word n-grams are compared up to this size (the largest n of any signal).
 NGRAM_MAX = 10
@@ -258,6 +261,23 @@ class Document:
     @cached_property
     def lines(self) -> list[str]:
         return self.text.split("\n")
+
+    @cached_property
+    def line_count(self) -> int:
+        """``len(self.lines)``, without splitting."""
+        return self.text.count("\n") + 1
+
+    @cached_property
+    def max_line_length(self) -> int:
+        """Characters of the longest line; ASCII texts measure it on the bytes (numpy)."""
+        if "lines" in self.__dict__ or not self.text.isascii():
+            return max(map(len, self.lines))
+        breaks = np.flatnonzero(np.frombuffer(self.encoded, dtype=np.uint8) == 10)
+        if not len(breaks):
+            return len(self.text)
+        # Lengths of the lines between breaks (a break itself not counted), the first and last.
+        inner = int(np.diff(breaks).max()) - 1 if len(breaks) > 1 else 0
+        return max(inner, int(breaks[0]), len(self.text) - int(breaks[-1]) - 1)
 
     @cached_property
     def char_classes(self) -> tuple[int, int, int]:
@@ -432,9 +452,19 @@ class Document:
         if not code.isascii():
             return len(self.code_lines)
         # The lines ``str.strip`` leaves non-empty: drop its ASCII whitespace but the line
-        # break, then count the lines that are not empty (all in C).
-        lines = code.encode("ascii").translate(None, _STRIP_BYTES).split(b"\n")
+        # break, then count the lines that are not empty (all in C). Without the rare
+        # separators U+001C..U+001F, the squeezed lines already are that.
+        raw = code.encode("ascii")
+        if any(sep in raw for sep in _SEPARATORS):
+            lines = raw.translate(None, _STRIP_BYTES).split(b"\n")
+        else:
+            lines = self.squeezed_code_lines
         return len(lines) - lines.count(b"")
+
+    @cached_property
+    def squeezed_code_lines(self) -> list[bytes]:
+        """ASCII code text only: its lines with blanks, tabs, CR, FF and VT removed."""
+        return self.code_text.encode("ascii").translate(None, _INLINE_SPACE_BYTES).split(b"\n")
 
     @cached_property
     def code_chars(self) -> int:

@@ -25,7 +25,7 @@ def frac_lines_dupe_lines(doc: Document) -> float:
     squeezed: list[str] | list[bytes]
     if code.isascii():
         # Same lines as the regex below, as bytes: one C-level delete instead of a regex sub.
-        squeezed = code.encode("ascii").translate(None, _INLINE_SPACE_BYTES).split(b"\n")
+        squeezed = doc.squeezed_code_lines
     else:
         squeezed = _INLINE_SPACE.sub("", code).split("\n")
     keys = [key for key in squeezed if len(key) >= TRIVIAL_LINE_CHARS]
@@ -33,7 +33,6 @@ def frac_lines_dupe_lines(doc: Document) -> float:
 
 
 _INLINE_SPACE = re.compile(r"[ \t\r\f\v]+")
-_INLINE_SPACE_BYTES = b" \t\r\f\v"
 
 
 @signal("frac_chars_comments")
@@ -176,7 +175,7 @@ def frac_lines_prompt_comments(doc: Document) -> float:
     for comment in comments:
         if _PROMPT.search(comment):
             hits += sum(1 for line in comment.split("\n") if _PROMPT.search(line))
-    return ratio(hits, len(doc.lines))
+    return ratio(hits, doc.line_count)
 
 
 # Prefix match on purpose: assertEqual, assert_eq!, ASSERT_TRUE are assertions too.

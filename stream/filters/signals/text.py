@@ -33,8 +33,8 @@ def size_file_byte(doc: Document) -> float:
 @signal("num_lines")
 def num_lines(doc: Document) -> float:
     """Number of lines (``\\n``-separated; a trailing newline does not add a line)."""
-    lines = doc.lines
-    return float(len(lines) - 1 if lines and lines[-1] == "" else len(lines))
+    count = doc.line_count
+    return float(count - 1 if doc.text.endswith("\n") or not doc.text else count)
 
 
 @signal("num_words")
@@ -52,13 +52,13 @@ def mean_word_length(doc: Document) -> float:
 @signal("num_chars_line_max")
 def num_chars_line_max(doc: Document) -> float:
     """Length of the longest line."""
-    return float(max(map(len, doc.lines), default=0))
+    return float(doc.max_line_length)
 
 
 @signal("num_chars_line_mean")
 def num_chars_line_mean(doc: Document) -> float:
     """Mean line length (line breaks not counted)."""
-    return ratio(len(doc.text) - (len(doc.lines) - 1), len(doc.lines))
+    return ratio(len(doc.text) - (doc.line_count - 1), doc.line_count)
 
 
 # ---- character classes ---------------------------------------------------------------------
