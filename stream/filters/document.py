@@ -326,9 +326,10 @@ class Document:
         size = len(raw)
         edges = np.zeros(size + 2, dtype=np.int8)
         np.not_equal(raw, 0, out=edges[1:-1].view(np.bool_))
-        steps = np.diff(edges)
-        starts = np.flatnonzero(steps == 1)
-        ends = np.flatnonzero(steps == -1)
+        # Word starts and ends alternate among the non-zero steps: one scan finds both.
+        bounds = np.flatnonzero(np.diff(edges))
+        starts = bounds[0::2]
+        ends = bounds[1::2]
         powers, inverse = _powers(size + 1)
         prefix = np.zeros(size + 1, dtype=np.uint64)
         with np.errstate(over="ignore"):
