@@ -109,8 +109,18 @@ def _take(it: Iterator[Item], n: int, max_chars: int) -> tuple[list[Item], bool]
     return items, len(items) < n
 
 
-def _take_records(it: Iterator[Record], n: int) -> list[Record]:
-    return list(itertools.islice(it, n))
+def _take_records(it: Iterator[Record], n: int, max_chars: int) -> list[Record]:
+    """Up to ``n`` records holding at most about ``max_chars`` of text (as :func:`_take`)."""
+    if max_chars <= 0:
+        return list(itertools.islice(it, n))
+    records = []
+    chars = 0
+    for record in itertools.islice(it, n):
+        records.append(record)
+        chars += len(record.text)
+        if chars >= max_chars:
+            break
+    return records
 
 
 def _split(records: list[Record]) -> tuple[list[Record], list[Record]]:
@@ -273,8 +283,10 @@ class Pipeline:
         """End of stream for one stage: pass on what ``finish()`` returns, a batch at a time.
 
         ``finish()`` may return a list or any iterable (a generator streaming records back from
-        spill files); either way it is consumed in ``batch_size`` chunks from a worker thread,
-        so the next stages keep their parallelism and memory stays bounded.
+        spill files); either way it is consumed in chunks of ``batch_size`` records or
+        ``batch_max_chars`` characters from a worker thread, so the next stages keep their
+        parallelism (a stage that holds everything until the end, like fuzzy dedup, feeds the
+        rest of the pipeline only from here) and memory stays bounded.
         """
         m = self.metrics[key]
         start = time.perf_counter()
@@ -287,7 +299,9 @@ class Pipeline:
         while True:
             start = time.perf_counter()
             try:
-                chunk = await self._in_thread(_take_records, it, self.options.batch_size)
+                chunk = await self._in_thread(
+                    _take_records, it, self.options.batch_size, self.options.batch_max_chars
+                )
             except Exception as exc:
                 raise StageCrashed(key, f"finish() failed: {type(exc).__name__}: {exc}") from exc
             m.busy_s += time.perf_counter() - start
@@ -320,9 +334,12 @@ class Pipeline:
     async def _pooled_stage(
         self, key: str, stage: Stage, inp: Channel[Message], out: Channel[Message]
     ) -> None:
-        # Up to `workers` batches of this stage run at once; results are emitted in input order.
+        # Up to 2 x `workers` batches of this stage are submitted at once (the pool runs
+        # `workers` of them, the rest wait in its queue); results are emitted in input order.
+        # Twice the pool: a worker that finishes a batch while an older, slower one still runs
+        # finds the next one queued instead of idling until the older result is emitted.
         window: Channel[tuple[Message, asyncio.Future[Any] | None]] = Channel(
-            _executor.pool_size(self.options.workers)
+            2 * _executor.pool_size(self.options.workers)
         )
         loop = asyncio.get_running_loop()
 

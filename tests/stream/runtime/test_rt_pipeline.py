@@ -214,6 +214,17 @@ class TestFlow:
         assert [r.id for r in sink.live] == [r.id for r in records]
         assert metrics["t"].batches == 7  # ceil(100 / 16), not one batch of 100
 
+    async def test_finish_output_is_rebatched_by_characters(self) -> None:
+        """finish() output is also cut at batch_max_chars (large held records, small batches)."""
+        records = make_records(40, "{i:04d}" + "x" * 996)  # 1000 characters each
+        stages: list[tuple[str, Stage]] = [
+            ("g", rt_stages.GateStage()),
+            ("t", rt_stages.TagStage()),
+        ]
+        sink, metrics = await run(records, stages, batch_size=16, batch_max_chars=4000)
+        assert [r.id for r in sink.live] == [r.id for r in records]
+        assert metrics["t"].batches == 10  # 4 records each instead of 16
+
     async def test_cpu_bound_stage_runs_in_worker_processes(self, no_blocking: Any) -> None:
         """A cpu_bound stage's batches run in other processes; results keep input order."""
         import os
