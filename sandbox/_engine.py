@@ -21,6 +21,9 @@ log = logging.getLogger("codekiln.sandbox.engine")
 
 OWNER_LABEL = LABEL + ".owner"
 SUPERVISOR = ["python3", "-I", "-B", "/opt/codekiln/supervisor.py"]
+# Where the host's channel directory appears in the container (read-only); see _worker.py.
+CHANNEL_MOUNT = "/run/codekiln"
+CHANNEL_NAME = "sock"
 
 
 def owner_id() -> str:
@@ -75,7 +78,9 @@ class Engine:
             raise EngineError(f"docker: {exc}") from exc
         return True
 
-    async def create(self, job_uid: int) -> str:
+    async def create(self, job_uid: int, channel_dir: str) -> str:
+        """Create (not start) a hardened container whose supervisor connects to the unix socket
+        the service listens on in ``channel_dir`` (mounted read-only at CHANNEL_MOUNT)."""
         from docker.types import LogConfig, Ulimit
 
         c = self._config
@@ -85,12 +90,14 @@ class Engine:
             "fsize_bytes": c.fsize_mb * 1024 * 1024,
             "nofile": c.nofile,
             "nproc": c.nproc,
+            "channel": f"{CHANNEL_MOUNT}/{CHANNEL_NAME}",
         }
         mem = f"{c.container_memory_mb}m"
         api = self._client.api
         host_config = api.create_host_config(
             auto_remove=True,
             init=True,
+            binds={channel_dir: {"bind": CHANNEL_MOUNT, "mode": "ro"}},
             network_mode="none",
             ipc_mode="private",
             read_only=True,
@@ -127,14 +134,16 @@ class Engine:
             host_config=host_config,
             labels={LABEL: c.instance, OWNER_LABEL: owner_id()},
         )
-        # The service's attach closing (a crash included) closes the supervisor's stdin, so
-        # it exits and the container removes itself (auto_remove).
+        # The service's attach closing (a crash included) closes the supervisor's stdin; its
+        # job channel closes too: the supervisor exits and the container removes itself
+        # (auto_remove).
         config["StdinOnce"] = True
         created = await self._call(api.create_container_from_config, config)
         return str(created["Id"])
 
     async def attach(self, container_id: str) -> Attached:
-        """Hijack the container's stdio (before start, so no output is missed)."""
+        """Hijack the container's stdio (before start, so no output is missed): the
+        supervisor's stderr, for diagnostics, and its stdin, whose closing ends it."""
         try:
             reader, writer = await asyncio.open_unix_connection(
                 self._config.docker_socket, limit=2**20

@@ -100,7 +100,9 @@ class Pool:
 
     async def _start_one(self) -> Worker:
         try:
-            worker = await Worker.start(self._engine, self._config.container_start_timeout_s)
+            worker = await Worker.start(
+                self._engine, self._config.container_start_timeout_s, self._config.channel_dir
+            )
         except (EngineError, TimeoutError):
             self._metrics.start_failures.inc()
             raise

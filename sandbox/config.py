@@ -17,6 +17,9 @@ class SandboxConfig:
     token: str = field(repr=False)
     image: str | None = None  # None: the tag of the current image recipe
     docker_socket: str = "/var/run/docker.sock"
+    # Where the per-container job channels (unix sockets, each removed once its supervisor is
+    # connected) are made; None: the system's temporary directory. Must be on the engine's host.
+    channel_dir: str | None = None
     # Warm containers; each runs one job at a time. 2 per core is enough to hide the
     # round trip to the engine while another job computes.
     pool_size: int = 4

@@ -5,7 +5,10 @@ on the image's python3, stdlib only, single-threaded (it forks).
 
 Protocol, both directions: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
 The supervisor first sends ``{"ready": true, ...}``; then for every job message it sends one
-result message. EOF on stdin ends it.
+result message. EOF ends it. The channel is a unix socket the service listens on in a directory
+bind-mounted read-only at ``cfg["channel"]``'s directory: the supervisor connects once, at start,
+before any job exists, and the service then removes the socket (THREAT_MODEL.md). Without
+``cfg["channel"]`` the channel is the container's attached stdin/stdout.
 
 Per job: a child forks, starts a new session, drops to the job uid, writes the files into the
 work directory (empty: checked after every job), sets rlimits and runs (Python: the harness, in
@@ -40,6 +43,7 @@ import re  # noqa: F401
 import resource
 import select
 import signal
+import socket
 import stat
 import string  # noqa: F401
 import struct
@@ -635,13 +639,19 @@ def main() -> int:
     # The job's environment, set once here: a forked Python job inherits it as it is.
     os.environ.clear()
     os.environ.update(JOB_ENV)
+    rfd, wfd = 0, 1
+    if cfg.get("channel"):
+        # Not inheritable (the default), and closed in every job's child anyway.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(cfg["channel"])
+        rfd = wfd = sock.detach()
     gc.freeze()
-    write_message(1, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+    write_message(wfd, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
         try:
-            job = read_message(0)
+            job = read_message(rfd)
         except (ValueError, OSError) as exc:
-            write_message(1, {"fatal": f"bad message: {exc!r}"})
+            write_message(wfd, {"fatal": f"bad message: {exc!r}"})
             return 2
         if job is None:
             return 0
@@ -656,9 +666,9 @@ def main() -> int:
             }
         result["id"] = job.get("id")
         try:
-            write_message(1, result)
+            write_message(wfd, result)
         except OSError as exc:
-            if exc.errno == errno.EPIPE:
+            if exc.errno in (errno.EPIPE, errno.ECONNRESET):
                 return 0
             raise
 

@@ -242,6 +242,30 @@ class TestIsolation:
         assert r.stdout.count("denied") == 5
         await assert_next_job_healthy(solo)
 
+    async def test_job_channel_is_unreachable(self, solo: SandboxClient) -> None:
+        """A job can neither list nor connect to the supervisor's channel, nor holds a socket."""
+        code = (
+            "import os, socket\n"
+            "try:\n"
+            "    print(os.listdir('/run/codekiln'))\n"
+            "except OSError:\n"
+            "    print('denied')\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n"
+            "    s.connect('/run/codekiln/sock')\n"
+            "    print('connected')\n"
+            "except OSError:\n"
+            "    print('refused')\n"
+            "s.close()\n"
+            "links = [os.readlink(f'/proc/self/fd/{fd}') for fd in os.listdir('/proc/self/fd')\n"
+            "         if os.path.exists(f'/proc/self/fd/{fd}')]\n"
+            "print([link for link in links if link.startswith('socket:')])\n"
+        )
+        r = await run_py(solo, code)
+        assert r.status == "passed", r
+        assert r.stdout.split("\n")[:3] in (["denied", "refused", "[]"], ["[]", "refused", "[]"]), r
+        await assert_next_job_healthy(solo)
+
     async def test_files_do_not_persist_across_jobs(self, solo: SandboxClient) -> None:
         """Files a job leaves in /tmp, /dev/shm, home and its work directory are gone for the
         next job in the same container."""
