@@ -74,6 +74,9 @@ SANDBOX_DIRS = ("/sandbox", "/tmp", "/dev/shm")
 # job), and it is empty when a job starts (checked after every job, wiped when not).
 WORKDIR = "/sandbox"
 KILL_ROUNDS = 200
+# System V IPC objects outlive their creator (the container has its own IPC namespace, shared by
+# its jobs): listed here, removed by the reaper like files.
+SYSVIPC = ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem")
 PIDS_CURRENT = ("/sys/fs/cgroup/pids/pids.current", "/sys/fs/cgroup/pids.current")
 
 
@@ -172,6 +175,48 @@ def _wipe(path: str) -> bool:
         return False
 
 
+def _ipc_objects() -> list[tuple[int, int]]:
+    """(kind, id) of every System V IPC object in the container: kind is SYSVIPC's index."""
+    found = []
+    for kind, path in enumerate(SYSVIPC):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            data = b""
+            while chunk := os.read(fd, 65536):
+                data += chunk
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        for line in data.splitlines()[1:]:  # the first line is the header
+            fields = line.split()
+            if len(fields) > 1 and fields[1].isdigit():
+                found.append((kind, int(fields[1])))
+    return found
+
+
+def _remove_ipc_objects() -> bool:
+    """Remove the IPC objects this uid owns (in the reaper); True when none is left."""
+    objects = _ipc_objects()
+    if not objects:
+        return True
+    import ctypes  # the reaper's child only: never in the forked jobs' shared heap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind, ident in objects:
+        if kind == 0:
+            libc.shmctl(ident, ipc_rmid, None)
+        elif kind == 1:
+            libc.msgctl(ident, ipc_rmid, None)
+        else:
+            libc.semctl(ident, 0, ipc_rmid)
+    return not _ipc_objects()
+
+
 def _pids_in_container() -> int | None:
     """Tasks in this container's pids cgroup (one atomic count), or None where unreadable."""
     for path in PIDS_CURRENT:
@@ -203,7 +248,8 @@ class Baseline:
 
 
 def nothing_left() -> bool:
-    """True when no job task is alive (or a zombie) and no writable directory holds anything.
+    """True when no job task is alive (or a zombie), no writable directory holds anything and
+    no System V IPC object exists.
 
     Cheap enough for every job. The pids cgroup counts every task of the container; a job cannot
     leave it (no CAP_SYS_ADMIN, read-only cgroupfs), so the idle count (init and the supervisor)
@@ -220,7 +266,7 @@ def nothing_left() -> bool:
             continue
         except OSError:
             return False
-    return True
+    return not _ipc_objects()
 
 
 def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
@@ -255,6 +301,8 @@ def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
                 for d in SANDBOX_DIRS:
                     if not _wipe(d):
                         code |= 2
+                if not _remove_ipc_objects():
+                    code |= 2
         except BaseException:
             code |= 2
         finally:

@@ -291,6 +291,25 @@ class TestIsolation:
         assert r1.stdout.split()[1] == r2.stdout.split()[1], "not the same container"
         assert r2.stdout.splitlines()[1:] == ["[]", "[] [] []"], r2
 
+    async def test_sysv_ipc_objects_do_not_persist_across_jobs(self, solo: SandboxClient) -> None:
+        """Shared memory and message queues a job leaves are gone for the next job."""
+        make = (
+            CONTAINER_ID
+            + "import ctypes\n"
+            + "libc = ctypes.CDLL(None)\n"
+            + "print(libc.shmget(4242, 4096, 0o1600) >= 0, libc.msgget(4343, 0o1600) >= 0)\n"
+        )
+        r1 = await run_py(solo, make)
+        assert r1.stdout.split("\n")[1] == "True True", r1
+        check = (
+            CONTAINER_ID
+            + "for kind in ('shm', 'msg', 'sem'):\n"
+            + "    print(kind, len(open(f'/proc/sysvipc/{kind}').read().splitlines()))\n"
+        )
+        r2 = await run_py(solo, check)
+        assert r1.stdout.split()[1] == r2.stdout.split()[1], "not the same container"
+        assert r2.stdout.splitlines()[1:] == ["shm 1", "msg 1", "sem 1"], r2
+
     async def test_setsid_daemon_does_not_outlive_its_job(
         self, solo: SandboxClient, host: Host
     ) -> None:
