@@ -9,7 +9,11 @@ the issue's goal is stated there), for:
 - unsandboxed in-process execution, evalplus style: a fork per program, ``exec`` in the child.
 
 Prints executions/s, p50 and p99 latency for each, and ratios codekiln / docker run and
-codekiln / in-process. Run: ``python bench/bench_sandbox.py [--pool-size 4] [--quick]``.
+codekiln / in-process. For the goal cell (trivial, concurrency 8) it also prints where the CPU of
+one run goes: the service process, dockerd, the containerd shims, the pool's containers (their
+cpuacct cgroups), this client, and the whole machine (/proc/stat) as a cross-check; "n/a" where
+the host does not expose a figure (cgroup v1 paths are read; v2 where found).
+Run: ``python bench/bench_sandbox.py [--pool-size 4] [--quick]``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import gzip
 import io
 import json
 import os
+import resource
 import secrets
 import signal
 import statistics
@@ -33,6 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codekiln.sandbox.client import RunRequest, SandboxClient
 from codekiln.sandbox.image.build import default_recipe
@@ -110,7 +116,9 @@ async def measure(
 # --- codekiln ---------------------------------------------------------------------------------
 
 
-def start_service(workdir: Path, pool_size: int) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_service(
+    workdir: Path, pool_size: int, instance: str
+) -> tuple[subprocess.Popen[bytes], str, str]:
     token = secrets.token_urlsafe(32)
     (workdir / "token").write_text(token)
     ready = workdir / "ready"
@@ -134,7 +142,7 @@ def start_service(workdir: Path, pool_size: int) -> tuple[subprocess.Popen[bytes
             "--ready-file",
             str(ready),
             "--instance",
-            f"bench-{os.getpid()}",
+            instance,
         ],
         stdout=subprocess.DEVNULL,
         stderr=log,
@@ -148,10 +156,11 @@ def start_service(workdir: Path, pool_size: int) -> tuple[subprocess.Popen[bytes
     return proc, ready.read_text().strip(), token
 
 
-async def codekiln_one(client: SandboxClient, p: Program) -> float:
+async def codekiln_one(client: SandboxClient, p: Program, job_cpu: list[float]) -> float:
     r = await client.run(p.request)
     if r.status != "passed":
         raise SystemExit(f"codekiln run failed: {r.status} {r.reason} {r.stderr[-500:]}")
+    job_cpu.append(r.cpu_s)
     return r.wall_s
 
 
@@ -220,6 +229,108 @@ async def inprocess_one(pool: ThreadPoolExecutor, p: Program) -> float:
     return await asyncio.get_running_loop().run_in_executor(pool, fork_exec, p.code)
 
 
+# --- CPU per run ----------------------------------------------------------------------------------
+
+_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TCK
+
+
+def _pids_named(prefix: str) -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/comm") as f:
+                    if f.read().strip().startswith(prefix):
+                        pids.append(int(name))
+            except OSError:
+                continue
+    return pids
+
+
+def _container_cpu_s(instance: str) -> float | None:
+    import docker
+
+    client = docker.from_env()
+    try:
+        ids = [
+            c["Id"]
+            for c in client.api.containers(filters={"label": f"codekiln.sandbox={instance}"})
+        ]
+    finally:
+        client.close()
+    total = 0.0
+    for cid in ids:
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat")
+        try:
+            if v1.exists():
+                total += int(v1.read_text()) / 1e9
+            elif v2.exists():
+                usage = v2.read_text().split("usage_usec ", 1)[1].split()[0]
+                total += int(usage) / 1e6
+            else:
+                return None
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
+
+
+def _machine_busy_s() -> float:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / _TCK
+
+
+class CpuProbe:
+    """Per-process CPU over one measured cell (the containers must stay the same through it:
+    trivial jobs recycle none)."""
+
+    def __init__(self, service_pid: int, instance: str) -> None:
+        self._groups = {
+            "service": [service_pid],
+            "dockerd": _pids_named("dockerd"),
+            "containerd-shim": _pids_named("containerd-shim"),
+        }
+        self._instance = instance
+
+    def _snapshot(self) -> dict[str, Any]:
+        # Per pid, so that a process that exits during the cell (a shim of the docker run
+        # baseline) counts for nothing rather than negatively.
+        snap: dict[str, Any] = {
+            name: {p: _proc_cpu_s(p) for p in pids} for name, pids in self._groups.items()
+        }
+        snap["containers"] = _container_cpu_s(self._instance)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        snap["client (this process)"] = me.ru_utime + me.ru_stime
+        snap["whole machine"] = _machine_busy_s()
+        return snap
+
+    def start(self) -> None:
+        self._before = self._snapshot()
+
+    def report(self, n: int, job_cpu_s: float) -> str:
+        after = self._snapshot()
+        rows = []
+        for name, b in self._before.items():
+            a = after[name]
+            if isinstance(b, dict):
+                delta: float | None = sum(a[p] - b[p] for p in b if p in a and a[p] >= b[p])
+            else:
+                delta = a - b if a is not None and b is not None else None
+            rows.append(f"{name} {delta * 1000 / n:.2f}" if delta is not None else f"{name} n/a")
+        rows.insert(4, f"(of which the jobs themselves {job_cpu_s * 1000 / n:.2f})")
+        return "    CPU ms per run: " + ", ".join(rows)
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -241,16 +352,26 @@ async def run(args: argparse.Namespace) -> None:
         "humaneval": (he, (1, 4, 16)),
     }
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
-        proc, url, token = start_service(Path(tmp), args.pool_size)
+        instance = f"bench-{os.getpid()}"
+        proc, url, token = start_service(Path(tmp), args.pool_size, instance)
+        job_cpu: list[float] = []
         try:
             async with SandboxClient(url, token=token, retries=100) as client:
                 # Warm-up: first imports in the containers, HTTP connections.
-                await measure(trivial_programs(32), 8, lambda p: codekiln_one(client, p))
+                await measure(trivial_programs(32), 8, lambda p: codekiln_one(client, p, job_cpu))
                 with ThreadPoolExecutor(max_workers=16) as threads:
                     for wname, (programs, levels) in workloads.items():
                         print(f"\n{wname} ({len(programs)} programs; docker run: a subset)")
                         for c in levels:
-                            ck = await measure(programs, c, lambda p: codekiln_one(client, p))
+                            goal_cell = wname == "trivial" and c == 8
+                            probe = CpuProbe(proc.pid, instance) if goal_cell else None
+                            if probe is not None:
+                                probe.start()
+                            job_cpu.clear()
+                            ck = await measure(
+                                programs, c, lambda p: codekiln_one(client, p, job_cpu)
+                            )
+                            cpu_line = probe.report(ck.n, sum(job_cpu)) if probe else ""
                             n_docker = max(args.docker_min, c)
                             dr = await measure(
                                 programs[:n_docker], c, lambda p: docker_run_one(image, p)
@@ -267,7 +388,8 @@ async def run(args: argparse.Namespace) -> None:
                                 f"{ck.rate / ip.rate:5.2f}x; codekiln p50 overhead over the "
                                 f"program's own run time {overhead:.2f} ms"
                             )
-                            if wname == "trivial" and c == 8:
+                            if goal_cell:
+                                print(cpu_line)
                                 print(
                                     f"    goals (trivial, c=8): >=200 exec/s -> {ck.rate:.0f}; "
                                     f"p50 overhead <=10 ms -> {overhead:.1f} ms; >=30x docker "
