@@ -1,4 +1,9 @@
-"""The warm pool: containers ready to run a job, replaced after kills, anomalies and N jobs."""
+"""The warm pool: containers ready to run a job, replaced after kills, anomalies and N jobs.
+
+A replaced container's slot is filled at once from the spares (containers started ahead,
+outside the pool), and a new spare is started in the background; without a spare the slot
+waits for a start (0.5-1 s).
+"""
 
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ class Pool:
         # Bound: the pool size. A worker is idle here, busy with one job, or being replaced.
         self._idle: asyncio.Queue[Worker] = asyncio.Queue(maxsize=config.pool_size)
         self._live: set[Worker] = set()
+        # Bound: config.spare_containers (one start per replacement, only while below it).
+        self._spares: list[Worker] = []
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -60,6 +67,10 @@ class Pool:
     def idle(self) -> int:
         return self._idle.qsize()
 
+    @property
+    def spares(self) -> int:
+        return len(self._spares)
+
     async def __aenter__(self) -> Pool:
         reaped = await self._engine.reap_orphans()
         if reaped:
@@ -68,15 +79,19 @@ class Pool:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         try:
+            pool_size, spares = self._config.pool_size, self._config.spare_containers
             results = await asyncio.gather(
-                *(self._start_one() for _ in range(self._config.pool_size)),
+                *(self._start_one(spare=i >= pool_size) for i in range(pool_size + spares)),
                 return_exceptions=True,
             )
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if len(errors) == len(results):
+            errors = [r for r in results[:pool_size] if isinstance(r, BaseException)]
+            if len(errors) == pool_size:
                 raise EngineError(f"no container could start: {errors[0]!r}") from errors[0]
             for _ in errors:
                 self._spawn(self._replace(None, "start_failed"))
+            for r in results[pool_size:]:
+                if isinstance(r, BaseException):
+                    self._spawn(self._start_retrying(spare=True))
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -91,14 +106,15 @@ class Pool:
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        workers = list(self._live)
+        workers = [*self._live, *self._spares]
         self._live.clear()
+        self._spares.clear()
         await asyncio.gather(*(self._destroy(w) for w in workers), return_exceptions=True)
         if self._tg is not None:
             await self._tg.__aexit__(exc_type, exc, tb)
             self._tg = None
 
-    async def _start_one(self) -> Worker:
+    async def _start_one(self, *, spare: bool = False) -> Worker:
         try:
             worker = await Worker.start(
                 self._engine, self._config.container_start_timeout_s, self._config.channel_dir
@@ -110,8 +126,11 @@ class Pool:
         if self._closing:
             await self._destroy(worker)
             raise EngineError("pool is closing")
-        self._live.add(worker)
-        self._idle.put_nowait(worker)
+        if spare:
+            self._spares.append(worker)
+        else:
+            self._live.add(worker)
+            self._idle.put_nowait(worker)
         self._gauges()
         return worker
 
@@ -123,14 +142,24 @@ class Pool:
 
     async def _replace(self, worker: Worker | None, reason: str) -> None:
         self._metrics.recycled.labels(reason).inc()
+        promoted = False
         if worker is not None:
             self._live.discard(worker)
-            self._gauges()
+        if self._spares and not self._closing:
+            spare = self._spares.pop()
+            self._live.add(spare)
+            self._idle.put_nowait(spare)
+            promoted = True
+        self._gauges()
+        if worker is not None:
             await self._destroy(worker)
+        await self._start_retrying(spare=promoted)
+
+    async def _start_retrying(self, *, spare: bool) -> None:
         delay = 0.2
         while not self._closing:
             try:
-                await self._start_one()
+                await self._start_one(spare=spare)
             except (EngineError, TimeoutError) as exc:
                 if self._closing:
                     return
@@ -154,6 +183,7 @@ class Pool:
 
     def _gauges(self) -> None:
         self._metrics.idle.set(self._idle.qsize())
+        self._metrics.spares.set(len(self._spares))
         self._metrics.containers.set(len(self._live))
 
     async def run(self, request: RunRequest, lang: Language) -> RunResult:

@@ -44,6 +44,9 @@ class SandboxConfig:
     tmp_tmpfs_mb: int = 64
     shm_mb: int = 16
     jobs_per_container: int = 1000
+    # Containers started ahead, outside the pool: one replaces a recycled container at once
+    # (a start costs 0.5-1 s), and a new spare is started in the background. 0: none.
+    spare_containers: int = 1
     container_start_timeout_s: float = 60.0
     # Distinguishes this service's containers from another instance's on the same engine.
     instance: str = "default"
@@ -53,7 +56,12 @@ class SandboxConfig:
             raise ConfigInvalid("token must be at least 16 characters")
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if f.name == "spare_containers":
+                if value < 0:
+                    raise ConfigInvalid(f"{f.name} must be at least 0, got {value!r}")
+            elif value <= 0:
                 raise ConfigInvalid(f"{f.name} must be positive, got {value!r}")
         if self.output_limit_bytes > 64 * 1024 * 1024:
             raise ConfigInvalid("output_limit_bytes must be at most 64 MiB")

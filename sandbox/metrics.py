@@ -38,6 +38,9 @@ class Metrics:
             registry=r,
         )
         self.idle = Gauge("codekiln_sandbox_pool_idle", "Warm containers idle", registry=r)
+        self.spares = Gauge(
+            "codekiln_sandbox_pool_spares", "Spare containers started ahead", registry=r
+        )
         self.containers = Gauge(
             "codekiln_sandbox_pool_containers", "Live containers in the pool", registry=r
         )

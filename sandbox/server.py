@@ -255,6 +255,7 @@ async def handle_health(request: web.Request) -> web.Response:
         "status": "ok" if live > 0 else "degraded",
         "containers": live,
         "idle": pool.idle if pool else 0,
+        "spares": pool.spares if pool else 0,
         "pending": state.pending,
         "languages": sorted(LANGUAGES),
         "uptime_s": round(time.time() - state.started_at, 1),

@@ -4,6 +4,7 @@ unless it is recycled) and a view of its containers from the host through the do
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,10 +14,15 @@ import aiohttp
 import docker
 import pytest
 from codekiln.sandbox.client import RunRequest, RunResult, SandboxClient
+from codekiln.sandbox.config import SandboxConfig
 
 from tests.fixtures.sandbox import SandboxService, start_service, stop_service
 
 PLANTED_ENV = "CODEKILN_PLANTED_SECRET"
+# Spare containers a service runs beside its pool (the config's default; tests do not change it).
+SPARES: int = next(
+    f.default for f in dataclasses.fields(SandboxConfig) if f.name == "spare_containers"
+)  # type: ignore[misc]
 
 
 class Host:
