@@ -7,6 +7,11 @@ the directory, all before the first job is sent, so no job can ever reach a chan
 THREAT_MODEL.md). Jobs and results then go straight between the service and the supervisor, with
 no ``dockerd`` or ``containerd-shim`` copy on the way. The container's attach stream stays open:
 it carries the supervisor's own stderr (diagnostics) and its closing ends the supervisor.
+
+Where the engine does not see the service's filesystem (an engine in another container, as in
+the Kubernetes deployment, unless ``channel_dir`` is a volume both share at the same path), the
+supervisor finds no socket and speaks over the attach stream instead (slower: every message
+is copied by the daemon and the shim); its hello arrives there and says so.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .errors import EngineError
 log = logging.getLogger("codekiln.sandbox.worker")
 
 MAX_MESSAGE = 256 * 1024 * 1024
-STDERR = 2
+STDOUT, STDERR = 1, 2
 DIAGNOSTICS_WAIT_S = 0.5
 
 
@@ -42,14 +47,19 @@ class Worker:
         container_id: str,
         job_uid: int,
         attached: Attached,
-        channel: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        channel: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
+        *,
+        pending_stdout: bytes = b"",
     ) -> None:
         self.engine = engine
         self.container_id = container_id
         self.job_uid = job_uid
         self.jobs_done = 0
         self._attached = attached
-        self._reader, self._writer = channel
+        # None: the attach stream is the channel (docker-framed; stdout is the supervisor's).
+        self._channel = channel
+        self._reader, self._writer = channel or (attached.reader, attached.writer)
+        self._stdout = bytearray(pending_stdout)
         # The supervisor's own stderr (never the job's): the last lines, for diagnostics.
         self.diagnostics: collections.deque[str] = collections.deque(maxlen=20)
 
@@ -81,15 +91,22 @@ class Worker:
                 diagnostics: collections.deque[str] = collections.deque(maxlen=20)
                 await engine.start(container_id)
                 async with asyncio.timeout(ready_timeout_s):
-                    conn = await _accept_one(listener, attached, diagnostics, container_id)
-                    # The one connection is made: nothing else can connect from here on.
+                    conn, stdout = await _connection(listener, attached, diagnostics, container_id)
+                    # The one connection is made (or the supervisor answered on its stdio
+                    # instead): nothing can connect from here on.
                     _remove_channel(listener, path, channel_dir)
-                    reader, writer = await asyncio.open_unix_connection(sock=conn, limit=2**20)
-                    worker = cls(engine, container_id, job_uid, attached, (reader, writer))
+                    channel = None
+                    if conn is not None:
+                        channel = await asyncio.open_unix_connection(sock=conn, limit=2**20)
+                    worker = cls(
+                        engine, container_id, job_uid, attached, channel, pending_stdout=stdout
+                    )
                     worker.diagnostics.extend(diagnostics)
                     hello = await worker._read_message()
                 if not hello.get("ready"):
                     raise EngineError(f"supervisor did not report ready: {hello!r}")
+                if conn is None:
+                    log.info("container %s: no socket, attached stdio", container_id[:12])
             except BaseException:
                 await asyncio.shield(engine.remove(container_id))
                 raise
@@ -108,17 +125,21 @@ class Worker:
         return result
 
     async def destroy(self) -> None:
-        self._writer.close()
+        if self._channel is not None:
+            self._writer.close()
         self._attached.writer.close()
         await self.engine.remove(self.container_id)
 
     async def _read_message(self) -> dict[str, Any]:
         try:
-            head = await self._reader.readexactly(4)
-            (size,) = struct.unpack(">I", head)
-            if size > MAX_MESSAGE:
-                raise EngineError(f"container {self.short_id} sent an oversized message")
-            body = await self._reader.readexactly(size)
+            if self._channel is None:
+                body = await self._read_stdio_message()
+            else:
+                head = await self._reader.readexactly(4)
+                (size,) = struct.unpack(">I", head)
+                if size > MAX_MESSAGE:
+                    raise EngineError(f"container {self.short_id} sent an oversized message")
+                body = await self._reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             await self._collect_diagnostics()
             raise EngineError(
@@ -131,6 +152,25 @@ class Worker:
             raise EngineError(f"container {self.short_id} sent bad JSON") from exc
         return msg
 
+    async def _read_stdio_message(self) -> bytes:
+        """One message from the supervisor's stdout, out of the attach stream's frames."""
+        while True:
+            if len(self._stdout) >= 4:
+                (size,) = struct.unpack(">I", self._stdout[:4])
+                if size > MAX_MESSAGE:
+                    raise EngineError(f"container {self.short_id} sent an oversized message")
+                if len(self._stdout) >= 4 + size:
+                    body = bytes(self._stdout[4 : 4 + size])
+                    del self._stdout[: 4 + size]
+                    return body
+            head = await self._reader.readexactly(8)
+            stream, size = head[0], struct.unpack(">I", head[4:])[0]
+            data = await self._reader.readexactly(size)
+            if stream == STDOUT:
+                self._stdout += data
+            else:
+                _keep_stderr(data, self.diagnostics, self.short_id)
+
     async def _collect_diagnostics(self) -> None:
         """Read what the supervisor wrote to its stderr, briefly (it is dying or dead)."""
         with contextlib.suppress(TimeoutError, EngineError):
@@ -138,8 +178,18 @@ class Worker:
                 await _read_stderr(self._attached, self.diagnostics, self.short_id)
 
 
-async def _read_stderr(attached: Attached, sink: collections.deque[str], short_id: str) -> None:
-    """Log and keep the supervisor's stderr lines until its attach stream ends."""
+def _keep_stderr(data: bytes, sink: collections.deque[str], short_id: str) -> None:
+    text = data.decode("utf-8", errors="replace").strip()
+    if text:
+        sink.append(text[-2000:])
+        log.warning("container %s: %s", short_id, text[-500:])
+
+
+async def _read_stderr(
+    attached: Attached, sink: collections.deque[str], short_id: str, *, until_stdout: bool = False
+) -> bytes:
+    """Log and keep the supervisor's stderr lines until its attach stream ends, or (with
+    ``until_stdout``) until its stdout says something, which is returned."""
     reader = attached.reader
     while True:
         try:
@@ -147,33 +197,37 @@ async def _read_stderr(attached: Attached, sink: collections.deque[str], short_i
             stream, size = head[0], struct.unpack(">I", head[4:])[0]
             data = await reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError):
-            return
+            return b""
         if stream == STDERR:
-            text = data.decode("utf-8", errors="replace").strip()
-            if text:
-                sink.append(text[-2000:])
-                log.warning("container %s: %s", short_id, text[-500:])
+            _keep_stderr(data, sink, short_id)
+        elif until_stdout and data:
+            return data
 
 
-async def _accept_one(
+async def _connection(
     listener: socket.socket,
     attached: Attached,
     diagnostics: collections.deque[str],
     container_id: str,
-) -> socket.socket:
-    """The supervisor's connection; EngineError as soon as the container's stream ends first."""
+) -> tuple[socket.socket | None, bytes]:
+    """The supervisor's socket connection, or (None, the first bytes of its stdout) when it
+    speaks on its stdio instead; EngineError as soon as the container's stream ends first."""
     loop = asyncio.get_running_loop()
     accept = asyncio.ensure_future(loop.sock_accept(listener))
-    ended = asyncio.ensure_future(_read_stderr(attached, diagnostics, container_id[:12]))
+    stdio = asyncio.ensure_future(
+        _read_stderr(attached, diagnostics, container_id[:12], until_stdout=True)
+    )
     try:
-        await asyncio.wait({accept, ended}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({accept, stdio}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (accept, ended):
+        for task in (accept, stdio):
             task.cancel()
-        await asyncio.gather(accept, ended, return_exceptions=True)
+        await asyncio.gather(accept, stdio, return_exceptions=True)
     if accept.done() and not accept.cancelled() and accept.exception() is None:
         conn, _ = accept.result()
-        return conn
+        return conn, b""
+    if stdio.done() and not stdio.cancelled() and stdio.exception() is None and stdio.result():
+        return None, stdio.result()
     raise EngineError(
         f"container {container_id[:12]} ended before its supervisor connected; last "
         f"diagnostics: {list(diagnostics)[-3:]}"

@@ -8,7 +8,8 @@ The supervisor first sends ``{"ready": true, ...}``; then for every job message 
 result message. EOF ends it. The channel is a unix socket the service listens on in a directory
 bind-mounted read-only at ``cfg["channel"]``'s directory: the supervisor connects once, at start,
 before any job exists, and the service then removes the socket (THREAT_MODEL.md). Without
-``cfg["channel"]`` the channel is the container's attached stdin/stdout.
+``cfg["channel"]``, or when there is no socket to connect to, the channel is the container's
+attached stdin/stdout (the hello says which).
 
 Per job: a child forks, starts a new session, drops to the job uid, writes the files into the
 work directory (empty: checked after every job), sets rlimits and runs (Python: the harness, in
@@ -687,14 +688,22 @@ def main() -> int:
     # The job's environment, set once here: a forked Python job inherits it as it is.
     os.environ.clear()
     os.environ.update(JOB_ENV)
-    rfd, wfd = 0, 1
+    rfd, wfd, channel = 0, 1, "stdio"
     if cfg.get("channel"):
-        # Not inheritable (the default), and closed in every job's child anyway.
+        # Not inheritable (the default), and closed in every job's child anyway. Where the
+        # engine cannot see the service's directory (the engine in another container, say),
+        # there is no socket: the attached stdio serves instead.
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(cfg["channel"])
-        rfd = wfd = sock.detach()
+        try:
+            sock.connect(cfg["channel"])
+        except OSError:
+            sock.close()
+        else:
+            rfd = wfd = sock.detach()
+            channel = "socket"
     gc.freeze()
-    write_message(wfd, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+    hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}
+    write_message(wfd, dict(hello, channel=channel))
     while True:
         try:
             job = read_message(rfd)

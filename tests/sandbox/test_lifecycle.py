@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import docker
 import pytest
-from codekiln.sandbox.client import SandboxClient
+from codekiln.sandbox.client import RunRequest, RunResult, SandboxClient
 
 from tests.fixtures.sandbox import start_service, stop_service
 
@@ -75,3 +79,57 @@ async def test_recycled_container_is_replaced_by_a_spare_started_before(
     after = await run_py(solo, CONTAINER_ID)
     assert after.status == "passed", after
     assert after.stdout.split()[1] in before
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare to hide the channel directory from the engine",
+)
+def test_engine_blind_to_the_channel_directory_falls_back_to_attached_stdio(
+    tmp_path: Path,
+) -> None:
+    """Where the engine cannot see the service's channel directory (here: a tmpfs mounted in
+    the service's own mount namespace, as with an engine in another container), jobs run over
+    the attached stdio."""
+    base = tmp_path / "channels"
+    base.mkdir()
+    token = secrets.token_urlsafe(32)
+    (tmp_path / "token").write_text(token)
+    ready = tmp_path / "ready"
+    log_path = tmp_path / "service.log"
+    instance = f"pytest-blind-{os.getpid()}"
+    serve = [
+        sys.executable, "-m", "codekiln.sandbox.cli", "serve", "--host", "127.0.0.1",
+        "--port", "0", "--token-file", str(tmp_path / "token"), "--pool-size", "1",
+        "--instance", instance, "--ready-file", str(ready),
+    ]  # fmt: skip
+    script = 'mount -t tmpfs tmpfs "$BASE" && exec "$@"'
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", script, "sh", *serve],
+            env=dict(os.environ, BASE=str(base), TMPDIR=str(base)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.05)
+
+        async def one_run() -> RunResult:
+            async with SandboxClient(ready.read_text().strip(), token=token) as client:
+                return await client.run(RunRequest(language="python", code="print(6 * 7)"))
+
+        r = asyncio.run(one_run())
+        assert (r.status, r.stdout) == ("passed", "42\n"), r
+        assert "no socket, attached stdio" in log_path.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert _wait_for(lambda: not _containers(instance))
