@@ -3,6 +3,7 @@
 #   make test  set-up, then the whole test suite (what .ci/run calls)
 #   make bench set-up, then the benchmarks (ratios against baselines measured in the same run)
 #   make lint  ruff + mypy
+#   make app-image  the application image the k8s/ manifests run (k8s/image/build.sh)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ OUT ?= out/run
 SHARED_DATA ?= $(abspath ../shared/data)
 export CODEKILN_DATA_DIR ?= $(SHARED_DATA)
 
-.PHONY: setup venv engine image run test test-tools bench lint clean
+.PHONY: setup venv engine image app-image run test test-tools bench lint clean
 
 setup: venv engine image
 
@@ -28,6 +29,11 @@ $(VENV)/.installed: pyproject.toml setup.py
 # The Docker engine: Debian's docker.io when no engine answers, dockerd started when not running.
 engine:
 	bash sandbox/scripts/ensure-engine.sh
+
+# The application image of k8s/ (codekiln:<version>); APP_IMAGE_FLAGS=--offline builds on the
+# sandbox's debootstrapped base instead of pulling python:3.11-slim-bookworm.
+app-image: venv engine
+	PATH=$(abspath $(BIN)):$$PATH PYTHON=$(abspath $(BIN))/python bash k8s/image/build.sh $(APP_IMAGE_FLAGS)
 
 # The sandbox image, built offline (debootstrap + docker import) when missing or stale.
 image: venv engine

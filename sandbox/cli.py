@@ -2,6 +2,8 @@
 
 codekiln-sandbox image build [--if-missing] [--method offline|dockerfile]
 codekiln-sandbox image tag
+codekiln-sandbox image save FILE [--tag TAG]
+codekiln-sandbox image load FILE [--wait-s 120]
 codekiln-sandbox serve --host 127.0.0.1 --port 8080 --token-file /run/secrets/token
 """
 
@@ -31,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
         help="remove older codekiln-sandbox images no container uses",
     )
     isub.add_parser("tag", help="print the tag of the current recipe")
+    sv = isub.add_parser("save", help="write the sandbox image to a tarball")
+    sv.add_argument("file", type=Path)
+    sv.add_argument("--tag", default=None, help="image tag (default: the current recipe's)")
+    ld = isub.add_parser("load", help="load a tarball written by `image save` into the engine")
+    ld.add_argument("file", type=Path)
+    ld.add_argument(
+        "--wait-s", type=float, default=0.0, help="wait this long for the engine to answer first"
+    )
     s = sub.add_parser("serve", help="serve the execution API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
@@ -63,6 +73,8 @@ def _image(args: argparse.Namespace) -> int:
         return 0
     import docker
 
+    if args.image_command in ("save", "load"):
+        return _transfer(args)
     recipe = default_recipe(mirror=args.mirror)
     client = docker.from_env()
     try:
@@ -77,6 +89,22 @@ def _image(args: argparse.Namespace) -> int:
     finally:
         client.close()
     print(tag)
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from .image import transfer
+    from .image.build import default_recipe
+
+    client = transfer.connect(args.wait_s if args.image_command == "load" else 0.0)
+    try:
+        if args.image_command == "save":
+            transfer.save(client, args.tag or default_recipe().tag, args.file)
+        else:
+            for tag in transfer.load(client, args.file):
+                print(tag)
+    finally:
+        client.close()
     return 0
 
 
