@@ -94,7 +94,8 @@ def reduce_partition(
 
 
 def merge_stats(stage: ExactDedupStage, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The stage's report (same keys as :meth:`ExactDedupStage.report`) from reducer stats."""
+    """The stage's report from reducer stats: the keys of :meth:`ExactDedupStage.report` but
+    ``spilled`` (the Ray executor shuffles records between tasks and holds none back)."""
     sizes: Counter[int] = Counter()
     largest: list[tuple[int, str, str]] = []
     records = unique = 0
