@@ -117,16 +117,24 @@ async def assert_next_job_healthy(client: SandboxClient) -> None:
 
 
 async def settle(host: Host, expected: int = 1, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Wait until the pool has ``expected`` idle containers (recycling done); return what the
-    host sees running in them."""
+    """Wait until the pool has ``expected`` idle containers and its spares (recycling done, the
+    replaced container gone, the new spare's supervisor up); return what the host sees running
+    in them."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     async with aiohttp.ClientSession() as session:
         while loop.time() < deadline:
             async with session.get(host.url + "/healthz") as resp:
                 health = await resp.json()
-            if health["idle"] == expected and health["containers"] == expected:
-                break
+            if (
+                health["idle"] == expected
+                and health["containers"] == expected
+                and health["spares"] == SPARES
+            ):
+                procs: dict[str, Any] = await asyncio.to_thread(host.processes)
+                # A container still being removed or started shows no processes yet.
+                if len(procs) == expected + SPARES and all(procs.values()):
+                    return procs
             await asyncio.sleep(0.05)
-    procs: dict[str, Any] = await asyncio.to_thread(host.processes)
-    return procs
+    last: dict[str, Any] = await asyncio.to_thread(host.processes)
+    return last
