@@ -37,8 +37,8 @@ mkdir -p "$context/wheels"
 cp "$here/Dockerfile" "$context/"
 
 echo "== sandbox image"
-codekiln-sandbox image build --if-missing
-codekiln-sandbox image save "$context/sandbox-image.tar"
+sandbox_tag="$(codekiln-sandbox image build --if-missing | tail -n 1)"
+codekiln-sandbox image save "$context/sandbox-image.tar" --tag "$sandbox_tag"
 
 base="python:3.11-slim-bookworm"
 if [ "$offline" = 1 ]; then
@@ -70,6 +70,12 @@ for _ in $(seq 20); do
   "$python" -m pip wheel --no-deps --no-build-isolation --wheel-dir "$wheels" "$sdist==$version"
 done
 
+# The service picks its sandbox image by the recipe hash of its own sources: the tarball must be
+# the image of the sources the wheel was built from.
+if [ "$(codekiln-sandbox image tag)" != "$sandbox_tag" ]; then
+  echo "build.sh: the sandbox sources changed during the build ($sandbox_tag is stale); run it again" >&2
+  exit 1
+fi
 echo "== docker build $tag on $base"
 docker build --build-arg "BASE=$base" --build-arg "EXTRAS=$extras" --tag "$tag" "$context"
 echo "$tag"
