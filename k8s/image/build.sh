@@ -58,9 +58,12 @@ wheels="$context/wheels"
 # resolving one of its own; then the download is tried again. pip evaluates python_full_version
 # markers against this host's interpreter, not the target's: async-timeout (redis needs it below
 # CPython 3.11.3) is named so that it is there for bookworm's 3.11.2.
+# pip is pinned to this host's version: unpinned, every retry walked back through pip's releases.
+pip_version="$("$python" -m pip --version | cut -d' ' -f2)"
 for _ in $(seq 20); do
   if "$python" -m pip download --dest "$wheels" --find-links "$wheels" --only-binary=:all: \
-      --python-version "$pyversion" "codekiln[$extras]" pip async-timeout 2>"$context/download.err"; then
+      --python-version "$pyversion" "codekiln[$extras]" "pip==$pip_version" async-timeout \
+      2>"$context/download.err"; then
     break
   fi
   sdist="$(sed -n 's/.*No matching distribution found for \([A-Za-z0-9_.-]*\).*/\1/p' "$context/download.err" | head -n 1)"
