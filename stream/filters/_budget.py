@@ -16,12 +16,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
-
-T = TypeVar("T")
-A = TypeVar("A")
+from typing import Any
 
 
 class SignalTimeout(Exception):
@@ -31,7 +28,8 @@ class SignalTimeout(Exception):
 # The deadline of the signal running now (perf_counter seconds; 0: none). A repeating timer
 # ticks while a batch runs; the handler raises only when a signal is running past its deadline.
 # This costs a clock read per signal instead of two ``setitimer`` system calls. The filter
-# stage's loop writes the cell directly (no call per signal); run_with_budget is the same.
+# stage's loop writes the cell directly before each signal and clears it after (no call per
+# signal).
 _deadline = [0.0]
 DEADLINE = _deadline
 
@@ -66,17 +64,3 @@ def alarm_handler(tick_s: float = 0.25) -> Iterator[bool]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _deadline[0] = 0.0
         signal.signal(signal.SIGALRM, previous)
-
-
-def run_with_budget(fn: Callable[[A], T], arg: A, budget_s: float, armed: bool) -> tuple[T, float]:
-    """``fn(arg)`` under ``budget_s``; returns (value, elapsed seconds). Raises SignalTimeout."""
-    start = time.perf_counter()
-    if armed:
-        _deadline[0] = start + budget_s
-        try:
-            value = fn(arg)
-        finally:
-            _deadline[0] = 0.0
-    else:
-        value = fn(arg)
-    return value, time.perf_counter() - start

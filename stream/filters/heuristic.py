@@ -171,7 +171,7 @@ class HeuristicFilterStage(BatchStage):
                 continue
             value = values.get(sig)
             if value is None:
-                # Inline form of _budget.run_with_budget: one clock read per signal, shared
+                # The signal's deadline in _budget's cell: one clock read per signal, shared
                 # with the document deadline check of the next rule.
                 try:
                     if armed:
