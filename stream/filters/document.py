@@ -162,6 +162,9 @@ NGRAM_MAX = 10
 #: Powers of the hash base (and of its inverse) are cached up to this length; longer texts
 #: compute their own.
 _POWERS_CACHED = 1 << 20
+#: numpy's stable sort (radix or timsort) beats its quicksort on the short arrays of one
+#: document, and makes the order of equal keys deterministic.
+_SORT_KIND: Any = "stable"
 _powers_cache: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]] = []
 
 
@@ -222,7 +225,7 @@ def _packed_lcp(
 
 def _dense_ranks(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.intp]]:
     """(rank 1..R of each key, R distinct keys, the sorting order)."""
-    order = np.argsort(keys)
+    order = np.argsort(keys, kind=_SORT_KIND)
     ordered = keys[order]
     new = np.ones(len(keys), dtype=np.int64)
     if len(keys):
@@ -388,7 +391,7 @@ class Document:
         fours_padded[:total] = fours
         if (n_fours + 1) ** 2 * (vocab + 1) ** 2 < 2**63:
             key = (fours * (n_fours + 1) + fours_padded[4:]) * (vocab + 1) + at[8]
-            order = np.argsort(key * (vocab + 1) + at[9])
+            order = np.argsort(key * (vocab + 1) + at[9], kind=_SORT_KIND)
         else:
             order = np.lexsort((at[9], at[8], fours_padded[4:], fours))
         if packed:
