@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import zstandard
 from codekiln.stream.record import Record
 from codekiln.stream.sampling import AnnealRouteStage, DownsampleStage, MixSpec, build_mixture
+from codekiln.stream.sampling.anneal import DEFAULT_KEYWORDS, DEFAULT_PATTERNS
 from codekiln.stream.sampling.cli import main as mix_main
 from codekiln.stream.sampling.downsample import DownsampleConfigError
 from codekiln.stream.sampling.mixture import MixtureError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+_ANNEAL_PIECES = (
+    "def solution(", "DEF  Solution (", "xdef solution(", "class Solution:", "class SolutionX",
+    "Sample Input\n1 2\nSample Output", "sampleinput", "  # Constraints:", "x = 1 # constraints:",
+    "// constraints :", "\n\n  * CONSTRAINTS\t:", "Time Complexity: O(n)", "time complexity o(",
+    "LeetCode", "my-leetcode", "leetcodes", "_leetcode", "ACM-ICPC", "codeforces-", "SPOJ.",
+)  # fmt: skip
 
 
 def recs(lang: str, n: int, size: int = 100, prefix: str = "") -> list[Record]:
@@ -117,6 +126,30 @@ class TestAnnealRoute:
         stage = AnnealRouteStage(exclusive=True)
         (out,) = stage.process([Record(id="1", text="class Solution {}", lang="Java")])
         assert out.drop_reason == "anneal_route:anneal"
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        st.lists(
+            st.sampled_from(_ANNEAL_PIECES) | st.text(alphabet="aAsS_-#*/: \n\t", max_size=3),
+            max_size=14,
+        )
+    )
+    def test_lowered_forms_equal_originals(self, pieces: list[str]) -> None:
+        """The fast lower-cased forms match exactly where the documented patterns do."""
+        text = "".join(pieces)
+        originals = [
+            (label, re.compile(pattern, re.I | re.M)) for label, pattern in DEFAULT_PATTERNS.items()
+        ] + [
+            (f"kw:{word}", re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.I))
+            for word in DEFAULT_KEYWORDS
+        ]
+        expected = next((label for label, pattern in originals if pattern.search(text)), None)
+        assert AnnealRouteStage().match(text) == expected
+
+    def test_empty_keyword_is_config_error(self) -> None:
+        """An empty keyword is refused (it would match everywhere)."""
+        with pytest.raises(ValueError, match="must not be empty"):
+            AnnealRouteStage(keywords=["leetcode", ""])
 
     def test_bad_pattern_is_config_error(self) -> None:
         """A pattern that does not compile names itself in the error."""
