@@ -164,10 +164,28 @@ def _apply_caps(config: StreamConfig, args: argparse.Namespace) -> tuple[StreamC
     return config, notes
 
 
+def _terminal_console(*, stderr: bool) -> Any:
+    """A rich Console when that stream is a terminal (as rich decides it), else None.
+
+    Plain text otherwise: importing rich and laying out its tables cost about 0.1 CPU s a run,
+    spent for nobody when the output goes to a file or a pipe. rich's own overrides
+    (FORCE_COLOR, TTY_COMPATIBLE) still make it a terminal.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        tty = False
+    if not tty and "FORCE_COLOR" not in os.environ and "TTY_COMPATIBLE" not in os.environ:
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from codekiln.stream.runtime.job import JobSpec, default_inputs, run_job
-    from codekiln.stream.runtime.progress import metrics_table, show_progress
-    from rich.console import Console
 
     config = load_config(args.config)
     config, notes = _apply_caps(config, args)
@@ -186,15 +204,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         sandbox_url=config.synth.sandbox_url or os.environ.get("CODEKILN_SANDBOX_URL") or None,
         notes=tuple(notes),
     )
-    console = Console(stderr=True)
+    console = _terminal_console(stderr=True)
     progress = None
-    if not args.no_progress and console.is_terminal:
+    if not args.no_progress and console is not None:
+        from codekiln.stream.runtime.progress import show_progress
 
         async def progress(metrics: Any) -> None:
             await show_progress(metrics, console)
 
     def warn(message: str) -> None:
-        console.print(f"[yellow]note:[/] {message}")
+        if console is not None:
+            console.print(f"[yellow]note:[/] {message}")
+        else:
+            print(f"note: {message}", file=sys.stderr)
 
     from codekiln.stream.ray.cli import run_on_ray, wants_ray
 
@@ -202,39 +224,61 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_on_ray(spec, args, warn)
     else:
         result = asyncio.run(run_job(spec, warn=warn, on_metrics=progress))
-    _print_summary(result, metrics_table)
+    _print_summary(result)
     return 0
 
 
-def _print_summary(result: Any, _table: Any) -> None:
-    from rich.console import Console
+def _print_summary(result: Any) -> None:
+    m = result.manifest
+    lines: list[str] = []
+    if result.already_complete:
+        lines.append(
+            f"{result.out_dir} already holds a complete run; manifest and report refreshed."
+        )
+    elif result.resumed:
+        lines.append(f"resumed from checkpoint {m.get('checkpoints', 0)} and finished.")
+    src = m["source"]
+    rows = [
+        ["reader", f"{src['items']:,}", f"{src['records']:,}", f"{sum(src['dropped'].values()):,}"]
+    ]
+    for s in m["stages"]:
+        rows.append([s["key"], f"{s['in']:,}", f"{s['out']:,}", f"{sum(s['dropped'].values()):,}"])
+    after: list[str] = []
+    top = ", ".join(f"{k} {v}" for k, v in list(m["langs"].items())[:8])
+    corpus, rejects = m["corpus"]["records"], m["rejects"]["records"]
+    after.append(f"corpus: {corpus:,} records; rejects: {rejects:,}")
+    if top:
+        after.append(f"languages: {top}")
+    for item in result.skipped_stages:
+        after.append(f"off: {item['name']} ({item['why']})")
+    if not m.get("synth", {}).get("enabled"):
+        after.append("off: LLM synthesis (set CODEKILN_LLM_URL or synth.llm_url to turn it on)")
+    after.append(f"report: {result.report_path.resolve()}")
+
+    title, header = "codekiln stream: summary", ["step", "in", "out", "dropped"]
+    console = _terminal_console(stderr=False)
+    if console is None:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        table = [title]
+        for r in [header, *rows]:
+            cells = [c.rjust(w) for c, w in zip(r, widths, strict=True)]
+            cells[0] = r[0].ljust(widths[0])  # step names read left-aligned, counts right
+            table.append("  ".join(cells))
+        print("\n".join([*lines, *table, *after]))
+        return
+    from rich.markup import escape
     from rich.table import Table
 
-    m = result.manifest
-    out = Console()
-    if result.already_complete:
-        out.print(f"{result.out_dir} already holds a complete run; manifest and report refreshed.")
-    elif result.resumed:
-        out.print(f"resumed from checkpoint {m.get('checkpoints', 0)} and finished.")
-    table = Table(title="codekiln stream: summary", title_justify="left")
-    for col in ("step", "in", "out", "dropped"):
-        table.add_column(col, justify="left" if col == "step" else "right")
-    src = m["source"]
-    table.add_row(
-        "reader", f"{src['items']:,}", f"{src['records']:,}", f"{sum(src['dropped'].values()):,}"
-    )
-    for s in m["stages"]:
-        table.add_row(s["key"], f"{s['in']:,}", f"{s['out']:,}", f"{sum(s['dropped'].values()):,}")
-    out.print(table)
-    top = ", ".join(f"{k} {v}" for k, v in list(m["langs"].items())[:8])
-    out.print(f"corpus: {m['corpus']['records']:,} records; rejects: {m['rejects']['records']:,}")
-    if top:
-        out.print(f"languages: {top}")
-    for item in result.skipped_stages:
-        out.print(f"off: {item['name']} ({item['why']})")
-    if not m.get("synth", {}).get("enabled"):
-        out.print("off: LLM synthesis (set CODEKILN_LLM_URL or synth.llm_url to turn it on)")
-    out.print(f"report: {result.report_path.resolve()}")
+    for line in lines:
+        console.print(escape(line))
+    rich_table = Table(title=title, title_justify="left")
+    for col in header:
+        rich_table.add_column(col, justify="left" if col == "step" else "right")
+    for row in rows:
+        rich_table.add_row(*row)
+    console.print(rich_table)
+    for line in after:
+        console.print(escape(line))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

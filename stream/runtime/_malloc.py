@@ -10,7 +10,6 @@ the difference). Called once at the entry points, before any thread starts.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 _M_ARENA_MAX = -8
@@ -20,12 +19,10 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc malloc arenas unless MALLOC_ARENA_MAX is set; False where not glibc."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
+    # The process's own symbols (dlopen(NULL)) hold libc's: no ctypes.util.find_library("c"),
+    # which runs `ldconfig -p` in a subprocess (about 10 ms a run).
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no dlopen(NULL)
         return False
     return bool(mallopt(_M_ARENA_MAX, arenas))

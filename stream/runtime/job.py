@@ -26,7 +26,7 @@ from codekiln.stream import registry
 from codekiln.stream.config import LAUNCHER_FUNC, LAUNCHER_MODULE, StreamConfig, resolve_stage
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.inputs import InputSet
-from codekiln.stream.report import write_report
+from codekiln.stream.report import PLOT, write_report
 from codekiln.stream.runtime import checkpoint as ckpt_mod
 from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.checkpoint import Checkpoint
@@ -142,7 +142,8 @@ def fingerprint(spec: JobSpec, stage_keys: list[str]) -> str:
 def _clear_output(out_dir: Path) -> None:
     for name in ("corpus", "rejects", ckpt_mod.STATE_DIR):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in (MANIFEST, REPORT, "lang_distribution.png"):
+    # lang_distribution.png: the chart's name before it became SVG (an older run's output).
+    for name in (MANIFEST, REPORT, PLOT, "lang_distribution.png"):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -400,7 +401,11 @@ async def _after_commit(
     Each hook's result is saved in the checkpoint, so a rerun after a crash does not call a
     hook that already ran.
     """
-    synth_fn = await asyncio.to_thread(_optional_callable, SYNTH_MODULE, SYNTH_FUNC)
+    # Only a run with an LLM endpoint looks synthesis up: importing codekiln.synth (aiohttp,
+    # the LLM client) costs about 0.1 CPU s, and a run without an endpoint never calls it.
+    synth_fn = None
+    if spec.llm_url:
+        synth_fn = await asyncio.to_thread(_optional_callable, SYNTH_MODULE, SYNTH_FUNC)
     synth = _synth_status(spec, synth_fn is not None)
     if synth["enabled"] and synth_fn is not None:
         done = ckpt.final.get("synth")

@@ -10,6 +10,7 @@ import sys
 import types
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from codekiln.stream import cli
@@ -79,7 +80,28 @@ class TestRun:
         report = (out / "report.md").read_text()
         assert "| `reader:binary` | 1 |" in report
         assert "LLM synthesis" in report
-        assert (out / "lang_distribution.png").read_bytes().startswith(b"\x89PNG")
+        assert "![language distribution](lang_distribution.svg)" in report
+        chart = ElementTree.parse(out / "lang_distribution.svg").getroot()
+        assert chart.tag == "{http://www.w3.org/2000/svg}svg"
+        labels = {t.text for t in chart.iter("{http://www.w3.org/2000/svg}text")}
+        assert manifest["langs"]
+        assert set(manifest["langs"]) <= labels
+
+    def test_summary_off_a_terminal_is_a_plain_table(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Printed to a pipe or file, the summary is plain aligned text with every count."""
+        args = ["run", str(_src(tmp_path)), "--out", str(tmp_path / "out")]
+        assert cli.main([*args, "--config", str(_cfg(tmp_path))]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[:4] == [
+            "codekiln stream: summary",
+            "step    in  out  dropped",
+            "reader   4    3        1",
+            "noop     3    3        0",
+        ]
+        assert "corpus: 3 records; rejects: 1" in lines
+        assert f"report: {(tmp_path / 'out' / 'report.md').resolve()}" in lines
 
     def test_report_shows_stage_reports_and_counts(self, tmp_path: Path) -> None:
         """report.md renders each stage's report() dict and its in/out/dropped counts."""
