@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
 
 @dataclass
 class StageMetrics:
@@ -72,6 +70,9 @@ class RunMetrics:
 
 def prometheus_collector(get_metrics: Callable[[], RunMetrics | None]) -> Any:
     """A prometheus_client collector reading the live counters at scrape time."""
+    # Imported here: only the worker's metrics endpoint needs prometheus_client, and importing
+    # it (http.server, urllib) costs every CLI run about 20 ms.
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     class _Collector:
         def collect(self) -> Iterator[Any]:
