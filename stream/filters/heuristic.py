@@ -7,22 +7,20 @@ enabled rules run in order; the first rule that fires drops the record with the 
 raises or runs past its time budget is counted in the report and only its own rule is skipped.
 A parser that rejects the file (syntax, nesting depth, size, time) drops it as
 ``filters:unparseable``. A document whose signals together run past ``doc_budget_s`` is dropped
-as ``filters:timeout`` (a pathological input, never a hang). The Python and HTML parse-failure
-rules run before the others; the JavaScript one (esprima, slow) runs in its table position.
+as ``filters:timeout`` (a pathological input, never a hang). The parse-failure rules of
+Python, JavaScript and HTML run before the others.
 
 The stage is pure (``cpu_bound``): the runtime runs its batches in the process pool, where each
-worker holds its own copy. So that ``report()`` in the runtime process covers every worker, each
-copy writes its counters to ``<work_dir>/report-<pid>.json`` after every batch (atomically), and
-``report()`` sums those files (:func:`merge_reports`). After a ``kill -9`` and resume, batches
-processed after the last checkpoint are processed again and counted twice in these per-language
-figures; the runtime's own per-reason drop counts are checkpointed and exact.
+worker holds its own copy. Each copy counts what its batches did and hands the counts back with
+every batch (:meth:`HeuristicFilterStage.take_stats`); the copy in the runtime process adds them
+up in input order and checkpoints the sums, so the report's per-language and per-rule figures
+are exact across a ``kill -9`` and resume (batches re-run after the last checkpoint are counted
+once).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -49,8 +47,9 @@ UNPARSEABLE = "unparseable"
 TIMEOUT = "timeout"
 
 
-#: Parse-failure signals cheap enough to run before every other rule.
-CHEAP_PARSE_SIGNALS = frozenset({"py_unparseable", "html_unparseable"})
+#: Parse-failure signals cheap enough to run before every other rule (each parses at several
+#: MB/s; tree-sitter-javascript at ~10 MB/s on npm's sources, see bench/bench_filters.py).
+CHEAP_PARSE_SIGNALS = frozenset({"py_unparseable", "js_unparseable", "html_unparseable"})
 
 
 def _parse_first(rule: Rule) -> bool:
@@ -92,9 +91,10 @@ class HeuristicFilterStage(BatchStage):
         #: Store the computed signal values in ``meta["quality_signals"]``.
         self.annotate = bool(annotate)
         # A cheap parse-failure rule runs first: it is the most telling reason for a file the
-        # parser rejects, and the language rules depend on that parse anyway. An expensive one
-        # (esprima, ~0.4 MB/s) keeps its place in the table, after the cheap shared rules, so
-        # that minified bundles are dropped by line length before anyone parses them.
+        # parser rejects, and the language rules depend on that parse anyway. Order decides
+        # which rule a dropped file is charged to and what it costs, not whether it is dropped
+        # (each rule's coin is drawn from document, rule and seed), unless doc_budget_s runs
+        # out first. A parse rule not in CHEAP_PARSE_SIGNALS keeps its table position.
         self._active: dict[str, tuple[Rule, ...]] = {
             name: tuple(sorted(table.active, key=lambda rule: not _parse_first(rule)))
             for name, table in self.ruleset.tables.items()
@@ -105,6 +105,8 @@ class HeuristicFilterStage(BatchStage):
             for name, rules in self._active.items()
         }
         self._work_dir: Path | None = None
+        #: Counts handed back by pool workers (and restored from a checkpoint).
+        self._absorbed: dict[str, Any] = {}
         self._reset_counters()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -247,29 +249,41 @@ class HeuristicFilterStage(BatchStage):
                 self.docs_dropped[lang] += 1
                 self.drops_by_rule[fired] += 1
                 self.drops_by_lang_rule[lang][fired] += 1
-        if self._work_dir is not None:
-            self._publish_counters(self._work_dir)
         return batch
 
-    def _publish_counters(self, work_dir: Path) -> None:
-        path = work_dir / f"report-{os.getpid()}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._local_report()), encoding="utf-8")
-        tmp.replace(path)
+    # ---- counters across processes and checkpoints ----------------------------------------
+    def take_stats(self) -> dict[str, Any] | None:
+        """This copy's counts since the last call (a pool worker's, after each batch)."""
+        if not self.docs_in and not self.by_table:
+            return None
+        stats = self._local_report()
+        self._reset_counters()
+        return stats
+
+    def absorb_stats(self, stats: dict[str, Any]) -> None:
+        self._absorbed = merge_reports([self._absorbed, stats])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": self.report()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._reset_counters()
+        self._absorbed = dict(state.get("counts", {}))
 
     # ---- report -------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
-        """Counters of every copy of this stage (all pool workers) when opened by a runtime."""
-        if self._work_dir is not None:
-            parts = []
-            for path in sorted(self._work_dir.glob("report-*.json")):
-                try:
-                    parts.append(json.loads(path.read_text(encoding="utf-8")))
-                except (OSError, ValueError):
-                    continue
-            if parts:
-                return merge_reports(parts)
-        return self._local_report()
+        """Counters of every copy of this stage: the absorbed ones plus this copy's own."""
+        local = self._local_report()
+        if not self._absorbed:
+            return local
+        merged = merge_reports([self._absorbed, local])
+        # Sums of per-rule counts lose the most-common-first order: restore it.
+        merged["drops_by_rule"] = dict(Counter(merged.get("drops_by_rule", {})).most_common())
+        for figures in merged.get("by_language", {}).values():
+            rules = figures.get("drops_by_rule", {})
+            figures["drops_by_rule"] = dict(Counter(rules).most_common())
+        merged["by_language"] = dict(sorted(merged.get("by_language", {}).items()))
+        return merged
 
     def _local_report(self) -> dict[str, Any]:
         docs_in = sum(self.docs_in.values())

@@ -3,8 +3,9 @@
 Run as ``python -m codekiln.stream.webclf._train_proc TRAIN_FILE MODEL_OUT PARAMS_JSON``.
 Training runs in a fresh interpreter because fastText 0.9.3 training is corrupted by unrelated
 state of the calling process: after ``import esprima`` (which codekiln's JavaScript filter
-loads) every training in that process aborted with "Encountered NaN" here (10 of 10), while a
-fresh process trained the same file 40 of 40 times. Loading and predicting are unaffected.
+loaded before it moved to tree-sitter) every training in that process aborted with "Encountered
+NaN" here (10 of 10), while a fresh process trained the same file 40 of 40 times. Loading and
+predicting are unaffected.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from codekiln.stream.filters.signals import (  # noqa: F401 - importing register
     clike,
     code,
     html,
+    javascript,
     python,
     text,
 )

@@ -16,21 +16,17 @@ Definitions shared by the family (see docs/stream-stage2.md for the exact patter
 - *no-logic score*: (function definitions + import/include/using/package lines + type
   declarations + trivial returns) over code lines.
 
-JavaScript is also parsed with ``esprima`` 4.0.1 (pure Python, ES2017 with JSX): a file it
-rejects is unparseable, except when the code uses syntax newer than that parser knows (optional
-chaining ``?.``, ``??``, logical assignment, class fields, private ``#names``, BigInt literals,
-numeric separators, optional ``catch`` binding, ``for await``): then the parse verdict is
-withheld (the signal fails with :class:`ParserTooOld`, counted) rather than dropping modern code.
+JavaScript's parse-failure signal (tree-sitter) lives in :mod:`.javascript`; the JavaScript
+signals here stay on these line patterns.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable
 
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals._registry import ratio, signal
 
 _KEYWORDS = frozenset(
     [
@@ -259,45 +255,3 @@ def c_frac_lines_goto(doc: Document) -> float:
 def go_cate_test_file(doc: Document) -> float:
     """1 for ``*_test.go`` files (upstream drops 80% of them)."""
     return 1.0 if doc.path.endswith("_test.go") else 0.0
-
-
-# ---- JavaScript parse ---------------------------------------------------------------------
-
-JS_PARSER = "esprima-4.0.1"
-#: esprima parses about 0.4 MB/s; larger files are not parsed (the verdict is withheld).
-JS_MAX_PARSE_BYTES = 500_000
-_JS_MODERN = re.compile(
-    r"\?\.(?!\d)|\?\?|\|\|=|&&=|#[A-Za-z_]\w*|\b\d[\d_]*n\b|\d_\d|\bcatch[ \t]*\{"
-    r"|\bfor[ \t]+await\b"
-)
-# A class field (``  count = 0;``, ``static x;``) on the line esprima stopped at.
-_JS_CLASS_FIELD = re.compile(r"^[ \t]+(?:static[ \t]+)?[A-Za-z_$][\w$]*[ \t]*(?:=[^=>]|;)")
-
-
-class ParserTooOld(Exception):
-    """The file uses syntax newer than the parser: no verdict (counted, rule skipped)."""
-
-
-@signal("js_unparseable")
-def js_unparseable(doc: Document) -> float:
-    """0 when esprima parses the file (script or module, JSX on); raises Unparseable if not."""
-    import esprima
-
-    if len(doc.encoded) > JS_MAX_PARSE_BYTES:
-        raise ParserTooOld(f"larger than {JS_MAX_PARSE_BYTES} bytes")
-    error: Exception | None = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for parse in (esprima.parseScript, esprima.parseModule):
-            try:
-                parse(doc.text, {"jsx": True})
-                return 0.0
-            except RecursionError as exc:
-                raise Unparseable(JS_PARSER, "RecursionError (nesting too deep)") from exc
-            except Exception as exc:  # esprima raises its own Error type and assorted others
-                error = exc
-    line_no = getattr(error, "lineNumber", 0) or 0
-    failing_line = doc.lines[line_no - 1] if 0 < line_no <= len(doc.lines) else ""
-    if _JS_MODERN.search(doc.code_text) or _JS_CLASS_FIELD.match(failing_line):
-        raise ParserTooOld("syntax newer than ES2017 (esprima 4.0.1)")
-    raise Unparseable(JS_PARSER, f"{type(error).__name__}: {str(error)[:200]}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from codekiln.stream.filters import SIGNALS, HeuristicFilterStage, Unparseable
+from codekiln.stream.filters import SIGNALS, HeuristicFilterStage
 from codekiln.stream.filters.document import Document
 from codekiln.stream.record import Record
 
@@ -296,35 +296,7 @@ class TestGoTestFiles:
 
 
 class TestJavaScript:
-    def test_broken_js_is_unparseable(self) -> None:
-        """A syntax error gives reason unparseable with esprima named."""
-        text = GOOD_JS.replace("return pages;", "return pages;;; }}")
-        (out,) = HeuristicFilterStage().process([rec(text, "JavaScript", "a.js")])
-        assert out.drop_reason == "filters:unparseable"
-        assert "esprima" in out.meta["filter_detail"]
-
-    @pytest.mark.parametrize(
-        "modern",
-        [
-            "const city = user?.address?.city;",
-            "const port = options.port ?? 8080;",
-            "class Counter {\n  count = 0;\n}",
-            "const big = 12345678901234567890n;",
-        ],
-    )
-    def test_modern_syntax_is_not_dropped(self, modern: str) -> None:
-        """Syntax newer than esprima gets no parse verdict (counted) instead of a drop."""
-        stage = HeuristicFilterStage()
-        (out,) = stage.process([rec(GOOD_JS + "\n" + modern + "\n", "JavaScript", "a.js")])
-        assert out.drop_reason is None
-        assert stage.report()["signal_failures"] == {"js_unparseable": {"ParserTooOld": 1}}
-
-    def test_deeply_nested_js_is_unparseable(self) -> None:
-        """Deep nesting that blows esprima's recursion is unparseable, not a crash."""
-        text = GOOD_JS + "\nconst deep = " + "[" * 20_000 + "]" * 20_000 + ";\n"
-        with pytest.raises(Unparseable, match="RecursionError"):
-            SIGNALS["js_unparseable"].fn(Document(text, "JavaScript"))
-
+    # The parse-failure rule (tree-sitter) is tested in test_s2_filters_js.py.
     def test_console_log_lines(self) -> None:
         """console.log lines are counted over code lines."""
         text = "const a = 1;\nconsole.log(a);\nconsole.log('x');\nmyconsole.log(a);\n"
