@@ -48,7 +48,7 @@ TIMEOUT = "timeout"
 
 
 #: Parse-failure signals cheap enough to run before every other rule (each parses at several
-#: MB/s; tree-sitter-javascript at ~10 MB/s on npm's sources, see bench/bench_filters.py).
+#: MB/s; tree-sitter-javascript ~10 MB/s on npm's sources, see bench/bench_js_parse.py).
 CHEAP_PARSE_SIGNALS = frozenset({"py_unparseable", "js_unparseable", "html_unparseable"})
 
 
