@@ -28,8 +28,10 @@ Lifecycle, as the runtime drives it::
 
     stage = cls(**options)            # options come from the config file, validated first
     stage.open(work_dir)              # once, before anything else; work_dir is per stage
-    stage.load_state_dict(state)      # only on resume, stateful stages only
+    stage.load_state_dict(state)      # only on resume, stateful and cpu_bound stages
     stage.process(batch) ...          # batches in input order, one at a time per stage
+    stage.take_stats()                # cpu_bound, in the pool worker, after each batch;
+    stage.absorb_stats(stats)         #   its result, in the runtime process's copy
     stage.state_dict()                # at each checkpoint, between two batches
     stage.finish()                    # once, at end of stream; records it returns flow on
     stage.report()                    # once, after finish, for report.md and manifest.json
@@ -80,11 +82,26 @@ class Stage:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """State to checkpoint (stateful stages only). Must be JSON- or pickle-serialisable."""
+        """State to checkpoint (stateful stages; for cpu_bound stages, the absorbed counters).
+        Must be JSON- or pickle-serialisable."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+    def take_stats(self) -> dict[str, Any] | None:
+        """Counters gathered since the last call, then forgotten (``cpu_bound`` stages).
+
+        A worker's copy of a pool stage cannot report to the runtime process by itself: the
+        runtime calls this in the worker after every batch and passes the result, in input
+        order, to :meth:`absorb_stats` of the stage's copy in the runtime process. That copy's
+        ``state_dict()`` is checkpointed (for ``cpu_bound`` stages too), so counters shown by
+        ``report()`` stay exact across a ``kill -9`` and resume. ``None``: nothing to pass.
+        """
+        return None
+
+    def absorb_stats(self, stats: dict[str, Any]) -> None:
+        """Add what a worker's :meth:`take_stats` returned (runtime process copy)."""
 
     def finish(self) -> Iterable[Record]:
         """Called once at end of stream; may emit records held back (e.g. a batch window).

@@ -14,6 +14,7 @@ import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from codekiln.stream.record import Record
 from codekiln.stream.stage import Stage
@@ -28,11 +29,14 @@ def _init_worker(blobs: dict[str, bytes], work_dirs: dict[str, str]) -> None:
         _STAGES[key] = stage
 
 
-def run_batch(key: str, batch: list[Record]) -> tuple[list[Record], float]:
-    """Run one batch through the worker's copy of a stage; returns (result, busy seconds)."""
+def run_batch(key: str, batch: list[Record]) -> tuple[list[Record], float, dict[str, Any] | None]:
+    """Run one batch through the worker's copy of a stage; returns (result, busy seconds, the
+    stage's counters from this batch, see :meth:`Stage.take_stats`)."""
     start = time.perf_counter()
-    out = _STAGES[key].process(batch)
-    return out, time.perf_counter() - start
+    stage = _STAGES[key]
+    out = stage.process(batch)
+    busy = time.perf_counter() - start
+    return out, busy, stage.take_stats()
 
 
 def pool_size(configured: int) -> int:

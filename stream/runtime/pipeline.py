@@ -270,7 +270,9 @@ class Pipeline:
 
     # -- stages --------------------------------------------------------------------------
     async def _pass_barrier(self, key: str, stage: Stage, barrier: Barrier) -> None:
-        if stage.stateful:
+        # A pool stage's copy here holds the counters its workers passed back for every batch
+        # before this barrier (see Stage.take_stats): checkpointed with the rest.
+        if stage.stateful or stage.cpu_bound:
             try:
                 barrier.states[key] = await self._in_thread(_pickle_state, stage)
             except Exception as exc:
@@ -359,7 +361,7 @@ class Pipeline:
                     await self._pass_barrier(key, stage, msg)
                 elif fut is not None:
                     try:
-                        result, busy = await fut
+                        result, busy, stats = await fut
                     except BrokenProcessPool as exc:
                         raise StageCrashed(
                             key, "a worker process died (killed or out of memory)"
@@ -369,6 +371,13 @@ class Pipeline:
                             key, f"process() raised {type(exc).__name__}: {exc}"
                         ) from exc
                     m.busy_s += busy
+                    if stats is not None:
+                        try:
+                            stage.absorb_stats(stats)
+                        except Exception as exc:
+                            raise StageCrashed(
+                                key, f"absorb_stats() failed: {type(exc).__name__}: {exc}"
+                            ) from exc
                     live, dropped = _split(_checked(key, result))
                     _count(m, len(msg.live), live, dropped)
                     msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)

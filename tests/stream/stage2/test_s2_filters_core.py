@@ -343,16 +343,35 @@ class TestReport:
         assert report["by_language"]["Python"]["dropped"] == 1
         assert report["by_language"]["Rust"]["drops_by_rule"] == {"num_words": 1}
 
-    def test_report_sums_worker_files(self, tmp_path: Path) -> None:
-        """Copies of the stage opened on one work dir publish counters that report() sums."""
+    def test_worker_counts_reach_the_runtime_copy(self) -> None:
+        """Counts a pool worker's copy takes after a batch add up in the runtime's copy."""
         parent = HeuristicFilterStage()
-        parent.open(tmp_path)
-        worker = pickle.loads(pickle.dumps(parent))
-        worker.open(tmp_path)
-        run(worker, rec("x = 1\n"))
-        # The parent processed nothing itself, yet reports the worker's drop.
-        assert parent.report()["drops_by_rule"] == {"num_words": 1}
+        workers = [pickle.loads(pickle.dumps(parent)) for _ in range(2)]
+        run(workers[0], rec("x = 1\n"), rec(GOOD_PYTHON))
+        run(workers[1], rec("short", lang="Rust"))
+        for worker in workers:
+            stats = worker.take_stats()
+            assert stats is not None
+            parent.absorb_stats(stats)
+            assert worker.take_stats() is None  # taken once, then forgotten
+        # The parent processed nothing itself, yet reports both workers' records.
+        report = parent.report()
+        assert report["docs_in"] == 3
+        assert report["drops_by_rule"] == {"num_words": 2}
+        assert report["by_language"]["Rust"]["drops_by_rule"] == {"num_words": 1}
         assert merge_reports([{"a": {"b": 1}}, {"a": {"b": 2, "c": 1}}]) == {"a": {"b": 3, "c": 1}}
+
+    def test_counts_survive_a_checkpoint(self) -> None:
+        """state_dict() carries the counts; a restored copy reports them and adds new ones."""
+        stage = HeuristicFilterStage()
+        worker = pickle.loads(pickle.dumps(stage))
+        run(worker, rec("x = 1\n"))
+        stage.absorb_stats(worker.take_stats() or {})
+        restored = HeuristicFilterStage()
+        restored.load_state_dict(pickle.loads(pickle.dumps(stage.state_dict())))
+        assert restored.report() == stage.report()
+        run(restored, rec("y = 2\n"))
+        assert restored.report()["drops_by_rule"] == {"num_words": 2}
 
     def test_already_dropped_records_pass_through(self) -> None:
         """A record dropped by an earlier stage is not judged again."""
