@@ -208,6 +208,37 @@ def bench_e2e(docs: list[tuple[str, str]], env: dict[str, str]) -> dict[str, Any
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_js_table(python_mb_s: float, repeat: int) -> None:
+    """Print the JavaScript table's throughput (every signal) on npm's sources, with and without
+    its tree-sitter parse rule, against the Python figure of this run. Skipped without them."""
+    from bench_js_parse import js_corpus
+    from codekiln.stream.filters import HeuristicFilterStage
+    from codekiln.stream.record import Record
+
+    files = js_corpus(None, 8.0)
+    if not files:
+        print("codekiln filters on JavaScript: no corpus (bench_js_parse.py --dir); skipped")
+        return
+    docs = [(str(path), data.decode("utf-8", "replace")) for path, data in files]
+    size = sum(len(data) for _, data in files) / 1e6
+    figures = []
+    for overrides in (None, {"javascript": {"unparseable": {"enabled": False}}}):
+        stage = HeuristicFilterStage(evaluate_all=True, overrides=overrides)
+        stage.process([Record(id=p, text=t, lang="JavaScript", path=p) for p, t in docs[:10]])
+        best = float("inf")
+        for _ in range(repeat):
+            records = [Record(id=p, text=t, lang="JavaScript", path=p) for p, t in docs]
+            start = time.process_time()
+            for i in range(0, len(records), 256):
+                stage.process(records[i : i + 256])
+            best = min(best, time.process_time() - start)
+        figures.append(size / best)
+    print(f"codekiln filters on JavaScript ({len(docs)} npm files, {size:.2f} MB), every signal: "
+          f"{figures[0]:.2f} MB/s per core ({figures[0] / python_mb_s:.2f}x the Python figure); "
+          f"without the parse rule {figures[1]:.2f} (the parse is "
+          f"{1 - figures[0] / figures[1]:.0%} of the time)")  # fmt: skip
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -253,6 +284,7 @@ def main() -> int:
     print(f"goal >= 5 MB/s per core: {_goal(ours >= 5)} ({ours:.2f}); "
           f"goal >= 5x datatrove: {_goal(slowest_ratio >= 5)} "
           f"({slowest_ratio:.1f}x the faster of the two)")  # fmt: skip
+    bench_js_table(ours, args.repeat)
 
     if not args.no_e2e:
         e2e_docs = corpus(args.e2e_mb)
