@@ -8,7 +8,9 @@ alarm can be armed: the signal runs to completion, its elapsed time is compared 
 afterwards, and an overrun is counted as ``slow`` (the value is still used). Code that holds
 the GIL inside C (a single regular-expression match, ``ast.parse``) cannot be interrupted by
 the alarm until it returns; every regular expression here is written to run in linear time and
-the parsers run on size-capped input, so those calls are bounded by input size.
+the parsers run on size-capped input, so those calls are bounded by input size. The JavaScript
+parser (tree-sitter, in C) reads the deadline cell itself from its progress callback and stops
+at the deadline (see :mod:`.signals.javascript`).
 """
 
 from __future__ import annotations
