@@ -147,7 +147,9 @@ def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
     for key, stage in stages:
         if not stage.stateful or decides_per_record(stage):
             current.stages.append(key)
-            if stage.stateful:
+            # Per-shard counters, summed by the driver: stateful stages that decide per record,
+            # and pool stages, whose state_dict() holds what they counted (Stage.take_stats).
+            if stage.stateful or stage.cpu_bound:
                 current.counted.append(key)
             continue
         if isinstance(stage, ExactDedupStage | FuzzyDedupStage):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from codekiln.stream.config import load_config
 from codekiln.stream.ray import RayOptions, run_ray_job
 from codekiln.stream.ray._cluster import RayError
@@ -115,6 +116,38 @@ class TestSameResult:
         assert outcome(ray.out_dir) == outcome(local.out_dir)
         assert ray.manifest["executor"]["shards"] == 4
         assert local.manifest["rejects"]["reasons"].get("reader:malformed_json") == 4
+
+    def test_filter_report_matches(self, work: Path):
+        """Heuristic filters on Ray: the same drops, the same per-rule and per-language report."""
+        tree = work / "filters-tree"
+        for i in range(48):
+            words = [f"name{i}x{k}" for k in range(40)]
+            if i % 4 == 0:
+                text = "".join(f"print '{w}'\n" for w in words)  # Python 2: unparseable
+            elif i % 4 == 1:
+                text = "".join(f"print({w!r})\n" for w in words)  # no variable at all
+            else:
+                text = "".join(
+                    f"def {w}(a, b):\n    c = a * b + {k}\n    for j in range(c):\n"
+                    f"        c += j\n    return c - a\n\n\n"
+                    for k, w in enumerate(words[:12])
+                )
+            path = tree / f"repo{i % 3}" / f"m{i}.py"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        config = work / "filters.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {"stages": ["preprocess", "filters"], "runtime": {"batch_size": 8, "workers": 1}}
+            )
+        )
+        local = run_local([tree], config, work / "local-filters")
+        ray = run_ray([tree], config, work / "ray-filters")
+        assert outcome(ray.out_dir) == outcome(local.out_dir)
+        report = _stage_report(local, "filters")
+        assert report["docs_in"] == 48
+        assert {"unparseable", "py_cate_no_var"} <= set(report["drops_by_rule"])
+        assert _stage_report(ray, "filters") == report
 
     def test_parquet_shards(self, work: Path):
         """Parquet input, one shard per file: same result as local."""
