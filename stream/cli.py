@@ -21,7 +21,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ def _terminal_console(*, stderr: bool) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from codekiln.stream.runtime.job import JobSpec, default_inputs, run_job
+    from codekiln.stream.runtime.job import JobSpec, default_inputs
 
     config = load_config(args.config)
     config, notes = _apply_caps(config, args)
@@ -220,12 +220,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from codekiln.stream.ray.cli import run_on_ray, wants_ray
 
-    if wants_ray(args):
-        result = run_on_ray(spec, args, warn)
-    else:
-        result = asyncio.run(run_job(spec, warn=warn, on_metrics=progress))
+    result = run_on_ray(spec, args, warn) if wants_ray(args) else _run_local(spec, warn, progress)
     _print_summary(result)
     return 0
+
+
+def _run_local(spec: Any, warn: Callable[[str], None], progress: Any) -> Any:
+    from codekiln.stream.runtime.forked import ForkedPool
+    from codekiln.stream.runtime.job import build_stages, run_job
+
+    # Built here, before the event loop starts any thread, so that the pool's workers can be
+    # forked from this process with every stage module imported (runtime/forked.py); where
+    # that is unsafe (another thread runs), the pipeline starts its fork-server pool.
+    built = build_stages(spec.config, warn)
+    forked = None
+    if any(stage.cpu_bound and not stage.stateful for _, stage in built.stages):
+        forked = ForkedPool.start(spec.config.runtime.workers)
+    try:
+        return asyncio.run(
+            run_job(
+                spec,
+                warn=warn,
+                on_metrics=progress,
+                built=built,
+                pool_factory=forked.configure if forked is not None else None,
+            )
+        )
+    finally:
+        if forked is not None:
+            forked.close()
 
 
 def _print_summary(result: Any) -> None:

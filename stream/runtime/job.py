@@ -31,7 +31,13 @@ from codekiln.stream.runtime import checkpoint as ckpt_mod
 from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.checkpoint import Checkpoint
 from codekiln.stream.runtime.errors import CheckpointError, ConfigError, StageCrashed
-from codekiln.stream.runtime.pipeline import Barrier, Pipeline, PipelineOptions, first_error
+from codekiln.stream.runtime.pipeline import (
+    Barrier,
+    Pipeline,
+    PipelineOptions,
+    PoolFactory,
+    first_error,
+)
 from codekiln.stream.stage import Stage
 from codekiln.stream.writers.sink import RunSink
 
@@ -218,15 +224,21 @@ async def run_job(
     *,
     warn: Callable[[str], None] | None = None,
     on_metrics: Callable[[RunMetrics], Any] | None = None,
+    built: BuiltStages | None = None,
+    pool_factory: PoolFactory | None = None,
 ) -> JobResult:
     """Run (or resume, or only re-report) the batch job described by ``spec``.
 
     ``on_metrics``, when given, is an async callable started beside the pipeline (the progress
-    display); it is cancelled when the pipeline finishes.
+    display); it is cancelled when the pipeline finishes. ``built``: the stages of
+    ``spec.config`` when the caller built them already (the CLI does, before it forks its
+    pool); ``pool_factory``: makes the cpu_bound stages' pool (see
+    :class:`~codekiln.stream.runtime.pipeline.Pipeline`).
     """
     out_dir = spec.out_dir
-    # Stage constructors may load models: not in the event loop.
-    built = await asyncio.to_thread(build_stages, spec.config, warn)
+    if built is None:
+        # Stage constructors may load models: not in the event loop.
+        built = await asyncio.to_thread(build_stages, spec.config, warn)
     keys = [k for k, _ in built.stages]
     fp = await asyncio.to_thread(fingerprint, spec, keys)
     if spec.overwrite:
@@ -287,6 +299,7 @@ async def run_job(
         work_dirs=work_dirs,
         on_checkpoint=on_checkpoint,
         seq_start=ckpt.seq,
+        pool_factory=pool_factory,
     )
     started = time.monotonic()
     if on_metrics is None:

@@ -74,6 +74,8 @@ class Sink(Protocol):
 
 #: Called with (barrier, sink state) after the sink committed up to the barrier.
 CheckpointFn = Callable[[Barrier, dict[str, Any]], Awaitable[None]]
+#: (cpu_bound stages by key, their work folders, runtime.workers) -> the pool that runs them.
+PoolFactory = Callable[[dict[str, Stage], dict[str, Path], int], Executor]
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class Pipeline:
         work_dirs: dict[str, Path] | None = None,
         on_checkpoint: CheckpointFn | None = None,
         seq_start: int = 0,
+        pool_factory: PoolFactory | None = None,
     ) -> None:
         self.source = source
         self.stages = stages
@@ -161,6 +164,9 @@ class Pipeline:
         self.work_dirs = work_dirs or {}
         self.on_checkpoint = on_checkpoint
         self.seq = seq_start
+        #: Makes the process pool of the cpu_bound stages (a fork-server pool unless the caller
+        #: forked one beforehand: codekiln.stream.runtime.forked); called in a thread.
+        self.pool_factory: PoolFactory = pool_factory or _executor.make_pool
         self._threads: ThreadPoolExecutor | None = None
         self._items: Iterator[Item] | None = None
         self._pool: Executor | None = None
@@ -188,7 +194,7 @@ class Pipeline:
                 try:
                     self._pool = await loop.run_in_executor(
                         self._threads,
-                        _executor.make_pool,
+                        self.pool_factory,
                         cpu,
                         {k: self.work_dirs.get(k, Path(".")) for k in cpu},
                         self.options.workers,

@@ -1,0 +1,121 @@
+"""Pool workers the CLI forks before its event loop starts (runtime/forked.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from codekiln.stream.runtime.forked import ForkedPool
+from codekiln.stream.writers import read_jsonl_zst
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the forked pool is Linux only")
+
+
+def _run_script(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # A fresh interpreter runs a single thread, as the CLI does when it forks its pool.
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+class TestForkedPool:
+    def test_declines_while_another_thread_runs(self) -> None:
+        """With a second thread alive, start() forks nothing and returns None."""
+        stop = threading.Event()
+        thread = threading.Thread(target=stop.wait)
+        thread.start()
+        try:
+            assert ForkedPool.start(2) is None
+        finally:
+            stop.set()
+            thread.join()
+
+    def test_cli_workers_are_forked_from_the_cli_process(
+        self, tmp_path: Path, cli_env: dict[str, str]
+    ) -> None:
+        """A CLI run's pool workers are children of the CLI process (no fork server)."""
+        src = tmp_path / "src"
+        src.mkdir()
+        for i in range(6):
+            (src / f"m{i}.py").write_text(f"X = {i}\n" + ("DROP\n" if i == 2 else ""))
+        cfg = tmp_path / "cfg.yaml"
+        cfg.write_text(
+            "stages: [{name: 'rt_forked_stages:ParentPidStage'}]\nruntime: {workers: 2}\n"
+        )
+        out = tmp_path / "out"
+        args = ["run", str(src), "--out", str(out), "--config", str(cfg), "--no-progress"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codekiln.stream.cli", *args],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
+        rejects = [r for p in sorted((out / "rejects").iterdir()) for r in read_jsonl_zst(p)]
+        assert len(corpus) == 5
+        assert [r["reason"] for r in rejects] == ["parentpid:marked"]
+        assert {r["meta"]["ppid"] for r in corpus + rejects} == {proc.pid}
+        assert proc.pid not in {r["meta"]["pid"] for r in corpus + rejects}
+
+    def test_close_without_stages_releases_the_workers(self, cli_env: dict[str, str]) -> None:
+        """A pool closed before the pipeline needed it stops its workers and returns."""
+        done = _run_script(
+            "import multiprocessing, json\n"
+            "from codekiln.stream.runtime.forked import ForkedPool\n"
+            "pool = ForkedPool.start(2)\n"
+            "n = len(multiprocessing.active_children())\n"
+            "pool.close()\n"
+            "pool.close()\n"
+            "print(json.dumps([n, len(multiprocessing.active_children())]))\n",
+            cli_env,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == [2, 0]
+
+    @pytest.mark.parametrize("configured", [False, True])
+    def test_workers_die_with_a_killed_parent(
+        self, cli_env: dict[str, str], configured: bool
+    ) -> None:
+        """SIGKILL of the parent ends its forked workers, waiting for stages or not."""
+        done = _run_script(
+            "import multiprocessing, os, signal, sys\n"
+            "from pathlib import Path\n"
+            "from codekiln.stream.runtime.forked import ForkedPool\n"
+            "pool = ForkedPool.start(2)\n"
+            + ("pool.configure({}, {}, 2)\n" if configured else "")
+            + "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+            cli_env,
+        )
+        assert done.returncode == -9, done.stderr
+        pids = [int(p) for p in done.stdout.split()]
+        assert len(pids) == 2
+        deadline = time.monotonic() + 10
+        while not all(_gone_or_zombie(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = [p for p in pids if not _gone_or_zombie(p)]
+        for p in alive:  # do not leave them behind when the assertion fails
+            os.kill(p, 9)
+        assert alive == []
