@@ -227,14 +227,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_local(spec: Any, warn: Callable[[str], None], progress: Any) -> Any:
     from codekiln.stream.runtime.forked import ForkedPool
-    from codekiln.stream.runtime.job import build_stages, run_job
+    from codekiln.stream.runtime.job import pool_stage_classes, run_job
 
-    # Built here, before the event loop starts any thread, so that the pool's workers can be
-    # forked from this process with every stage module imported (runtime/forked.py); where
-    # that is unsafe (another thread runs), the pipeline starts its fork-server pool.
-    built = build_stages(spec.config, warn)
+    # The pool's workers are forked here, before the event loop starts any thread, with the
+    # pool stages' modules imported but no stage built yet (a constructor may start threads of
+    # its own); see runtime/forked.py. Where forking is unsafe (another thread runs), the
+    # pipeline starts its fork-server pool instead.
     forked = None
-    if any(stage.cpu_bound and not stage.stateful for _, stage in built.stages):
+    if pool_stage_classes(spec.config):
         forked = ForkedPool.start(spec.config.runtime.workers)
     try:
         return asyncio.run(
@@ -242,7 +242,6 @@ def _run_local(spec: Any, warn: Callable[[str], None], progress: Any) -> Any:
                 spec,
                 warn=warn,
                 on_metrics=progress,
-                built=built,
                 pool_factory=forked.configure if forked is not None else None,
             )
         )

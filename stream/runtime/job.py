@@ -129,6 +129,23 @@ def build_stages(config: StreamConfig, warn: Callable[[str], None] | None = None
     return BuiltStages(stages, names, skipped)
 
 
+def pool_stage_classes(config: StreamConfig) -> list[type[Stage]]:
+    """The classes of the stages ``build_stages`` would run in the process pool (cpu_bound,
+    not stateful), imported but not instantiated; a stage that cannot load is left out here
+    (``build_stages`` reports it)."""
+    classes: list[type[Stage]] = []
+    if config.stages is None:
+        for name in registry.DEFAULT_PIPELINE:
+            try:
+                if registry.available(name):
+                    classes.append(registry.resolve(name))
+            except Exception:  # build_stages skips it and says why
+                continue
+    else:
+        classes = [resolve_stage(f"stages[{i}]", sc.name) for i, sc in enumerate(config.stages)]
+    return [cls for cls in classes if cls.cpu_bound and not cls.stateful]
+
+
 def fingerprint(spec: JobSpec, stage_keys: list[str]) -> str:
     """What must match for a resume: inputs, stages and every option that shapes the output."""
     cfg = spec.config.to_dict()
@@ -224,21 +241,17 @@ async def run_job(
     *,
     warn: Callable[[str], None] | None = None,
     on_metrics: Callable[[RunMetrics], Any] | None = None,
-    built: BuiltStages | None = None,
     pool_factory: PoolFactory | None = None,
 ) -> JobResult:
     """Run (or resume, or only re-report) the batch job described by ``spec``.
 
     ``on_metrics``, when given, is an async callable started beside the pipeline (the progress
-    display); it is cancelled when the pipeline finishes. ``built``: the stages of
-    ``spec.config`` when the caller built them already (the CLI does, before it forks its
-    pool); ``pool_factory``: makes the cpu_bound stages' pool (see
-    :class:`~codekiln.stream.runtime.pipeline.Pipeline`).
+    display); it is cancelled when the pipeline finishes. ``pool_factory`` makes the pool of
+    the cpu_bound stages (see :class:`~codekiln.stream.runtime.pipeline.Pipeline`).
     """
     out_dir = spec.out_dir
-    if built is None:
-        # Stage constructors may load models: not in the event loop.
-        built = await asyncio.to_thread(build_stages, spec.config, warn)
+    # Stage constructors may load models: not in the event loop.
+    built = await asyncio.to_thread(build_stages, spec.config, warn)
     keys = [k for k, _ in built.stages]
     fp = await asyncio.to_thread(fingerprint, spec, keys)
     if spec.overwrite:
