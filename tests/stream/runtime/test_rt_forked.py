@@ -119,3 +119,23 @@ class TestForkedPool:
         for p in alive:  # do not leave them behind when the assertion fails
             os.kill(p, 9)
         assert alive == []
+
+
+class TestPoolStageClasses:
+    def test_default_pipeline_pool_stages(self) -> None:
+        """The default pipeline's pool stages are its cpu_bound stages, stateful ones left out."""
+        from codekiln.stream.config import config_from_dict
+        from codekiln.stream.runtime.job import pool_stage_classes
+
+        names = {cls.__name__ for cls in pool_stage_classes(config_from_dict({}))}
+        assert {"MinHashStage", "HeuristicFilterStage"} <= names
+        assert not names & {"ExactDedupStage", "FuzzyDedupStage", "DownsampleStage"}
+
+    def test_config_without_pool_stages_gives_none(self) -> None:
+        """A configured pipeline of in-process stages needs no pool (nothing is forked)."""
+        from codekiln.stream.config import config_from_dict
+        from codekiln.stream.runtime.job import pool_stage_classes
+
+        assert pool_stage_classes(config_from_dict({"stages": ["noop"]})) == []
+        config = config_from_dict({"stages": ["rt_stages:CpuDropStage", "noop"]})
+        assert [cls.__name__ for cls in pool_stage_classes(config)] == ["CpuDropStage"]
