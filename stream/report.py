@@ -24,7 +24,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def _nice_step(span: float, ticks: int = 5) -> float:
     """A 1, 2 or 5 times a power of ten giving about ``ticks`` intervals over ``span``."""
     raw = span / ticks
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
@@ -53,7 +53,7 @@ def plot_languages(langs: dict[str, int], path: Path, top: int = 20) -> bool:
 
         xlabel = "records in corpus (log scale)"
     else:
-        step = _nice_step(max(counts))
+        step = max(1.0, _nice_step(max(counts)))  # record counts: whole-number ticks
         hi = step * math.ceil(max(counts) / step)
         ticks = [step * i for i in range(round(hi / step) + 1)]
 
@@ -62,7 +62,7 @@ def plot_languages(langs: dict[str, int], path: Path, top: int = 20) -> bool:
 
         xlabel = "records in corpus"
     label_w = 16 + 8 * max(len(k) for k, _ in items)  # about 8 px per character at 12 px
-    left, right, top_m, row_h = label_w, 70, 40, 24
+    left, right, top_m, row_h = label_w, 90, 40, 24
     plot_w = 700 - left - right
     plot_h = row_h * len(items)
     height = top_m + plot_h + 50

@@ -55,6 +55,13 @@ class TestLanguageChart:
         # equal ratios (x100 then x10) give widths in the ratio of their logarithms (2 : 1)
         assert abs((widths[0] - widths[1]) / (widths[1] - widths[2]) - 2) < 0.01
 
+    def test_small_counts_get_whole_number_ticks(self, tmp_path: Path) -> None:
+        """Record counts are whole: a corpus of one record has ticks 0 and 1, none between."""
+        texts = _texts(_chart(tmp_path, {"Python": 1}))
+        assert "0" in texts
+        assert "0.2" not in texts
+        assert texts.count("1") == 2  # the tick and the bar's own label
+
     def test_only_the_top_languages_are_drawn(self, tmp_path: Path) -> None:
         """``top`` caps the number of bars; the smallest languages are left out."""
         langs = {f"lang{i:02d}": 100 - i for i in range(30)}
