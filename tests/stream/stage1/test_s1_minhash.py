@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 from codekiln.stream.dedup import minhash as mh
-from codekiln.stream.dedup.lsh import DatasketchIndex, cluster_labels
+from codekiln.stream.dedup.lsh import DatasketchIndex, cluster_labels, components
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,3 +193,37 @@ def test_clusters_are_transitive() -> None:
     keys = np.array([[1, 2], [1, 3], [4, 3], [5, 6]], dtype=np.uint64)
     labels = cluster_labels(keys)
     assert labels[0] == labels[1] == labels[2] != labels[3]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 80).flatmap(
+        lambda n: st.tuples(
+            st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)))
+        )
+    )
+)
+def test_components_equal_scipy(graph: tuple[int, list[tuple[int, int]]]) -> None:
+    """The numpy union-find labels every graph exactly as scipy's connected_components."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, edges = graph
+    rows = np.array([a for a, _ in edges], dtype=np.int64)
+    cols = np.array([b for _, b in edges], dtype=np.int64)
+    ones = np.ones(len(edges), dtype=np.int8)
+    _, expected = connected_components(coo_matrix((ones, (rows, cols)), shape=(n, n)))
+    assert components(n, rows, cols).tolist() == expected.tolist()
+
+
+def test_components_long_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 100,000-node path in random order is one component, without the scipy fallback."""
+    from codekiln.stream.dedup import lsh
+
+    def no_fallback(*_: object) -> None:
+        raise AssertionError("the union-find ran out of rounds")
+
+    monkeypatch.setattr(lsh, "_scipy_components", no_fallback)
+    order = np.random.default_rng(0).permutation(100_000)
+    labels = components(100_000, order[:-1].astype(np.int64), order[1:].astype(np.int64))
+    assert labels.max() == 0
