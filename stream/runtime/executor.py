@@ -29,14 +29,61 @@ def _init_worker(blobs: dict[str, bytes], work_dirs: dict[str, str]) -> None:
         _STAGES[key] = stage
 
 
-def run_batch(key: str, batch: list[Record]) -> tuple[list[Record], float, dict[str, Any] | None]:
+class Changes:
+    """What a stage changed in a batch it returned record for record (the same objects, in
+    order): every field but the text, and the text only where the stage replaced it.
+
+    Most stages leave the text alone (filters, MinHash, language identification), so sending
+    the whole records back would move every text through the pipe twice per pool stage; this
+    moves it once. :meth:`apply` writes the changes onto the runtime process's own copies.
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    @classmethod
+    def of(cls, out: list[Record], texts: list[str]) -> Changes:
+        return cls(
+            [
+                (r.id, None if r.text is text else r.text, r.lang, r.path, r.repo, r.source,
+                 r.meta, r.drop_reason)
+                for r, text in zip(out, texts, strict=True)
+            ]
+        )  # fmt: skip
+
+    def apply(self, batch: list[Record]) -> list[Record]:
+        if len(batch) != len(self.rows):
+            raise ValueError(f"{len(self.rows)} changes for a batch of {len(batch)} records")
+        for record, (rid, text, lang, path, repo, source, meta, reason) in zip(
+            batch, self.rows, strict=True
+        ):
+            record.id = rid
+            if text is not None:
+                record.text = text
+            record.lang, record.path, record.repo, record.source = lang, path, repo, source
+            record.meta = meta
+            record.drop_reason = reason
+        return batch
+
+
+def run_batch(
+    key: str, batch: list[Record]
+) -> tuple[list[Record] | Changes, float, dict[str, Any] | None]:
     """Run one batch through the worker's copy of a stage; returns (result, busy seconds, the
-    stage's counters from this batch, see :meth:`Stage.take_stats`)."""
+    stage's counters from this batch, see :meth:`Stage.take_stats`). The result is
+    :class:`Changes` when the stage returned the batch's own records in order, else the list."""
     start = time.perf_counter()
     stage = _STAGES[key]
+    texts = [r.text for r in batch]
+    originals = list(batch)  # process() may return the list it was given, changed in place
     out = stage.process(batch)
     busy = time.perf_counter() - start
-    return out, busy, stage.take_stats()
+    result: list[Record] | Changes = out
+    if len(out) == len(originals) and all(o is r for o, r in zip(out, originals, strict=True)):
+        result = Changes.of(out, texts)
+    return result, busy, stage.take_stats()
 
 
 def pool_size(configured: int) -> int:

@@ -384,6 +384,10 @@ class Pipeline:
                             raise StageCrashed(
                                 key, f"absorb_stats() failed: {type(exc).__name__}: {exc}"
                             ) from exc
+                    if isinstance(result, _executor.Changes):
+                        # Applied to this process's copies of the records, which nothing else
+                        # touches while the batch is out.
+                        result = result.apply(msg.live)
                     live, dropped = _split(_checked(key, result))
                     _count(m, len(msg.live), live, dropped)
                     msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
