@@ -113,5 +113,8 @@ class ForkedPool:
         """Stop the workers; idempotent, and fine after the pipeline shut the pool down."""
         self._tell(None)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        # Every worker has exited now. Setup messages none of them read (one died before
+        # reading its own, the broken pool terminated the others) are dropped: flushing them
+        # into a pipe nobody reads blocks for good once they outgrow it (stages of a few MB).
+        self._setup.cancel_join_thread()
         self._setup.close()
-        self._setup.join_thread()
