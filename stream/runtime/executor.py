@@ -81,7 +81,11 @@ def run_batch(
     out = stage.process(batch)
     busy = time.perf_counter() - start
     result: list[Record] | Changes = out
-    if len(out) == len(originals) and all(o is r for o, r in zip(out, originals, strict=True)):
+    if (  # anything but a list (None, a tuple) goes back as is, for the runtime to reject
+        isinstance(out, list)
+        and len(out) == len(originals)
+        and all(o is r for o, r in zip(out, originals, strict=True))
+    ):
         result = Changes.of(out, texts)
     return result, busy, stage.take_stats()
 
