@@ -301,8 +301,10 @@ def main() -> int:
         print(f"end to end (default pipeline, {len(e2e_docs)} files, {e2e_size:.2f} MB): "
               f"{per_core:.2f} MB/s per core, {e2e_size / run['wall']:.2f} MB/s wall, "
               f"{cores:.2f} of {os.cpu_count()} cores busy")  # fmt: skip
-        print(f"  fixed cost (a {mb(tiny_docs):.2f} MB run): {tiny['cpu']:.2f} CPU s; "
-              f"marginal: {marginal:.2f} MB/s per core")  # fmt: skip
+        marginal_cores = (run["cpu"] - tiny["cpu"]) / max(run["wall"] - tiny["wall"], 1e-9)
+        print(f"  fixed cost (a {mb(tiny_docs):.2f} MB run): {tiny['cpu']:.2f} CPU s, "
+              f"{tiny['wall']:.2f} s wall; beyond it: {marginal:.2f} MB/s per core, "
+              f"{marginal_cores:.2f} cores busy")  # fmt: skip
         print("  stage busy seconds (pool stages: summed over workers, wall time): "
               + ", ".join(f"{k} {v:.2f}" for k, v in run["busy"].items()))  # fmt: skip
         print(f"  end to end per core is {per_core / ours:.2f}x the filter stage alone "
