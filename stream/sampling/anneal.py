@@ -19,12 +19,13 @@ Patterns are regular expressions (Python syntax, case-insensitive); keywords are
 whole words. Both are configurable; the defaults are below. Keywords and the default patterns
 are guarded by a substring check (the pattern's key word must occur in the lower-cased text),
 so most records cost one ``lower()`` and a few ``in`` tests; user patterns have no such guard.
-Keywords and the default patterns then run, in an equivalent form (:data:`LOWERED_PATTERNS`),
-on that lower-cased text without ``re.I`` and starting with a literal character, which lets the
-regular-expression engine skip to candidate positions (a leading ``\b`` or ``re.I`` makes it
-try every position, ~20x slower). The two forms differ only for the few characters whose
-``str.lower()`` differs from case-insensitive matching (the long s, U+017F, matches ``s`` under
-``re.I`` but is not lower-cased to it).
+On ASCII texts, keywords and the default patterns then run in an equivalent form
+(:data:`LOWERED_PATTERNS`) on that lower-cased text, without ``re.I`` and starting with a
+literal character, which lets the regular-expression engine skip to candidate positions (a
+leading ``\b`` or ``re.I`` makes it try every position, ~20x slower). Other texts run the
+patterns as written: ``str.lower()`` and case-insensitive matching part ways on a few
+characters (the dotted capital I becomes two characters, the long s folds to ``s``, a final
+sigma lower-cases by context).
 """
 
 from __future__ import annotations
@@ -88,13 +89,26 @@ def _keyword_lowered(word: str) -> str:
     return rf"{first}(?<![\w-]{first}){re.escape(lowered[1:])}(?![\w-])"
 
 
-def _constraints_line(lowered: str, match: re.Match[str]) -> bool:
-    r"""Whether only blanks and one comment marker precede the match on its line (then some
-    line start satisfies the original ``^\s*(?:#|//|\*)?\s*``; an earlier one never does
-    when this one does not, since ``\s*`` would have to cover this line's head too)."""
-    start = match.start()
-    line_start = lowered.rfind("\n", 0, start) + 1
-    return _LINE_HEAD.fullmatch(lowered, line_start, start) is not None
+def _constraints_match(pattern: re.Pattern[str], lowered: str) -> bool:
+    r"""Whether ``constraints\s*:`` occurs with only blanks and one comment marker before it
+    on its line. Then some line start satisfies the original ``^\s*(?:#|//|\*)?\s*``; an
+    earlier one never does when this one does not, since ``\s*`` would have to cover this
+    line's head too. A line's head is matched once: a key word on it qualifies only where the
+    head ends (the head holds no letter), so many key words on one long line stay linear.
+    """
+    scanned = 0
+    head_end = -1
+    for match in pattern.finditer(lowered):
+        start = match.start()
+        newline = lowered.rfind("\n", scanned, start)
+        if newline != -1 or head_end < 0:
+            line_start = newline + 1 if newline != -1 else 0
+            head = _LINE_HEAD.match(lowered, line_start)
+            head_end = head.end() if head else line_start
+        scanned = start
+        if start == head_end:
+            return True
+    return False
 
 
 class AnnealConfigError(ValueError):
@@ -129,17 +143,16 @@ class AnnealRouteStage(BatchStage):
             lowered[f"kw:{word}"] = _keyword_lowered(word)
         if not named:
             raise AnnealConfigError("anneal_route needs at least one keyword or pattern")
-        # (label, required lower-case substring or "", compiled pattern, runs on lowered text)
-        self._patterns: list[tuple[str, str, re.Pattern[str], bool]] = []
+        # (label, required lower-case substring or "", the pattern as written, its lower-case
+        # form for ASCII texts or None)
+        self._patterns: list[tuple[str, str, re.Pattern[str], re.Pattern[str] | None]] = []
         for label, pattern in named.items():
             try:
-                if label in lowered:
-                    compiled = re.compile(lowered[label])
-                else:
-                    compiled = re.compile(pattern, re.I | re.M)
+                compiled = re.compile(pattern, re.I | re.M)
+                fast = re.compile(lowered[label]) if label in lowered else None
             except re.error as exc:
                 raise AnnealConfigError(f"anneal_route pattern {label!r}: {exc}") from exc
-            self._patterns.append((label, hints.get(label, ""), compiled, label in lowered))
+            self._patterns.append((label, hints.get(label, ""), compiled, fast))
         self.corpus = corpus
         self.exclusive = bool(exclusive)
         self.max_scan_chars = int(max_scan_chars)
@@ -151,20 +164,18 @@ class AnnealRouteStage(BatchStage):
         """The label of the first pattern that matches ``text`` (scan capped), else None."""
         head = text[: self.max_scan_chars]
         lowered = head.lower()
-        for label, hint, pattern, on_lowered in self._patterns:
+        ascii_text = head.isascii()
+        for label, hint, pattern, fast in self._patterns:
             if hint and hint not in lowered:
                 continue
-            if not on_lowered:
+            if fast is None or not ascii_text:
                 if pattern.search(head):
                     return label
-                continue
-            if label != "problem_constraints":
-                if pattern.search(lowered):
+            elif label == "problem_constraints":
+                if _constraints_match(fast, lowered):
                     return label
-                continue
-            for match in pattern.finditer(lowered):
-                if _constraints_line(lowered, match):
-                    return label
+            elif fast.search(lowered):
+                return label
         return None
 
     def process_batch(self, batch: list[Record]) -> list[Record]:

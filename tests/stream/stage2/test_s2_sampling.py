@@ -10,7 +10,7 @@ import pytest
 import zstandard
 from codekiln.stream.record import Record
 from codekiln.stream.sampling import AnnealRouteStage, DownsampleStage, MixSpec, build_mixture
-from codekiln.stream.sampling.anneal import DEFAULT_KEYWORDS, DEFAULT_PATTERNS
+from codekiln.stream.sampling.anneal import DEFAULT_HINTS, DEFAULT_KEYWORDS, DEFAULT_PATTERNS
 from codekiln.stream.sampling.cli import main as mix_main
 from codekiln.stream.sampling.downsample import DownsampleConfigError
 from codekiln.stream.sampling.mixture import MixtureError
@@ -127,24 +127,44 @@ class TestAnnealRoute:
         (out,) = stage.process([Record(id="1", text="class Solution {}", lang="Java")])
         assert out.drop_reason == "anneal_route:anneal"
 
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=500, deadline=None)
     @given(
         st.lists(
-            st.sampled_from(_ANNEAL_PIECES) | st.text(alphabet="aAsS_-#*/: \n\t", max_size=3),
+            st.sampled_from(_ANNEAL_PIECES)
+            | st.text(alphabet="aAsS_-#*/: \n\t\u0130\u017f\u03a3", max_size=3),
             max_size=14,
         )
     )
     def test_lowered_forms_equal_originals(self, pieces: list[str]) -> None:
-        """The fast lower-cased forms match exactly where the documented patterns do."""
+        """Matches are those of the documented patterns behind their key-word guard."""
         text = "".join(pieces)
+        lowered = text.lower()
         originals = [
-            (label, re.compile(pattern, re.I | re.M)) for label, pattern in DEFAULT_PATTERNS.items()
+            (label, DEFAULT_HINTS[label], re.compile(pattern, re.I | re.M))
+            for label, pattern in DEFAULT_PATTERNS.items()
         ] + [
-            (f"kw:{word}", re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.I))
-            for word in DEFAULT_KEYWORDS
+            (f"kw:{w}", w, re.compile(rf"(?<![\w-]){re.escape(w)}(?![\w-])", re.I))
+            for w in DEFAULT_KEYWORDS
         ]
-        expected = next((label for label, pattern in originals if pattern.search(text)), None)
+        expected = next(
+            (label for label, hint, rx in originals if hint in lowered and rx.search(text)), None
+        )
         assert AnnealRouteStage().match(text) == expected
+
+    def test_dotted_capital_i_is_a_word_character(self) -> None:
+        """A non-ASCII text runs the patterns as written (lower() splits the dotted I in two)."""
+        stage = AnnealRouteStage()
+        assert stage.match("\u0130leetcode") is None
+        assert stage.match("x\u0130def solution(x)") is None
+        assert stage.match("\u0130 leetcode") == "kw:leetcode"
+
+    def test_many_key_words_on_one_line(self) -> None:
+        """Key words deep in one long line are checked against the line's head once."""
+        stage = AnnealRouteStage()
+        assert stage.match("x constraints:" * 14_000) is None
+        assert stage.match("x constraints:" * 14_000 + "\n  # Constraints:") == (
+            "problem_constraints"
+        )
 
     def test_empty_keyword_is_config_error(self) -> None:
         """An empty keyword is refused (it would match everywhere)."""
