@@ -10,12 +10,14 @@ Figures (CPU time of this process, so "per core"):
    computed for every file, i.e. no early exit), batches of 256 in the main thread (as in a
    pool worker: per-signal alarms armed);
 2. the same stage with defaults (stops at the first rule that fires), what a run does;
-3. datatrove ``GopherQualityFilter`` and ``GopherRepetitionFilter`` with default settings on
+3. bare ``ast.parse`` of the same texts: the floor of the Python table, and a gauge of the
+   machine's speed in this run;
+4. datatrove ``GopherQualityFilter`` and ``GopherRepetitionFilter`` with default settings on
    the same texts in the same process. Their default English word tokenizer is spaCy's; when
    spaCy is not installed both filters get a regex word tokenizer instead (``\\w+`` and
    punctuation runs; sentences split on terminal punctuation), which is much cheaper, so that
    baseline is faster than datatrove's default. The script prints which one it used;
-4. end to end: ``codekiln-stream run`` with the default pipeline (stage 1 + stage 2) and the
+5. end to end: ``codekiln-stream run`` with the default pipeline (stage 1 + stage 2) and the
    default runtime settings on a larger cut of the same library (``--e2e-mb``, 10 MB by
    default: about 750 files, so that the default batches, which close at 512 records or 1 M
    characters, number about ten and both pool workers get work; with 2.5 MB batching, not the
@@ -39,6 +41,7 @@ Goals (issue 4): filters >= 5 MB/s per core and >= 5x each datatrove filter; end
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -75,6 +78,27 @@ def corpus(cap_mb: float) -> list[tuple[str, str]]:
 
 def mb(docs: list[tuple[str, str]]) -> float:
     return sum(len(t.encode()) for _, t in docs) / 1e6
+
+
+def bench_parse(docs: list[tuple[str, str]], repeat: int) -> float:
+    """Least CPU seconds of ``repeat`` passes of bare ``ast.parse`` over the texts: the floor
+    of the Python table (its parse-failure and structure rules need the tree), and a gauge of
+    this machine's speed in the same run (shared hosts vary by 10-20% from hour to hour)."""
+    import ast
+    import gc
+
+    best = float("inf")
+    for _ in range(repeat):
+        gc.disable()  # as the parse rule does
+        try:
+            start = time.process_time()
+            for _, text in docs:
+                with contextlib.suppress(SyntaxError, ValueError):
+                    ast.parse(text)
+            best = min(best, time.process_time() - start)
+        finally:
+            gc.enable()
+    return best
 
 
 def bench_codekiln(
@@ -274,6 +298,10 @@ def main() -> int:
           f"({cpu_all:.2f} CPU s, {dropped_all} dropped)")  # fmt: skip
     print(f"codekiln filters, first-fire   : {size / cpu_first:6.2f} MB/s per core "
           f"({cpu_first:.2f} CPU s, {dropped_first} dropped)")  # fmt: skip
+    cpu_parse = bench_parse(docs, args.repeat)
+    print(f"CPython ast.parse alone        : {size / cpu_parse:6.2f} MB/s per core "
+          f"(the Python table's floor; filters every signal = "
+          f"{cpu_parse / cpu_all:.2f}x of it)")  # fmt: skip
     used, baseline = bench_datatrove(docs, repeat=args.repeat)
     print(f"datatrove word tokenizer: {used}")
     for name, (cpu, dropped) in baseline.items():
