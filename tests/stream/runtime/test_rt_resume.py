@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,8 @@ from codekiln.stream.runtime.job import JobSpec, run_job
 from codekiln.stream.writers import read_jsonl_zst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.stream.kill9 import kill_runs
 
 
 def make_input(folder: Path, shards: int = 3, lines: int = 1500, seed: int = 7) -> Path:
@@ -103,34 +102,9 @@ def test_kill_9_then_rerun_gives_identical_output(
     assert len(set(expected["ids"])) == len(expected["ids"])
 
     out = tmp_path / "out"
-    ckpt = out / ".codekiln" / "checkpoint.pkl"
-    kills = 0
     # Kill points: before any checkpoint exists, then at random moments after checkpoints
     # (which may fall during a shard commit, a checkpoint write, or stage finish()).
-    for delay in (0.2, None, None, None):
-        proc = subprocess.Popen(
-            _cli(python, inp, out, cfg),
-            env=cli_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            if delay is None:
-                before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline and proc.poll() is None:
-                    if ckpt.exists() and ckpt.stat().st_mtime_ns != before:
-                        break
-                    time.sleep(0.01)
-                time.sleep(random.uniform(0, 0.3))
-            else:
-                time.sleep(delay)
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)  # the run and its pool workers, mid-flight
-                kills += 1
-        finally:
-            proc.wait(timeout=30)
+    kills = kill_runs(_cli(python, inp, out, cfg), out, cli_env, [0.2, None, None, None])
     assert kills >= 2, "the run finished before it could be killed; make the input bigger"
     done = subprocess.run(
         _cli(python, inp, out, cfg),

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from codekiln.stream.writers import read_jsonl_zst
+
+from tests.stream.kill9 import kill_runs
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -101,24 +101,7 @@ def test_kill_9_then_rerun_gives_identical_output(tmp_path: Path) -> None:
         "preprocess:excluded_language",
     } <= reasons
     out = tmp_path / "out"
-    ckpt = out / ".codekiln" / "checkpoint.pkl"
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen(cli(inp, out, cfg), env=env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        try:
-            before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                if ckpt.exists() and ckpt.stat().st_mtime_ns != before:
-                    break
-                time.sleep(0.01)
-            time.sleep(random.uniform(0, 0.2))
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                kills += 1
-        finally:
-            proc.wait(timeout=30)
+    kills = kill_runs(cli(inp, out, cfg), out, env(), [None] * 3, max_after=0.2)
     assert kills >= 1, "the run finished before it could be killed; make the input bigger"
     done = subprocess.run(cli(inp, out, cfg), env=env(), capture_output=True, text=True,
                           timeout=240, check=False)  # fmt: skip

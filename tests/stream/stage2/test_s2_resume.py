@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.stream.kill9 import kill_runs
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -37,7 +38,7 @@ def make_input(folder: Path, n: int = 1200, seed: int = 5) -> Path:
             if kind < 0.15:
                 text = "".join(f"print '{name}'\n" for name in names)  # Python 2: unparseable
             elif kind < 0.3:
-                text = "".join(f"print({a!r}, {b})\n" for a, b in zip(names, names[1:]))
+                text = "".join(f"print({a!r}, {b})\n" for a, b in itertools.pairwise(names))
             else:
                 text = "".join(
                     f"def {names[k]}({names[k + 1]}, {names[k + 2]}):\n"
@@ -83,24 +84,7 @@ def test_filter_counts_exact_after_kill_9(tmp_path: Path) -> None:
     assert expected["docs_kept"] > 600
     assert {"unparseable", "py_cate_no_var"} <= set(expected["drops_by_rule"])
     out = tmp_path / "out"
-    ckpt = out / ".codekiln" / "checkpoint.pkl"
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen(cli(inp, out, cfg), env=env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        try:
-            before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                if ckpt.exists() and ckpt.stat().st_mtime_ns != before:
-                    break
-                time.sleep(0.01)
-            time.sleep(random.uniform(0, 0.1))
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                kills += 1
-        finally:
-            proc.wait(timeout=30)
+    kills = kill_runs(cli(inp, out, cfg), out, env(), [None] * 3, max_after=0.1)
     assert kills >= 1, "the run finished before it could be killed; make the input bigger"
     done = subprocess.run(cli(inp, out, cfg), env=env(), capture_output=True, text=True,
                           timeout=240, check=False)  # fmt: skip
