@@ -30,7 +30,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 import warnings
 from collections.abc import Callable
@@ -58,24 +57,6 @@ def js_corpus(directory: str | None, cap_mb: float) -> list[tuple[Path, bytes]]:
         out.append((path, data))
         total += len(data)
         if total >= cap_mb * 1e6:
-            break
-    return out
-
-
-def python_corpus(cap_bytes: int) -> list[str]:
-    root = Path(sysconfig.get_paths()["stdlib"])
-    out: list[str] = []
-    total = 0
-    for path in sorted(root.rglob("*.py")):
-        if "site-packages" in path.parts:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        out.append(text)
-        total += len(text.encode())
-        if total >= cap_bytes:
             break
     return out
 
@@ -158,7 +139,9 @@ def main() -> int:
     for line in rejected[:5]:
         print(f"  {line}")
 
-    py = python_corpus(size)
+    from bench_filters import corpus  # the same stdlib walk as the filter bench
+
+    py = [text for _, text in corpus(size / 1e6)]
     py_size = sum(len(t.encode()) for t in py)
 
     def python_parse() -> None:
