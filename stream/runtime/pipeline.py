@@ -355,7 +355,11 @@ class Pipeline:
             while (msg := await inp.get()) is not None:
                 fut = None
                 if isinstance(msg, Batch) and msg.live:
-                    fut = loop.run_in_executor(self._pool, _executor.run_batch, key, msg.live)
+                    try:
+                        fut = loop.run_in_executor(self._pool, _executor.run_batch, key, msg.live)
+                    except BrokenProcessPool as exc:  # a worker died since the last submit
+                        raise StageCrashed(key, _WORKER_DIED) from exc
+                    fut.add_done_callback(_retrieved)
                 await window.put((msg, fut))
             await window.close()
 
@@ -369,9 +373,7 @@ class Pipeline:
                     try:
                         result, busy, stats = await fut
                     except BrokenProcessPool as exc:
-                        raise StageCrashed(
-                            key, "a worker process died (killed or out of memory)"
-                        ) from exc
+                        raise StageCrashed(key, _WORKER_DIED) from exc
                     except Exception as exc:
                         raise StageCrashed(
                             key, f"process() raised {type(exc).__name__}: {exc}"
@@ -427,6 +429,17 @@ class Pipeline:
         except OSError as exc:
             raise SinkError(f"committing output failed: {exc}") from exc
         return state
+
+
+_WORKER_DIED = "a worker process died (killed or out of memory)"
+
+
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    """Mark a pool future's exception as seen. emit() awaits every future it reaches and
+    reports the first failure; the ones still in the window when the run stops (a dead worker
+    fails them all) would each log "Future exception was never retrieved" with a traceback."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _pickle_state(stage: Stage) -> bytes:

@@ -201,3 +201,15 @@ class GateStage(Stage):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.held = [Record.from_json(o) for o in state["held"]]
+
+
+class DieStage(MapStage):
+    """A pool stage whose worker process exits on a record holding 'DIE' (a dead worker)."""
+
+    name: ClassVar[str] = "die"
+    cpu_bound: ClassVar[bool] = True
+
+    def map(self, record: Record) -> Record:
+        if "DIE" in record.text:
+            os._exit(3)
+        return record
