@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--image", default=None, help="image tag (default: the current recipe's)")
     s.add_argument("--instance", default=None, help="name labelling this service's containers")
     s.add_argument("--ready-file", type=Path, default=None, help="write the URL here when ready")
+    s.add_argument(
+        "--channel-dir",
+        default=None,
+        help="make the per-container job sockets here (created if missing); the engine must "
+        "see it at the same path, e.g. a volume shared with an engine in another container "
+        "(default: the system's temporary directory; where the engine cannot see it, jobs run "
+        "over the slower attached stdio)",
+    )
     return p
 
 
@@ -119,9 +128,22 @@ def _serve(args: argparse.Namespace) -> int:
             "max_queue": args.max_queue,
             "image": args.image,
             "instance": args.instance,
+            "channel_dir": args.channel_dir,
         }.items()
         if v is not None
     }
+    if args.channel_dir is not None:
+        from ._engine import CHANNEL_NAME
+
+        # A unix socket path holds at most 107 bytes: the base, a 25-character directory per
+        # container and the socket's name must fit.
+        longest = len(os.fsencode(os.path.abspath(args.channel_dir))) + 27 + len(CHANNEL_NAME)
+        if longest > 107:
+            raise SandboxError(
+                f"--channel-dir {args.channel_dir!r} is too long for a socket path "
+                f"({longest} of at most 107 bytes): pick a shorter one"
+            )
+        os.makedirs(args.channel_dir, exist_ok=True)
     config = SandboxConfig.from_token_file(args.token_file, **overrides)
     serve(config, host=args.host, port=args.port, ready_file=args.ready_file)
     return 0

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,12 +86,11 @@ async def test_recycled_container_is_replaced_by_a_spare_started_before(
     os.geteuid() != 0 or shutil.which("unshare") is None,
     reason="needs root and unshare to hide the channel directory from the engine",
 )
-def test_engine_blind_to_the_channel_directory_falls_back_to_attached_stdio(
-    tmp_path: Path,
-) -> None:
-    """Where the engine cannot see the service's channel directory (here: a tmpfs mounted in
-    the service's own mount namespace, as with an engine in another container), jobs run over
-    the attached stdio."""
+@pytest.mark.parametrize("shared", [False, True], ids=["blind", "channel-dir"])
+def test_engine_blind_to_the_temporary_directory(tmp_path: Path, shared: bool) -> None:
+    """Where the engine cannot see the service's temporary directory (a tmpfs mounted in the
+    service's own mount namespace, as with an engine in another container), jobs run over the
+    attached stdio; with ``--channel-dir`` on a directory both see, over the job socket."""
     base = tmp_path / "channels"
     base.mkdir()
     token = secrets.token_urlsafe(32)
@@ -103,6 +103,10 @@ def test_engine_blind_to_the_channel_directory_falls_back_to_attached_stdio(
         "--port", "0", "--token-file", str(tmp_path / "token"), "--pool-size", "1",
         "--instance", instance, "--ready-file", str(ready),
     ]  # fmt: skip
+    # A socket path has at most 107 bytes: pytest's temporary paths are too long for it.
+    visible = Path(tempfile.mkdtemp(prefix="ckch-", dir="/tmp"))
+    if shared:
+        serve += ["--channel-dir", str(visible / "channels")]
     script = 'mount -t tmpfs tmpfs "$BASE" && exec "$@"'
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -124,7 +128,7 @@ def test_engine_blind_to_the_channel_directory_falls_back_to_attached_stdio(
 
         r = asyncio.run(one_run())
         assert (r.status, r.stdout) == ("passed", "42\n"), r
-        assert "no socket, attached stdio" in log_path.read_text()
+        assert ("no socket, attached stdio" in log_path.read_text()) is not shared
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -132,4 +136,5 @@ def test_engine_blind_to_the_channel_directory_falls_back_to_attached_stdio(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(visible, ignore_errors=True)
     assert _wait_for(lambda: not _containers(instance))
