@@ -2,8 +2,9 @@
 
 Stage objects travel to each worker process once, when the pool starts (pickled in the
 initializer's arguments); afterwards only batches and results cross the process boundary.
-The pool uses ``forkserver`` (``spawn`` where unavailable): forking a process that already runs
-an event loop and threads can deadlock.
+:func:`make_pool` uses ``forkserver`` (``spawn`` where unavailable): forking a process that
+already runs an event loop and threads can deadlock. The CLI forks its workers itself before
+any of those start, when it can (:mod:`codekiln.stream.runtime.forked`), and falls back to this.
 """
 
 from __future__ import annotations
