@@ -102,18 +102,22 @@ def bench_parse(docs: list[tuple[str, str]], repeat: int) -> float:
 
 
 def bench_codekiln(
-    docs: list[tuple[str, str]], evaluate_all: bool, repeat: int
+    docs: list[tuple[str, str]],
+    evaluate_all: bool,
+    repeat: int,
+    lang: str = "Python",
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[float, int]:
     """(least CPU seconds of ``repeat`` passes, records dropped)."""
     from codekiln.stream.filters import HeuristicFilterStage
     from codekiln.stream.record import Record
 
-    stage = HeuristicFilterStage(evaluate_all=evaluate_all)
-    stage.process([Record(id=p, text=t, lang="Python", path=p) for p, t in docs[:WARM_UP]])
+    stage = HeuristicFilterStage(evaluate_all=evaluate_all, overrides=overrides)
+    stage.process([Record(id=p, text=t, lang=lang, path=p) for p, t in docs[:WARM_UP]])
     best = float("inf")
     dropped = 0
     for _ in range(repeat):
-        records = [Record(id=p, text=t, lang="Python", path=p) for p, t in docs]
+        records = [Record(id=p, text=t, lang=lang, path=p) for p, t in docs]
         start = time.process_time()
         for i in range(0, len(records), 256):
             stage.process(records[i : i + 256])
@@ -236,8 +240,6 @@ def bench_js_table(python_mb_s: float, repeat: int) -> None:
     """Print the JavaScript table's throughput (every signal) on npm's sources, with and without
     its tree-sitter parse rule, against the Python figure of this run. Skipped without them."""
     from bench_js_parse import js_corpus
-    from codekiln.stream.filters import HeuristicFilterStage
-    from codekiln.stream.record import Record
 
     files = js_corpus(None, 8.0)
     if not files:
@@ -247,16 +249,8 @@ def bench_js_table(python_mb_s: float, repeat: int) -> None:
     size = sum(len(data) for _, data in files) / 1e6
     figures = []
     for overrides in (None, {"javascript": {"unparseable": {"enabled": False}}}):
-        stage = HeuristicFilterStage(evaluate_all=True, overrides=overrides)
-        stage.process([Record(id=p, text=t, lang="JavaScript", path=p) for p, t in docs[:10]])
-        best = float("inf")
-        for _ in range(repeat):
-            records = [Record(id=p, text=t, lang="JavaScript", path=p) for p, t in docs]
-            start = time.process_time()
-            for i in range(0, len(records), 256):
-                stage.process(records[i : i + 256])
-            best = min(best, time.process_time() - start)
-        figures.append(size / best)
+        cpu, _ = bench_codekiln(docs, True, repeat, lang="JavaScript", overrides=overrides)
+        figures.append(size / cpu)
     print(f"codekiln filters on JavaScript ({len(docs)} npm files, {size:.2f} MB), every signal: "
           f"{figures[0]:.2f} MB/s per core ({figures[0] / python_mb_s:.2f}x the Python figure); "
           f"without the parse rule {figures[1]:.2f} (the parse is "
