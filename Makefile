@@ -20,7 +20,7 @@ setup: venv engine image
 # The venv is rebuilt when the project's dependencies change. torch is pinned in
 # pyproject.toml to the CPU build that installs from local disk.
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml setup.py
+$(VENV)/.installed: pyproject.toml setup.py stream/_native.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -4,7 +4,7 @@ Nothing named ``stream``, ``train`` or ``eval`` lands top-level in site-packages
 (and every package below it) is installed as ``codekiln.<folder>...``.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 COMPONENTS = ("stream", "sandbox", "synth", "train", "eval")
 
@@ -16,4 +16,13 @@ for component in COMPONENTS:
         packages.append(name)
         package_dir[name] = component + ("/" + sub.replace(".", "/") if sub else "")
 
-setup(packages=packages, package_dir=package_dir)
+# The C loops of the heuristic filters and MinHash shingling. Optional: without a C compiler
+# the install goes on and codekiln runs the numpy implementations of the same functions.
+native = Extension(
+    "codekiln.stream._native",
+    sources=["stream/_native.c"],
+    extra_compile_args=["-O2"],
+    optional=True,
+)
+
+setup(packages=packages, package_dir=package_dir, ext_modules=[native])

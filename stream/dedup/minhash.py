@@ -9,8 +9,9 @@ non-ASCII characters (so identifiers are words and punctuation separates them, a
 near-dedup); five consecutive words, in order, form one shingle. A document with 1 to 4 words
 has one shingle (all its words); a document with no word has none and is never a near-duplicate.
 
-The path is vectorised end to end: one numpy pass tokenises and hashes the words of a whole
-batch (UTF-8 bytes, a position-weighted sum per word, a 64-bit mix), 5-grams are combined as a
+The path is vectorised end to end: one C loop (codekiln's extension; numpy without it)
+tokenises and hashes the words of a whole batch (UTF-8 bytes, a position-weighted sum per word,
+a 64-bit mix), 5-grams are combined as a
 polynomial over consecutive word hashes, and rensa's compiled R-MinHash (Rust, SIMD) computes the
 2048-slot signatures of the whole batch in one call. Band keys are a 64-bit hash of each band's
 rows, so an LSH bucket is one integer.
@@ -27,6 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+try:
+    from codekiln.stream import _native
+except ImportError:  # installed without a C compiler: the numpy implementation
+    _native = None  # type: ignore[assignment]
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -135,6 +141,14 @@ def _power_tables(n: int) -> tuple[U64, U64]:
 def word_hashes(texts: Sequence[str]) -> tuple[U64, npt.NDArray[np.int64]]:
     """64-bit hashes of the words of each text: (flat hashes, per-text word counts)."""
     bufs = [t.encode("utf-8", "surrogatepass") for t in texts]
+    if _native is not None:  # the same hashes from one C loop
+        hashes, counts = _native.minhash_words(bufs)
+        return np.frombuffer(hashes, dtype=np.uint64), np.frombuffer(counts, dtype=np.int64)
+    return word_hashes_numpy(bufs)
+
+
+def word_hashes_numpy(bufs: Sequence[bytes]) -> tuple[U64, npt.NDArray[np.int64]]:
+    """:func:`word_hashes` of UTF-8 texts in numpy (without the C extension)."""
     joined = b"\n".join(bufs)  # "\n" is not a word byte: no word spans two texts
     n = len(bufs)
     if not joined:

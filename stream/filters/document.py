@@ -25,6 +25,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+try:
+    # "as": an explicit re-export for mypy; the signal modules and the tests read it here.
+    from codekiln.stream import _native as _native  # noqa: PLC0414
+except ImportError:  # installed without a C compiler: the numpy implementations below
+    _native = None  # type: ignore[assignment]
+
 # Language (Linguist name, lower-cased) -> comment/string syntax family.
 _C_FAMILY = (
     "c",
@@ -275,6 +281,8 @@ class Document:
         """Characters of the longest line; ASCII texts measure it on the bytes (numpy)."""
         if "lines" in self.__dict__ or not self.text.isascii():
             return max(map(len, self.lines))
+        if _native is not None:
+            return self._ascii_profile[3]
         breaks = np.flatnonzero(np.frombuffer(self.encoded, dtype=np.uint8) == 10)
         if not len(breaks):
             return len(self.text)
@@ -286,6 +294,8 @@ class Document:
     def char_classes(self) -> tuple[int, int, int]:
         """(letters, digits, whitespace) over the whole text, with a bytes fast path."""
         text = self.text
+        if _native is not None and text.isascii():
+            return self._ascii_profile[:3]
         ascii_part = self.encoded if text.isascii() else text.encode("ascii", "ignore")
         # One counting pass over the bytes (numpy), then a sum per class over 128 counters.
         counts = np.bincount(np.frombuffer(ascii_part, dtype=np.uint8), minlength=128)
@@ -302,6 +312,11 @@ class Document:
                     elif ch.isspace():
                         space += 1
         return alpha, digit, space
+
+    @cached_property
+    def _ascii_profile(self) -> tuple[int, int, int, int]:
+        """ASCII texts with the C extension: (letters, digits, whitespace, longest line)."""
+        return _native.ascii_profile(self.encoded)
 
     # ---- words --------------------------------------------------------------------------
     @cached_property
@@ -325,6 +340,9 @@ class Document:
             ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
             lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
             return ids, lengths
+        if _native is not None:  # the same words, ids from another 64-bit hash
+            raw_ids, raw_lengths = _native.ascii_words(self.encoded)
+            return np.frombuffer(raw_ids, dtype=np.int64), np.frombuffer(raw_lengths, np.int64)
         raw = np.frombuffer(self.encoded.translate(_ASCII_WORD_MAP), dtype=np.uint8)
         size = len(raw)
         edges = np.zeros(size + 2, dtype=np.int8)

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import numpy.typing as npt
+from codekiln.stream.filters import document
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals._registry import ratio, signal
 
@@ -93,7 +94,23 @@ def frac_chars_whitespace(doc: Document) -> float:
 # ---- word n-grams --------------------------------------------------------------------------
 
 
+def _native_ngrams(doc: Document) -> tuple[float, ...] | None:
+    """Every n-gram signal at once from the C extension (top 2-4, dupe 5-10), when built."""
+    native = document._native
+    if native is None:
+        return None
+    cached: tuple[float, ...] | None = doc.__dict__.get("_native_ngrams")
+    if cached is None:
+        ids, lengths = doc._word_arrays
+        cached = native.ngram_signals(ids, lengths)
+        doc.__dict__["_native_ngrams"] = cached
+    return cached
+
+
 def _top_ngram(doc: Document, n: int) -> float:
+    native = _native_ngrams(doc)
+    if native is not None:
+        return native[n - 2]
     order, lcp = doc.ngram_index
     if len(order) < n or not doc.word_chars:
         return 0.0
@@ -131,6 +148,11 @@ def _dupe_shares(doc: Document) -> dict[int, float]:
     cached: dict[int, float] | None = doc.__dict__.get("_dupe_shares")
     if cached is not None:
         return cached
+    native = _native_ngrams(doc)
+    if native is not None:
+        out = dict(zip(DUPE_SIZES, native[3:], strict=True))
+        doc.__dict__["_dupe_shares"] = out
+        return out
     total = doc.num_words
     out = dict.fromkeys(DUPE_SIZES, 0.0)
     order, lcp = doc.ngram_index
@@ -193,7 +215,8 @@ def entropy_unigram(doc: Document) -> float:
     """Shannon entropy (nats) of the word unigram distribution."""
     if not doc.num_words:
         return 0.0
-    counts = np.bincount(doc.word_ranks[0])[1:]
+    # Sorted, so that the float sum does not depend on how the word ids rank the words.
+    counts = np.sort(np.bincount(doc.word_ranks[0])[1:])
     p = counts / counts.sum()
     return float(-(p * np.log(p)).sum())
 

@@ -14,6 +14,7 @@ Regenerate (only when a rule or signal is meant to change)::
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -26,6 +27,8 @@ from typing import Any
 import pytest
 from codekiln.stream.filters import HeuristicFilterStage
 from codekiln.stream.record import Record
+
+from tests.stream.native import BUILT, numpy_only
 
 REFERENCE = Path(__file__).parent / "data" / "filters_reference.json.gz"
 #: (route name, record language, meta lang_type): every comment family and most tables.
@@ -124,9 +127,18 @@ def _digest(text: str) -> str:
 Matched = list[tuple[str, dict[str, Any], dict[str, Any]]]
 
 
-@pytest.fixture(scope="module")
-def matched() -> Matched:
-    """(path, recorded, computed now) for every sample file whose text is in the reference."""
+@pytest.fixture(scope="module", params=["native", "numpy"])
+def matched(request: pytest.FixtureRequest) -> Matched:
+    """(path, recorded, computed now) for every sample file whose text is in the reference,
+    with the C extension's loops and with the numpy ones."""
+    if request.param == "native" and not BUILT:
+        pytest.skip("the C extension is not built here")
+    context = numpy_only() if request.param == "numpy" else contextlib.nullcontext()
+    with context:
+        return _matched()
+
+
+def _matched() -> Matched:
     reference = _load()
     files = reference["files"]
     found = [(p, t, files[_digest(t)]) for p, t in _sample() if _digest(t) in files]

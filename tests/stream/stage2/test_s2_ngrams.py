@@ -1,4 +1,5 @@
-"""Word n-gram signals equal a direct count of n-grams (every sort path of the n-gram index)."""
+"""Word n-gram signals equal a direct count of n-grams (the C loop, and every sort path of the
+numpy n-gram index)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals import SIGNALS
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.stream.native import implementations
 
 
 def _words(text: str) -> list[str]:
@@ -40,6 +43,12 @@ def naive_dupe(words: list[str], n: int) -> float:
 
 
 def check(text: str) -> None:
+    """Every n-gram signal of ``text`` equals the direct count, in C and in numpy."""
+    for _ in implementations():
+        _check(text)
+
+
+def _check(text: str) -> None:
     doc = Document(text)
     words = _words(text)
     for n in (2, 3, 4):

@@ -1,0 +1,389 @@
+/* codekiln.stream._native: the per-byte and per-word loops of the heuristic filters
+ * and of MinHash shingling, in C.
+ *
+ * Each function computes exactly what a numpy implementation in Python computes (the tests
+ * compare them on generated inputs); Python falls back to those when this module was not
+ * built. Inputs are bytes-like objects; arrays go back as bytes of native-endian 64-bit
+ * integers (numpy.frombuffer reads them without a copy). The long loops call
+ * PyErr_CheckSignals now and then, so the filter stage's SIGALRM time budget can stop them.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Work between two PyErr_CheckSignals calls. */
+#define CHECK_EVERY (1 << 16)
+
+static unsigned char ascii_word[256];   /* [A-Za-z0-9_] -> lower-cased byte, else 0 */
+static unsigned char minhash_word[256]; /* [A-Za-z0-9_] or any byte >= 0x80 -> 1 */
+static unsigned char alpha_byte[256], digit_byte[256], space_byte[256];
+
+static inline uint64_t mix64(uint64_t x)
+{
+    /* splitmix64's finaliser */
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* ---- words of an ASCII text --------------------------------------------------------------- */
+
+PyDoc_STRVAR(ascii_words_doc,
+"ascii_words(data) -> (ids, lengths)\n\n"
+"Words (maximal runs of [A-Za-z0-9_]) of ASCII bytes, case-folded: a 64-bit id per word\n"
+"(equal words, equal ids) and its length, each as bytes of int64.");
+
+static PyObject *ascii_words(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len;
+    Py_ssize_t cap = n / 2 + 1; /* words are separated: at most one per two bytes, rounded up */
+    PyObject *ids = PyBytes_FromStringAndSize(NULL, cap * 8);
+    PyObject *lens = PyBytes_FromStringAndSize(NULL, cap * 8);
+    if (ids == NULL || lens == NULL)
+        goto fail;
+    int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
+    int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
+    Py_ssize_t count = 0, i = 0;
+    while (i < n) {
+        if (!ascii_word[p[i]]) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        uint64_t h = 0xCBF29CE484222325ULL; /* FNV-1a over the folded bytes */
+        while (i < n && ascii_word[p[i]]) {
+            h = (h ^ ascii_word[p[i]]) * 0x100000001B3ULL;
+            i++;
+        }
+        id_out[count] = (int64_t)mix64(h ^ ((uint64_t)(i - start) << 56));
+        len_out[count] = i - start;
+        count++;
+    }
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&ids, count * 8) < 0) {
+        Py_DECREF(lens);
+        return NULL;
+    }
+    if (_PyBytes_Resize(&lens, count * 8) < 0) {
+        Py_DECREF(ids);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", ids, lens);
+fail:
+    PyBuffer_Release(&view);
+    Py_XDECREF(ids);
+    Py_XDECREF(lens);
+    return NULL;
+}
+
+/* ---- character classes and lines of ASCII bytes ------------------------------------------- */
+
+PyDoc_STRVAR(ascii_profile_doc,
+"ascii_profile(data) -> (letters, digits, whitespace, longest_line)\n\n"
+"Counts of [A-Za-z], [0-9] and [ \\t\\n\\r\\v\\f] bytes, and the bytes of the longest\n"
+"\\n-separated line (the break not counted).");
+
+static PyObject *ascii_profile(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len;
+    Py_ssize_t alpha = 0, digit = 0, space = 0, longest = 0, line_start = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        alpha += alpha_byte[c];
+        digit += digit_byte[c];
+        space += space_byte[c];
+        if (c == '\n') {
+            if (i - line_start > longest)
+                longest = i - line_start;
+            line_start = i + 1;
+        }
+    }
+    if (n - line_start > longest)
+        longest = n - line_start;
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nnnn)", alpha, digit, space, longest);
+}
+
+/* ---- word n-gram signals ------------------------------------------------------------------ */
+
+static inline int same_words(const int64_t *a, const int64_t *b, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return 0;
+    return 1;
+}
+
+typedef struct {
+    uint64_t *key;  /* n-gram hash */
+    int32_t *first; /* position of its first occurrence */
+    int32_t *count; /* occurrences; 0: empty slot */
+    size_t mask;
+} table_t;
+
+#define TOP_MIN 2
+#define TOP_MAX 4
+#define DUPE_MIN 5
+#define DUPE_MAX 10
+
+PyDoc_STRVAR(ngram_signals_doc,
+"ngram_signals(ids, lengths) -> (top_2, top_3, top_4, dupe_5, ..., dupe_10)\n\n"
+"Word n-gram repetition signals of one document from its word ids and lengths (int64\n"
+"buffers of equal size). top_n: character share of the most frequent n-gram times its\n"
+"count (0 when no n-gram repeats; among equally frequent ones the longest counts), at most\n"
+"1. dupe_n: character share of the words covered by an n-gram that occurs twice or more.\n"
+"N-grams are equal when their word ids are equal.");
+
+static PyObject *ngram_signals(PyObject *self, PyObject *args)
+{
+    Py_buffer ids_view, lens_view;
+    double out[DUPE_MAX + 1] = {0};
+    if (!PyArg_ParseTuple(args, "y*y*", &ids_view, &lens_view))
+        return NULL;
+    PyObject *result = NULL;
+    uint64_t *hash = NULL;
+    int32_t *slot_of = NULL;
+    int32_t *pos = NULL;
+    int64_t *cum = NULL;
+    table_t t = {NULL, NULL, NULL, 0};
+
+    if (ids_view.len != lens_view.len || ids_view.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "ids and lengths must be int64 buffers of one size");
+        goto done;
+    }
+    Py_ssize_t total = ids_view.len / 8;
+    if (total >= INT32_MAX / 2) {
+        PyErr_SetString(PyExc_OverflowError, "too many words");
+        goto done;
+    }
+    const int64_t *ids = ids_view.buf;
+    const int64_t *lens = lens_view.buf;
+    cum = malloc((total + 1) * sizeof(int64_t));
+    if (cum == NULL)
+        goto nomem;
+    cum[0] = 0;
+    for (Py_ssize_t i = 0; i < total; i++)
+        cum[i + 1] = cum[i] + lens[i];
+    int64_t word_chars = cum[total];
+    if (total < TOP_MIN || word_chars == 0)
+        goto build;
+
+    size_t cap = 16;
+    while (cap < 2 * (size_t)total)
+        cap <<= 1;
+    t.mask = cap - 1;
+    t.key = malloc(cap * sizeof(uint64_t));
+    t.first = malloc(cap * sizeof(int32_t));
+    t.count = malloc(cap * sizeof(int32_t));
+    hash = malloc(total * sizeof(uint64_t));
+    slot_of = malloc(total * sizeof(int32_t));
+    pos = malloc(total * sizeof(int32_t));
+    if (!t.key || !t.first || !t.count || !hash || !slot_of || !pos)
+        goto nomem;
+
+    /* pos[0..live): the positions whose (n-1)-gram occurs twice or more, in text order. An
+     * n-gram can repeat only where its (n-1)-word prefix does, so each size looks only at
+     * the positions the last one kept (bigrams start from every position: in code nearly
+     * every word repeats). hash[k] is the hash of the n-gram at pos[k]. */
+    Py_ssize_t live = total;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        pos[i] = (int32_t)i;
+        hash[i] = (uint64_t)ids[i];
+    }
+    long work = 0;
+    for (int n = 2; n <= DUPE_MAX && live > 0; n++) {
+        Py_ssize_t starts = total - n + 1; /* positions of whole n-grams */
+        while (live > 0 && pos[live - 1] >= starts)
+            live--;
+        if (live == 0)
+            break;
+        memset(t.count, 0, cap * sizeof(int32_t));
+        int32_t top = 0;
+        for (Py_ssize_t k = 0; k < live; k++) {
+            int32_t i = pos[k];
+            uint64_t h = hash[k] * 0x9E3779B97F4A7C15ULL + (uint64_t)ids[i + n - 1];
+            hash[k] = h;
+            size_t s = mix64(h) & t.mask;
+            for (;;) {
+                if (t.count[s] == 0) {
+                    t.key[s] = h;
+                    t.first[s] = i;
+                    t.count[s] = 1;
+                    break;
+                }
+                if (t.key[s] == h && same_words(ids + t.first[s], ids + i, n)) {
+                    t.count[s]++;
+                    break;
+                }
+                s = (s + 1) & t.mask;
+            }
+            slot_of[k] = (int32_t)s;
+            if (t.count[s] > top)
+                top = t.count[s];
+            if (++work >= CHECK_EVERY) {
+                work = 0;
+                if (PyErr_CheckSignals() < 0)
+                    goto done;
+            }
+        }
+        if (n >= TOP_MIN && n <= TOP_MAX && top >= 2) {
+            int64_t chars = 0;
+            for (Py_ssize_t k = 0; k < live; k++) {
+                int32_t s = slot_of[k], i = pos[k];
+                if (t.count[s] == top && t.first[s] == i && cum[i + n] - cum[i] > chars)
+                    chars = cum[i + n] - cum[i];
+            }
+            double share = (double)(chars * top) / (double)word_chars;
+            out[n] = share < 1.0 ? share : 1.0;
+        }
+        /* Keep the repeated n-grams (in place: the list only shrinks). */
+        Py_ssize_t kept = 0;
+        for (Py_ssize_t k = 0; k < live; k++) {
+            if (t.count[slot_of[k]] >= 2) {
+                pos[kept] = pos[k];
+                hash[kept] = hash[k];
+                kept++;
+            }
+        }
+        live = kept;
+        if (n >= DUPE_MIN) {
+            /* The words covered by the repeated n-grams [p, p + n): a union of intervals,
+             * their starts in increasing order. */
+            int64_t covered = 0;
+            Py_ssize_t end = 0;
+            for (Py_ssize_t k = 0; k < live; k++) {
+                Py_ssize_t a = pos[k] > end ? pos[k] : end, b = (Py_ssize_t)pos[k] + n;
+                if (b > a)
+                    covered += cum[b] - cum[a];
+                if (b > end)
+                    end = b;
+            }
+            out[n] = (double)covered / (double)word_chars;
+        }
+    }
+    goto build;
+nomem:
+    PyErr_NoMemory();
+    goto done;
+build:
+    result = Py_BuildValue("(ddddddddd)", out[2], out[3], out[4], out[5], out[6], out[7],
+                           out[8], out[9], out[10]);
+done:
+    free(t.key);
+    free(t.first);
+    free(t.count);
+    free(hash);
+    free(slot_of);
+    free(pos);
+    free(cum);
+    PyBuffer_Release(&ids_view);
+    PyBuffer_Release(&lens_view);
+    return result;
+}
+
+/* ---- MinHash word hashes ------------------------------------------------------------------ */
+
+#define MH_R 0xD6E8FEB86659FD93ULL
+#define MH_SHINGLE_MUL 0x9E3779B97F4A7C15ULL
+
+PyDoc_STRVAR(minhash_words_doc,
+"minhash_words(texts) -> (hashes, counts)\n\n"
+"The 64-bit hash of every word of each UTF-8 text (a sequence of bytes-like objects), as\n"
+"codekiln.stream.dedup.minhash.word_hashes defines it, and the number of words of each\n"
+"text, as bytes of uint64 and int64.");
+
+static PyObject *minhash_words(PyObject *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "minhash_words: expected a sequence of bytes");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t docs = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *hashes = NULL, *counts = NULL;
+    Py_ssize_t cap = 0;
+    for (Py_ssize_t d = 0; d < docs; d++) {
+        if (!PyBytes_Check(items[d])) {
+            PyErr_SetString(PyExc_TypeError, "minhash_words: every text must be bytes");
+            goto fail;
+        }
+        cap += PyBytes_GET_SIZE(items[d]) / 2 + 1;
+    }
+    hashes = PyBytes_FromStringAndSize(NULL, cap * 8);
+    counts = PyBytes_FromStringAndSize(NULL, docs * 8);
+    if (hashes == NULL || counts == NULL)
+        goto fail;
+    uint64_t *h_out = (uint64_t *)PyBytes_AS_STRING(hashes);
+    int64_t *c_out = (int64_t *)PyBytes_AS_STRING(counts);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t d = 0; d < docs; d++) {
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(items[d]);
+        Py_ssize_t n = PyBytes_GET_SIZE(items[d]), i = 0, words = 0;
+        while (i < n) {
+            if (!minhash_word[p[i]]) {
+                i++;
+                continue;
+            }
+            Py_ssize_t start = i;
+            uint64_t h = 0, power = 1;
+            while (i < n && minhash_word[p[i]]) {
+                h += ((uint64_t)p[i] + 1) * power; /* sum((byte + 1) * R**k) mod 2**64 */
+                power *= MH_R;
+                i++;
+            }
+            h_out[total++] = mix64(h ^ ((uint64_t)(i - start) * MH_SHINGLE_MUL));
+            words++;
+        }
+        c_out[d] = words;
+    }
+    Py_DECREF(seq);
+    if (_PyBytes_Resize(&hashes, total * 8) < 0) {
+        Py_DECREF(counts);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", hashes, counts);
+fail:
+    Py_DECREF(seq);
+    Py_XDECREF(hashes);
+    Py_XDECREF(counts);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"ascii_words", ascii_words, METH_O, ascii_words_doc},
+    {"ascii_profile", ascii_profile, METH_O, ascii_profile_doc},
+    {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
+    {"minhash_words", minhash_words, METH_O, minhash_words_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "C loops of the heuristic filters and MinHash shingling (see each function).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    for (int c = 0; c < 256; c++) {
+        int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_';
+        ascii_word[c] = word ? (unsigned char)((c >= 'A' && c <= 'Z') ? c | 0x20 : c) : 0;
+        minhash_word[c] = word || c >= 0x80;
+        alpha_byte[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        digit_byte[c] = c >= '0' && c <= '9';
+        space_byte[c] = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
+    }
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,155 @@
+"""The C extension (``codekiln.stream._native``) computes what the numpy implementations do."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sysconfig
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from codekiln.stream.dedup import minhash
+from codekiln.stream.filters import document
+from codekiln.stream.filters._budget import DEADLINE, SignalTimeout, alarm_handler
+from codekiln.stream.filters.document import Document
+from codekiln.stream.filters.signals import SIGNALS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.stream.native import BUILT, numpy_only
+
+needs_native = pytest.mark.skipif(not BUILT, reason="the C extension is not built here")
+
+#: ASCII texts with what the loops tell apart: word bytes of both cases, digits, ``_``, every
+#: whitespace byte, line breaks, punctuation, NUL and DEL.
+_ASCII_TEXT = st.text(
+    alphabet=st.sampled_from("aZz_09 \t\n\r\x0b\x0c.,(){}#'\"\x00\x7fQq"), max_size=300
+)
+
+
+def _first_seen(ids: np.ndarray) -> list[int]:
+    """Each id replaced by the position where it first occurs: equal ids, equal labels."""
+    seen: dict[int, int] = {}
+    return [seen.setdefault(int(x), i) for i, x in enumerate(ids)]
+
+
+def test_extension_is_built_where_a_compiler_is() -> None:
+    """With a C compiler and Python's headers the install builds the extension (a failed build
+    would otherwise go unnoticed: the numpy paths give the same values, only slower)."""
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not (shutil.which("cc") or shutil.which("gcc")) or not headers.exists():
+        pytest.skip("no C compiler or no Python headers: the extension is optional")
+    assert BUILT, "codekiln.stream._native is not importable: run `make venv` (pip install -e .)"
+
+
+@needs_native
+class TestAsciiWords:
+    @settings(max_examples=200, deadline=None)
+    @given(_ASCII_TEXT)
+    def test_same_words_as_numpy(self, text: str) -> None:
+        """Same word lengths, and equal ids exactly where the numpy ids are equal."""
+        ids, lengths = Document(text)._word_arrays
+        with numpy_only():
+            want_ids, want_lengths = Document(text)._word_arrays
+        assert lengths.tolist() == want_lengths.tolist()
+        assert _first_seen(ids) == _first_seen(want_ids)
+
+    def test_case_folded(self) -> None:
+        """Words differing only in case get one id; ``_`` and digits are word bytes."""
+        ids, lengths = Document("Foo fOO foo_1 FOO_1 bar")._word_arrays
+        assert lengths.tolist() == [3, 3, 5, 5, 3]
+        assert ids[0] == ids[1]
+        assert ids[2] == ids[3]
+        assert len({ids[0], ids[2], ids[4]}) == 3
+
+
+@needs_native
+class TestAsciiProfile:
+    @settings(max_examples=200, deadline=None)
+    @given(_ASCII_TEXT)
+    def test_same_counts_as_numpy(self, text: str) -> None:
+        """Letters, digits, whitespace and the longest line equal the numpy figures."""
+        doc = Document(text)
+        with numpy_only():
+            want = Document(text)
+            assert (doc.char_classes, doc.max_line_length) == (
+                want.char_classes,
+                want.max_line_length,
+            )
+
+    def test_longest_line_at_either_end(self) -> None:
+        """The first and the last line count (no break before or after them)."""
+        assert Document("abcdef\nab\nabc").max_line_length == 6
+        assert Document("ab\nabc\nabcdefg").max_line_length == 7
+        assert Document("").max_line_length == 0
+
+
+@needs_native
+class TestNgramSignals:
+    def test_buffers_of_different_sizes_are_refused(self) -> None:
+        """Ids and lengths of different sizes are a ValueError, not a read past the end."""
+        from codekiln.stream import _native
+
+        ids = np.arange(4, dtype=np.int64)
+        with pytest.raises(ValueError, match="one size"):
+            _native.ngram_signals(ids, np.ones(3, dtype=np.int64))
+
+    def test_stopped_by_the_signal_budget(self) -> None:
+        """A long repetitive text is stopped by the filter stage's SIGALRM budget inside the C
+        loop (it checks for signals as it goes), instead of running to completion."""
+        text = "a b " * 2_000_000
+        doc = Document(text)
+        doc._word_arrays  # noqa: B018 - the words first, outside the budget
+        fn = SIGNALS["frac_chars_dupe_10grams"].fn
+        # The first tick (50 ms) finds the deadline passed; the loop takes about 0.5 s.
+        with alarm_handler(0.05) as armed:
+            if not armed:
+                pytest.skip("SIGALRM cannot be armed here")
+            DEADLINE[0] = time.perf_counter() + 0.01
+            try:
+                with pytest.raises(SignalTimeout):
+                    fn(doc)
+            finally:
+                DEADLINE[0] = 0.0
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+    def test_non_ascii_words_use_the_c_loop_too(self) -> None:
+        """Texts with non-ASCII words (Python word ids) give the numpy values as well."""
+        text = "é ß a b é ß a b é ß a b c d e f g é ß a b c d e"
+        got = [SIGNALS[f"frac_chars_dupe_{n}grams"].fn(Document(text)) for n in range(5, 11)]
+        with numpy_only():
+            want = [SIGNALS[f"frac_chars_dupe_{n}grams"].fn(Document(text)) for n in range(5, 11)]
+        assert got == want
+        assert got[0] > 0
+
+
+@needs_native
+class TestMinhashWords:
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.text(max_size=120), max_size=8))
+    def test_same_hashes_as_numpy(self, texts: list[str]) -> None:
+        """Word hashes and per-text counts equal the numpy ones bit for bit (any Unicode,
+        lone surrogates, empty texts), so signatures do not depend on the build."""
+        hashes, counts = minhash.word_hashes(texts)
+        bufs = [t.encode("utf-8", "surrogatepass") for t in texts]
+        want_hashes, want_counts = minhash.word_hashes_numpy(bufs)
+        assert hashes.tolist() == want_hashes.tolist()
+        assert counts.tolist() == want_counts.tolist()
+
+    def test_refuses_str(self) -> None:
+        """The C loop takes UTF-8 bytes; a str is a TypeError, not a guess at an encoding."""
+        from codekiln.stream import _native
+
+        with pytest.raises(TypeError, match="bytes"):
+            _native.minhash_words(["text"])  # type: ignore[list-item]
+
+
+def test_numpy_only_restores_the_extension() -> None:
+    """The test helper puts the extension back after a numpy-only block."""
+    before = document._native, minhash._native
+    with numpy_only():
+        assert document._native is None
+        assert minhash._native is None
+    assert (document._native, minhash._native) == before
