@@ -117,6 +117,85 @@ static PyObject *ascii_profile(PyObject *self, PyObject *arg)
     return Py_BuildValue("(nnnn)", alpha, digit, space, longest);
 }
 
+/* ---- runs that may hold hex byte dumps ---------------------------------------------------- */
+
+PyDoc_STRVAR(hex_runs_doc,
+"hex_runs(data, min_digits) -> bytes\n\n"
+"(start, end) pairs, as int64, of the maximal runs of ASCII bytes a hex-dump pattern can\n"
+"match (hex digits, x, X, backslash, comma, whitespace incl. \\x1c-\\x1f) that hold at least\n"
+"min_digits hex digits.");
+
+static unsigned char hex_run_byte[256], hex_digit_byte[256], base64_byte[256];
+
+typedef struct {
+    int64_t *pairs;
+    Py_ssize_t found, cap;
+} pairs_t;
+
+static int pairs_add(pairs_t *out, Py_ssize_t start, Py_ssize_t end)
+{
+    if (out->found == out->cap) {
+        Py_ssize_t cap = out->cap ? out->cap * 2 : 16;
+        int64_t *grown = realloc(out->pairs, cap * 2 * sizeof(int64_t));
+        if (grown == NULL)
+            return -1;
+        out->pairs = grown;
+        out->cap = cap;
+    }
+    out->pairs[2 * out->found] = start;
+    out->pairs[2 * out->found + 1] = end;
+    out->found++;
+    return 0;
+}
+
+/* The runs of bytes with in_run[b] set whose weight[b] sum to min_weight or more. Branch-free
+ * but for the rare run that qualifies: code alternates between run and non-run bytes every
+ * few bytes, which a branch per byte mispredicts. */
+static PyObject *weighted_runs(PyObject *args, const unsigned char *in_run,
+                               const unsigned char *weight)
+{
+    Py_buffer view;
+    Py_ssize_t min_weight;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &min_weight))
+        return NULL;
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len, start = 0, sum = 0;
+    pairs_t out = {NULL, 0, 0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t in = in_run[p[i]];
+        if (__builtin_expect(!in && sum >= min_weight, 0) && pairs_add(&out, start, i) < 0)
+            goto nomem;
+        sum = (sum + weight[p[i]]) & -in;
+        start = in ? start : i + 1;
+    }
+    if (sum >= min_weight && pairs_add(&out, start, n) < 0)
+        goto nomem;
+    PyBuffer_Release(&view);
+    PyObject *result =
+        PyBytes_FromStringAndSize((const char *)out.pairs, out.found * 2 * sizeof(int64_t));
+    free(out.pairs);
+    return result;
+nomem:
+    PyBuffer_Release(&view);
+    free(out.pairs);
+    return PyErr_NoMemory();
+}
+
+static PyObject *hex_runs(PyObject *self, PyObject *args)
+{
+    return weighted_runs(args, hex_run_byte, hex_digit_byte);
+}
+
+PyDoc_STRVAR(base64_runs_doc,
+"base64_runs(data, min_length) -> bytes\n\n"
+"(start, end) pairs, as int64, of the maximal runs of base64-alphabet bytes ([A-Za-z0-9+/=]\n"
+"and \\n) at least min_length long.");
+
+static PyObject *base64_runs(PyObject *self, PyObject *args)
+{
+    return weighted_runs(args, base64_byte, base64_byte);
+}
+
 /* ---- word n-gram signals ------------------------------------------------------------------ */
 
 static inline int same_words(const int64_t *a, const int64_t *b, int n)
@@ -364,6 +443,8 @@ fail:
 static PyMethodDef methods[] = {
     {"ascii_words", ascii_words, METH_O, ascii_words_doc},
     {"ascii_profile", ascii_profile, METH_O, ascii_profile_doc},
+    {"hex_runs", hex_runs, METH_VARARGS, hex_runs_doc},
+    {"base64_runs", base64_runs, METH_VARARGS, base64_runs_doc},
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},
     {NULL, NULL, 0, NULL},
@@ -384,6 +465,11 @@ PyMODINIT_FUNC PyInit__native(void)
         alpha_byte[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         digit_byte[c] = c >= '0' && c <= '9';
         space_byte[c] = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
+        hex_digit_byte[c] = digit_byte[c] || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        hex_run_byte[c] = hex_digit_byte[c] || c == 'x' || c == 'X' || c == '\\' || c == ',' ||
+                          space_byte[c] || (c >= 0x1c && c <= 0x1f);
+        base64_byte[c] = alpha_byte[c] || digit_byte[c] || c == '+' || c == '/' || c == '=' ||
+                         c == '\n';
     }
     return PyModule_Create(&module);
 }

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import numpy.typing as npt
+from codekiln.stream.filters import document
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals._registry import ratio, signal
 
@@ -108,48 +110,85 @@ ENCODED_MAX_RUN_CHARS = 1024
 ENCODED_MAX_FRACTION = 0.5
 
 
-#: Base64-alphabet bytes -> "a", every other byte -> " ".
+#: Base64-alphabet bytes -> 1, every other byte -> 0.
 _B64_MAP = bytes(
-    ord("a") if b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n=" else 32
+    1 if b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n=" else 0
     for b in range(256)
 )
-_B64_RUN = b"a" * 64
+_B64_RUN = b"\x01" * 64
+#: What the hex-run pattern can match (ASCII): hex digits, the ``0x``/``\x`` prefix letters,
+#: the comma and whitespace (``\s`` of a str pattern, U+001C..U+001F included) -> 1; else 0.
+_HEX_RUN_MAP = bytes(
+    1 if chr(b) in "0123456789abcdefABCDEFxX\\," or chr(b).isspace() else 0 for b in range(128)
+) + bytes(128)
+_HEX_DIGIT_MAP = bytes(1 if chr(b) in "0123456789abcdefABCDEF" else 0 for b in range(256))
+#: A hex run holds 8 pairs of hex digits at least.
+_HEX_RUN_DIGITS = 16
 
 
-def _maybe_base64(doc: Document) -> bool:
-    """False when no 64-character base64-alphabet run exists (bytes scan, ASCII texts only)."""
-    if not doc.text.isascii():
-        return True
-    return _B64_RUN in doc.encoded.translate(_B64_MAP)
+def _runs(flags: bytes, min_length: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(starts, ends) of the maximal runs of 1 bytes in ``flags`` at least ``min_length`` long."""
+    edges = np.zeros(len(flags) + 2, dtype=np.int8)
+    edges[1:-1] = np.frombuffer(flags, dtype=np.int8)
+    bounds = np.flatnonzero(np.diff(edges))
+    starts, ends = bounds[0::2], bounds[1::2]
+    keep = ends - starts >= min_length
+    return starts[keep], ends[keep]
 
 
-def _maybe_hex(doc: Document) -> bool:
-    """False when a run of 8 hex bytes is implausible: fewer than 8 ``0x``/``\\x`` prefixes and
-    under 10% digits (an unprefixed hex dump is mostly digits)."""
-    text = doc.text
-    _, digits, space = doc.char_classes
-    if digits > 0.1 * (len(text) - space):
-        return True
-    # The prefixes, counted on the UTF-8 bytes (the same ASCII pairs): find every x or X, look
-    # at the byte before it. Neither pair can overlap itself, so this is str.count's figure.
-    raw = np.frombuffer(doc.encoded, dtype=np.uint8)
-    xs = np.flatnonzero((raw[1:] | 0x20) == ord("x")) + 1
-    before = raw[xs - 1]
-    prefixes = int(np.count_nonzero(before == ord("0")))
-    prefixes += int(np.count_nonzero((before == ord("\\")) & (raw[xs] == ord("x"))))
-    return prefixes >= 8
+def _base64_sizes(doc: Document) -> list[int]:
+    """Sizes of the matches of the base64 pattern: its runs of 64+ alphabet characters are
+    maximal runs, found on the bytes (a non-ASCII character is never in the alphabet, and
+    splits a run as its bytes do)."""
+    if document._native is not None:
+        flat = np.frombuffer(document._native.base64_runs(doc.encoded, 64), dtype=np.int64)
+        starts, ends = flat[0::2], flat[1::2]
+    else:
+        flags = doc.encoded.translate(_B64_MAP)
+        if _B64_RUN not in flags:
+            return []
+        starts, ends = _runs(flags, 64)
+    sizes: list[int] = (ends - starts).tolist()
+    return sizes
+
+
+def _hex_sizes(doc: Document) -> list[int]:
+    """Sizes of the matches of the hex-run pattern. On ASCII texts only the runs of characters
+    the pattern can match that hold 16+ hex digits are searched (every match lies inside one
+    such run); the search window ends one character past the run, so that ``\\b`` sees it."""
+    text, pattern = doc.text, _ENCODED[1]
+    if not text.isascii():
+        return [m.end() - m.start() for m in pattern.finditer(text)]
+    sizes: list[int] = []
+    for start, end in _hex_runs(doc.encoded):
+        sizes.extend(m.end() - m.start() for m in pattern.finditer(text, start, end + 1))
+    return sizes
+
+
+def _hex_runs(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the runs of hex-run characters holding 16+ hex digits (ASCII bytes)."""
+    if document._native is not None:
+        flat = np.frombuffer(document._native.hex_runs(data, _HEX_RUN_DIGITS), dtype=np.int64)
+        return list(zip(flat[0::2].tolist(), flat[1::2].tolist(), strict=True))
+    starts, ends = _runs(data.translate(_HEX_RUN_MAP), 1)
+    if not len(starts):
+        return []
+    digits = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(np.frombuffer(data.translate(_HEX_DIGIT_MAP), np.uint8), out=digits[1:])
+    keep = digits[ends] - digits[starts] >= _HEX_RUN_DIGITS
+    return list(zip(starts[keep].tolist(), ends[keep].tolist(), strict=True))
 
 
 @signal("cate_encoded_data")
 def cate_encoded_data(doc: Document) -> float:
     """1 for base64 runs (64+), hex byte runs, ``\\uXXXX`` runs longer than 1024 chars or >50%."""
-    checks = (_maybe_base64(doc), _maybe_hex(doc), "\\u" in doc.text)
     total = 0
-    for pattern, plausible in zip(_ENCODED, checks, strict=True):
-        if not plausible:
-            continue
-        for match in pattern.finditer(doc.text):
-            size = match.end() - match.start()
+    for sizes in (
+        _base64_sizes(doc),
+        _hex_sizes(doc),
+        [m.end() - m.start() for m in _ENCODED[2].finditer(doc.text)] if "\\u" in doc.text else [],
+    ):
+        for size in sizes:
             if size > ENCODED_MAX_RUN_CHARS:
                 return 1.0
             total += size

@@ -14,11 +14,11 @@ from codekiln.stream.dedup import minhash
 from codekiln.stream.filters import document
 from codekiln.stream.filters._budget import DEADLINE, SignalTimeout, alarm_handler
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals import SIGNALS
+from codekiln.stream.filters.signals import SIGNALS, code
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.stream.native import BUILT, numpy_only
+from tests.stream.native import BUILT, implementations, numpy_only
 
 needs_native = pytest.mark.skipif(not BUILT, reason="the C extension is not built here")
 
@@ -144,6 +144,37 @@ class TestMinhashWords:
 
         with pytest.raises(TypeError, match="bytes"):
             _native.minhash_words(["text"])  # type: ignore[list-item]
+
+
+#: Texts made of what the encoded-data patterns look at: hex pairs with and without prefixes,
+#: their separators, base64 characters, and a few characters that break both.
+_ENCODED_PIECES = st.sampled_from(
+    [
+        *("0x1f", "A0", "ab", "\\x7f", "de", "QUJD", "+/="),
+        *(", ", ",", " ", "\n  ", "\x1c"),
+        *("g", ";", "é"),
+    ]
+)
+
+
+class TestEncodedRuns:
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(_ENCODED_PIECES, max_size=80), st.integers(1, 40))
+    def test_match_sizes_equal_the_patterns(self, pieces: list[str], repeat: int) -> None:
+        """The base64 and hex-run sizes found from byte runs (C, and numpy) are exactly the
+        sizes of the patterns' matches over the whole text."""
+        text = "".join(pieces) * repeat
+        want = [[m.end() - m.start() for m in code._ENCODED[k].finditer(text)] for k in (0, 1)]
+        for _ in implementations():
+            doc = Document(text)
+            assert [code._base64_sizes(doc), code._hex_sizes(doc)] == want
+
+    def test_hex_dump_without_digits(self) -> None:
+        """A dump of letter-only hex bytes ("ab ab ..."), which the pattern matches, is found
+        (an earlier shortcut skipped texts with few digits and no 0x prefixes)."""
+        text = "x = 1\n" + "ab " * 600
+        for _ in implementations():
+            assert SIGNALS["cate_encoded_data"].fn(Document(text)) == 1.0
 
 
 def test_numpy_only_restores_the_extension() -> None:
