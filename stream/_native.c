@@ -373,6 +373,155 @@ done:
     return result;
 }
 
+/* ---- comments and strings of Python source ----------------------------------------------- */
+
+/* The end of a triple-quoted literal whose opening quotes start at `at`:
+ * q q q [^q\\]* ((\\. | q(?!qq)) [^q\\]*)* (q q q)?  (a backslash may escape a line break). */
+static Py_ssize_t triple_end(const char *s, Py_ssize_t n, Py_ssize_t at, char q)
+{
+    Py_ssize_t i = at + 3;
+    for (;;) {
+        while (i < n && s[i] != q && s[i] != '\\')
+            i++;
+        if (i >= n)
+            return n;
+        if (s[i] == '\\') {
+            if (i + 1 >= n)
+                return i; /* a final backslash escapes nothing: the literal ends before it */
+            i += 2;
+            continue;
+        }
+        if (i + 2 < n && s[i + 1] == q && s[i + 2] == q)
+            return i + 3;
+        i++;
+    }
+}
+
+/* The end of a one-line literal opened at `at`: q [^q\\\n]* (\\. [^q\\\n]*)* q? */
+static Py_ssize_t single_end(const char *s, Py_ssize_t n, Py_ssize_t at, char q)
+{
+    Py_ssize_t i = at + 1;
+    for (;;) {
+        while (i < n && s[i] != q && s[i] != '\\' && s[i] != '\n')
+            i++;
+        if (i >= n || s[i] == '\n')
+            return i;
+        if (s[i] == q)
+            return i + 1;
+        if (i + 1 >= n)
+            return i;
+        i += 2;
+    }
+}
+
+static int append_str(PyObject *list, const char *s, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *piece = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + start, end - start);
+    if (piece == NULL)
+        return -1;
+    int rc = PyList_Append(list, piece);
+    Py_DECREF(piece);
+    return rc;
+}
+
+static unsigned char py_special[256];
+
+PyDoc_STRVAR(scan_python_doc,
+"scan_python(source) -> (code, comments, strings)\n\n"
+"One pass over ASCII Python source given with a leading line break, as the regular\n"
+"expression of codekiln.stream.filters.document splits it: # comments and docstrings (a\n"
+"triple-quoted literal starting its line, optionally prefixed by one of rRuU) are comments,\n"
+"other quoted literals strings. code is the source without the leading break, comments\n"
+"removed and each docstring replaced by a line break.");
+
+static PyObject *scan_python(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const char *s = view.buf;
+    Py_ssize_t n = view.len;
+    PyObject *comments = PyList_New(0), *strings = PyList_New(0), *result = NULL;
+    char *code = malloc(n + 1);
+    if (comments == NULL || strings == NULL || code == NULL) {
+        if (code == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t i = 0, copied = 0, size = 0; /* s[copied:i] is code not yet copied */
+    long work = 0;
+    while (i < n) {
+        while (i < n && !py_special[(unsigned char)s[i]])
+            i++;
+        if (i >= n)
+            break;
+        char c = s[i];
+        Py_ssize_t end;
+        int comment;
+        if (c == '#') {
+            end = i + 1;
+            while (end < n && s[end] != '\n')
+                end++;
+            comment = 1;
+        }
+        else if (c == '\n') {
+            Py_ssize_t j = i + 1;
+            while (j < n && (s[j] == ' ' || s[j] == '\t'))
+                j++;
+            if (j < n && (s[j] == 'r' || s[j] == 'R' || s[j] == 'u' || s[j] == 'U'))
+                j++;
+            if (j + 2 < n && (s[j] == '"' || s[j] == '\'') && s[j + 1] == s[j] &&
+                s[j + 2] == s[j]) {
+                end = triple_end(s, n, j, s[j]);
+                comment = 1;
+            }
+            else {
+                i++;
+                continue;
+            }
+        }
+        else {
+            end = (i + 2 < n && s[i + 1] == c && s[i + 2] == c) ? triple_end(s, n, i, c)
+                                                                 : single_end(s, n, i, c);
+            comment = 0;
+        }
+        memcpy(code + size, s + copied, i - copied);
+        size += i - copied;
+        if (comment) {
+            if (c == '\n')
+                code[size++] = '\n';
+            if (append_str(comments, s, i, end) < 0)
+                goto done;
+        }
+        else {
+            memcpy(code + size, s + i, end - i);
+            size += end - i;
+            if (append_str(strings, s, i, end) < 0)
+                goto done;
+        }
+        i = copied = end;
+        if (++work >= CHECK_EVERY / 16) {
+            work = 0;
+            if (PyErr_CheckSignals() < 0)
+                goto done;
+        }
+    }
+    memcpy(code + size, s + copied, n - copied);
+    size += n - copied;
+    {
+        PyObject *text = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, code + (size > 0),
+                                                   size > 0 ? size - 1 : 0);
+        if (text != NULL)
+            result = Py_BuildValue("(NOO)", text, comments, strings);
+    }
+done:
+    free(code);
+    Py_XDECREF(comments);
+    Py_XDECREF(strings);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 /* ---- MinHash word hashes ------------------------------------------------------------------ */
 
 #define MH_R 0xD6E8FEB86659FD93ULL
@@ -447,6 +596,7 @@ static PyMethodDef methods[] = {
     {"base64_runs", base64_runs, METH_VARARGS, base64_runs_doc},
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},
+    {"scan_python", scan_python, METH_O, scan_python_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -468,6 +618,7 @@ PyMODINIT_FUNC PyInit__native(void)
         hex_digit_byte[c] = digit_byte[c] || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
         hex_run_byte[c] = hex_digit_byte[c] || c == 'x' || c == 'X' || c == '\\' || c == ',' ||
                           space_byte[c] || (c >= 0x1c && c <= 0x1f);
+        py_special[c] = c == '#' || c == '\n' || c == '"' || c == '\'';
         base64_byte[c] = alpha_byte[c] || digit_byte[c] || c == '+' || c == '/' || c == '=' ||
                          c == '\n';
     }

@@ -433,6 +433,8 @@ class Document:
         if scanner is None:
             return self.text, [], []
         python = self.family == "python"
+        if python and _native is not None and self.text.isascii():
+            return _native.scan_python(b"\n" + self.encoded)  # the same split, in C
         parts = scanner.split("\n" + self.text if python else self.text)
         starts = _COMMENT_STARTS[self.family]
         comments: list[str] = []

@@ -177,6 +177,33 @@ class TestEncodedRuns:
             assert SIGNALS["cate_encoded_data"].fn(Document(text)) == 1.0
 
 
+#: Python source made of what the comment and string scanner looks at: quotes of both kinds
+#: alone and tripled, escapes (also of a line break), comments, indentation, string prefixes.
+_PY_PIECES = st.sampled_from(
+    ['"', "'", '"""', "'''", "\\", "\\\n", "\n", "\n    ", " ", "\t", "#", "r", "U", "b", "x = "]
+)
+
+
+class TestScanPython:
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(_PY_PIECES, max_size=60))
+    def test_same_split_as_the_regex(self, pieces: list[str]) -> None:
+        """Code, comments and strings equal the regular expression's split, piece for piece."""
+        text = "".join(pieces)
+        got = Document(text, "Python")._scan
+        with numpy_only():
+            assert got == Document(text, "Python")._scan
+
+    def test_docstring_and_comment(self) -> None:
+        """A docstring starting its line and a # comment are comments; other literals strings."""
+        code, comments, strings = Document(
+            'def f():\n    r"""Doc."""\n    return "#x"  # note\n', "Python"
+        )._scan
+        assert comments == ['\n    r"""Doc."""', "# note"]
+        assert strings == ['"#x"']
+        assert code == 'def f():\n\n    return "#x"  \n'
+
+
 def test_numpy_only_restores_the_extension() -> None:
     """The test helper puts the extension back after a numpy-only block."""
     before = document._native, minhash._native
