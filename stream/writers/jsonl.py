@@ -7,9 +7,24 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
 import zstandard
 from codekiln.stream.record import Record
 from codekiln.stream.writers.base import HashingFile, ShardWriter
+
+
+def json_line(record: Record) -> bytes:
+    """One record as a line of compact JSON in UTF-8.
+
+    orjson (about 5x the standard library's encoder on code text); a record it refuses (a lone
+    surrogate in a text, which is not UTF-8; an integer over 64 bits) is written by the
+    standard library instead, lone surrogates escaped, so that nothing is altered or lost.
+    """
+    obj = record.to_json()
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii")
 
 
 class JsonlZstWriter(ShardWriter):
@@ -31,18 +46,7 @@ class JsonlZstWriter(ShardWriter):
         self._zw = cctx.stream_writer(self._hashing, closefd=False)  # type: ignore[arg-type]
 
     def _write(self, records: list[Record]) -> int:
-        lines = "".join(
-            json.dumps(r.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
-            for r in records
-        )
-        try:
-            data = lines.encode("utf-8")
-        except UnicodeEncodeError:
-            # Lone surrogates (possible from JSON input) are not UTF-8: escape them instead of
-            # altering the text.
-            data = "".join(
-                json.dumps(r.to_json(), separators=(",", ":")) + "\n" for r in records
-            ).encode("ascii")
+        data = b"".join(map(json_line, records))
         self._zw.write(data)
         return len(data)
 

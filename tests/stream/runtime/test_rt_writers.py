@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from codekiln.stream.record import Record
 from codekiln.stream.writers import JsonlZstWriter, ParquetWriter, read_jsonl_zst
+from codekiln.stream.writers.jsonl import json_line
 
 
 def _recs(n: int, start: int = 0) -> list[Record]:
@@ -66,6 +67,28 @@ class TestJsonlZst:
         w.commit()
         [row] = read_jsonl_zst(tmp_path / "part-00000.jsonl.zst")
         assert row["text"] == "a\ud800b"
+
+    def test_lines_read_back_as_the_standard_library_wrote_them(self, tmp_path: Path) -> None:
+        """orjson's lines parse to what json.dumps gave: text with quotes, escapes, controls
+        and non-ASCII, nested meta, floats, big ints; a non-str key falls back to json."""
+        records = [
+            Record(id="q", text='say "hi"\\n\t\x00\x1f é 漢 \U0001f600', meta={"a": [1, 2.5e-7]}),
+            Record(id="n", text="x", meta={"big": 2**63 - 1, "neg": -(2**63), "f": 0.1}),
+            Record(id="k", text="y", meta={1: "int key"}),  # type: ignore[dict-item]
+            Record(id="h", text="z", meta={"huge": 2**70}),
+        ]
+        for record in records:
+            line = json_line(record)
+            assert line.endswith(b"\n")
+            assert json.loads(line) == json.loads(json.dumps(record.to_json()))
+
+    def test_lone_surrogate_record_does_not_change_its_neighbours(self, tmp_path: Path) -> None:
+        """Only the record orjson refuses is escaped: the others stay UTF-8 on one line each."""
+        w = JsonlZstWriter(tmp_path, prefix="part", max_records=10, max_bytes=1 << 30)
+        w.write([Record(id="a", text="é"), Record(id="s", text="\udc80"), Record(id="b", text="ü")])
+        w.commit()
+        rows = read_jsonl_zst(tmp_path / "part-00000.jsonl.zst")
+        assert [r["text"] for r in rows] == ["é", "\udc80", "ü"]
 
 
 class TestParquet:
