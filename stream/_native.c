@@ -522,6 +522,75 @@ done:
     return result;
 }
 
+/* ---- substrings of ASCII text, case-insensitively -------------------------------------- */
+
+static unsigned char ascii_lower[256];
+
+PyDoc_STRVAR(find_needles_doc,
+"find_needles(text, needles, limit) -> int\n\n"
+"Bit k set when needles[k] (lower-case bytes, at most 64 of them, none empty) occurs in\n"
+"text[:limit].lower(); text must be an ASCII str.");
+
+static PyObject *find_needles(PyObject *self, PyObject *args)
+{
+    PyObject *text, *needles;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "UO!n", &text, &PyTuple_Type, &needles, &limit))
+        return NULL;
+    if (!PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_ValueError, "find_needles: the text must be ASCII");
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(needles);
+    if (count > 64) {
+        PyErr_SetString(PyExc_ValueError, "find_needles: at most 64 needles");
+        return NULL;
+    }
+    const unsigned char *need[64];
+    Py_ssize_t need_len[64];
+    /* at[k][b]: the needles whose byte k is b (or that are k bytes long or shorter), as bit
+     * sets: a position is a candidate for the needles in all three sets of its next bytes. */
+    uint64_t at[3][256] = {{0}};
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *item = PyTuple_GET_ITEM(needles, k);
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) == 0) {
+            PyErr_SetString(PyExc_TypeError, "find_needles: needles must be non-empty bytes");
+            return NULL;
+        }
+        need[k] = (const unsigned char *)PyBytes_AS_STRING(item);
+        need_len[k] = PyBytes_GET_SIZE(item);
+        for (int d = 0; d < 3; d++) {
+            if (d < need_len[k])
+                at[d][need[k][d]] |= (uint64_t)1 << k;
+            else
+                for (int b = 0; b < 256; b++)
+                    at[d][b] |= (uint64_t)1 << k;
+        }
+    }
+    const unsigned char *p = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (limit < n)
+        n = limit;
+    uint64_t found = 0, all = count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << count) - 1);
+    for (Py_ssize_t i = 0; i < n && found != all; i++) {
+        uint64_t candidates = at[0][ascii_lower[p[i]]] & ~found;
+        if (i + 2 < n)
+            candidates &= at[1][ascii_lower[p[i + 1]]] & at[2][ascii_lower[p[i + 2]]];
+        while (candidates) {
+            int k = __builtin_ctzll(candidates);
+            candidates &= candidates - 1;
+            Py_ssize_t len = need_len[k], j = 1;
+            if (i + len > n)
+                continue;
+            while (j < len && ascii_lower[p[i + j]] == need[k][j])
+                j++;
+            if (j == len)
+                found |= (uint64_t)1 << k;
+        }
+    }
+    return PyLong_FromUnsignedLongLong(found);
+}
+
 /* ---- MinHash word hashes ------------------------------------------------------------------ */
 
 #define MH_R 0xD6E8FEB86659FD93ULL
@@ -597,6 +666,7 @@ static PyMethodDef methods[] = {
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},
     {"scan_python", scan_python, METH_O, scan_python_doc},
+    {"find_needles", find_needles, METH_VARARGS, find_needles_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -618,6 +688,7 @@ PyMODINIT_FUNC PyInit__native(void)
         hex_digit_byte[c] = digit_byte[c] || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
         hex_run_byte[c] = hex_digit_byte[c] || c == 'x' || c == 'X' || c == '\\' || c == ',' ||
                           space_byte[c] || (c >= 0x1c && c <= 0x1f);
+        ascii_lower[c] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : (unsigned char)c;
         py_special[c] = c == '#' || c == '\n' || c == '"' || c == '\'';
         base64_byte[c] = alpha_byte[c] || digit_byte[c] || c == '+' || c == '/' || c == '=' ||
                          c == '\n';

@@ -38,6 +38,11 @@ from typing import Any, ClassVar
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
 
+try:
+    from codekiln.stream import _native
+except ImportError:  # installed without a C compiler: str searches
+    _native = None  # type: ignore[assignment]
+
 DEFAULT_KEYWORDS: tuple[str, ...] = (
     "leetcode",
     "codeforces",
@@ -153,6 +158,10 @@ class AnnealRouteStage(BatchStage):
             except re.error as exc:
                 raise AnnealConfigError(f"anneal_route pattern {label!r}: {exc}") from exc
             self._patterns.append((label, hints.get(label, ""), compiled, fast))
+        hint_list = sorted({hint for _, hint, _, _ in self._patterns if hint})
+        #: The hints for the C search (up to 64; more: searched one by one in Python).
+        self._needles = tuple(h.encode() for h in hint_list) if len(hint_list) <= 64 else ()
+        self._needle_bit = {hint: k for k, hint in enumerate(hint_list)}
         self.corpus = corpus
         self.exclusive = bool(exclusive)
         self.max_scan_chars = int(max_scan_chars)
@@ -163,10 +172,19 @@ class AnnealRouteStage(BatchStage):
     def match(self, text: str) -> str | None:
         """The label of the first pattern that matches ``text`` (scan capped), else None."""
         head = text[: self.max_scan_chars]
-        lowered = head.lower()
         ascii_text = head.isascii()
+        found = -1  # every hint present, unless found by the C search below
+        if ascii_text and _native is not None and self._needles:
+            # All hints in one pass over the text, without lower-casing it first: most texts
+            # have none, and then no lower-case copy is made at all.
+            found = _native.find_needles(text, self._needles, self.max_scan_chars)
+            if not found and all(hint for _, hint, _, _ in self._patterns):
+                return None
+        lowered = head.lower()
         for label, hint, pattern, fast in self._patterns:
-            if hint and hint not in lowered:
+            if hint and (
+                hint not in lowered if found == -1 else not found >> self._needle_bit[hint] & 1
+            ):
                 continue
             if fast is None or not ascii_text:
                 if pattern.search(head):

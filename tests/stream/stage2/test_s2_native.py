@@ -15,10 +15,19 @@ from codekiln.stream.filters import document
 from codekiln.stream.filters._budget import DEADLINE, SignalTimeout, alarm_handler
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals import SIGNALS, code
+from codekiln.stream.sampling import anneal
+from codekiln.stream.sampling.anneal import AnnealRouteStage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.stream.native import BUILT, implementations, numpy_only
+
+#: Pieces of text that the annealing router's hints and patterns react to.
+_ANNEAL_PIECES = [
+    *("def solution(", "class Solution:", "LeetCode", "Sample Input\n1\nsample output"),
+    *("# Constraints:", "time complexity: O(n)", "spoj", "ACM-ICPC", "usaco-", "FOO", "é-x"),
+    *("x", "\n", " ", "é"),
+]
 
 needs_native = pytest.mark.skipif(not BUILT, reason="the C extension is not built here")
 
@@ -202,6 +211,43 @@ class TestScanPython:
         assert comments == ['\n    r"""Doc."""', "# note"]
         assert strings == ['"#x"']
         assert code == 'def f():\n\n    return "#x"  \n'
+
+
+@needs_native
+class TestFindNeedles:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.text(alphabet=st.sampled_from("abAB -xX"), max_size=60),
+        st.lists(st.text(alphabet=st.sampled_from("ab -x"), min_size=1, max_size=4), max_size=8),
+        st.integers(0, 70),
+    )
+    def test_same_as_substring_search(self, text: str, needles: list[str], limit: int) -> None:
+        """Bit k is set exactly when needle k is in the lower-cased text's first limit chars."""
+        from codekiln.stream import _native
+
+        got = _native.find_needles(text, tuple(n.encode() for n in needles), limit)
+        lowered = text[:limit].lower()
+        assert [bool(got >> k & 1) for k in range(len(needles))] == [n in lowered for n in needles]
+
+    def test_refuses_non_ascii_text(self) -> None:
+        """A non-ASCII text is refused (its lower-casing is not the bytes')."""
+        from codekiln.stream import _native
+
+        with pytest.raises(ValueError, match="ASCII"):
+            _native.find_needles("\u212a", (b"k",), 10)  # KELVIN SIGN lower-cases to "k"
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.sampled_from(_ANNEAL_PIECES), max_size=14))
+    def test_anneal_route_decides_the_same(self, pieces: list[str]) -> None:
+        """The annealing router picks the same label with the C search as without it."""
+        text = "".join(pieces)
+        stages = (AnnealRouteStage(), AnnealRouteStage(keywords=["Foo", "é-x"], patterns={}))
+        got = [stage.match(text) for stage in stages]
+        saved, anneal._native = anneal._native, None
+        try:
+            assert got == [stage.match(text) for stage in stages]
+        finally:
+            anneal._native = saved
 
 
 def test_numpy_only_restores_the_extension() -> None:
