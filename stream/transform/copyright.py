@@ -43,6 +43,26 @@ STRONG = re.compile(
     r"|\bunder the terms of the\b.*\blicen[cs]e\b",
     re.IGNORECASE,
 )
+#: A lower-case word from each alternative of STRONG (``©`` aside: never in ASCII text): an
+#: ASCII paragraph holding none of them cannot match it, and most comments hold none.
+_STRONG_WORDS = (
+    "copyright", "(c)", "all rights reserved", "spdx-license-identifier", "licen",
+    "permission is hereby granted", "the software is provided", "redistribution and use",
+    "is distributed in the hope", "warrant", "is free software",
+)  # fmt: skip
+
+
+def is_strong(text: str) -> bool:
+    """Whether ``text`` carries a strong licence marker (STRONG matches somewhere in it)."""
+    if text.isascii():
+        # Only for ASCII: under re.IGNORECASE some non-ASCII letters match ASCII ones (U+017F
+        # LONG S matches "s") that str.lower() leaves alone.
+        lowered = text.lower()
+        if not any(word in lowered for word in _STRONG_WORDS):
+            return False
+    return STRONG.search(text) is not None
+
+
 CONTINUATION = re.compile(
     r"licen[cs]e|warrant|https?://|liabilit|redistribut|permission|conditions|you may not use"
     r"|applicable law|author|contributor",
@@ -100,7 +120,7 @@ def strip_licence_header(text: str, syntax: CommentSyntax, max_header_lines: int
     def close_para() -> None:
         nonlocal para, prev_licence
         if para.lines:
-            licence = bool(STRONG.search(para.text)) or (
+            licence = is_strong(para.text) or (
                 prev_licence and bool(CONTINUATION.search(para.text))
             )
             if licence:
@@ -249,7 +269,7 @@ def _block(
     flags = []
     licence_prev = prev_licence
     for _, ptext in paras:
-        licence = bool(STRONG.search(ptext)) or (licence_prev and bool(CONTINUATION.search(ptext)))
+        licence = is_strong(ptext) or (licence_prev and bool(CONTINUATION.search(ptext)))
         flags.append(licence)
         licence_prev = licence
     if not any(flags):

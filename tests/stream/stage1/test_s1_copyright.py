@@ -143,3 +143,25 @@ def test_code_after_header_never_changes(header: str, body: str) -> None:
     once = strip_licence_header(header + body, syntax)
     assert once.text.endswith(body)
     assert strip_licence_header(once.text, syntax).text == once.text
+
+
+#: Pieces of licence language, cut and in several cases, with separators between them.
+_LICENCE_PIECES = [
+    *("Copyright", "COPYRIGHT", "copy right", "(c) 2020", "(C) x", "(c)", "All Rights Reserved"),
+    *("SPDX-License-Identifier", "Licensed under", "LICENCED to", "licensed", "GNU General"),
+    *("Public License", "MIT License", "the software is provided", "Permission is hereby"),
+    *("granted", "without warranty", "WITHOUT ANY WARRANTIES", "this file is free software"),
+    *("under the terms of the", "Redistribution and use in source and binary forms"),
+    *("is distributed in the hope that it will be useful", "\u017foftware", "\u00a9"),
+    *(" ", "\n", "x"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LICENCE_PIECES), max_size=8))
+def test_strong_marker_shortcut_agrees_with_the_pattern(pieces: list[str]) -> None:
+    """The word shortcut in front of the strong-marker pattern never changes its answer."""
+    from codekiln.stream.transform.copyright import STRONG, is_strong
+
+    text = "".join(pieces)
+    assert is_strong(text) == bool(STRONG.search(text))
