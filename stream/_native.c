@@ -591,6 +591,116 @@ static PyObject *find_needles(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLongLong(found);
 }
 
+/* ---- code lines ------------------------------------------------------------------------- */
+
+static unsigned char inline_space[256], strip_space[256];
+
+PyDoc_STRVAR(code_line_stats_doc,
+"code_line_stats(code, min_chars) -> (lines, keyed, distinct)\n\n"
+"Of the \\n-separated lines of ASCII code: how many str.strip() leaves non-empty; how many\n"
+"have min_chars or more bytes once blanks, tabs, CR, VT and FF are removed (their keys);\n"
+"and how many distinct keys those lines have.");
+
+static PyObject *code_line_stats(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t min_chars;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &min_chars))
+        return NULL;
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len;
+    /* Keys are copied to `keys` back to back; the set holds (hash, offset, length) per key. */
+    unsigned char *keys = malloc(n + 1);
+    size_t cap = 16;
+    while (cap < (size_t)n / 8 + 16)
+        cap <<= 1; /* at most one keyed line per min_chars + 1 bytes; rehash keeps it sparse */
+    uint64_t *hashes = calloc(cap, sizeof(uint64_t));
+    Py_ssize_t *offsets = malloc(cap * sizeof(Py_ssize_t));
+    Py_ssize_t *lengths = malloc(cap * sizeof(Py_ssize_t));
+    PyObject *result = NULL;
+    if (keys == NULL || hashes == NULL || offsets == NULL || lengths == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t lines = 0, keyed = 0, distinct = 0, used = 0, i = 0;
+    while (i <= n) {
+        Py_ssize_t start = used;
+        int nonblank = 0;
+        uint64_t h = 0xCBF29CE484222325ULL;
+        while (i < n && p[i] != '\n') {
+            unsigned char c = p[i++];
+            nonblank |= !strip_space[c];
+            if (!inline_space[c]) {
+                keys[used++] = c;
+                h = (h ^ c) * 0x100000001B3ULL;
+            }
+        }
+        i++; /* past the break (or the end) */
+        lines += nonblank;
+        Py_ssize_t len = used - start;
+        if (len < min_chars) {
+            used = start;
+            continue;
+        }
+        keyed++;
+        if ((size_t)(distinct + 1) * 2 > cap) { /* grow: keep the load under one half */
+            size_t grown = cap * 2;
+            uint64_t *h2 = calloc(grown, sizeof(uint64_t));
+            Py_ssize_t *o2 = malloc(grown * sizeof(Py_ssize_t));
+            Py_ssize_t *l2 = malloc(grown * sizeof(Py_ssize_t));
+            if (h2 == NULL || o2 == NULL || l2 == NULL) {
+                free(h2);
+                free(o2);
+                free(l2);
+                PyErr_NoMemory();
+                goto done;
+            }
+            for (size_t s = 0; s < cap; s++) {
+                if (!hashes[s])
+                    continue;
+                size_t t = mix64(hashes[s]) & (grown - 1);
+                while (h2[t])
+                    t = (t + 1) & (grown - 1);
+                h2[t] = hashes[s];
+                o2[t] = offsets[s];
+                l2[t] = lengths[s];
+            }
+            free(hashes);
+            free(offsets);
+            free(lengths);
+            hashes = h2;
+            offsets = o2;
+            lengths = l2;
+            cap = grown;
+        }
+        h |= 1; /* 0 marks an empty slot */
+        size_t slot = mix64(h) & (cap - 1);
+        for (;;) {
+            if (!hashes[slot]) {
+                hashes[slot] = h;
+                offsets[slot] = start;
+                lengths[slot] = len;
+                distinct++;
+                break; /* a new key: its bytes stay in `keys` */
+            }
+            if (hashes[slot] == h && lengths[slot] == len &&
+                memcmp(keys + offsets[slot], keys + start, len) == 0) {
+                used = start; /* seen before: drop the copy */
+                break;
+            }
+            slot = (slot + 1) & (cap - 1);
+        }
+    }
+    result = Py_BuildValue("(nnn)", lines, keyed, distinct);
+done:
+    free(keys);
+    free(hashes);
+    free(offsets);
+    free(lengths);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 /* ---- MinHash word hashes ------------------------------------------------------------------ */
 
 #define MH_R 0xD6E8FEB86659FD93ULL
@@ -666,6 +776,7 @@ static PyMethodDef methods[] = {
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},
     {"scan_python", scan_python, METH_O, scan_python_doc},
+    {"code_line_stats", code_line_stats, METH_VARARGS, code_line_stats_doc},
     {"find_needles", find_needles, METH_VARARGS, find_needles_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -688,6 +799,8 @@ PyMODINIT_FUNC PyInit__native(void)
         hex_digit_byte[c] = digit_byte[c] || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
         hex_run_byte[c] = hex_digit_byte[c] || c == 'x' || c == 'X' || c == '\\' || c == ',' ||
                           space_byte[c] || (c >= 0x1c && c <= 0x1f);
+        inline_space[c] = c == ' ' || c == '\t' || c == '\r' || c == 0x0b || c == 0x0c;
+        strip_space[c] = inline_space[c] || c == '\n' || (c >= 0x1c && c <= 0x1f);
         ascii_lower[c] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : (unsigned char)c;
         py_special[c] = c == '#' || c == '\n' || c == '"' || c == '\'';
         base64_byte[c] = alpha_byte[c] || digit_byte[c] || c == '+' || c == '/' || c == '=' ||

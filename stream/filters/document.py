@@ -162,6 +162,9 @@ _STRIP_BYTES = bytes(b for b in range(128) if chr(b).isspace() and b != 10)
 #: The same but for the information separators U+001C..U+001F.
 _INLINE_SPACE_BYTES = b" \t\r\x0b\x0c"
 _SEPARATORS = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+#: Lines with fewer non-whitespace characters than this (``}``, ``end``, ``i++;``) are trivial
+#: and ignored by the duplicate-line signal: every file repeats them.
+TRIVIAL_LINE_CHARS = 5
 _HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 #: Word n-grams are compared up to this size (the largest n of any signal).
 NGRAM_MAX = 10
@@ -475,6 +478,8 @@ class Document:
         code = self.code_text
         if not code.isascii():
             return len(self.code_lines)
+        if _native is not None:
+            return self.code_line_stats[0]
         # The lines ``str.strip`` leaves non-empty: drop its ASCII whitespace but the line
         # break, then count the lines that are not empty (all in C). Without the rare
         # separators U+001C..U+001F, the squeezed lines already are that.
@@ -484,6 +489,12 @@ class Document:
         else:
             lines = self.squeezed_code_lines
         return len(lines) - lines.count(b"")
+
+    @cached_property
+    def code_line_stats(self) -> tuple[int, int, int]:
+        """ASCII code text with the C extension: (code lines, lines of 5+ characters once
+        blanks are removed, how many distinct such lines), see frac_lines_dupe_lines."""
+        return _native.code_line_stats(self.code_text.encode("ascii"), TRIVIAL_LINE_CHARS)
 
     @cached_property
     def squeezed_code_lines(self) -> list[bytes]:

@@ -12,12 +12,8 @@ import re
 import numpy as np
 import numpy.typing as npt
 from codekiln.stream.filters import document
-from codekiln.stream.filters.document import Document
+from codekiln.stream.filters.document import TRIVIAL_LINE_CHARS, Document
 from codekiln.stream.filters.signals._registry import ratio, signal
-
-#: Lines with fewer non-whitespace characters than this (``}``, ``end``, ``i++;``) are trivial
-#: and ignored by the duplicate-line signal: every file repeats them.
-TRIVIAL_LINE_CHARS = 5
 
 
 @signal("frac_lines_dupe_lines")
@@ -25,6 +21,9 @@ def frac_lines_dupe_lines(doc: Document) -> float:
     """Code lines repeating an earlier code line (whitespace removed, trivial lines ignored)."""
     code = doc.code_text
     squeezed: list[str] | list[bytes]
+    if code.isascii() and document._native is not None:
+        _, keyed, distinct = doc.code_line_stats
+        return ratio(keyed - distinct, keyed)
     if code.isascii():
         # Same lines as the regex below, as bytes: one C-level delete instead of a regex sub.
         squeezed = doc.squeezed_code_lines

@@ -213,6 +213,35 @@ class TestScanPython:
         assert code == 'def f():\n\n    return "#x"  \n'
 
 
+def _code_line_figures(text: str, lang: str) -> tuple[int, float]:
+    doc = Document(text, lang)
+    return doc.num_code_lines, SIGNALS["frac_lines_dupe_lines"].fn(doc)
+
+
+@needs_native
+class TestCodeLines:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(
+            st.sampled_from(["a", "abcde", "x = 1", "\n", "\n\n", " ", "\t", "\r", "\x0c", "\x1c"]),
+            max_size=40,
+        ),
+        st.sampled_from(["Python", "C", "Markdown"]),
+    )
+    def test_same_as_numpy(self, pieces: list[str], lang: str) -> None:
+        """Code lines and the duplicate-line share equal the numpy figures (blanks, tabs, CR,
+        FF and the U+001C separators, which strip() removes but the line keys keep)."""
+        text = "".join(pieces)
+        got = _code_line_figures(text, lang)
+        with numpy_only():
+            assert got == _code_line_figures(text, lang)
+
+    def test_repeated_lines_counted_once(self) -> None:
+        """Lines equal once blanks are removed repeat; short lines are not counted."""
+        text = "x = f(a)\n  x  =  f(a)\n}\n}\ny = 2 + 3\n"
+        assert _code_line_figures(text, "C") == (5, 1 / 3)
+
+
 @needs_native
 class TestFindNeedles:
     @settings(max_examples=300, deadline=None)
