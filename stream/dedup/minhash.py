@@ -23,6 +23,7 @@ candidate with probability ``1 - (1 - s**r)**b``; the S-curve's midpoint is abou
 
 from __future__ import annotations
 
+import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -224,6 +225,9 @@ def shingle_sets(texts: Sequence[str], ngram: int = 5) -> list[set[int]]:
     return [set(flat[int(offsets[i]) : int(offsets[i + 1])].tolist()) for i in range(len(texts))]
 
 
+#: The array module's type code of 32-bit unsigned integers ("I" on every common platform).
+_U32_CODE = next(code for code in "IL" if array.array(code).itemsize == 4)
+
 #: Texts are shingled in chunks of about this many characters: the numpy temporaries (8 bytes
 #: per input byte) then stay small and are reused instead of being page-faulted in afresh.
 CHUNK_CHARS = 1 << 19
@@ -247,7 +251,10 @@ def signatures(texts: Sequence[str], params: MinHashParams) -> tuple[U32, npt.ND
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
             flat, offsets, params.num_perm, params.seed
         )
-        sig[start:end] = np.array(matrix.to_rows(), dtype=np.uint32).reshape(end - start, -1)
+        # Each row through array.array: numpy then copies buffers instead of converting
+        # 2048 Python ints per row one by one (about half the conversion time).
+        rows = [array.array(_U32_CODE, row) for row in matrix.to_rows()]
+        sig[start:end] = np.array(rows, dtype=np.uint32).reshape(end - start, -1)
         start = end
     return sig, has
 
