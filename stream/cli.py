@@ -329,6 +329,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from codekiln.stream.runtime._malloc import limit_malloc_arenas
 
+    # Each process of a run (this one and its pool workers) computes on one thread; numpy's
+    # OpenBLAS would start a thread per core on import that only spins (about 0.08 CPU s a
+    # process, a third of a small run's fixed cost). Set before numpy loads; a user's value
+    # is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)

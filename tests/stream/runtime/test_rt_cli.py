@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.machinery
 import json
+import os
 import subprocess
 import sys
 import types
@@ -361,3 +362,32 @@ class TestHooks:
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["launch"] == {"job": "anneal-1", "status": "submitted"}
         assert "anneal-1" in (out / "report.md").read_text()
+
+
+_THREADS_AFTER_NUMPY = """
+import os, sys
+from codekiln.stream.cli import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+import numpy
+print("threads:", os.environ["OPENBLAS_NUM_THREADS"], len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(("given", "want"), [(None, "1"), ("2", "2")])
+def test_cli_loads_numpy_without_a_blas_thread_pool(given: str | None, want: str) -> None:
+    """The CLI runs numpy on one OpenBLAS thread (a pool per process would only spin) unless
+    the user chose a number; with one, numpy's import starts no thread."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_AFTER_NUMPY],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split("threads:")[-1].split()  # fmt: skip
+    assert out[0] == want
+    if given is None:
+        assert out[1] == "1"
