@@ -13,18 +13,29 @@ OUT ?= out/run
 SHARED_DATA ?= $(abspath ../shared/data)
 export CODEKILN_DATA_DIR ?= $(SHARED_DATA)
 
-.PHONY: setup venv engine image app-image run test test-tools bench lint clean
+.PHONY: setup compiler venv engine image app-image run test test-tools bench lint clean
 
 setup: venv engine image
 
 # The venv is rebuilt when the project's dependencies change. torch is pinned in
 # pyproject.toml to the CPU build that installs from local disk.
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml setup.py stream/_native.c
+$(VENV)/.installed: pyproject.toml setup.py stream/_native.c | compiler
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+# A C compiler and Python's headers build codekiln's extension (stream/_native.c, the filters' and
+# MinHash's inner loops): Debian's gcc / python3-dev when missing. Without them the install goes
+# on and runs the numpy paths, about 1.3x slower end to end (docs/stream-stage2.md).
+compiler:
+	@headers="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"; \
+	missing=""; command -v cc >/dev/null 2>&1 || missing="gcc"; \
+	[ -f "$$headers" ] || missing="$$missing python3-dev"; \
+	if [ -n "$$missing" ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "warning: could not install$$missing: no C extension, slower numpy paths"; fi
 
 # The Docker engine: Debian's docker.io when no engine answers, dockerd started when not running.
 engine:
