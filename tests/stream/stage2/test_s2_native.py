@@ -265,6 +265,12 @@ class TestFindNeedles:
         with pytest.raises(ValueError, match="ASCII"):
             _native.find_needles("\u212a", (b"k",), 10)  # KELVIN SIGN lower-cases to "k"
 
+    def test_anneal_route_ascii_head_of_a_longer_text(self) -> None:
+        """Only the scanned head must be ASCII: a non-ASCII tail past max_scan_chars is fine."""
+        stage = AnnealRouteStage(max_scan_chars=10)
+        assert stage.match("see leetcode " + "é" * 50) is None  # cut inside the keyword
+        assert stage.match("leetcode x" + "é" * 50) == "kw:leetcode"
+
     @settings(max_examples=200, deadline=None)
     @given(st.lists(st.sampled_from(_ANNEAL_PIECES), max_size=14))
     def test_anneal_route_decides_the_same(self, pieces: list[str]) -> None:
