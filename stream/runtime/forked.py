@@ -25,7 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from codekiln.stream.runtime.executor import _init_worker, _ready, pool_size
+from codekiln.stream.runtime.executor import _init_worker, pool_size
 from codekiln.stream.stage import Stage
 
 #: What each worker receives: its stages (pickled, by key) and their work folders, or None
@@ -72,8 +72,11 @@ class ForkedPool:
             initargs=(self._setup, os.getpid()),
         )
         # Under "fork" the first submit() forks every worker at once, before the executor
-        # starts its own threads; each worker runs _ready once its initializer returned.
-        self._ready: list[Future[int]] = [self._pool.submit(_ready) for _ in range(size)]
+        # starts its own threads. A worker takes one of these tasks once its initializer has
+        # returned; they do not wait for each other (every worker exists already, unlike in
+        # the fork-server pool, whose _ready sleeps so that each worker gets started), so a
+        # worker still unpickling its stages when configure() returns joins in when done.
+        self._ready: list[Future[int]] = [self._pool.submit(os.getpid) for _ in range(size)]
         self._told = False
 
     @classmethod
@@ -97,8 +100,8 @@ class ForkedPool:
     def configure(
         self, stages: dict[str, Stage], work_dirs: dict[str, Path], workers: int
     ) -> ProcessPoolExecutor:
-        """Send every worker its stages and return the pool once all are ready (the
-        signature of ``make_pool``)."""
+        """Send every worker its stages and return the pool once they are on their way (the
+        signature of ``make_pool``; a worker that died before raises BrokenProcessPool)."""
         if pool_size(workers) != self.size:
             raise ValueError(f"{self.size} workers were forked, the pipeline wants {workers}")
         if self._told:
