@@ -177,7 +177,7 @@ class AnnealRouteStage(BatchStage):
         if ascii_text and _native is not None and self._needles:
             # All hints in one pass over the text, without lower-casing it first: most texts
             # have none, and then no lower-case copy is made at all.
-            found = _native.find_needles(head, self._needles, self.max_scan_chars)
+            found = _native.find_needles(head, self._needles, len(head))
             if not found and all(hint for _, hint, _, _ in self._patterns):
                 return None
         lowered = head.lower()

@@ -271,6 +271,16 @@ class TestFindNeedles:
         assert stage.match("see leetcode " + "é" * 50) is None  # cut inside the keyword
         assert stage.match("leetcode x" + "é" * 50) == "kw:leetcode"
 
+    def test_anneal_route_negative_scan_limit_cuts_as_a_slice(self) -> None:
+        """A negative max_scan_chars scans text[:max_scan_chars], with the C search as without."""
+        stage = AnnealRouteStage(max_scan_chars=-2)
+        got = stage.match("see leetcode now")
+        saved, anneal._native = anneal._native, None
+        try:
+            assert got == stage.match("see leetcode now") == "kw:leetcode"
+        finally:
+            anneal._native = saved
+
     @settings(max_examples=200, deadline=None)
     @given(st.lists(st.sampled_from(_ANNEAL_PIECES), max_size=14))
     def test_anneal_route_decides_the_same(self, pieces: list[str]) -> None:
