@@ -194,6 +194,7 @@ _PY_PIECES = st.sampled_from(
 
 
 class TestScanPython:
+    @needs_native  # without the extension both sides are the regular expression
     @settings(max_examples=400, deadline=None)
     @given(st.lists(_PY_PIECES, max_size=60))
     def test_same_split_as_the_regex(self, pieces: list[str]) -> None:
