@@ -67,4 +67,6 @@ def read_jsonl_zst(path: Path) -> list[dict[str, Any]]:
     """Every object of one shard (for tests, reports and tools; shards are bounded in size)."""
     with open(path, "rb") as fh:
         data = zstandard.ZstdDecompressor().stream_reader(fh).read()
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+    # Split on the line break byte only: str.splitlines would also split on U+2028, U+2029,
+    # NEL and the like, which the writer leaves raw inside a record's UTF-8 line.
+    return [json.loads(line) for line in data.split(b"\n") if line]

@@ -90,6 +90,15 @@ class TestJsonlZst:
         rows = read_jsonl_zst(tmp_path / "part-00000.jsonl.zst")
         assert [r["text"] for r in rows] == ["é", "\udc80", "ü"]
 
+    def test_unicode_line_separators_stay_inside_their_record(self, tmp_path: Path) -> None:
+        """U+2028, U+2029 and NEL, written raw in UTF-8 lines, do not split a record on read."""
+        texts = ["a\u2028b", "c\u2029d", "e\x85f"]
+        w = JsonlZstWriter(tmp_path, prefix="part", max_records=10, max_bytes=1 << 30)
+        w.write([Record(id=str(i), text=t) for i, t in enumerate(texts)])
+        w.commit()
+        rows = read_jsonl_zst(tmp_path / "part-00000.jsonl.zst")
+        assert [r["text"] for r in rows] == texts
+
 
 class TestParquet:
     def test_parquet_shards_hold_every_field(self, tmp_path: Path) -> None:
