@@ -3,18 +3,29 @@
  *
  * Each function computes exactly what a numpy implementation in Python computes (the tests
  * compare them on generated inputs); Python falls back to those when this module was not
- * built. Inputs are bytes-like objects; arrays go back as bytes of native-endian 64-bit
+ * built. Inputs are bytes-like objects (int64 arrays for ngram_signals, a list of bytes for
+ * minhash_words, an ASCII str for find_needles); arrays go back as bytes of native-endian 64-bit
  * integers (numpy.frombuffer reads them without a copy). The long loops call
- * PyErr_CheckSignals now and then, so the filter stage's SIGALRM time budget can stop them.
+ * PyErr_CheckSignals now and then (hash-table probes included), so the filter stage's SIGALRM
+ * time budget can stop them. Hash tables place keys by a per-process random seed: a crafted
+ * input cannot predict slots, and no result depends on them (keys are compared exactly).
+ *
+ * VERSION changes whenever a function's signature or results change: Python ignores a build
+ * whose VERSION is not the one it expects (a stale build in an editable checkout).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Work between two PyErr_CheckSignals calls. */
 #define CHECK_EVERY (1 << 16)
+#define NATIVE_VERSION 1
+
+static uint64_t table_seed;
 
 static unsigned char ascii_word[256];   /* [A-Za-z0-9_] -> lower-cased byte, else 0 */
 static unsigned char minhash_word[256]; /* [A-Za-z0-9_] or any byte >= 0x80 -> 1 */
@@ -226,12 +237,35 @@ PyDoc_STRVAR(ngram_signals_doc,
 "1. dupe_n: character share of the words covered by an n-gram that occurs twice or more.\n"
 "N-grams are equal when their word ids are equal.");
 
+/* A C-contiguous buffer of 64-bit integers (a numpy int64 array), or an error. */
+static int get_int64_buffer(PyObject *obj, Py_buffer *view)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        f++;
+    if (view->itemsize != 8 || (strcmp(f, "q") && strcmp(f, "l"))) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_TypeError, "ngram_signals: expected int64 arrays");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *ngram_signals(PyObject *self, PyObject *args)
 {
+    PyObject *ids_obj, *lens_obj;
     Py_buffer ids_view, lens_view;
     double out[DUPE_MAX + 1] = {0};
-    if (!PyArg_ParseTuple(args, "y*y*", &ids_view, &lens_view))
+    if (!PyArg_ParseTuple(args, "OO", &ids_obj, &lens_obj))
         return NULL;
+    if (get_int64_buffer(ids_obj, &ids_view) < 0)
+        return NULL;
+    if (get_int64_buffer(lens_obj, &lens_view) < 0) {
+        PyBuffer_Release(&ids_view);
+        return NULL;
+    }
     PyObject *result = NULL;
     uint64_t *hash = NULL;
     int32_t *slot_of = NULL;
@@ -295,8 +329,13 @@ static PyObject *ngram_signals(PyObject *self, PyObject *args)
             int32_t i = pos[k];
             uint64_t h = hash[k] * 0x9E3779B97F4A7C15ULL + (uint64_t)ids[i + n - 1];
             hash[k] = h;
-            size_t s = mix64(h) & t.mask;
+            size_t s = mix64(h ^ table_seed) & t.mask;
             for (;;) {
+                if (++work >= CHECK_EVERY) {
+                    work = 0;
+                    if (PyErr_CheckSignals() < 0)
+                        goto done;
+                }
                 if (t.count[s] == 0) {
                     t.key[s] = h;
                     t.first[s] = i;
@@ -312,11 +351,6 @@ static PyObject *ngram_signals(PyObject *self, PyObject *args)
             slot_of[k] = (int32_t)s;
             if (t.count[s] > top)
                 top = t.count[s];
-            if (++work >= CHECK_EVERY) {
-                work = 0;
-                if (PyErr_CheckSignals() < 0)
-                    goto done;
-            }
         }
         if (n >= TOP_MIN && n <= TOP_MAX && top >= 2) {
             int64_t chars = 0;
@@ -623,6 +657,7 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
         goto done;
     }
     Py_ssize_t lines = 0, keyed = 0, distinct = 0, used = 0, i = 0;
+    long work = 0;
     while (i <= n) {
         Py_ssize_t start = used;
         int nonblank = 0;
@@ -658,7 +693,7 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
             for (size_t s = 0; s < cap; s++) {
                 if (!hashes[s])
                     continue;
-                size_t t = mix64(hashes[s]) & (grown - 1);
+                size_t t = mix64(hashes[s] ^ table_seed) & (grown - 1);
                 while (h2[t])
                     t = (t + 1) & (grown - 1);
                 h2[t] = hashes[s];
@@ -674,8 +709,13 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
             cap = grown;
         }
         h |= 1; /* 0 marks an empty slot */
-        size_t slot = mix64(h) & (cap - 1);
+        size_t slot = mix64(h ^ table_seed) & (cap - 1);
         for (;;) {
+            if (++work >= CHECK_EVERY) {
+                work = 0;
+                if (PyErr_CheckSignals() < 0)
+                    goto done;
+            }
             if (!hashes[slot]) {
                 hashes[slot] = h;
                 offsets[slot] = start;
@@ -708,7 +748,7 @@ done:
 
 PyDoc_STRVAR(minhash_words_doc,
 "minhash_words(texts) -> (hashes, counts)\n\n"
-"The 64-bit hash of every word of each UTF-8 text (a sequence of bytes-like objects), as\n"
+"The 64-bit hash of every word of each UTF-8 text (a sequence of bytes objects), as\n"
 "codekiln.stream.dedup.minhash.word_hashes defines it, and the number of words of each\n"
 "text, as bytes of uint64 and int64.");
 
@@ -806,5 +846,14 @@ PyMODINIT_FUNC PyInit__native(void)
         base64_byte[c] = alpha_byte[c] || digit_byte[c] || c == '+' || c == '/' || c == '=' ||
                          c == '\n';
     }
-    return PyModule_Create(&module);
+    /* Unpredictable from outside the process: where this function lies (ASLR), the time and
+     * the process id. Only the placement of keys in hash tables depends on it. */
+    table_seed = mix64((uint64_t)(uintptr_t)&PyInit__native ^ ((uint64_t)time(NULL) << 20) ^
+                       (uint64_t)getpid());
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", NATIVE_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -29,11 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-try:
-    from codekiln.stream import _native
-except ImportError:  # installed without a C compiler: the numpy implementation
-    _native = None  # type: ignore[assignment]
+from codekiln.stream._native_loader import native as _native
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]

@@ -24,12 +24,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from codekiln.stream import _native_loader
 
-try:
-    # "as": an explicit re-export for mypy; the signal modules and the tests read it here.
-    from codekiln.stream import _native as _native  # noqa: PLC0414
-except ImportError:  # installed without a C compiler: the numpy implementations below
-    _native = None  # type: ignore[assignment]
+#: The C extension or None (the signal modules and the tests read it here).
+_native = _native_loader.native
 
 # Language (Linguist name, lower-cased) -> comment/string syntax family.
 _C_FAMILY = (

@@ -35,13 +35,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from codekiln.stream._native_loader import native as _native
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
-
-try:
-    from codekiln.stream import _native
-except ImportError:  # installed without a C compiler: str searches
-    _native = None  # type: ignore[assignment]
 
 DEFAULT_KEYWORDS: tuple[str, ...] = (
     "leetcode",

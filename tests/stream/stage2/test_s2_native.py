@@ -105,6 +105,14 @@ class TestNgramSignals:
         with pytest.raises(ValueError, match="one size"):
             _native.ngram_signals(ids, np.ones(3, dtype=np.int64))
 
+    def test_refuses_arrays_that_are_not_int64(self) -> None:
+        """An int32 array (whose byte size may still be a multiple of 8) is a TypeError."""
+        from codekiln.stream import _native
+
+        ids = np.arange(4, dtype=np.int32)
+        with pytest.raises(TypeError, match="int64"):
+            _native.ngram_signals(ids, ids)
+
     def test_stopped_by_the_signal_budget(self) -> None:
         """A long repetitive text is stopped by the filter stage's SIGALRM budget inside the C
         loop (it checks for signals as it goes), instead of running to completion."""
@@ -294,6 +302,35 @@ class TestFindNeedles:
             assert got == [stage.match(text) for stage in stages]
         finally:
             anneal._native = saved
+
+
+def test_a_stale_build_is_set_aside(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A built extension of another VERSION (left from an older checkout) is not used: the
+    loader gives None and says so in the log."""
+    import importlib
+    import sys
+    import types
+
+    from codekiln.stream import _native_loader
+
+    stale = types.ModuleType("codekiln.stream._native")
+    stale.VERSION = _native_loader.EXPECTED_VERSION - 1  # type: ignore[attr-defined]
+    stale.__file__ = "/old/_native.so"
+    import codekiln.stream
+
+    monkeypatch.setitem(sys.modules, "codekiln.stream._native", stale)
+    monkeypatch.setattr(codekiln.stream, "_native", stale, raising=False)
+    try:
+        with caplog.at_level("WARNING"):
+            reloaded = importlib.reload(_native_loader)
+        assert reloaded.native is None
+        assert "not used" in caplog.text
+    finally:
+        monkeypatch.undo()
+        importlib.reload(_native_loader)
+    assert (_native_loader.native is not None) == BUILT
 
 
 def test_numpy_only_restores_the_extension() -> None:
