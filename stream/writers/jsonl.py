@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,7 +25,20 @@ def json_line(record: Record) -> bytes:
     try:
         return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii")
+        # As orjson writes them: a NaN or infinity is null (json.dumps would write NaN, which
+        # is not JSON).
+        return (json.dumps(_finite(obj), separators=(",", ":")) + "\n").encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (containers copied)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class JsonlZstWriter(ShardWriter):

@@ -68,7 +68,7 @@ class TestJsonlZst:
         [row] = read_jsonl_zst(tmp_path / "part-00000.jsonl.zst")
         assert row["text"] == "a\ud800b"
 
-    def test_lines_read_back_as_the_standard_library_wrote_them(self, tmp_path: Path) -> None:
+    def test_lines_read_back_as_the_standard_library_wrote_them(self) -> None:
         """orjson's lines parse to what json.dumps gave: text with quotes, escapes, controls
         and non-ASCII, nested meta, floats, big ints; a non-str key falls back to json."""
         records = [
@@ -81,6 +81,13 @@ class TestJsonlZst:
             line = json_line(record)
             assert line.endswith(b"\n")
             assert json.loads(line) == json.loads(json.dumps(record.to_json()))
+
+    def test_non_finite_floats_are_null_on_both_paths(self) -> None:
+        """NaN and infinities in meta are written as null, by orjson and by the fallback."""
+        meta = {"nan": float("nan"), "inf": [float("inf"), 1.5], "n": {"x": float("-inf")}}
+        for text in ("plain", "lone \udc80 surrogate"):  # the second takes the fallback
+            row = json.loads(json_line(Record(id="f", text=text, meta=dict(meta))))
+            assert row["meta"] == {"nan": None, "inf": [None, 1.5], "n": {"x": None}}
 
     def test_lone_surrogate_record_does_not_change_its_neighbours(self, tmp_path: Path) -> None:
         """Only the record orjson refuses is escaped: the others stay UTF-8 on one line each."""
