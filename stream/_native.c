@@ -23,7 +23,7 @@
 
 /* Work between two PyErr_CheckSignals calls. */
 #define CHECK_EVERY (1 << 16)
-#define NATIVE_VERSION 1
+#define NATIVE_VERSION 2
 
 static uint64_t table_seed;
 
@@ -205,6 +205,94 @@ PyDoc_STRVAR(base64_runs_doc,
 static PyObject *base64_runs(PyObject *self, PyObject *args)
 {
     return weighted_runs(args, base64_byte, base64_byte);
+}
+
+/* ---- words and character classes of any str ------------------------------------------- */
+
+PyDoc_STRVAR(str_words_doc,
+"str_words(text) -> (ids, lengths)\n\n"
+"Words of a str as the regular expression \\w+ finds them (runs of characters for which\n"
+"str.isalnum() holds, or '_'): a 64-bit id per word (equal words, equal ids) and its length\n"
+"in characters, each as bytes of int64. Callers lower-case the text first.");
+
+static PyObject *str_words(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "str_words: expected a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    Py_ssize_t cap = n / 2 + 1;
+    PyObject *ids = PyBytes_FromStringAndSize(NULL, cap * 8);
+    PyObject *lens = PyBytes_FromStringAndSize(NULL, cap * 8);
+    if (ids == NULL || lens == NULL) {
+        Py_XDECREF(ids);
+        Py_XDECREF(lens);
+        return NULL;
+    }
+    int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
+    int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
+    Py_ssize_t count = 0, i = 0;
+#define IS_WORD(ch) ((ch) == '_' || Py_UNICODE_ISALNUM(ch))
+    while (i < n) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (!IS_WORD(ch)) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        uint64_t h = 0xCBF29CE484222325ULL;
+        while (i < n && IS_WORD(ch = PyUnicode_READ(kind, data, i))) {
+            h = (h ^ ch) * 0x100000001B3ULL;
+            i++;
+        }
+        id_out[count] = (int64_t)mix64(h ^ ((uint64_t)(i - start) << 56));
+        len_out[count] = i - start;
+        count++;
+    }
+#undef IS_WORD
+    if (_PyBytes_Resize(&ids, count * 8) < 0) {
+        Py_DECREF(lens);
+        return NULL;
+    }
+    if (_PyBytes_Resize(&lens, count * 8) < 0) {
+        Py_DECREF(ids);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", ids, lens);
+}
+
+PyDoc_STRVAR(str_classes_doc,
+"str_classes(text) -> (letters, digits, whitespace)\n\n"
+"ASCII characters counted as [A-Za-z], [0-9] and [ \\t\\n\\r\\v\\f]; every other character\n"
+"by str.isalpha(), else str.isdigit(), else str.isspace().");
+
+static PyObject *str_classes(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "str_classes: expected a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), alpha = 0, digit = 0, space = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < 128) {
+            alpha += alpha_byte[ch];
+            digit += digit_byte[ch];
+            space += space_byte[ch];
+        }
+        else if (Py_UNICODE_ISALPHA(ch))
+            alpha++;
+        else if (Py_UNICODE_ISDIGIT(ch))
+            digit++;
+        else if (Py_UNICODE_ISSPACE(ch))
+            space++;
+    }
+    return Py_BuildValue("(nnn)", alpha, digit, space);
 }
 
 /* ---- word n-gram signals ------------------------------------------------------------------ */
@@ -813,6 +901,8 @@ static PyMethodDef methods[] = {
     {"ascii_profile", ascii_profile, METH_O, ascii_profile_doc},
     {"hex_runs", hex_runs, METH_VARARGS, hex_runs_doc},
     {"base64_runs", base64_runs, METH_VARARGS, base64_runs_doc},
+    {"str_words", str_words, METH_O, str_words_doc},
+    {"str_classes", str_classes, METH_O, str_classes_doc},
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},
     {"scan_python", scan_python, METH_O, scan_python_doc},

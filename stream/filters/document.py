@@ -163,7 +163,9 @@ _SEPARATORS = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 #: Lines with fewer non-whitespace characters than this (``}``, ``end``, ``i++;``) are trivial
 #: and ignored by the duplicate-line signal: every file repeats them.
 TRIVIAL_LINE_CHARS = 5
-_HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
+_HASH_BASE = 0x9E3779B97F4A7C15
+#: Odd 63-bit constant: word lengths are multiplied by it into the ids of non-ASCII words.
+_LENGTH_MIX = 0x5851F42D4C957F2D  # odd, so invertible modulo 2**64
 #: Word n-grams are compared up to this size (the largest n of any signal).
 NGRAM_MAX = 10
 #: Powers of the hash base (and of its inverse) are cached up to this length; longer texts
@@ -295,8 +297,8 @@ class Document:
     def char_classes(self) -> tuple[int, int, int]:
         """(letters, digits, whitespace) over the whole text, with a bytes fast path."""
         text = self.text
-        if _native is not None and text.isascii():
-            return self._ascii_profile[:3]
+        if _native is not None:
+            return self._ascii_profile[:3] if text.isascii() else _native.str_classes(text)
         ascii_part = self.encoded if text.isascii() else text.encode("ascii", "ignore")
         # One counting pass over the bytes (numpy), then a sum per class over 128 counters.
         counts = np.bincount(np.frombuffer(ascii_part, dtype=np.uint8), minlength=128)
@@ -337,9 +339,17 @@ class Document:
         bytes taken from one prefix sum over the whole text (numpy, no per-word Python work).
         """
         if not self.text.isascii():
+            if _native is not None:  # the same words (\w+ of the lower-cased str), in C
+                raw_ids, raw_lengths = _native.str_words(self.text.lower())
+                return np.frombuffer(raw_ids, dtype=np.int64), np.frombuffer(raw_lengths, np.int64)
             words = self.words
             ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
             lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+            # CPython hashes a str's internal bytes: "ぺ" (one 2-byte character) and "z0" (two
+            # 1-byte ones) share a hash. Equal words have equal lengths, so mixing the length
+            # in keeps equal words equal and sets such pairs apart.
+            with np.errstate(over="ignore"):
+                ids ^= lengths * np.int64(_LENGTH_MIX)
             return ids, lengths
         if _native is not None:  # the same words, ids from another 64-bit hash
             raw_ids, raw_lengths = _native.ascii_words(self.encoded)

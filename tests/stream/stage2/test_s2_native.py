@@ -74,6 +74,38 @@ class TestAsciiWords:
         assert len({ids[0], ids[2], ids[4]}) == 3
 
 
+#: Any text, with the characters whose case mapping or class is unusual made likely: full-width
+#: digits, ligatures that lower-case to two letters, dotted capital I, Kelvin sign, combining
+#: marks, non-ASCII spaces, the information separators, a lone surrogate.
+_UNICODE_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(
+            "aZ_09 \n\t.\u00e9\u00df\u0130\u212a\ufb01\uff12\u0301\u3000\u00a0\x1c\u4e2d\ud800"
+        ),
+        st.characters(),
+    ),
+    max_size=120,
+)
+
+
+@needs_native
+class TestStrWordsAndClasses:
+    @settings(max_examples=300, deadline=None)
+    @given(_UNICODE_TEXT)
+    def test_same_as_python(self, text: str) -> None:
+        """Words (lengths, and equal ids exactly where the words are equal) and character
+        classes of any text equal the Python paths' (regex words, str.isalpha and co.)."""
+        doc = Document(text)
+        ids, lengths = doc._word_arrays
+        classes = doc.char_classes
+        with numpy_only():
+            want = Document(text)
+            want_ids, want_lengths = want._word_arrays
+            assert classes == want.char_classes
+        assert lengths.tolist() == want_lengths.tolist()
+        assert _first_seen(ids) == _first_seen(want_ids)
+
+
 @needs_native
 class TestAsciiProfile:
     @settings(max_examples=200, deadline=None)
