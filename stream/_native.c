@@ -23,7 +23,7 @@
 
 /* Work between two PyErr_CheckSignals calls. */
 #define CHECK_EVERY (1 << 16)
-#define NATIVE_VERSION 2
+#define NATIVE_VERSION 3
 
 static uint64_t table_seed;
 
@@ -538,7 +538,7 @@ static Py_ssize_t single_end(const char *s, Py_ssize_t n, Py_ssize_t at, char q)
 
 static int append_str(PyObject *list, const char *s, Py_ssize_t start, Py_ssize_t end)
 {
-    PyObject *piece = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + start, end - start);
+    PyObject *piece = PyUnicode_DecodeUTF8(s + start, end - start, "surrogatepass");
     if (piece == NULL)
         return -1;
     int rc = PyList_Append(list, piece);
@@ -550,7 +550,7 @@ static unsigned char py_special[256];
 
 PyDoc_STRVAR(scan_python_doc,
 "scan_python(source) -> (code, comments, strings)\n\n"
-"One pass over ASCII Python source given with a leading line break, as the regular\n"
+"One pass over Python source (UTF-8, \"surrogatepass\") given with a leading line break, as the regular\n"
 "expression of codekiln.stream.filters.document splits it: # comments and docstrings (a\n"
 "triple-quoted literal starting its line, optionally prefixed by one of rRuU) are comments,\n"
 "other quoted literals strings. code is the source without the leading break, comments\n"
@@ -631,8 +631,8 @@ static PyObject *scan_python(PyObject *self, PyObject *arg)
     memcpy(code + size, s + copied, n - copied);
     size += n - copied;
     {
-        PyObject *text = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, code + (size > 0),
-                                                   size > 0 ? size - 1 : 0);
+        PyObject *text =
+            PyUnicode_DecodeUTF8(code + (size > 0), size > 0 ? size - 1 : 0, "surrogatepass");
         if (text != NULL)
             result = Py_BuildValue("(NOO)", text, comments, strings);
     }
@@ -719,9 +719,9 @@ static unsigned char inline_space[256], strip_space[256];
 
 PyDoc_STRVAR(code_line_stats_doc,
 "code_line_stats(code, min_chars) -> (lines, keyed, distinct)\n\n"
-"Of the \\n-separated lines of ASCII code: how many str.strip() leaves non-empty; how many\n"
-"have min_chars or more bytes once blanks, tabs, CR, VT and FF are removed (their keys);\n"
-"and how many distinct keys those lines have.");
+"Of the \\n-separated lines of UTF-8 code: how many str.strip() leaves non-empty; how many\n"
+"have min_chars or more characters once blanks, tabs, CR, VT and FF are removed (their\n"
+"keys); and how many distinct keys those lines have.");
 
 static PyObject *code_line_stats(PyObject *self, PyObject *args)
 {
@@ -747,21 +747,38 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
     Py_ssize_t lines = 0, keyed = 0, distinct = 0, used = 0, i = 0;
     long work = 0;
     while (i <= n) {
-        Py_ssize_t start = used;
+        Py_ssize_t start = used, chars = 0;
         int nonblank = 0;
         uint64_t h = 0xCBF29CE484222325ULL;
         while (i < n && p[i] != '\n') {
             unsigned char c = p[i++];
-            nonblank |= !strip_space[c];
-            if (!inline_space[c]) {
-                keys[used++] = c;
-                h = (h ^ c) * 0x100000001B3ULL;
+            if (c < 0x80) {
+                nonblank |= !strip_space[c];
+                if (!inline_space[c]) {
+                    keys[used++] = c;
+                    h = (h ^ c) * 0x100000001B3ULL;
+                    chars++;
+                }
+                continue;
             }
+            /* A UTF-8 sequence (surrogates too, as "surrogatepass" writes them): one character,
+             * never an inline blank; blank for str.strip() when Unicode says it is a space. */
+            int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+            Py_UCS4 cp = c & (c >= 0xF0 ? 0x07 : c >= 0xE0 ? 0x0F : 0x1F);
+            keys[used++] = c;
+            h = (h ^ c) * 0x100000001B3ULL;
+            for (int e = 0; e < extra && i < n && (p[i] & 0xC0) == 0x80; e++) {
+                cp = (cp << 6) | (p[i] & 0x3F);
+                keys[used++] = p[i];
+                h = (h ^ p[i++]) * 0x100000001B3ULL;
+            }
+            nonblank |= !Py_UNICODE_ISSPACE(cp);
+            chars++;
         }
         i++; /* past the break (or the end) */
         lines += nonblank;
         Py_ssize_t len = used - start;
-        if (len < min_chars) {
+        if (chars < min_chars) {
             used = start;
             continue;
         }

@@ -444,8 +444,10 @@ class Document:
         if scanner is None:
             return self.text, [], []
         python = self.family == "python"
-        if python and _native is not None and self.text.isascii():
-            return _native.scan_python(b"\n" + self.encoded)  # the same split, in C
+        if python and _native is not None:
+            # The same split, in C, on the UTF-8 bytes: every character the scanner looks at
+            # is ASCII, and UTF-8 never puts an ASCII byte inside a multi-byte character.
+            return _native.scan_python(b"\n" + self.encoded)
         parts = scanner.split("\n" + self.text if python else self.text)
         starts = _COMMENT_STARTS[self.family]
         comments: list[str] = []
@@ -483,11 +485,11 @@ class Document:
 
     @cached_property
     def num_code_lines(self) -> int:
+        if _native is not None:
+            return self.code_line_stats[0]
         code = self.code_text
         if not code.isascii():
             return len(self.code_lines)
-        if _native is not None:
-            return self.code_line_stats[0]
         # The lines ``str.strip`` leaves non-empty: drop its ASCII whitespace but the line
         # break, then count the lines that are not empty (all in C). Without the rare
         # separators U+001C..U+001F, the squeezed lines already are that.
@@ -500,9 +502,10 @@ class Document:
 
     @cached_property
     def code_line_stats(self) -> tuple[int, int, int]:
-        """ASCII code text with the C extension: (code lines, lines of 5+ characters once
-        blanks are removed, how many distinct such lines), see frac_lines_dupe_lines."""
-        return _native.code_line_stats(self.code_text.encode("ascii"), TRIVIAL_LINE_CHARS)
+        """With the C extension: (code lines, lines of 5+ characters once blanks are removed,
+        how many distinct such lines), see frac_lines_dupe_lines."""
+        code = self.code_text.encode("utf-8", "surrogatepass")
+        return _native.code_line_stats(code, TRIVIAL_LINE_CHARS)
 
     @cached_property
     def squeezed_code_lines(self) -> list[bytes]:

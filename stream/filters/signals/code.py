@@ -21,7 +21,7 @@ def frac_lines_dupe_lines(doc: Document) -> float:
     """Code lines repeating an earlier code line (whitespace removed, trivial lines ignored)."""
     code = doc.code_text
     squeezed: list[str] | list[bytes]
-    if code.isascii() and document._native is not None:
+    if document._native is not None:
         _, keyed, distinct = doc.code_line_stats
         return ratio(keyed - distinct, keyed)
     if code.isascii():

@@ -229,7 +229,12 @@ class TestEncodedRuns:
 #: Python source made of what the comment and string scanner looks at: quotes of both kinds
 #: alone and tripled, escapes (also of a line break), comments, indentation, string prefixes.
 _PY_PIECES = st.sampled_from(
-    ['"', "'", '"""', "'''", "\\", "\\\n", "\n", "\n    ", " ", "\t", "#", "r", "U", "b", "x = "]
+    [
+        *['"', "'", '"""', "'''", "\\", "\\\n", "\n", "\n    ", " ", "\t", "#", "r", "U", "b"],
+        # non-ASCII: the C scan runs on UTF-8 bytes (2-, 3- and 4-byte characters, a lone
+        # surrogate, Unicode line and paragraph separators, NEL)
+        *["x = ", "é", "中", "\U0001f600", "\udc80", "\u2028", "\x85"],
+    ]
 )
 
 
@@ -264,18 +269,32 @@ class TestCodeLines:
     @settings(max_examples=300, deadline=None)
     @given(
         st.lists(
-            st.sampled_from(["a", "abcde", "x = 1", "\n", "\n\n", " ", "\t", "\r", "\x0c", "\x1c"]),
+            st.sampled_from(
+                [
+                    *["a", "abcde", "x = 1", "\n", "\n\n", " ", "\t", "\r", "\x0c", "\x1c"],
+                    # non-ASCII: letters of 2-4 bytes, Unicode spaces (strip() removes them,
+                    # the line keys keep them), NEL, a lone surrogate
+                    *["é", "中文", "\U0001f600", "\u3000", "\xa0", "\x85", "\udc80"],
+                ]
+            ),
             max_size=40,
         ),
         st.sampled_from(["Python", "C", "Markdown"]),
     )
     def test_same_as_numpy(self, pieces: list[str], lang: str) -> None:
         """Code lines and the duplicate-line share equal the numpy figures (blanks, tabs, CR,
-        FF and the U+001C separators, which strip() removes but the line keys keep)."""
+        FF, the U+001C separators and Unicode spaces, which strip() removes but the line keys
+        keep; lengths in characters)."""
         text = "".join(pieces)
         got = _code_line_figures(text, lang)
         with numpy_only():
             assert got == _code_line_figures(text, lang)
+
+    def test_line_length_counts_characters_not_bytes(self) -> None:
+        """A repeated line of 2 CJK characters (6 bytes) is trivial, one of 5 is a duplicate;
+        a line of Unicode spaces is blank."""
+        assert _code_line_figures("中文\n中文\n\u3000\xa0\n", "C") == (2, 0.0)
+        assert _code_line_figures("中文中文中\n中文中文中\n", "C") == (2, 0.5)
 
     def test_repeated_lines_counted_once(self) -> None:
         """Lines equal once blanks are removed repeat; short lines are not counted."""
