@@ -42,7 +42,42 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* ---- words of an ASCII text --------------------------------------------------------------- */
+/* ---- words ------------------------------------------------------------------------------- */
+
+/* Room for the ids and lengths of the words of a text of n characters: words are separated,
+ * so there are at most n / 2 + 1 of them. 0, or -1 with an exception set. */
+static int word_arrays_new(Py_ssize_t n, PyObject **ids, PyObject **lens)
+{
+    Py_ssize_t cap = n / 2 + 1;
+    *ids = PyBytes_FromStringAndSize(NULL, cap * 8);
+    *lens = PyBytes_FromStringAndSize(NULL, cap * 8);
+    if (*ids == NULL || *lens == NULL) {
+        Py_CLEAR(*ids);
+        Py_CLEAR(*lens);
+        return -1;
+    }
+    return 0;
+}
+
+/* A word's id: FNV-1a over its (folded) characters, then its length, mixed. */
+static inline int64_t word_id(uint64_t fnv, Py_ssize_t length)
+{
+    return (int64_t)mix64(fnv ^ ((uint64_t)length << 56));
+}
+
+/* (ids, lengths) cut to the `count` words found; takes over both references. */
+static PyObject *word_arrays_done(PyObject *ids, PyObject *lens, Py_ssize_t count)
+{
+    if (_PyBytes_Resize(&ids, count * 8) < 0) {
+        Py_DECREF(lens);
+        return NULL;
+    }
+    if (_PyBytes_Resize(&lens, count * 8) < 0) {
+        Py_DECREF(ids);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", ids, lens);
+}
 
 PyDoc_STRVAR(ascii_words_doc,
 "ascii_words(data) -> (ids, lengths)\n\n"
@@ -52,15 +87,15 @@ PyDoc_STRVAR(ascii_words_doc,
 static PyObject *ascii_words(PyObject *self, PyObject *arg)
 {
     Py_buffer view;
+    PyObject *ids, *lens;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     const unsigned char *p = view.buf;
     Py_ssize_t n = view.len;
-    Py_ssize_t cap = n / 2 + 1; /* words are separated: at most one per two bytes, rounded up */
-    PyObject *ids = PyBytes_FromStringAndSize(NULL, cap * 8);
-    PyObject *lens = PyBytes_FromStringAndSize(NULL, cap * 8);
-    if (ids == NULL || lens == NULL)
-        goto fail;
+    if (word_arrays_new(n, &ids, &lens) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
     int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
     Py_ssize_t count = 0, i = 0;
@@ -75,25 +110,12 @@ static PyObject *ascii_words(PyObject *self, PyObject *arg)
             h = (h ^ ascii_word[p[i]]) * 0x100000001B3ULL;
             i++;
         }
-        id_out[count] = (int64_t)mix64(h ^ ((uint64_t)(i - start) << 56));
+        id_out[count] = word_id(h, i - start);
         len_out[count] = i - start;
         count++;
     }
     PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&ids, count * 8) < 0) {
-        Py_DECREF(lens);
-        return NULL;
-    }
-    if (_PyBytes_Resize(&lens, count * 8) < 0) {
-        Py_DECREF(ids);
-        return NULL;
-    }
-    return Py_BuildValue("(NN)", ids, lens);
-fail:
-    PyBuffer_Release(&view);
-    Py_XDECREF(ids);
-    Py_XDECREF(lens);
-    return NULL;
+    return word_arrays_done(ids, lens, count);
 }
 
 /* ---- character classes and lines of ASCII bytes ------------------------------------------- */
@@ -224,14 +246,9 @@ static PyObject *str_words(PyObject *self, PyObject *arg)
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
-    Py_ssize_t cap = n / 2 + 1;
-    PyObject *ids = PyBytes_FromStringAndSize(NULL, cap * 8);
-    PyObject *lens = PyBytes_FromStringAndSize(NULL, cap * 8);
-    if (ids == NULL || lens == NULL) {
-        Py_XDECREF(ids);
-        Py_XDECREF(lens);
+    PyObject *ids, *lens;
+    if (word_arrays_new(n, &ids, &lens) < 0)
         return NULL;
-    }
     int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
     int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
     Py_ssize_t count = 0, i = 0;
@@ -248,20 +265,12 @@ static PyObject *str_words(PyObject *self, PyObject *arg)
             h = (h ^ ch) * 0x100000001B3ULL;
             i++;
         }
-        id_out[count] = (int64_t)mix64(h ^ ((uint64_t)(i - start) << 56));
+        id_out[count] = word_id(h, i - start);
         len_out[count] = i - start;
         count++;
     }
 #undef IS_WORD
-    if (_PyBytes_Resize(&ids, count * 8) < 0) {
-        Py_DECREF(lens);
-        return NULL;
-    }
-    if (_PyBytes_Resize(&lens, count * 8) < 0) {
-        Py_DECREF(ids);
-        return NULL;
-    }
-    return Py_BuildValue("(NN)", ids, lens);
+    return word_arrays_done(ids, lens, count);
 }
 
 PyDoc_STRVAR(str_classes_doc,

@@ -163,9 +163,9 @@ _SEPARATORS = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 #: Lines with fewer non-whitespace characters than this (``}``, ``end``, ``i++;``) are trivial
 #: and ignored by the duplicate-line signal: every file repeats them.
 TRIVIAL_LINE_CHARS = 5
-_HASH_BASE = 0x9E3779B97F4A7C15
+_HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 #: Odd 63-bit constant: word lengths are multiplied by it into the ids of non-ASCII words.
-_LENGTH_MIX = 0x5851F42D4C957F2D  # odd, so invertible modulo 2**64
+_LENGTH_MIX = 0x5851F42D4C957F2D
 #: Word n-grams are compared up to this size (the largest n of any signal).
 NGRAM_MAX = 10
 #: Powers of the hash base (and of its inverse) are cached up to this length; longer texts

@@ -158,6 +158,8 @@ class AnnealRouteStage(BatchStage):
         #: The hints for the C search (up to 64; more: searched one by one in Python).
         self._needles = tuple(h.encode() for h in hint_list) if len(hint_list) <= 64 else ()
         self._needle_bit = {hint: k for k, hint in enumerate(hint_list)}
+        #: Every pattern has a hint: a text holding none of them matches nothing.
+        self._all_hinted = all(hint for _, hint, _, _ in self._patterns)
         self.corpus = corpus
         self.exclusive = bool(exclusive)
         self.max_scan_chars = int(max_scan_chars)
@@ -174,7 +176,7 @@ class AnnealRouteStage(BatchStage):
             # All hints in one pass over the text, without lower-casing it first: most texts
             # have none, and then no lower-case copy is made at all.
             found = _native.find_needles(head, self._needles, len(head))
-            if not found and all(hint for _, hint, _, _ in self._patterns):
+            if not found and self._all_hinted:
                 return None
         lowered = head.lower()
         for label, hint, pattern, fast in self._patterns:
