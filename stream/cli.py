@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -230,11 +231,15 @@ def _run_local(spec: Any, warn: Callable[[str], None], progress: Any) -> Any:
     from codekiln.stream.runtime.job import pool_stage_classes, run_job
 
     # The pool's workers are forked here, before the event loop starts any thread, with the
-    # pool stages' modules imported but no stage built yet (a constructor may start threads of
-    # its own); see runtime/forked.py. Where forking is unsafe (another thread runs), the
-    # pipeline starts its fork-server pool instead.
+    # pool stages' modules imported and their shared data loaded (Stage.preload) but no stage
+    # built yet (a constructor may start threads of its own); see runtime/forked.py. Where
+    # forking is unsafe (another thread runs), the pipeline starts its fork-server pool instead.
     forked = None
-    if pool_stage_classes(spec.config):
+    classes = pool_stage_classes(spec.config)
+    if classes:
+        for cls in ([] if os.environ.get("NOPRELOAD") else classes):
+            with contextlib.suppress(Exception):  # build_stages reports a stage that fails
+                cls.preload()
         forked = ForkedPool.start(spec.config.runtime.workers)
     try:
         return asyncio.run(

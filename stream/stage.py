@@ -73,6 +73,17 @@ class Stage:
     #: Keeps state across batches; runs in the runtime process and is checkpointed.
     stateful: ClassVar[bool] = False
 
+    @classmethod
+    def preload(cls) -> None:
+        """Load the read-only data every instance of the class shares (lookup tables, compiled
+        extensions), ahead of the first batch.
+
+        The CLI calls it for its pool stages before it forks the pool's workers, so that they
+        inherit the data instead of each loading it again on its first batch (on the run's
+        critical path, once per worker). It runs before any stage is built and must not start
+        threads. A failure here is ignored: building the stage reports it.
+        """
+
     def open(self, work_dir: Path) -> None:
         """Called once before the first batch; ``work_dir`` is this stage's own folder for
         spill files, kept across resumes of the same run (created by the runtime)."""

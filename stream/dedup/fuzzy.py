@@ -159,6 +159,10 @@ class MinHashStage(_MinHashConfig, BatchStage):
     ) -> None:
         self._configure(preset, num_perm, bands, rows, ngram, seed, level, index)
 
+    @classmethod
+    def preload(cls) -> None:
+        import rensa  # noqa: F401 - its extension, imported on first use otherwise
+
     def process_batch(self, batch: list[Record]) -> list[Record]:
         self.annotate([r for r in batch if r.drop_reason is None])
         return batch
