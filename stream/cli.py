@@ -237,7 +237,7 @@ def _run_local(spec: Any, warn: Callable[[str], None], progress: Any) -> Any:
     forked = None
     classes = pool_stage_classes(spec.config)
     if classes:
-        for cls in ([] if os.environ.get("NOPRELOAD") else classes):
+        for cls in classes:
             with contextlib.suppress(Exception):  # build_stages reports a stage that fails
                 cls.preload()
         forked = ForkedPool.start(spec.config.runtime.workers)
