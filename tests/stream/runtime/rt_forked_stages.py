@@ -18,3 +18,23 @@ class ParentPidStage(CpuDropStage):
         record.meta["pid"] = os.getpid()
         record.meta["ppid"] = os.getppid()
         return super().filter(record)
+
+
+#: Which process loaded PreloadedStage's shared data: set by preload(), or lazily by the first
+#: batch of a process that has not loaded it (as LanguageStage's table would be).
+_LOADED_IN: dict[str, int] = {}
+
+
+class PreloadedStage(CpuDropStage):
+    """CpuDropStage that records in which process its shared data was loaded."""
+
+    name: ClassVar[str] = "preloaded"
+
+    @classmethod
+    def preload(cls) -> None:
+        _LOADED_IN["pid"] = os.getpid()
+
+    def filter(self, record: Record) -> str | None:
+        record.meta["loaded_in"] = _LOADED_IN.setdefault("pid", os.getpid())
+        record.meta["pid"] = os.getpid()
+        return super().filter(record)

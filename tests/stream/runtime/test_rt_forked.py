@@ -79,6 +79,35 @@ class TestForkedPool:
         assert {r["meta"]["ppid"] for r in corpus + rejects} == {proc.pid}
         assert proc.pid not in {r["meta"]["pid"] for r in corpus + rejects}
 
+    def test_cli_preloads_pool_stages_before_forking(
+        self, tmp_path: Path, cli_env: dict[str, str]
+    ) -> None:
+        """Stage.preload runs in the CLI process before the fork: the workers inherit what it
+        loaded instead of loading it again on their first batch."""
+        src = tmp_path / "src"
+        src.mkdir()
+        for i in range(6):
+            (src / f"m{i}.py").write_text(f"X = {i}\n")
+        cfg = tmp_path / "cfg.yaml"
+        cfg.write_text(
+            "stages: [{name: 'rt_forked_stages:PreloadedStage'}]\nruntime: {workers: 2}\n"
+        )
+        out = tmp_path / "out"
+        args = ["run", str(src), "--out", str(out), "--config", str(cfg), "--no-progress"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codekiln.stream.cli", *args],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
+        assert len(corpus) == 6
+        assert proc.pid not in {r["meta"]["pid"] for r in corpus}  # ran in the workers
+        assert {r["meta"]["loaded_in"] for r in corpus} == {proc.pid}
+
     def test_close_without_stages_releases_the_workers(self, cli_env: dict[str, str]) -> None:
         """A pool closed before the pipeline needed it stops its workers and returns."""
         done = _run_script(
