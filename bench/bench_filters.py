@@ -26,12 +26,14 @@ Figures (CPU time of this process, so "per core"):
    usage of the CLI, which covers every descendant it waited for), the cores it kept busy
    (CPU seconds / wall seconds), and each stage's busy seconds from the run's manifest. A run
    on 0.05 MB first measures the fixed cost (start-up, report); the marginal figures exclude
-   it. The fixed cost runs mostly on one core (the interpreter, imports, stage set-up, before
-   the pool has work), so it bounds the whole run's cores busy: the bench prints that bound
-   (every CPU second beyond the fixed cost spread over all cores) beside the whole-run figure,
-   and judges "using both cores" on the work beyond the fixed cost. The runs use a bytecode
-   cache in a temporary directory, filled by one untimed run first (see :func:`bytecode_env`).
-   Skip with ``--no-e2e``.
+   it. ``--e2e-repeat`` pairs of runs (fixed cost, then the corpus; 3 by default), each figure
+   the median over the pairs, its range beside it (one run's cores busy moves by about 0.1 on
+   this shared machine). The fixed cost runs mostly on one core (the interpreter, imports,
+   stage set-up, before the pool has work), so it bounds the whole run's cores busy: the bench
+   prints that bound (every CPU second beyond the fixed cost spread over all cores) beside the
+   whole-run figure, and judges "using both cores" on the work beyond the fixed cost. The runs
+   use a bytecode cache in a temporary directory, filled by one untimed run first (see
+   :func:`bytecode_env`). Skip with ``--no-e2e``.
 
 Both codekiln and datatrove first process the first 10 files untimed (imports, caches), then
 make ``--repeat`` passes (3 by default) over the corpus each; the least CPU time of the passes
@@ -50,6 +52,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -197,15 +200,20 @@ def bytecode_env(prefix: Path) -> dict[str, str]:
     return env
 
 
-def bench_e2e(docs: list[tuple[str, str]], env: dict[str, str]) -> dict[str, Any]:
-    """CPU seconds of the process tree, wall seconds and stage busy seconds of a default run."""
+def write_tree(docs: list[tuple[str, str]], root: Path) -> Path:
+    """The documents as files under ``root`` (their relative paths kept); returns ``root``."""
+    for rel, text in docs:
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text, encoding="utf-8")
+    return root
+
+
+def bench_e2e(src: Path, env: dict[str, str]) -> dict[str, Any]:
+    """CPU seconds of the process tree, wall seconds and stage busy seconds of a default run
+    over the folder ``src``."""
     work = Path(tempfile.mkdtemp(prefix="bench-filters-"))
     try:
-        src = work / "src"
-        for rel, text in docs:
-            dest = src / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(text, encoding="utf-8")
         exe = Path(sys.executable).with_name("codekiln-stream")
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -250,6 +258,70 @@ def bench_js_table(python_mb_s: float, repeat: int) -> None:
           f"{1 - figures[0] / figures[1]:.0%} of the time)")  # fmt: skip
 
 
+def bench_end_to_end(e2e_mb: float, repeat: int, filters_mb_s: float) -> None:
+    """Print the end-to-end figures: ``repeat`` pairs of runs (the 0.05 MB fixed-cost run, then
+    the ``e2e_mb`` corpus), each figure the median over the pairs, with its range."""
+    e2e_docs = corpus(e2e_mb)
+    e2e_size = mb(e2e_docs)
+    tiny_docs = corpus(0.05)
+    tiny_size = mb(tiny_docs)
+    n = os.cpu_count() or 1
+    figures: list[dict[str, float]] = []
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-filters-e2e-") as tmp:
+        env = bytecode_env(Path(tmp) / "pyc")
+        tiny_src = write_tree(tiny_docs, Path(tmp) / "tiny")
+        src = write_tree(e2e_docs, Path(tmp) / "src")
+        bench_e2e(tiny_src, env)  # untimed: fills the bytecode cache
+        for _ in range(max(repeat, 1)):
+            tiny = bench_e2e(tiny_src, env)
+            run = bench_e2e(src, env)
+            runs.append(run)
+            beyond_cpu = max(run["cpu"] - tiny["cpu"], 1e-9)
+            figures.append(
+                {
+                    "per_core": e2e_size / run["cpu"],
+                    "wall_rate": e2e_size / run["wall"],
+                    "cores": run["cpu"] / run["wall"],
+                    "fixed_cpu": tiny["cpu"],
+                    "fixed_wall": tiny["wall"],
+                    "marginal": (e2e_size - tiny_size) / beyond_cpu,
+                    "marginal_cores": beyond_cpu / max(run["wall"] - tiny["wall"], 1e-9),
+                    # The most cores a run of this size could keep busy with this fixed cost:
+                    # every CPU second beyond it spread over all cores, its wall time as is.
+                    "bound": run["cpu"] / (tiny["wall"] + beyond_cpu / n),
+                }
+            )
+
+    def fig(key: str, digits: int = 2) -> str:
+        values = sorted(f[key] for f in figures)
+        mid = statistics.median(values)
+        if len(values) == 1:
+            return f"{mid:.{digits}f}"
+        return f"{mid:.{digits}f} [{values[0]:.{digits}f}-{values[-1]:.{digits}f}]"
+
+    def med(key: str) -> float:
+        return statistics.median(f[key] for f in figures)
+
+    print(f"end to end (default pipeline, {len(e2e_docs)} files, {e2e_size:.2f} MB; medians "
+          f"[ranges] of {len(figures)} runs): {fig('per_core')} MB/s per core, "
+          f"{fig('wall_rate')} MB/s wall, {fig('cores')} of {n} cores busy")  # fmt: skip
+    print(f"  fixed cost (a {tiny_size:.2f} MB run): {fig('fixed_cpu')} CPU s, "
+          f"{fig('fixed_wall')} s wall; beyond it: {fig('marginal')} MB/s per core, "
+          f"{fig('marginal_cores')} cores busy")  # fmt: skip
+    middle = sorted(runs, key=lambda r: r["cpu"])[len(runs) // 2]
+    print("  stage busy seconds, median run (pool stages: summed over workers, wall time): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in middle["busy"].items()))  # fmt: skip
+    print(f"  end to end per core is {med('per_core') / filters_mb_s:.2f}x the filter stage "
+          f"alone (every signal, measured above)")  # fmt: skip
+    print(f"  whole run: {fig('cores')} of {n} cores busy; with its fixed cost no run of this "
+          f"size can exceed {fig('bound')}")  # fmt: skip
+    both = 0.9 * n
+    print(f"goal >= 4 MB/s per core: {_goal(med('per_core') >= 4)} ({med('per_core'):.2f}); "
+          f"goal all cores busy beyond the fixed cost (>= {both:.1f}): "
+          f"{_goal(med('marginal_cores') >= both)} ({med('marginal_cores'):.2f})")  # fmt: skip
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -270,6 +342,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--e2e-mb", type=float, default=10.0, help="end-to-end corpus cap in MB (default 10)"
+    )
+    parser.add_argument(
+        "--e2e-repeat",
+        type=int,
+        default=3,
+        help="end-to-end pairs of runs (fixed cost, then the corpus); medians count (default 3)",
     )
     args = parser.parse_args()
 
@@ -302,39 +380,7 @@ def main() -> int:
     bench_js_table(ours, args.repeat)
 
     if not args.no_e2e:
-        e2e_docs = corpus(args.e2e_mb)
-        e2e_size = mb(e2e_docs)
-        tiny_docs = corpus(0.05)
-        with tempfile.TemporaryDirectory(prefix="bench-filters-pyc-") as pyc:
-            env = bytecode_env(Path(pyc))
-            bench_e2e(tiny_docs, env)  # untimed: fills the bytecode cache
-            tiny = bench_e2e(tiny_docs, env)
-            run = bench_e2e(e2e_docs, env)
-        per_core = e2e_size / run["cpu"]
-        cores = run["cpu"] / run["wall"]
-        marginal = (e2e_size - mb(tiny_docs)) / max(run["cpu"] - tiny["cpu"], 1e-9)
-        print(f"end to end (default pipeline, {len(e2e_docs)} files, {e2e_size:.2f} MB): "
-              f"{per_core:.2f} MB/s per core, {e2e_size / run['wall']:.2f} MB/s wall, "
-              f"{cores:.2f} of {os.cpu_count()} cores busy")  # fmt: skip
-        marginal_cores = (run["cpu"] - tiny["cpu"]) / max(run["wall"] - tiny["wall"], 1e-9)
-        print(f"  fixed cost (a {mb(tiny_docs):.2f} MB run): {tiny['cpu']:.2f} CPU s, "
-              f"{tiny['wall']:.2f} s wall; beyond it: {marginal:.2f} MB/s per core, "
-              f"{marginal_cores:.2f} cores busy")  # fmt: skip
-        print("  stage busy seconds (pool stages: summed over workers, wall time): "
-              + ", ".join(f"{k} {v:.2f}" for k, v in run["busy"].items()))  # fmt: skip
-        print(f"  end to end per core is {per_core / ours:.2f}x the filter stage alone "
-              f"(every signal, measured above)")  # fmt: skip
-        n = os.cpu_count() or 1
-        # The most cores a run of this size could keep busy with this fixed cost: every CPU
-        # second beyond it spread over all cores, the fixed cost's wall time as it is.
-        bound = run["cpu"] / (tiny["wall"] + max(run["cpu"] - tiny["cpu"], 0.0) / n)
-        print(f"  whole run: {cores:.2f} of {n} cores busy; with this fixed cost no run of "
-              f"this size can exceed {bound:.2f} "
-              f"(the run reaches {cores / bound:.2f}x that)")  # fmt: skip
-        both = 0.9 * n
-        print(f"goal >= 4 MB/s per core: {_goal(per_core >= 4)} ({per_core:.2f}); "
-              f"goal all cores busy beyond the fixed cost (>= {both:.1f}): "
-              f"{_goal(marginal_cores >= both)} ({marginal_cores:.2f})")  # fmt: skip
+        bench_end_to_end(args.e2e_mb, args.e2e_repeat, ours)
     print(f"after: {_load()}")
     return 0
 
