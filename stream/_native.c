@@ -7,8 +7,9 @@
  * minhash_words, an ASCII str for find_needles); arrays go back as bytes of native-endian 64-bit
  * integers (numpy.frombuffer reads them without a copy). The long loops call
  * PyErr_CheckSignals now and then (hash-table probes included), so the filter stage's SIGALRM
- * time budget can stop them. Hash tables place keys by a per-process random seed: a crafted
- * input cannot predict slots, and no result depends on them (keys are compared exactly).
+ * time budget can stop them. Hash tables place keys by a random seed drawn when the module loads
+ * (a run's pool workers, forked after that, share the CLI's): a crafted input cannot predict
+ * slots, and no result depends on them (keys are compared exactly).
  *
  * VERSION changes whenever a function's signature or results change: Python ignores a build
  * whose VERSION is not the one it expects (a stale build in an editable checkout).
