@@ -26,6 +26,7 @@ naming the stage, and resumes from the last checkpoint when started again.
 
 Lifecycle, as the runtime drives it::
 
+    cls.preload()                     # pool stages, in the CLI process, before it forks them
     stage = cls(**options)            # options come from the config file, validated first
     stage.open(work_dir)              # once, before anything else; work_dir is per stage
     stage.load_state_dict(state)      # only on resume, stateful and cpu_bound stages
