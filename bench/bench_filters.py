@@ -23,7 +23,8 @@ Figures (CPU time of this process, so "per core"):
    characters, number about ten and both pool workers get work; with 2.5 MB batching, not the
    stages, would decide the figure), in MB per CPU-second of the whole process tree (the CLI
    and its pool workers, start-up imports and the report included: the kernel's resource
-   usage of the CLI, which covers every descendant it waited for), the cores it kept busy
+   usage of the CLI, which covers every descendant it waited for, plus that of processes it
+   left behind, which this process reaps as their subreaper), the cores it kept busy
    (CPU seconds / wall seconds), and each stage's busy seconds from the run's manifest. A run
    on 0.05 MB first measures the fixed cost (start-up, report); the marginal figures exclude
    it. ``--e2e-repeat`` pairs of runs (fixed cost, then the corpus; 3 by default), each figure
