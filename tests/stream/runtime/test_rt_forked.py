@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from codekiln.stream.runtime.forked import ForkedPool
@@ -37,6 +38,33 @@ def _gone_or_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
+def _cli_run(
+    tmp_path: Path, env: dict[str, str], stage: str, drop: int | None = None
+) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+    """``codekiln-stream run`` of six small files (file ``drop`` marked DROP) through one stage
+    of rt_forked_stages with two workers: (the CLI's pid, corpus records, rejects)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"m{i}.py").write_text(f"X = {i}\n" + ("DROP\n" if i == drop else ""))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"stages: [{{name: 'rt_forked_stages:{stage}'}}]\nruntime: {{workers: 2}}\n")
+    out = tmp_path / "out"
+    args = ["run", str(src), "--out", str(out), "--config", str(cfg), "--no-progress"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codekiln.stream.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
+    rejects = [r for p in sorted((out / "rejects").iterdir()) for r in read_jsonl_zst(p)]
+    return proc.pid, corpus, rejects
+
+
 class TestForkedPool:
     def test_declines_while_another_thread_runs(self) -> None:
         """With a second thread alive, start() forks nothing and returns None."""
@@ -53,60 +81,21 @@ class TestForkedPool:
         self, tmp_path: Path, cli_env: dict[str, str]
     ) -> None:
         """A CLI run's pool workers are children of the CLI process (no fork server)."""
-        src = tmp_path / "src"
-        src.mkdir()
-        for i in range(6):
-            (src / f"m{i}.py").write_text(f"X = {i}\n" + ("DROP\n" if i == 2 else ""))
-        cfg = tmp_path / "cfg.yaml"
-        cfg.write_text(
-            "stages: [{name: 'rt_forked_stages:ParentPidStage'}]\nruntime: {workers: 2}\n"
-        )
-        out = tmp_path / "out"
-        args = ["run", str(src), "--out", str(out), "--config", str(cfg), "--no-progress"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "codekiln.stream.cli", *args],
-            env=cli_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
-        rejects = [r for p in sorted((out / "rejects").iterdir()) for r in read_jsonl_zst(p)]
+        pid, corpus, rejects = _cli_run(tmp_path, cli_env, "ParentPidStage", drop=2)
         assert len(corpus) == 5
         assert [r["reason"] for r in rejects] == ["parentpid:marked"]
-        assert {r["meta"]["ppid"] for r in corpus + rejects} == {proc.pid}
-        assert proc.pid not in {r["meta"]["pid"] for r in corpus + rejects}
+        assert {r["meta"]["ppid"] for r in corpus + rejects} == {pid}
+        assert pid not in {r["meta"]["pid"] for r in corpus + rejects}
 
     def test_cli_preloads_pool_stages_before_forking(
         self, tmp_path: Path, cli_env: dict[str, str]
     ) -> None:
         """Stage.preload runs in the CLI process before the fork: the workers inherit what it
         loaded instead of loading it again on their first batch."""
-        src = tmp_path / "src"
-        src.mkdir()
-        for i in range(6):
-            (src / f"m{i}.py").write_text(f"X = {i}\n")
-        cfg = tmp_path / "cfg.yaml"
-        cfg.write_text(
-            "stages: [{name: 'rt_forked_stages:PreloadedStage'}]\nruntime: {workers: 2}\n"
-        )
-        out = tmp_path / "out"
-        args = ["run", str(src), "--out", str(out), "--config", str(cfg), "--no-progress"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "codekiln.stream.cli", *args],
-            env=cli_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
+        pid, corpus, _ = _cli_run(tmp_path, cli_env, "PreloadedStage")
         assert len(corpus) == 6
-        assert proc.pid not in {r["meta"]["pid"] for r in corpus}  # ran in the workers
-        assert {r["meta"]["loaded_in"] for r in corpus} == {proc.pid}
+        assert pid not in {r["meta"]["pid"] for r in corpus}  # ran in the workers
+        assert {r["meta"]["loaded_in"] for r in corpus} == {pid}
 
     def test_close_without_stages_releases_the_workers(self, cli_env: dict[str, str]) -> None:
         """A pool closed before the pipeline needed it stops its workers and returns."""
