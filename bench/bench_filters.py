@@ -335,12 +335,12 @@ def bench_end_to_end(e2e_mb: float, repeat: int, filters_mb_s: float) -> None:
                 }
             )
 
-    def fig(key: str, digits: int = 2) -> str:
+    def fig(key: str) -> str:
         values = sorted(f[key] for f in figures)
         mid = statistics.median(values)
         if len(values) == 1:
-            return f"{mid:.{digits}f}"
-        return f"{mid:.{digits}f} [{values[0]:.{digits}f}-{values[-1]:.{digits}f}]"
+            return f"{mid:.2f}"
+        return f"{mid:.2f} [{values[0]:.2f}-{values[-1]:.2f}]"
 
     def med(key: str) -> float:
         return statistics.median(f[key] for f in figures)
