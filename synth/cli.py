@@ -5,7 +5,7 @@ Commands::
     codekiln-synth run --corpus DIR --out DIR [--llm-url URL[,URL...]] [--sandbox-url URL]
                        [--config FILE] [--data-dir DIR] [--instructions FILE ...]
     codekiln-synth score FILE.jsonl --llm-url URL [--questions code_quality]
-    codekiln-synth decontam FILE.jsonl [--data-dir DIR]
+    codekiln-synth decontam FILE|DIR [--data-dir DIR]   # .jsonl[.zst|.gz], .parquet, shards
     codekiln-synth prompts
 
 Settings come from the flags, else (``run``) the config file's ``synth:`` section, else the
@@ -52,25 +52,37 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--llm-url", default=env.get("CODEKILN_LLM_URL"))
     score.add_argument("--questions", default="code_quality")
     score.add_argument("--field", default="text")
-    dec = sub.add_parser("decontam", help="check JSONL records against HumanEval(+)/MBPP(+)")
-    dec.add_argument("file", type=Path)
+    dec = sub.add_parser(
+        "decontam",
+        help="check records against HumanEval(+)/MBPP(+); prints one JSON line per "
+        "contaminated (or unreadable) record, then the totals",
+    )
+    dec.add_argument("file", type=Path, help=".jsonl, .jsonl.zst, .parquet or a shard folder")
     dec.add_argument("--data-dir", type=Path, default=env.get("CODEKILN_DATA_DIR"))
     dec.add_argument("--field", default="text")
     sub.add_parser("prompts", help="list the prompt files and their parsers")
     return p
 
 
-def _rows(path: Path, field: str) -> list[tuple[int, str | None]]:
-    rows: list[tuple[int, str | None]] = []
-    with path.open("rb") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                rows.append((i, str(obj[field])))
-            except (ValueError, KeyError, TypeError):
-                rows.append((i, None))
+def _rows(path: Path, field: str) -> list[tuple[int | str, str | None]]:
+    """``(where, text)`` per record of a JSONL / JSONL.zst / Parquet file or shard folder.
+
+    ``where`` is ``line N`` (one file) or ``SHARD:N`` (a folder); text is None where the
+    record has no string ``field``. No record at all is an error, never an empty result.
+    """
+    from codekiln.shards import BadLine, ShardError, iter_objects
+
+    rows: list[tuple[int | str, str | None]] = []
+    many = path.is_dir()
+    try:
+        for shard, number, obj in iter_objects(path):
+            where: int | str = f"{shard}:{number}" if many else number
+            text = None if isinstance(obj, BadLine) else obj.get(field)
+            rows.append((where, text if isinstance(text, str) else None))
+    except ShardError as exc:
+        raise ConfigError(str(exc)) from exc
+    if not rows:
+        raise SynthError(f"{path}: no records to read")
     return rows
 
 
@@ -135,9 +147,11 @@ def _cmd_decontam(args: argparse.Namespace) -> int:
         raise ConfigError("--data-dir (or CODEKILN_DATA_DIR) is required")
     stage = DecontamStage(data_dir=str(args.data_dir))
     index = stage.index
-    dropped = 0
-    for line, text in _rows(args.file, args.field):
+    dropped = unreadable = 0
+    rows = _rows(args.file, args.field)
+    for line, text in rows:
         if text is None:
+            unreadable += 1
             print(json.dumps({"line": line, "error": f"no string field {args.field!r}"}))
             continue
         hit = index.check(text, max_overlap_ratio=stage.max_overlap_ratio,
@@ -145,7 +159,8 @@ def _cmd_decontam(args: argparse.Namespace) -> int:
         if hit:
             dropped += 1
             print(json.dumps({"line": line, "rule": hit[0], "benchmark": hit[1]}))
-    print(json.dumps({"contaminated": dropped}), file=sys.stderr)
+    # The total is the last line of the same JSON-lines output (stdout), so a pipe gets it.
+    print(json.dumps({"records": len(rows), "contaminated": dropped, "unreadable": unreadable}))
     return 0
 
 

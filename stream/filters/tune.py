@@ -42,6 +42,9 @@ from codekiln.stream.filters.rules import Rule, RuleConfigError
 from codekiln.stream.filters.signals import SIGNALS, Unparseable
 from codekiln.stream.record import Record
 
+from codekiln.progress import track
+from codekiln.shards import BadLine, ShardError, iter_objects
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 BIGRAM_WEIGHT = 0.7
 MAX_TOKENS_PER_DOC = 5000
@@ -91,29 +94,27 @@ def _fold(text: str) -> int:
 
 
 def read_corpus(path: Path, limit: int | None) -> Iterator[Record]:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            if limit is not None and number > limit:
-                return
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                text = obj["text"]
-                if not isinstance(text, str):
-                    raise TypeError
-            except (ValueError, KeyError, TypeError):
-                print(
-                    f"tune: {path}:{number}: skipped (not a JSON object with text)", file=sys.stderr
-                )
-                continue
-            yield Record(
-                id=str(obj.get("id", number)),
-                text=text,
-                lang=str(obj.get("lang", "")),
-                path=str(obj.get("path", "")),
-                meta=dict(obj.get("meta") or {}),
-            )
+    """Records of a corpus file or folder in any shard format a run writes (see codekiln.shards).
+
+    ``limit`` caps the lines read per shard. A line that is not an object with a string
+    ``text`` is skipped with a note on stderr.
+    """
+    for shard, number, obj in iter_objects(path, limit=limit):
+        if isinstance(obj, BadLine):
+            print(f"tune: {shard}:{obj.number}: skipped ({obj.reason})", file=sys.stderr)
+            continue
+        text = obj.get("text")
+        if not isinstance(text, str):
+            print(f"tune: {shard}: skipped a record without a string text", file=sys.stderr)
+            continue
+        meta = obj.get("meta")
+        yield Record(
+            id=str(obj.get("id", number)),
+            text=text,
+            lang=str(obj.get("lang") or ""),
+            path=str(obj.get("path") or ""),
+            meta=dict(meta) if isinstance(meta, dict) else {},
+        )
 
 
 def _find_rule(stage: HeuristicFilterStage, name: str, table: str | None) -> dict[str, Rule]:
@@ -139,11 +140,12 @@ def score_corpus(
     others = HeuristicFilterStage(disable=[rule_name])
     docs = list(records)
     models = (BigramModel(), BigramModel())
-    tokens = [_tokens(r.text) for r in docs]
+    tokens = [_tokens(r.text) for r in track(docs, description="tune: tokenizing", unit="docs")]
     for record, toks in zip(docs, tokens, strict=True):
         models[_fold(record.text)].add(toks)
     out: list[Scored] = []
-    for record, toks in zip(docs, tokens, strict=True):
+    scoring = zip(docs, tokens, strict=True)
+    for record, toks in track(scoring, description="tune: scoring", total=len(docs), unit="docs"):
         routed = stage.route(record)
         rule = rules.get(routed.name)
         if rule is None:
@@ -217,9 +219,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
         extra = [float(x) for x in args.thresholds.split(",")] if args.thresholds else []
         scored, rules = score_corpus(read_corpus(Path(args.corpus), args.limit), args.rule,
                                      args.table)  # fmt: skip
-    except (RuleConfigError, OSError, ValueError) as exc:
+    except (RuleConfigError, ValueError) as exc:
         print(f"codekiln-stream tune: error: {exc}", file=sys.stderr)
         return 2
+    except (ShardError, OSError) as exc:
+        print(f"codekiln-stream tune: error: {_os_message(exc)}", file=sys.stderr)
+        return 1
+    if not scored:
+        # Nothing to tune on is a failure, never an empty table and exit 0.
+        print(
+            f"codekiln-stream tune: error: no record of {args.corpus} reached a rule table "
+            f"with {args.rule!r} (tables with it: {', '.join(sorted(rules))}; "
+            f"records read: {_count_read(args)}); records are routed by their lang "
+            "(and meta.lang_type), so give them one, e.g. a corpus written by "
+            "`codekiln-stream run`",
+            file=sys.stderr,
+        )
+        return 1
     results = {}
     for table, rule in rules.items():
         subset = [s for s in scored if s.table == table]
@@ -254,6 +270,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
+
+
+def _os_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {exc.filename}"
+    return str(exc)
+
+
+def _count_read(args: argparse.Namespace) -> int:
+    return sum(1 for _ in read_corpus(Path(args.corpus), args.limit))
 
 
 def register(subparsers: Any) -> None:
