@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from codekiln.stream.config import StreamConfig, load_config
+from codekiln.stream.config import StreamConfig
 from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 
 #: Modules of other components that add subcommands: each has ``register(subparsers)``.
@@ -128,7 +128,9 @@ def _register(module_name: str, sub: Any) -> None:
 
 
 def _err(message: str) -> None:
-    print(f"codekiln-stream: error: {message}", file=sys.stderr)
+    # A config check reports every problem it found, one per line.
+    for line in message.splitlines() or [""]:
+        print(f"codekiln-stream: error: {line}", file=sys.stderr)
 
 
 def _apply_caps(config: StreamConfig, args: argparse.Namespace) -> tuple[StreamConfig, list[str]]:
@@ -186,24 +188,26 @@ def _terminal_console(*, stderr: bool) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from codekiln.stream.runtime.job import JobSpec, default_inputs
+    from codekiln.stream.runtime.job import default_inputs
 
-    config = load_config(args.config)
-    config, notes = _apply_caps(config, args)
+    from codekiln.flow import FlowEnv, load_flow
+
+    # The whole config (synth: and launch: included) and every endpoint it names are checked
+    # before any work starts; the run after the commit is composed by codekiln.flow.
+    flow = load_flow(args.config, FlowEnv.from_environ(os.environ))
+    config, notes = _apply_caps(flow.stream, args)
     inputs = list(args.inputs)
     if args.default_input:
         inputs += default_inputs()
     if not inputs:
         raise ConfigError("no INPUT given (or use --default-input)")
-    spec = JobSpec(
-        inputs=tuple(inputs),
-        out_dir=args.out,
+    spec = flow.job_spec(
+        inputs,
+        args.out,
         config=config,
         overwrite=args.overwrite,
         restart_on_change=args.restart_on_change or args.default_input,
-        llm_url=config.synth.llm_url or os.environ.get("CODEKILN_LLM_URL") or None,
-        sandbox_url=config.synth.sandbox_url or os.environ.get("CODEKILN_SANDBOX_URL") or None,
-        notes=tuple(notes),
+        notes=notes,
     )
     console = _terminal_console(stderr=True)
     progress = None
@@ -219,10 +223,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             print(f"note: {message}", file=sys.stderr)
 
+    for path in inputs:
+        if not Path(path).exists():
+            warn(f"input {path} does not exist: skipped (counted as reader:missing in rejects)")
+
     from codekiln.stream.ray.cli import run_on_ray, wants_ray
 
     result = run_on_ray(spec, args, warn) if wants_ray(args) else _run_local(spec, warn, progress)
     _print_summary(result)
+    if result.manifest["corpus"]["records"] == 0:
+        # Legitimate (every record filtered), but never silent: the empty shard is written.
+        warn(
+            f"the corpus is empty: no record passed (rejects: "
+            f"{result.manifest['rejects']['records']:,}, see the report for why)"
+        )
     return 0
 
 
@@ -278,8 +292,7 @@ def _print_summary(result: Any) -> None:
         after.append(f"languages: {top}")
     for item in result.skipped_stages:
         after.append(f"off: {item['name']} ({item['why']})")
-    if not m.get("synth", {}).get("enabled"):
-        after.append("off: LLM synthesis (set CODEKILN_LLM_URL or synth.llm_url to turn it on)")
+    after += result.summary  # the after-commit steps' notes (codekiln.flow)
     after.append(f"report: {result.report_path.resolve()}")
 
     title, header = "codekiln stream: summary", ["step", "in", "out", "dropped"]
@@ -313,13 +326,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from codekiln.stream.worker import WorkerSettings, run_worker
 
+    from codekiln.flow import FlowEnv, load_flow
+
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
 
-    config = load_config(args.config)
+    flow = load_flow(args.config, FlowEnv.from_environ(os.environ))
+    config = flow.stream
     settings = WorkerSettings.from_config(
         config,
         watch_dir=args.watch_dir,
@@ -328,7 +344,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         once=args.once,
     )
-    return asyncio.run(run_worker(config, settings))
+    return asyncio.run(
+        run_worker(config, settings, after_commit=flow.steps(), config_extra=flow.config_extra())
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@ reader its format needs. Positions are ``(input index, *reader position)``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,41 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.zst", ".ndjson", ".ndjson.zst")
 PARQUET_SUFFIXES = (".parquet",)
 
 
+def _shard_folder_format(root: Path) -> str | None:
+    """``jsonl`` or ``parquet`` when every visible file below ``root`` is a shard of that kind.
+
+    The walk stops at the first file that is not a shard, so a source tree costs a few
+    entries. Without this a folder of shards was read as source files (``.jsonl.zst`` shards
+    rejected as binary: an empty corpus, exit 0).
+    """
+    kinds: set[str] = set()
+    for _folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith("."):
+                continue
+            lower = name.lower()
+            if lower.endswith(JSONL_SUFFIXES):
+                kinds.add("jsonl")
+            elif lower.endswith(PARQUET_SUFFIXES):
+                kinds.add("parquet")
+            else:
+                return None
+            if len(kinds) > 1:
+                return None
+    return kinds.pop() if kinds else None
+
+
 def detect_format(path: Path, configured: str) -> str:
+    """The reader for ``path``: the configured format, else from the name (``auto``).
+
+    ``auto`` on a folder: ``jsonl`` or ``parquet`` when it holds only shards of that kind,
+    else ``files`` (a source tree).
+    """
     if configured != "auto":
         return configured
     if path.is_dir():
-        return "files"
+        return _shard_folder_format(path) or "files"
     name = path.name.lower()
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"

@@ -1,8 +1,9 @@
 """Parquet shards: one record per row, the same field rules as JSONL (``text_key``, ``id_key``).
 
-Quarantined with a reason: ``missing_text`` (a null or non-string text), ``oversize``,
-``empty`` (a zero-byte file), ``corrupt`` (not readable as Parquet, or no ``text_key`` column:
-one reject for the shard, the run goes on).
+Quarantined with a reason: ``missing_text`` (a null or non-string text; or no ``text_key``
+column at all: one reject for the shard naming the columns it has), ``oversize``, ``empty`` (a
+zero-byte file), ``corrupt`` (not readable as Parquet: one reject for the shard). The run goes
+on either way.
 """
 
 from __future__ import annotations
@@ -58,14 +59,18 @@ class ParquetReader:
                     yield 0, reject(self.source, f"{shard}:0", "empty", path=shard)
                 return
             pf = pq.ParquetFile(path)
-            if self.text_key not in pf.schema_arrow.names:
-                raise ValueError(f"no column {self.text_key!r}")
+            names = pf.schema_arrow.names
         except Exception as exc:
             if skip_to < 0:
                 yield (
                     0,
                     reject(self.source, f"{shard}:0", "corrupt", path=shard, error=str(exc)[:300]),
                 )
+            return
+        if self.text_key not in names:
+            if skip_to < 0:
+                error = f"no column {self.text_key!r} (columns: {', '.join(names)[:200]})"
+                yield 0, reject(self.source, f"{shard}:0", "missing_text", path=shard, error=error)
             return
         row = 0  # rows are numbered from 1, like JSONL lines
         for group in range(pf.num_row_groups):

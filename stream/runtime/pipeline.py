@@ -421,11 +421,14 @@ class Pipeline:
             m.records_in += len(msg.live) + len(msg.dropped)
             m.records_out += len(msg.live)
             m.batches += 1
-        await self._commit()
+        await self._commit(final=True)
 
-    async def _commit(self) -> dict[str, Any]:
+    async def _commit(self, *, final: bool = False) -> dict[str, Any]:
         try:
-            state: dict[str, Any] = await self._in_thread(self.sink.commit)
+            # A sink may define finish() for the run's last commit (RunSink writes an empty
+            # shard for an empty output); one without it commits as usual.
+            commit = getattr(self.sink, "finish", self.sink.commit) if final else self.sink.commit
+            state: dict[str, Any] = await self._in_thread(commit)
         except OSError as exc:
             raise SinkError(f"committing output failed: {exc}") from exc
         return state

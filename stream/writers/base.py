@@ -105,6 +105,17 @@ class ShardWriter:
         self._records = 0
         self._bytes = 0
 
+    def finish(self) -> None:
+        """The last commit of a run: an output with no record still gets one (empty) shard.
+
+        A reader pointed at the folder then finds a valid, empty corpus of the configured
+        format instead of nothing at all (which reads like a run that never wrote).
+        """
+        if self._tmp is None and not self.shards:
+            self._tmp = self.folder / f".{self._name(0)}.tmp"
+            self._open(self._tmp)
+        self.commit()
+
     def restore(self, shards: list[dict[str, Any]]) -> None:
         """Start from a checkpoint's committed shards: delete anything written after it."""
         self.shards = [dict(s) for s in shards]

@@ -48,6 +48,13 @@ class RunSink:
         self.rejects.commit()
         return self.state()
 
+    def finish(self) -> dict[str, Any]:
+        """The run's last commit: like :meth:`commit`, and an empty corpus or rejects folder
+        gets one empty shard (see ShardWriter.finish)."""
+        self.corpus.finish()
+        self.rejects.finish()
+        return self.state()
+
     def state(self) -> dict[str, Any]:
         return {
             "corpus": [dict(s) for s in self.corpus.shards],

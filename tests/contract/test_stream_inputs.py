@@ -1,0 +1,70 @@
+"""Issue 19: stream inputs that used to give an empty corpus and exit 0 without a word."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from codekiln.stream.config import InputConfig, OutputConfig
+from codekiln.stream.readers.base import Budget
+from codekiln.stream.readers.inputs import InputSet, detect_format
+from codekiln.stream.readers.parquet import ParquetReader
+from codekiln.stream.record import Record
+from codekiln.stream.writers.sink import RunSink
+
+from codekiln import shards
+
+
+def _records(source: InputSet) -> list[Record]:
+    return [record for _, record in source.items(None)]
+
+
+class TestShardFolders:
+    @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.zst", ".parquet"])
+    def test_folder_of_shards_is_read_as_shards(self, tmp_path: Path, suffix: str) -> None:
+        """A folder holding only shards reads their records with input.format: auto."""
+        folder = tmp_path / "shards"
+        folder.mkdir()
+        for i in range(2):
+            shards.write_objects(folder / f"part-{i}{suffix}", [{"text": f"x = {i}\n"}])
+        got = _records(InputSet([str(folder)], InputConfig()))
+        assert [(r.text, r.drop_reason) for r in got] == [("x = 0\n", None), ("x = 1\n", None)]
+
+    def test_source_tree_stays_a_source_tree(self, tmp_path: Path) -> None:
+        """A folder with any non-shard file is still read file by file."""
+        (tmp_path / "data.jsonl").write_text('{"text": "a"}\n')
+        (tmp_path / "tool.py").write_text("print(1)\n")
+        assert detect_format(tmp_path, "auto") == "files"
+
+
+class TestParquetMissingColumn:
+    def test_other_text_column_is_missing_text(self, tmp_path: Path) -> None:
+        """A parquet file whose text column has another name is reader:missing_text."""
+        path = tmp_path / "a.parquet"
+        pq.write_table(pa.table({"content": ["x = 1"]}), path)
+        reader = ParquetReader([path], path, text_key="text", id_key="id", max_text_bytes=100)
+        [(_, record)] = list(reader.items(None, Budget()))
+        assert record.drop_reason == "reader:missing_text"
+        assert "content" in json.dumps(record.meta)
+
+
+class TestEmptyCorpus:
+    @pytest.mark.parametrize("fmt", ["jsonl.zst", "parquet"])
+    def test_empty_run_output_is_an_empty_valid_corpus(self, tmp_path: Path, fmt: str) -> None:
+        """A sink that saw no record still commits one empty shard readers accept."""
+        sink = RunSink(tmp_path, OutputConfig(format=fmt))
+        state = sink.finish()
+        [shard] = state["corpus"]
+        assert shard["records"] == 0
+        assert shards.read_objects(tmp_path / "corpus") == []
+
+    def test_finish_adds_nothing_to_a_written_corpus(self, tmp_path: Path) -> None:
+        """With records written, finish() commits them and adds no empty shard."""
+        sink = RunSink(tmp_path, OutputConfig())
+        sink.write([Record(id="1", text="x")], [])
+        state = sink.finish()
+        assert [s["records"] for s in state["corpus"]] == [1]
+        assert [s["records"] for s in state["rejects"]] == [0]
