@@ -27,7 +27,10 @@ CHANNEL_NAME = "sock"
 
 
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start``: the start time (clock ticks since boot) tells a reused pid apart
+    from the owner that had it."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +197,12 @@ class Engine:
         for c in found:
             labels = c.get("Labels") or {}
             owner = labels.get(OWNER_LABEL, "")
-            owner_host, _, owner_pid = owner.partition(":")
+            owner_host, _, owner_proc = owner.partition(":")
             if owner_host == host:
                 # A live owner on this host (another service, another test session) keeps its
-                # containers; a dead one's are orphans.
-                orphan = owner_pid.isdigit() and not _alive(int(owner_pid))
+                # containers; a dead one's are orphans (a zombie, or its pid now another
+                # process's, is dead).
+                orphan = not owner_alive(owner_proc)
             else:
                 # Another host sharing this engine: only our own instance name is ours to reap.
                 orphan = labels.get(LABEL) == self._config.instance
@@ -216,11 +220,31 @@ class Engine:
         return [c["Id"] for c in found]
 
 
-def _alive(pid: int) -> bool:
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses):
+    [state, ppid, ...]; None when there is no such process."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode("ascii", errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _start_ticks(pid: int) -> str:
+    fields = _stat_fields(pid)
+    # Field 22 of stat is the start time; it is index 19 after the name.
+    return fields[19] if fields is not None and len(fields) > 19 else "0"
+
+
+def owner_alive(owner_proc: str) -> bool:
+    """Whether the process in an owner label's ``pid[:start]`` still runs: not gone, not a
+    zombie (a service killed with -9 stays one until its parent waits for it), and, where the
+    label has it, started at the same tick (not a later process that got the pid)."""
+    pid, _, start = owner_proc.partition(":")
+    if not pid.isdigit():
         return False
-    except PermissionError:
-        return True
-    return True
+    fields = _stat_fields(int(pid))
+    if fields is None or not fields or fields[0] in ("Z", "X", "x"):
+        return False
+    return not start or (len(fields) > 19 and fields[19] == start)

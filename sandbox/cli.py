@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--instance", default=None, help="name labelling this service's containers")
     s.add_argument("--ready-file", type=Path, default=None, help="write the URL here when ready")
     s.add_argument(
+        "--no-token-in-path",
+        action="store_true",
+        help="refuse the token in the URL path (/t/<token>/run_code, for SandboxFusion's "
+        "client); the Authorization header is then the only way",
+    )
+    s.add_argument(
         "--channel-dir",
         default=None,
         help="make the per-container job sockets here (created if missing); the engine must "
@@ -129,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
             "image": args.image,
             "instance": args.instance,
             "channel_dir": args.channel_dir,
+            "token_in_path": False if args.no_token_in_path else None,
         }.items()
         if v is not None
     }

@@ -48,6 +48,10 @@ class SandboxConfig:
     # (a start costs 0.5-1 s), and a new spare is started in the background. 0: none.
     spare_containers: int = 1
     container_start_timeout_s: float = 60.0
+    # Also accept the token as the first path segment of SandboxFusion's route,
+    # ``/t/<token>/run_code``: its official client can only be given an endpoint URL. The
+    # service never logs that path; proxies in front of it might (docs/sandbox.md).
+    token_in_path: bool = True
     # Distinguishes this service's containers from another instance's on the same engine.
     instance: str = "default"
 

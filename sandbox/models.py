@@ -74,6 +74,12 @@ class RunRequest:
             raise RequestInvalid("files must be an object mapping file names to string contents")
         for name in files:
             check_file_name(name)
+        _check_utf8("code", code)
+        if tests is not None:
+            _check_utf8("tests", tests)
+        _check_utf8("stdin", stdin)
+        for name, content in files.items():
+            _check_utf8(f"files[{name!r}]", content)
         timeout_s = obj.get("timeout_s", DEFAULT_TIMEOUT_S)
         if (
             isinstance(timeout_s, bool)
@@ -96,6 +102,17 @@ class RunRequest:
         )
 
 
+def _check_utf8(what: str, text: str) -> None:
+    """JSON can carry lone surrogates (``"\\ud800"``) that no UTF-8 file or pipe can hold: refuse
+    them here, as a request error, instead of failing inside the container."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestInvalid(
+            f"{what} is not valid Unicode text: lone surrogate at index {exc.start}"
+        ) from exc
+
+
 def check_file_name(name: str) -> None:
     """A job file name is one relative path component set: no absolute path, no '..', no NUL."""
     parts = name.split("/")
@@ -107,6 +124,7 @@ def check_file_name(name: str) -> None:
         or any(p in ("", ".", "..") for p in parts)
     ):
         raise RequestInvalid(f"bad file name {name!r}: use a relative path without '..'")
+    _check_utf8("a file name", name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The execution API (aiohttp).
 
-Routes: POST /v1/run, POST /v1/run/batch, POST /run_code (SandboxFusion-compatible),
-GET /healthz, GET /metrics (Prometheus), GET /openapi.json. Runs need a bearer token
-(constant-time compare); health, metrics and the schema do not.
+Routes: POST /v1/run, POST /v1/run/batch, POST /run_code (SandboxFusion-compatible, also as
+POST /t/<token>/run_code for clients that can only be given a URL), GET /healthz,
+GET /metrics (Prometheus), GET /openapi.json. Runs need a token (constant-time compare);
+health, metrics and the schema do not.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ log = logging.getLogger("codekiln.sandbox.server")
 CONFIG = web.AppKey("config", SandboxConfig)
 METRICS = web.AppKey("metrics", Metrics)
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
+# SandboxFusion's client appends "/run_code" to its endpoint, so the endpoint
+# http://host:port/t/<token> carries the token. ".+": a base64 token may hold "/".
+PATH_TOKEN_ROUTE = "/t/{token:.+}/run_code"
+PATH_TOKEN_LOGGED = "/t/<token>/run_code"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,6 +75,8 @@ def _error(status: int, message: str, request: web.Request, **headers: str) -> w
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
     request["request_id"] = rid
+    # Never log a token carried in the path.
+    path = PATH_TOKEN_LOGGED if "token" in request.match_info else request.path
     t0 = time.monotonic()
     status = 500
     try:
@@ -89,7 +96,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             "request",
             request_id=rid,
             method=request.method,
-            path=request.path,
+            path=path,
             status=status,
             duration_ms=round((time.monotonic() - t0) * 1000, 2),
             runs=request.get("runs", 0),
@@ -99,9 +106,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def _authorised(request: web.Request) -> bool:
+    config = request.app[CONFIG]
+    expected = config.token.encode()
+    if "token" in request.match_info:
+        # /t/<token>/run_code: the token is the path's (the route exists only when allowed).
+        given = request.match_info["token"].encode("utf-8", errors="replace")
+        return hmac.compare_digest(given, expected)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    expected = request.app[CONFIG].token.encode()
     # compare_digest runs in time independent of where the strings differ.
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
 
@@ -113,6 +125,9 @@ async def _json_body(request: web.Request) -> Any:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestInvalid(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # The decoder recurses per nesting level; no request of ours nests more than 3 deep.
+        raise RequestInvalid("body is not valid JSON: nested too deeply") from exc
 
 
 def check_caps(req: RunRequest, config: SandboxConfig) -> Language:
@@ -309,6 +324,8 @@ def make_app(config: SandboxConfig, image: str | None = None) -> web.Application
     app.router.add_post("/v1/run", handle_run)
     app.router.add_post("/v1/run/batch", handle_batch)
     app.router.add_post("/run_code", handle_run_code)
+    if config.token_in_path:
+        app.router.add_post(PATH_TOKEN_ROUTE, handle_run_code)
     app.router.add_get("/healthz", handle_health)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/openapi.json", handle_openapi)

@@ -76,6 +76,38 @@ class TestValidation:
         async with http.post("/v1/run", data=b"{nope") as resp:
             assert resp.status == 400
 
+    @pytest.mark.parametrize("route", ["/v1/run", "/v1/run/batch", "/run_code"])
+    @pytest.mark.parametrize("opener", ["[", '{"a":'])
+    async def test_deeply_nested_json_is_400(
+        self, http: aiohttp.ClientSession, route: str, opener: str
+    ) -> None:
+        """JSON nested past the decoder's recursion limit gets 400, not 500."""
+        body = opener * 100_000
+        async with http.post(route, data=body.encode()) as resp:
+            assert resp.status == 400
+            assert "nested too deeply" in (await resp.json())["error"]
+
+    @pytest.mark.parametrize(
+        ("field", "body"),
+        [
+            ("stdin", '{"language": "python", "code": "", "stdin": "a\\ud800b"}'),
+            ("code", '{"language": "python", "code": "x = 1 # \\udfff"}'),
+            ("tests", '{"language": "python", "code": "", "tests": "\\udc80"}'),
+            ("files", '{"language": "python", "code": "", "files": {"d.txt": "\\ud83d"}}'),
+            ("file name", '{"language": "python", "code": "", "files": {"\\ud800": "x"}}'),
+        ],
+    )
+    async def test_lone_surrogate_is_400(
+        self, http: aiohttp.ClientSession, field: str, body: str
+    ) -> None:
+        """A lone surrogate (valid JSON, not valid Unicode text) in any text field is a 400
+        naming it, before any container sees it."""
+        async with http.post("/v1/run", data=body.encode()) as resp:
+            assert resp.status == 400
+            error = (await resp.json())["error"]
+        assert "lone surrogate" in error
+        assert field.rsplit(maxsplit=1)[-1] in error
+
     async def test_body_over_cap_is_413(self, http: aiohttp.ClientSession) -> None:
         """A body over the size cap is refused with 413 before it is parsed."""
         big = b'{"language": "python", "code": "' + b"#" * (33 * 2**20) + b'"}'

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,45 @@ def test_kill_9_then_restart_leaves_no_container_behind(tmp_path: Path) -> None:
         assert len(_containers(instance)) == 2 + SPARES
     finally:
         stop_service(second)
+    assert _wait_for(lambda: not _containers(instance))
+
+
+def test_kill_9_mid_job_and_restart_one_second_later_reaps_the_old_containers(
+    tmp_path: Path,
+) -> None:
+    """Killed with -9 while its containers run jobs, and restarted one second later with its
+    process still a zombie (nobody waited for it yet): the new service reaps every old
+    container at start, though they would otherwise live on until their jobs end."""
+    instance = f"pytest-kill9-busy-{os.getpid()}"
+    first = start_service(tmp_path / "a", pool_size=2, instance=instance)
+    old = _containers(instance)
+    old_ids = {c.id for c in old}
+    # The owner is recorded with its start time, so a later process given the same pid is not
+    # taken for it (stat's field 22, after the parenthesised command name).
+    stat = Path(f"/proc/{first.process.pid}/stat").read_text()
+    start = stat[stat.rfind(")") + 2 :].split()[19]
+    owner = f"{socket.gethostname()}:{first.process.pid}:{start}"
+    assert {c.labels["codekiln.sandbox.owner"] for c in old} == {owner}
+
+    async def busy() -> None:
+        async with SandboxClient(first.url, token=first.token, retries=0) as client:
+            sleeper = RunRequest(language="bash", code="sleep 50", timeout_s=55)
+            tasks = [asyncio.ensure_future(client.run(sleeper)) for _ in range(2)]
+            await asyncio.sleep(1.5)  # both jobs are in their containers
+            os.kill(first.process.pid, signal.SIGKILL)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(busy())
+    time.sleep(1)  # not first.process.poll() or wait(): either would reap the zombie
+    second = start_service(tmp_path / "b", pool_size=2, instance=instance)
+    try:
+        # Reaped during the new service's start, not when the old jobs' 55 s end.
+        left = old_ids & {c.id for c in _containers(instance)}
+        assert not left, f"{len(left)} old container(s) still there after the restart"
+        assert len(_containers(instance)) == 2 + SPARES
+    finally:
+        stop_service(second)
+        first.process.wait()
     assert _wait_for(lambda: not _containers(instance))
 
 
