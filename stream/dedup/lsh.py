@@ -94,6 +94,15 @@ def cluster_labels(keys: U64) -> Labels:
     return components(keys.shape[0], rows, cols)
 
 
+def _datasketch_storage(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``storage_config`` as datasketch takes it: a YAML config writes ``basename`` as text,
+    datasketch's Redis storage prefixes its keys with it and needs bytes (a str basename fails
+    with a TypeError at the first insert)."""
+    if config is None or not isinstance(config.get("basename"), str):
+        return config
+    return {**config, "basename": config["basename"].encode("utf-8")}
+
+
 class DatasketchIndex:
     """datasketch ``MinHashLSH`` over our signatures (same bands and rows)."""
 
@@ -104,7 +113,7 @@ class DatasketchIndex:
         self.lsh = MinHashLSH(
             num_perm=params.num_perm,
             params=(params.bands, params.rows),
-            storage_config=storage_config,
+            storage_config=_datasketch_storage(storage_config),
         )
 
     def query_insert(self, key: int, sig: U32) -> list[int]:

@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
 
+from codekiln.units import SizeError, parse_size
+
 #: OpenCoder's published example: Java 409 GB -> 200 GB, HTML 213 GB -> 64 GB.
 OPENCODER_TARGETS: dict[str, dict[str, float]] = {
     "Java": {"from_bytes": 409e9, "to_bytes": 200e9},
@@ -43,7 +45,21 @@ class Target:
     max_bytes: int | None = None
 
 
+def _sizes(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with its byte counts as numbers: ``409e9`` (a string to YAML 1.1) or ``500M``."""
+    out = dict(spec)
+    for key in ("from_bytes", "to_bytes", "max_bytes"):
+        if key in out and out[key] is not None:
+            try:
+                out[key] = parse_size(out[key])
+            except SizeError as exc:
+                raise DownsampleConfigError(f"{where}.{key}: {exc}") from None
+    return out
+
+
 def parse_targets(raw: Mapping[str, Any]) -> dict[str, Target]:
+    if not isinstance(raw, Mapping):
+        raise DownsampleConfigError(f"downsample.targets: expected a mapping, got {raw!r}")
     targets: dict[str, Target] = {}
     for lang, given in raw.items():
         where = f"downsample.targets[{lang!r}]"
@@ -57,6 +73,7 @@ def parse_targets(raw: Mapping[str, Any]) -> dict[str, Target]:
         unknown = set(spec) - {"ratio", "from_bytes", "to_bytes", "max_bytes"}
         if unknown:
             raise DownsampleConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+        spec = _sizes(where, spec)
         if "ratio" in spec and ("from_bytes" in spec or "to_bytes" in spec):
             raise DownsampleConfigError(f"{where}: give ratio or from_bytes/to_bytes, not both")
         if "ratio" in spec:
