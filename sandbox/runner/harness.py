@@ -52,6 +52,31 @@ def _numpy_scalar_types() -> frozenset[type]:
         return frozenset()
 
 
+# __eq__ implementations that cannot lie: identity (object's: plain Enum members, plain
+# objects) and the value comparisons of built-in scalar types (their subclasses inherit them
+# unless they override __eq__, which then is not in this set).
+_TRUSTED_EQ: frozenset[Any] = frozenset(
+    t.__eq__ for t in (object, int, float, complex, str, bytes, decimal.Decimal)
+)
+
+
+def _trusted_key(x: Any, _depth: int = 0) -> bool:
+    """Whether ``x`` is a set element or dict key whose equality only built-in code decides.
+
+    Tuples and frozensets (their subclasses too, when they keep the built-in __eq__, like
+    namedtuples) are trusted when every element is: ``(AlwaysEqual(),)`` is not.
+    """
+    if _depth > 100:
+        return False
+    t = type(x)
+    if t in _ATOMS:
+        return True
+    eq = t.__eq__
+    if eq is tuple.__eq__ or eq is frozenset.__eq__:
+        return all(_trusted_key(e, _depth + 1) for e in x)
+    return eq in _TRUSTED_EQ
+
+
 def strict_eq(expected: Any, actual: Any, _depth: int = 0) -> bool:
     """Equality that only trusts built-in types' ``__eq__``.
 
@@ -76,12 +101,15 @@ def strict_eq(expected: Any, actual: Any, _depth: int = 0) -> bool:
             return False
         return all(strict_eq(e, a, _depth + 1) for e, a in zip(expected, actual, strict=True))
     if te in _MAPS and ta in _MAPS:
-        keys = list(dict.keys(expected))
         if dict.__len__(expected) != dict.__len__(actual):
             return False
-        for key in keys:
-            if type(key) not in _ATOMS and type(key) is not tuple:
-                return False
+        # Keys are compared by the dict's own lookup, that is by the keys' __eq__: every key on
+        # both sides must be one whose equality cannot lie (nested ones included).
+        if not all(_trusted_key(k) for k in dict.keys(expected)) or not all(
+            _trusted_key(k) for k in dict.keys(actual)
+        ):
+            return False
+        for key in dict.keys(expected):
             if not dict.__contains__(actual, key):
                 return False
             if not strict_eq(
@@ -90,7 +118,7 @@ def strict_eq(expected: Any, actual: Any, _depth: int = 0) -> bool:
                 return False
         return True
     if te in _SETS and ta in _SETS:
-        if not all(type(x) in _ATOMS or type(x) is tuple for x in actual):
+        if not all(_trusted_key(x) for x in expected) or not all(_trusted_key(x) for x in actual):
             return False
         return set(expected) == set(actual)
     if te is ta and te not in _ATOMS | _SEQS | _MAPS | _SETS:
@@ -169,6 +197,10 @@ def run_tests(tests_src: str, ns: dict[str, Any], outcome: _Outcome) -> None:
         tree = ast.parse(tests_src, "tests.py")
     except SyntaxError as exc:
         outcome.verdict("tests", exc)
+        return
+    if not tree.body:
+        # Empty, blank or comments only: nothing was checked, which is not a pass.
+        outcome.verdict("tests", AssertionError("the tests contain no statement"))
         return
     names = [
         _truncate(ast.get_source_segment(tests_src, stmt) or ast.unparse(stmt), 200)

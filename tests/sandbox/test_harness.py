@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import enum
 from typing import Any
 
 import hypothesis.strategies as st
@@ -97,3 +98,94 @@ def test_always_equal_fails_inside_check_functions() -> None:
     code = "class A:\n    def __eq__(self, o):\n        return True\ndef f(x):\n    return A()\n"
     tests = "def check(c):\n    assert c(1) == 2\n\ncheck(f)\n"
     assert _outcome(tests, code) == [("tests", "failed")]
+
+
+hashables = st.recursive(
+    atoms,
+    lambda inner: st.one_of(st.tuples(inner, inner), st.frozensets(inner, max_size=3)),
+    max_leaves=8,
+)
+keyed = st.one_of(
+    st.sets(hashables, max_size=4),
+    st.frozensets(hashables, max_size=4),
+    st.dictionaries(hashables, values, max_size=3),
+)
+
+
+class SameHashAlwaysEqual:
+    """Equal to everything, with the hash of 1: it finds its way into any set or dict lookup."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash(1)
+
+
+class Colour(enum.Enum):
+    RED = 1
+    BLUE = 2
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+@given(keyed, keyed)
+def test_strict_eq_agrees_with_python_on_sets_and_keys(a: Any, b: Any) -> None:
+    """Sets, frozensets and dicts keyed by tuples and frozensets compare exactly like ==."""
+    assert harness.strict_eq(a, b) == (a == b)
+
+
+class TestHiddenLiars:
+    """An always-equal object hidden where Python's own set and dict lookups compare it."""
+
+    def test_inside_a_tuple_set_element(self) -> None:
+        """{(liar, 2)} is not {(1, 2)}, although Python says they are equal."""
+        liar = (SameHashAlwaysEqual(), 2)
+        assert {(1, 2)} == {liar}
+        assert not harness.strict_eq({(1, 2)}, {liar})
+        assert not harness.strict_eq(frozenset({(1, 2)}), frozenset({liar}))
+
+    def test_inside_a_tuple_dict_key(self) -> None:
+        """{(liar,): v} is not {(1,): v} on either side."""
+        assert {(SameHashAlwaysEqual(),): "v"} == {(1,): "v"}
+        assert not harness.strict_eq({(1,): "v"}, {(SameHashAlwaysEqual(),): "v"})
+        assert not harness.strict_eq({(SameHashAlwaysEqual(),): "v"}, {(1,): "v"})
+
+    def test_inside_a_frozenset_key(self) -> None:
+        """A liar inside a frozenset key is not trusted either."""
+        assert not harness.strict_eq({frozenset({1}): 0}, {frozenset({SameHashAlwaysEqual()}): 0})
+
+    def test_bare_set_element(self) -> None:
+        """A bare liar as a set element is refused too."""
+        assert not harness.strict_eq({1}, {SameHashAlwaysEqual()})
+
+
+class TestHonestKeys:
+    """Keys whose equality is built in compare like Python does."""
+
+    def test_frozenset_keys(self) -> None:
+        """{frozenset: v} equals an equal dict."""
+        assert harness.strict_eq({frozenset({1, 2}): "a"}, {frozenset({2, 1}): "a"})
+        assert not harness.strict_eq({frozenset({1}): "a"}, {frozenset({2}): "a"})
+        assert harness.strict_eq({frozenset({1})}, {frozenset({1})})
+
+    def test_enum_keys(self) -> None:
+        """Enum members (identity equality) and IntEnum members (int equality) as keys."""
+        assert harness.strict_eq({Colour.RED: 1}, {Colour.RED: 1})
+        assert not harness.strict_eq({Colour.RED: 1}, {Colour.BLUE: 1})
+        assert harness.strict_eq({Level.LOW: "x"}, {1: "x"})
+        assert harness.strict_eq({Colour.RED, Colour.BLUE}, {Colour.BLUE, Colour.RED})
+
+    def test_namedtuple_keys(self) -> None:
+        """A namedtuple keeps tuple equality: trusted when its fields are."""
+        point = collections.namedtuple("point", "x y")
+        assert harness.strict_eq({point(1, 2): 0}, {(1, 2): 0})
+        assert not harness.strict_eq({(1, 2): 0}, {point(SameHashAlwaysEqual(), 2): 0})
+
+
+def test_empty_tests_fail() -> None:
+    """tests that contain no statement (empty, blank, comments) check nothing: not a pass."""
+    for tests in ("", "   \n", "# nothing\n"):
+        assert _outcome(tests) == [("tests", "failed")]
