@@ -6,7 +6,12 @@
     codekiln-eval launch ...          (Kubernetes: vLLM server + eval Job; needs the train extra)
 
 Environment, read here only: CODEKILN_DATA_DIR (benchmark files), CODEKILN_SANDBOX_URL and
-CODEKILN_SANDBOX_TOKEN_FILE (the sandbox service).
+CODEKILN_SANDBOX_TOKEN_FILE (or the token itself in CODEKILN_SANDBOX_TOKEN) for the sandbox
+service.
+
+Exit codes: 0 done, 1 the evaluation failed, 2 bad usage, configuration or a refused token,
+130 interrupted (Ctrl-C: ``run`` resumes its generation from the samples already written).
+A traceback is never printed for these: it goes to the log file the message names.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from codekiln.cli_common import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    log_exception,
+)
 
 from .data import DATASETS, VARIANTS, default_data_dir, load_dataset
 from .errors import ConfigError, EvalError
@@ -58,7 +70,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="benchmark files (default $CODEKILN_DATA_DIR)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--sandbox-url", help=f"sandbox service (default ${SANDBOX_URL_ENV})")
-    p.add_argument("--sandbox-token-file", type=Path, help=f"default ${SANDBOX_TOKEN_ENV}")
+    p.add_argument(
+        "--sandbox-token-file",
+        type=Path,
+        help=f"file holding the sandbox's token (default: ${SANDBOX_TOKEN_ENV}, else the token "
+        "itself in $CODEKILN_SANDBOX_TOKEN)",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="sandbox jobs in flight")
     p.add_argument("--min-time-limit-s", type=float, default=4.0)
     p.add_argument("--time-limit-factor", type=float, default=4.0)
@@ -116,15 +133,12 @@ def _sandbox(args: argparse.Namespace) -> SandboxTarget:
             f"no sandbox: pass --sandbox-url or set {SANDBOX_URL_ENV} "
             "(start one with: codekiln-sandbox serve --host 127.0.0.1 --port P --token-file F)"
         )
-    token_file = args.sandbox_token_file or (
-        Path(os.environ[SANDBOX_TOKEN_ENV]) if os.environ.get(SANDBOX_TOKEN_ENV) else None
-    )
-    token = None
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the sandbox token file {token_file}: {exc}") from exc
+    from codekiln.cli_common import SecretError, sandbox_token
+
+    try:
+        token = sandbox_token(args.sandbox_token_file, os.environ)
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from exc
     return SandboxTarget(url=url, token=token)
 
 
@@ -173,6 +187,8 @@ async def run_job(job: EvalJob) -> list[str]:
     """
     from codekiln.sandbox.client import SandboxClient
 
+    from codekiln.cli_common import check_sandbox
+
     from .evaluate import evaluate_samples, pass_at_k_lines, read_samples, write_outputs
     from .execute import Evaluator
 
@@ -201,6 +217,10 @@ async def run_job(job: EvalJob) -> list[str]:
     extra["samples_file"] = str(samples_path)
     extra["exec_config"] = job.exec_config.__dict__
     async with SandboxClient(job.sandbox.url, token=job.sandbox.token) as sandbox:
+        # Before any sample runs: a wrong token would fail every job (an exception group).
+        problem = await check_sandbox(sandbox, job.sandbox.url)
+        if problem is not None:
+            raise ConfigError(problem)
         evaluator = Evaluator(
             dataset, sandbox, job.exec_config, cache_dir=job.reference_cache or job.out_dir
         )
@@ -252,10 +272,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main(argv)
     except ConfigError as exc:
         print(f"codekiln-eval: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except EvalError as exc:
         print(f"codekiln-eval: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(
+            "codekiln-eval: interrupted; run the same command again to resume "
+            "(samples already generated are kept)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BaseExceptionGroup as group:
+        # One line, never the group's tree: the first error's type and message.
+        first = _first_leaf(group)
+        if isinstance(first, KeyboardInterrupt):
+            print("codekiln-eval: interrupted; run the same command again", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        where = log_exception("codekiln-eval", group)
+        print(f"codekiln-eval: {type(first).__name__}: {first} (details: {where})", file=sys.stderr)
+        return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILURE
+
+
+def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Commands::
 
     codekiln-synth run --corpus DIR --out DIR [--llm-url URL[,URL...]] [--sandbox-url URL]
+                       [--sandbox-token-file FILE]
                        [--config FILE] [--data-dir DIR] [--instructions FILE ...]
     codekiln-synth score FILE.jsonl --llm-url URL [--questions code_quality]
     codekiln-synth decontam FILE|DIR [--data-dir DIR]   # .jsonl[.zst|.gz], .parquet, shards
@@ -10,7 +11,8 @@ Commands::
 
 Settings come from the flags, else (``run``) the config file's ``synth:`` section, else the
 environment, read at this entry point only: ``CODEKILN_LLM_URL``, ``CODEKILN_SANDBOX_URL``,
-``CODEKILN_SANDBOX_TOKEN``, ``CODEKILN_DATA_DIR``.
+``CODEKILN_SANDBOX_TOKEN_FILE`` (or the token itself in ``CODEKILN_SANDBOX_TOKEN``; never on
+the command line), ``CODEKILN_DATA_DIR``.
 Exit codes: 0 done, 1 the job failed (message on stderr), 2 bad usage or configuration.
 """
 
@@ -37,7 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     # run: flag > config file > environment (resolved in _cmd_run)
     run.add_argument("--llm-url")
     run.add_argument("--sandbox-url")
-    run.add_argument("--sandbox-token")
+    run.add_argument(
+        "--sandbox-token-file",
+        type=Path,
+        help="file holding the sandbox's bearer token (default: $CODEKILN_SANDBOX_TOKEN_FILE, "
+        "else the token in $CODEKILN_SANDBOX_TOKEN)",
+    )
     run.add_argument("--data-dir", type=Path)
     run.add_argument("--config", type=Path, help="YAML file; keys under synth:")
     run.add_argument(
@@ -102,7 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--data-dir (or CODEKILN_DATA_DIR) is required for decontamination")
     report = run_synthesis(
         args.corpus, args.out, llm_url, sandbox_url, config=config,
-        sandbox_token=args.sandbox_token or env.get("CODEKILN_SANDBOX_TOKEN"),
+        sandbox_token=_token(args.sandbox_token_file),
         data_dir=data_dir, instructions=args.instructions,
     )  # fmt: skip
     stages = report.get("sft", {}).get("stages", {})
@@ -111,6 +118,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
           + f"; rejects: {report['rejects']['records']}")  # fmt: skip
     print(f"report: {args.out / 'report.md'}")
     return 0
+
+
+def _token(path: Path | None) -> str | None:
+    from codekiln.cli_common import SecretError, sandbox_token
+
+    try:
+        return sandbox_token(path, os.environ)
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _cmd_score(args: argparse.Namespace) -> int:

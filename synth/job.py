@@ -42,6 +42,8 @@ from codekiln.stream.record import Record
 from codekiln.stream.stage import Stage
 from codekiln.stream.writers.jsonl import JsonlZstWriter
 
+from codekiln.cli_common import check_sandbox
+
 from .autods import AutoDSScorer, select
 from .config import SynthConfig
 from .decontam import BenchmarkIndex, DecontamStage, load_benchmarks
@@ -455,10 +457,14 @@ def run_synthesis(
             await ctx.llm.wait_ready(timeout_s=min(config.deadline_s, 120.0))
             if ctx.execution is not None:
                 # Fail at once on a wrong URL or token rather than quarantining every sample.
+                # /healthz needs no token: one trivial run proves the token too.
                 try:
                     await ctx.execution.sandbox.health()
                 except SandboxError as exc:
                     raise ExecutionError(f"sandbox at {sandbox_url} is not usable: {exc}") from exc
+                problem = await check_sandbox(ctx.execution.sandbox, str(sandbox_url))
+                if problem is not None:
+                    raise ConfigError(problem)
             return await _synthesise(
                 ctx,
                 corpus_dir=Path(corpus_dir),

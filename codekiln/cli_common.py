@@ -1,0 +1,124 @@
+"""What the five CLIs share, so they speak one way (docs/cli.md).
+
+- Exit codes: :data:`EXIT_OK` 0, :data:`EXIT_FAILURE` 1 (the work failed), :data:`EXIT_USAGE` 2
+  (bad command line, config, missing input or a refused token), 130 interrupted (Ctrl-C,
+  state kept for a resume).
+- Secrets never on the command line: :func:`read_secret` takes ``--X-file PATH``, else the
+  ``*_FILE`` variable naming a file, else the variable holding the value.
+- A user error is one line on stderr; the traceback goes to a log file
+  (:func:`log_exception`), whose path the line names.
+- :func:`check_sandbox` proves a sandbox URL and token work before any work starts.
+
+``codekiln.sandbox`` does not import this module (it deploys alone).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "SANDBOX_TOKEN_ENV",
+    "SANDBOX_TOKEN_FILE_ENV",
+    "SecretError",
+    "check_sandbox",
+    "log_dir",
+    "log_exception",
+    "read_secret",
+    "sandbox_token",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+SANDBOX_TOKEN_FILE_ENV = "CODEKILN_SANDBOX_TOKEN_FILE"
+SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN"
+
+
+class SecretError(ValueError):
+    """A secret's file cannot be read, or is empty."""
+
+
+def read_secret(
+    path: Path | None, *, file_env: str, value_env: str, environ: Mapping[str, str]
+) -> str | None:
+    """A secret from ``path``, else the file ``$file_env`` names, else ``$value_env``; or None."""
+    if path is None and environ.get(file_env):
+        path = Path(environ[file_env])
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SecretError(f"cannot read the secret file {path}: {why}") from exc
+        if not value:
+            raise SecretError(f"the secret file {path} is empty")
+        return value
+    return environ.get(value_env) or None
+
+
+def sandbox_token(path: Path | None, environ: Mapping[str, str]) -> str | None:
+    """The sandbox token: ``--sandbox-token-file``, $CODEKILN_SANDBOX_TOKEN_FILE, or
+    $CODEKILN_SANDBOX_TOKEN."""
+    return read_secret(
+        path, file_env=SANDBOX_TOKEN_FILE_ENV, value_env=SANDBOX_TOKEN_ENV, environ=environ
+    )
+
+
+async def check_sandbox(client: Any, url: str) -> str | None:
+    """None when the sandbox at ``url`` runs a trivial program for this token, else one line.
+
+    ``/healthz`` needs no token, so it proves nothing about the token: this sends one real
+    run (``pass`` in Python), refused with 401 for a wrong token.
+    """
+    from codekiln.sandbox.client import RunRequest
+    from codekiln.sandbox.errors import AuthError, SandboxError
+
+    try:
+        result = await client.run(RunRequest(language="python", code="pass\n", timeout_s=10.0))
+    except AuthError:
+        return (
+            f"the sandbox at {url} refused the token (HTTP 401): pass --sandbox-token-file "
+            f"FILE or set {SANDBOX_TOKEN_FILE_ENV} / {SANDBOX_TOKEN_ENV} to its token"
+        )
+    except SandboxError as exc:
+        return f"the sandbox at {url} is not usable: {exc}"
+    if result.status != "passed":
+        why = result.reason or result.stderr.strip()[-200:] or result.status
+        return f"the sandbox at {url} cannot run a trivial Python program: {why}"
+    return None
+
+
+def log_dir(environ: Mapping[str, str]) -> Path:
+    """Where tracebacks go: $CODEKILN_LOG_DIR, else ~/.cache/codekiln/logs."""
+    given = environ.get("CODEKILN_LOG_DIR")
+    if given:
+        return Path(given)
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "codekiln" / "logs"
+
+
+def log_exception(prog: str, exc: BaseException, environ: Mapping[str, str] | None = None) -> str:
+    """Append ``exc``'s traceback to ``<log_dir>/<prog>.log``; the path, or why it failed."""
+    folder = log_dir(os.environ if environ is None else environ)
+    path = folder / f"{prog}.log"
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    text = "".join(traceback.format_exception(exc))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {stamp} {prog} {' '.join(sys.argv[1:])}\n{text}\n")
+    except OSError as err:
+        return f"(the traceback could not be logged: {err})"
+    return str(path)
