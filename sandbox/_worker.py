@@ -33,7 +33,9 @@ from .errors import EngineError
 
 log = logging.getLogger("codekiln.sandbox.worker")
 
-MAX_MESSAGE = 256 * 1024 * 1024
+# A result carries at most two output caps (1 MiB each by default, up to 6 bytes per byte as
+# JSON escapes) plus test verdicts; a bigger message is a misbehaving container.
+MAX_MESSAGE = 64 * 1024 * 1024
 STDOUT, STDERR = 1, 2
 DIAGNOSTICS_WAIT_S = 0.5
 

@@ -71,6 +71,14 @@ class SandboxConfig:
             raise ConfigInvalid("output_limit_bytes must be at most 64 MiB")
 
     @property
+    def results_held(self) -> int:
+        """Batch results the service holds at once, service-wide (running, or waiting to be
+        sent in order); each is at most two output caps plus its JSON, so this bounds the
+        service's memory whatever a batch's programs print. Never below the pool, so the pool
+        can always be kept busy."""
+        return max(32, 2 * self.pool_size)
+
+    @property
     def container_memory_mb(self) -> int:
         # The largest job plus the supervisor, the tmpfs pages (charged to the container) and
         # slack for the job's own children.

@@ -48,8 +48,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ServiceState:
-    def __init__(self) -> None:
+    def __init__(self, config: SandboxConfig) -> None:
         self.pool: Pool | None = None
+        # Results of batch runs held by the service (running, or waiting to be sent in
+        # order): bounds the service's memory whatever the batches' outputs.
+        self.held = asyncio.Semaphore(config.results_held)
         self.pending = 0
         self.started_at = time.time()
 
@@ -209,7 +212,7 @@ async def handle_run(request: web.Request) -> web.Response:
     return web.json_response(result.to_json())
 
 
-async def handle_batch(request: web.Request) -> web.Response:
+async def handle_batch(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     try:
         body = await _json_body(request)
@@ -226,25 +229,82 @@ async def handle_batch(request: web.Request) -> web.Response:
                 raise RequestInvalid(f"item {i}: {exc}") from exc
     except RequestInvalid as exc:
         return _error(400, str(exc), request)
+    del body
     request["runs"] = len(reqs)
     if not reqs:
         return web.json_response([])
     # A batch holds at most pool_size admission slots and runs that many items at once: a big
     # batch then cannot starve single runs, and is never larger than the queue can admit.
     width = min(len(reqs), config.pool_size)
-    gate = asyncio.Semaphore(width)
-
-    async def gated(r: RunRequest, lang: Language) -> RunResult:
-        async with gate:
-            return await _run_one(request.app, r, lang)
-
     try:
         with _Admission(request.app, width):
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(gated(r, lang)) for r, lang in reqs]
+            return await _stream_batch(request, reqs, width)
     except _Overloaded as exc:
         return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
-    return web.json_response([t.result().to_json() for t in tasks])
+
+
+def encode_result(result: RunResult) -> bytes:
+    """One result as UTF-8 JSON. Not ASCII-escaped: binary output decodes to U+FFFD, 3 bytes
+    here against 6 as an escape."""
+    try:
+        return json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the container: escape it
+        return json.dumps(result.to_json()).encode("ascii")
+
+
+async def _stream_batch(
+    request: web.Request, reqs: list[tuple[RunRequest, Language]], width: int
+) -> web.StreamResponse:
+    """Run a batch and stream its JSON list out in input order, each result sent (and freed)
+    as soon as every earlier one is. Memory: a batch holds at most ``2 * width`` results
+    (started, running or waiting for an earlier one), and the whole service at most
+    ``config.results_held`` (STATE.held), so no request, however large its outputs, grows the
+    service beyond that many results (each at most twice the output cap, plus its JSON)."""
+    app = request.app
+    held = app[STATE].held
+    gate = asyncio.Semaphore(width)
+    # Bound: the lookahead past the oldest unsent result (see the docstring).
+    window = asyncio.Semaphore(2 * width)
+    loop = asyncio.get_running_loop()
+    done: list[asyncio.Future[bytes] | None] = [loop.create_future() for _ in reqs]
+    acquired = 0
+    sent = 0
+
+    async def one(i: int, r: RunRequest, lang: Language) -> None:
+        async with gate:
+            result = await _run_one(app, r, lang)
+        fut = done[i]
+        if fut is not None:
+            fut.set_result(encode_result(result))
+
+    async def start_in_order(tg: asyncio.TaskGroup) -> None:
+        nonlocal acquired
+        for i, (r, lang) in enumerate(reqs):
+            await window.acquire()
+            await held.acquire()
+            acquired += 1
+            tg.create_task(one(i, r, lang))
+
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(start_in_order(tg))
+            await response.prepare(request)
+            for i, fut in enumerate(done):
+                assert fut is not None
+                data = await fut
+                done[i] = None  # the result's memory goes once it is sent
+                await response.write((b"[" if i == 0 else b",") + data)
+                del data
+                sent += 1
+                held.release()
+                window.release()
+            await response.write(b"]")
+    finally:
+        for _ in range(acquired - sent):
+            held.release()
+    await response.write_eof()
+    return response
 
 
 async def handle_run_code(request: web.Request) -> web.Response:
@@ -319,7 +379,7 @@ def make_app(config: SandboxConfig, image: str | None = None) -> web.Application
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[request_context])
     app[CONFIG] = config
     app[METRICS] = Metrics()
-    app[STATE] = ServiceState()
+    app[STATE] = ServiceState(config)
     app.cleanup_ctx.append(_pool_context(image))
     app.router.add_post("/v1/run", handle_run)
     app.router.add_post("/v1/run/batch", handle_batch)

@@ -1,0 +1,68 @@
+"""The service's own memory stays bounded whatever a batch's programs print: the batch
+response is streamed in input order, and the service holds a bounded number of results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.fixtures.sandbox import SandboxService, start_service, stop_service
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+RSS_LIMIT_MB = 512
+# Each program writes its index, then random bytes past its 1 MiB cap to stdout and to
+# stderr: 64 MiB of output in all, ~500 MB of JSON with ASCII escapes; buffered whole, the
+# response took the service's RSS to ~1 GiB (4 GiB with 128 items).
+FLOOD = (
+    "import os\n"
+    "os.write(1, b'%d\\n' % INDEX)\n"
+    "os.write(1, os.urandom((1 << 20) + 1))\n"
+    "os.write(2, os.urandom((1 << 20) + 1))\n"
+)
+ITEMS = 32
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxService]:
+    svc = start_service(tmp_path_factory.mktemp("memory"), pool_size=2)
+    try:
+        yield svc
+    finally:
+        stop_service(svc)
+
+
+async def test_batch_of_output_floods_keeps_service_rss_bounded(service: SandboxService) -> None:
+    """A batch whose every program prints its full output cap of binary to both streams is
+    answered whole, in order, while the service's peak RSS stays under 512 MiB."""
+    body = [
+        {"language": "python", "code": f"INDEX = {i}\n" + FLOOD, "timeout_s": 10}
+        for i in range(ITEMS)
+    ]
+    headers = {"Authorization": f"Bearer {service.token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.post(f"{service.url}/v1/run/batch", json=body) as resp,
+    ):
+        assert resp.status == 200
+        raw = await resp.read()
+    results = json.loads(raw)
+    assert len(results) == ITEMS
+    for i, r in enumerate(results):
+        assert r["status"] == "output_exceeded", r["reason"]
+        assert r["truncated"] is True
+        assert r["stdout"].startswith(f"{i}\n")
+        assert len(r["stdout"].encode("utf-8", "surrogatepass")) >= 1 << 20
+    peak = _peak_rss_mb(service.process.pid)
+    assert peak <= RSS_LIMIT_MB, f"service peak RSS {peak:.0f} MiB"
