@@ -313,10 +313,11 @@ class TestHtml:
         assert out.drop_reason == "filters:html_frac_chars_visible"
 
     def test_visible_text_excludes_scripts_styles_comments(self) -> None:
-        """Visible text drops script, style and comment content."""
+        """Visible text drops script, style and comment content (the text around a comment
+        stays two text nodes, as in BeautifulSoup)."""
         text = "<p>one <!-- hidden --> two</p><style>p{}</style><script>x()</script>"
         doc = Document(text, "HTML")
-        assert value("html_num_chars_visible", text, "HTML") == len("one two")
+        assert value("html_num_chars_visible", text, "HTML") == len("one  two")
         assert doc.comment_chars == len("<!-- hidden -->")
 
     def test_empty_html_is_unparseable(self) -> None:
