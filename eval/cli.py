@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -99,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codekiln-eval", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="generate samples from an endpoint, then evaluate them")
+    fmt = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
+    run = sub.add_parser(
+        "run", help="generate samples from an endpoint, then evaluate them", formatter_class=fmt
+    )
     run.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL (vLLM)")
     run.add_argument("--model", help="model name (default: the first /v1/models lists)")
     run.add_argument("--mode", default="base", choices=MODES)
@@ -110,15 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--llm-concurrency", type=int, default=16)
     _add_common(run)
 
-    ev = sub.add_parser("evaluate", help="evaluate an evalplus samples JSONL")
+    ev = sub.add_parser("evaluate", help="evaluate an evalplus samples JSONL", formatter_class=fmt)
     ev.add_argument("samples", type=Path)
     ev.add_argument("--model", help="model label stored in the results")
     _add_common(ev)
 
-    cmp_ = sub.add_parser("compare", help="compare results against published baselines")
+    cmp_ = sub.add_parser(
+        "compare", help="compare results against published baselines", formatter_class=fmt
+    )
     cmp_.add_argument("results", type=Path, nargs="+", help="eval_results.json files")
     cmp_.add_argument("--out", type=Path, help="write compare.md, compare.png, compare.json")
     cmp_.add_argument("--model", help="label for these results (default: from the results)")
+    cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
 
     sub.add_parser(
         "launch", help="Kubernetes: vLLM server + eval Job (train extra)", add_help=False
@@ -192,14 +199,16 @@ async def run_job(job: EvalJob) -> list[str]:
     from .evaluate import evaluate_samples, pass_at_k_lines, read_samples, write_outputs
     from .execute import Evaluator
 
-    dataset = load_dataset(job.dataset, job.data_dir, job.variant)
+    full = dataset = load_dataset(job.dataset, job.data_dir, job.variant)
+    extra: dict[str, Any] = {"model": job.model}
     if job.limit is not None:
         if job.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {job.limit}")
         kept = dict(list(dataset.tasks.items())[: job.limit])
         dataset = replace(dataset, tasks=kept, notes=(*dataset.notes, f"first {len(kept)} tasks"))
+        # A partial run: `compare` marks its scores as such, never as the benchmark's score.
+        extra["partial"] = {"limit": job.limit, "tasks": len(kept), "of_tasks": len(full.tasks)}
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    extra: dict[str, Any] = {"model": job.model}
     if job.gen is not None:
         from .generate import generate
 
@@ -213,7 +222,13 @@ async def run_job(job: EvalJob) -> list[str]:
     else:
         assert job.samples_path is not None
         samples_path = job.samples_path
-    samples, quarantine = read_samples(samples_path, dataset)
+    # Read against the whole benchmark: with --limit, a sample of a task past the limit is left
+    # out and counted, not quarantined as an "unknown task".
+    samples, quarantine = read_samples(samples_path, full)
+    if dataset is not full:
+        outside = [x for x in samples if x.task_id not in dataset.tasks]
+        samples = [x for x in samples if x.task_id in dataset.tasks]
+        extra["partial"]["samples_outside_limit"] = len(outside)
     extra["samples_file"] = str(samples_path)
     extra["exec_config"] = job.exec_config.__dict__
     async with SandboxClient(job.sandbox.url, token=job.sandbox.token) as sandbox:
@@ -265,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .compare import compare
 
             text, written = compare(args.results, args.out, args.model)
+            if args.json:
+                from .compare import compare_json
+
+                print(json.dumps(compare_json(args.results, args.model), indent=1))
+                return 0
             print(text)
             for kind, path in written.items():
                 print(f"{kind}: {path}")

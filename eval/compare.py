@@ -42,6 +42,12 @@ class ModelScores:
     scores: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     other: list[str] = field(default_factory=list)  # results with no baseline column
+    #: Columns from a partial (``--limit``) run: ``col -> "40 of 164 tasks"``.
+    partial: dict[str, str] = field(default_factory=dict)
+    #: Columns given by more than one results file: ``col -> [files]`` (the last one is shown).
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+    #: Which file gave each column.
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def load_baselines(path: Path | None = None) -> list[BaselineFamily]:
@@ -87,16 +93,19 @@ def load_results(paths: list[Path], model: str | None = None) -> list[ModelScore
         )
         p1_base = pak.get("base", {}).get("pass@1")
         p1_plus = pak.get("plus", {}).get("pass@1")
+        partial = _partial(body)
+        src = str(path)
         if ds["name"] == "humaneval+":
-            _put(entry, "humaneval", p1_base, f"{label}, base tests")
-            _put(entry, "humaneval+", p1_plus, label)
+            _put(entry, "humaneval", p1_base, f"{label}, base tests", src, partial)
+            _put(entry, "humaneval+", p1_plus, label, src, partial)
         elif ds["name"] == "mbpp+":
-            _put(entry, "mbpp", p1_base, f"{label} ({ds.get('n_tasks', '?')} tasks), base tests")
-            _put(entry, "mbpp+", p1_plus, f"{label} ({ds.get('n_tasks', '?')} tasks)")
+            n = ds.get("n_tasks", "?")
+            _put(entry, "mbpp", p1_base, f"{label} ({n} tasks), base tests", src, partial)
+            _put(entry, "mbpp+", p1_plus, f"{label} ({n} tasks)", src, partial)
         elif ds["name"] == "humaneval":
             # The original harness; used for the HumanEval column only without HumanEval+.
             if "humaneval" not in entry.scores:
-                _put(entry, "humaneval", p1_base, f"{label} (original tests)")
+                _put(entry, "humaneval", p1_base, f"{label} (original tests)", src, partial)
         else:
             entry.other.append(
                 f"{ds['name']} {ds['version']}: pass@1 {p1_base:.1f} "
@@ -105,10 +114,37 @@ def load_results(paths: list[Path], model: str | None = None) -> list[ModelScore
     return list(by_model.values())
 
 
-def _put(entry: ModelScores, col: str, value: float | None, version: str) -> None:
-    if value is not None:
-        entry.scores[col] = float(value)
-        entry.versions[col] = version
+def _partial(body: dict[str, Any]) -> str | None:
+    """``"40 of 164 tasks"`` for a ``--limit`` run (also from results written before the
+    ``partial`` field, by the dataset note ``first N tasks``), else None."""
+    part = body.get("partial")
+    if isinstance(part, dict):
+        return f"{part.get('tasks', '?')} of {part.get('of_tasks', '?')} tasks"
+    for note in body.get("dataset", {}).get("notes", []):
+        if isinstance(note, str) and note.startswith("first ") and note.endswith(" tasks"):
+            return note
+    return None
+
+
+def _put(  # noqa: PLR0917 - private helper of load_results
+    entry: ModelScores,
+    col: str,
+    value: float | None,
+    version: str,
+    src: str = "",
+    partial: str | None = None,
+) -> None:
+    if value is None:
+        return
+    if col in entry.scores:
+        entry.duplicates.setdefault(col, [entry.files.get(col, "?")]).append(src)
+    entry.scores[col] = float(value)
+    entry.versions[col] = version
+    entry.files[col] = src
+    if partial is not None:
+        entry.partial[col] = partial
+    else:
+        entry.partial.pop(col, None)
 
 
 def _cell(value: float | None, ours: float | None) -> str:
@@ -124,17 +160,25 @@ def table_rows(ours: list[ModelScores], families: list[BaselineFamily]) -> list[
     header = ["model", *[label for _, label in COLUMNS]]
     rows = [header]
     for m in ours:
-        rows.append([f"{m.name} (this run)", *[_cell(m.scores.get(c), None) for c, _ in COLUMNS]])
+        cells = [_cell(m.scores.get(c), None) + ("*" if c in m.partial else "") for c, _ in COLUMNS]
+        rows.append([f"{m.name} (this run)", *cells])
     ref = ours[0] if ours else None
     for fam in families:
         for name, scores in fam.models.items():
             rows.append(
                 [
                     name,
-                    *[_cell(scores.get(c), ref.scores.get(c) if ref else None) for c, _ in COLUMNS],
+                    *[_cell(scores.get(c), _full_score(ref, c)) for c, _ in COLUMNS],
                 ]
             )
     return rows
+
+
+def _full_score(ref: ModelScores | None, col: str) -> float | None:
+    """Our score to take a delta against: none for a partial run (a delta would mislead)."""
+    if ref is None or col in ref.partial:
+        return None
+    return ref.scores.get(col)
 
 
 def render_text(rows: list[list[str]]) -> str:
@@ -160,6 +204,18 @@ def provenance(ours: list[ModelScores], families: list[BaselineFamily]) -> list[
         versions = "; ".join(f"{label}: {m.versions[c]}" for c, label in COLUMNS if c in m.versions)
         lines.append(f"{m.name} (this run, codekiln sandbox): {versions or 'no comparable result'}")
         lines += [f"{m.name}: {o}" for o in m.other]
+        for c, label in COLUMNS:
+            if c in m.partial:
+                lines.append(
+                    f"* {m.name} {label}: a partial run ({m.partial[c]}, --limit): not the "
+                    "benchmark's score and not comparable to the baselines"
+                )
+            if c in m.duplicates:
+                lines.append(
+                    f"{m.name} {label}: {len(m.duplicates[c])} results files give this column "
+                    f"({', '.join(m.duplicates[c])}); the last one is shown (give each run its "
+                    "own --model label to list them apart)"
+                )
     for fam in families:
         versions = "; ".join(f"{label}: {fam.versions.get(c, '?')}" for c, label in COLUMNS)
         lines.append(f"{fam.family} [{fam.harness}]: {versions}. Source: {fam.source}")
@@ -212,6 +268,18 @@ def bar_chart(ours: list[ModelScores], families: list[BaselineFamily], path: Pat
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def compare_json(results: list[Path], model: str | None = None) -> dict[str, Any]:
+    """The comparison as data (``compare --json``): ours (with partial and duplicate marks),
+    the baselines, and the provenance notes."""
+    families = load_baselines()
+    ours = load_results(results, model)
+    return {
+        "ours": [m.__dict__ for m in ours],
+        "baselines": [f.__dict__ for f in families],
+        "notes": provenance(ours, families),
+    }
 
 
 def compare(
