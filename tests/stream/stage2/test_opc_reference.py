@@ -1,0 +1,151 @@
+"""codekiln's filters against OpenCoder's own verdicts on real Debian files (the oracle).
+
+Every signal value, fired rule and keep/drop verdict of the reference (see
+tests/stream/stage2/opc_reference.py for how files are read and compared) must equal codekiln's,
+except the differences a row of the intentional-deviation table covers; that table is the one
+docs/stream-stage2.md shows. Agreement per language:
+``python -m tests.stream.stage2.opc_reference``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from codekiln.stream.filters.deviations import (
+    DeviationTableError,
+    load_deviations,
+    render_markdown,
+)
+
+from tests.stream.stage2 import opc_reference as ref
+
+DOCS = ref.REPO / "docs" / "stream-stage2.md"
+BEGIN, END = "<!-- opc-deviations:begin -->", "<!-- opc-deviations:end -->"
+#: At most this share of the golden files may be missing or changed before the test fails
+#: (the machine lacks the Debian packages the reference was made from: see the Makefile).
+MAX_SKIPPED = 0.05
+#: While the fixes of issue 17 land (filters-A: shared signals, Python, Perl, Shell, SQL;
+#: filters-B: the C family, JavaScript, HTML); removed once the differential passes.
+IN_PROGRESS = pytest.mark.xfail(reason="issue 17: filter fixes in progress", strict=False)
+
+
+@pytest.fixture(scope="module")
+def golden() -> ref.Golden:
+    if not ref.GOLDEN.is_file():
+        pytest.skip(f"no reference verdicts at {ref.GOLDEN} (set CODEKILN_REFERENCE_DIR)")
+    return ref.load_golden()
+
+
+@pytest.fixture(scope="module")
+def results(golden: ref.Golden) -> list[ref.FileResult]:
+    return ref.run(golden)
+
+
+def test_golden_files_are_here(golden: ref.Golden) -> None:
+    """The files the reference judged are on this machine with the same bytes."""
+    skipped = len(golden.skipped)
+    assert golden.rows, "the golden file holds no rows"
+    assert skipped <= MAX_SKIPPED * len(golden.rows), (
+        f"{skipped} of {len(golden.rows)} golden files missing or changed, e.g. "
+        f"{sorted(golden.skipped.items())[:5]}"
+    )
+
+
+def _uncovered(results: list[ref.FileResult]) -> list[str]:
+    out = []
+    for res in results:
+        for name, want, got in res.uncovered_signals:
+            out.append(f"{res.path} [{res.tag}] signal {name}: upstream {want} codekiln {got}")
+        for name, up, mine in res.uncovered_rules:
+            out.append(f"{res.path} [{res.tag}] rule {name}: upstream {up} codekiln {mine}")
+    return out
+
+
+@IN_PROGRESS
+def test_signals_and_rules_equal_reference(results: list[ref.FileResult]) -> None:
+    """Each difference in a signal value or a fired rule is a row of the deviation table."""
+    diffs = _uncovered(results)
+    stats = ref.format_agreement(ref.agreement(results))
+    assert not diffs, f"{len(diffs)} uncovered differences\n{stats}\n" + "\n".join(diffs[:40])
+
+
+@IN_PROGRESS
+def test_verdicts_equal_reference(results: list[ref.FileResult]) -> None:
+    """Every keep/drop verdict equals the reference's unless the deviation table explains it."""
+    bad = [
+        f"{r.path} [{r.tag}]: upstream kept={r.upstream_kept}, codekiln kept={r.codekiln_kept}"
+        for r in results
+        if not r.verdict_covered
+    ]
+    assert not bad, f"{len(bad)} verdicts differ\n" + "\n".join(bad[:40])
+
+
+def test_every_row_is_needed(results: list[ref.FileResult]) -> None:
+    """A row that lists files covers a difference on each; a row whose example is in the
+    golden set covers a difference on it (no stale rows)."""
+    by_path = {r.path: r for r in results}
+    stale = []
+    for row in load_deviations():
+        files = row.files if isinstance(row.files, tuple) else ()
+        if row.example.startswith("/") and " " not in row.example:
+            files = (*files, row.example)
+        for path in files:
+            res = by_path.get(path)
+            if res is not None and row.id not in res.used_rows:
+                stale.append(f"{row.id}: no difference it covers on {path}")
+    assert not stale, "\n".join(stale)
+
+
+def test_docs_table_is_the_data() -> None:
+    """docs/stream-stage2.md shows exactly the deviation table's rows."""
+    text = DOCS.read_text(encoding="utf-8")
+    match = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), text, re.S)
+    assert match, f"{DOCS} lacks the {BEGIN} ... {END} block"
+    assert match.group(1) == render_markdown(load_deviations()), (
+        "the docs' deviation table differs from stream/filters/data/opc_deviations.yaml: "
+        "run python -m tests.stream.stage2.test_opc_reference --write-docs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("deviations: [", "not valid YAML"),
+        ("rows: []", "a list under 'deviations'"),
+        ("deviations: [{id: x}]", "missing key(s)"),
+        (
+            "deviations: [{id: x, rule: r, upstream: u, codekiln: c, reason: r, example: e,"
+            " covers: {files: some}}]",
+            "covers.files must be",
+        ),
+        (
+            "deviations: [{id: x, rule: r, upstream: u, codekiln: c, reason: r, example: e,"
+            " covers: {}}]",
+            "names no signal and no rule",
+        ),
+    ],
+)
+def test_malformed_table_is_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(DeviationTableError, match=re.escape(message)):
+        load_deviations(text)
+
+
+def write_docs(path: Path = DOCS) -> None:
+    text = path.read_text(encoding="utf-8")
+    block = BEGIN + "\n" + render_markdown(load_deviations()) + END
+    new, count = re.subn(
+        re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S
+    )
+    if not count:
+        raise SystemExit(f"{path} lacks the {BEGIN} ... {END} block")
+    path.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write-docs"]:
+        raise SystemExit(f"usage: python -m {__spec__.name if __spec__ else __file__} --write-docs")
+    write_docs()
