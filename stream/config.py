@@ -38,21 +38,20 @@ Example (every key optional; the values shown are the defaults)::
       metrics_host: 127.0.0.1
       metrics_port: 9464
       worker_id: null           # default: <hostname>-<pid>
-    synth:
-      llm_url: null             # else the CLI's CODEKILN_LLM_URL; unset = synthesis off
-      sandbox_url: null
-    launch: null                # a mapping handed to codekiln.train.launcher
+
+The sections for what happens once the corpus is committed belong to the layer above the
+engine: :mod:`codekiln.flow` reads them from the same file and hands the rest to
+:func:`config_from_dict`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import inspect
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,9 +60,6 @@ import yaml
 from codekiln.stream import registry
 from codekiln.stream.runtime.errors import ConfigError
 from codekiln.stream.stage import Stage
-
-LAUNCHER_MODULE = "codekiln.train.launcher"
-LAUNCHER_FUNC = "on_corpus_committed"
 
 
 def _spec(kind: str, **kw: Any) -> dict[str, Any]:
@@ -123,12 +119,6 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
-class SynthConfig:
-    llm_url: str | None = field(default=None, metadata=_spec("str", optional=True))
-    sandbox_url: str | None = field(default=None, metadata=_spec("str", optional=True))
-
-
-@dataclass(frozen=True)
 class StreamConfig:
     input: InputConfig = field(default_factory=InputConfig)
     #: ``None``: the default pipeline (registry.DEFAULT_PIPELINE, stages that exist).
@@ -136,16 +126,12 @@ class StreamConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
-    synth: SynthConfig = field(default_factory=SynthConfig)
-    launch: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for the checkpoint fingerprint and the manifest)."""
         out = dataclasses.asdict(self)
         if self.stages is not None:
             out["stages"] = [{"name": s.name, "options": dict(s.options)} for s in self.stages]
-        if self.launch is not None:
-            out["launch"] = dict(self.launch)
         return out
 
 
@@ -154,9 +140,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "runtime": RuntimeConfig,
     "output": OutputConfig,
     "worker": WorkerConfig,
-    "synth": SynthConfig,
 }
-_TOP_KEYS = (*_SECTIONS, "stages", "launch")
+#: The engine's top-level keys, in the order an unknown key's message lists them.
+TOP_KEYS = (*_SECTIONS, "stages")
 
 
 def _fail(where: str, message: str) -> ConfigError:
@@ -336,48 +322,26 @@ def _stages(raw: Any) -> tuple[StageConfig, ...] | None:
     return tuple(out)
 
 
-def launcher_available() -> tuple[bool, str]:
-    """Whether codekiln.train.launcher:on_corpus_committed exists (and why not)."""
-    try:
-        spec = importlib.util.find_spec(LAUNCHER_MODULE)
-    except ModuleNotFoundError:
-        spec = None
-    if spec is None:
-        return False, f"module {LAUNCHER_MODULE} is not installed"
-    module = importlib.import_module(LAUNCHER_MODULE)
-    if not callable(getattr(module, LAUNCHER_FUNC, None)):
-        return False, f"{LAUNCHER_MODULE} has no function {LAUNCHER_FUNC}"
-    return True, ""
+def config_from_dict(raw: Any, *, known_above: Sequence[str] = ()) -> StreamConfig:
+    """Validate the engine's sections of a config mapping into a :class:`StreamConfig`.
 
-
-def config_from_dict(raw: Any) -> StreamConfig:
+    ``known_above``: top-level keys that belong to the layer above the engine (its caller
+    reads them); they are skipped here and listed among the known keys in messages.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise _fail("", f"the file must hold a mapping at the top, got {_describe(raw)}")
+    known = (*TOP_KEYS, *known_above)
     for key in raw:
-        if key not in _TOP_KEYS:
-            raise _fail("", f"unknown key {key!r} (known: {', '.join(_TOP_KEYS)})")
+        if key not in known:
+            raise _fail("", f"unknown key {key!r} (known: {', '.join(known)})")
     sections = {name: _section(name, cls, raw.get(name)) for name, cls in _SECTIONS.items()}
-    launch = raw.get("launch")
-    if launch is not None:
-        if not isinstance(launch, Mapping):
-            raise _fail("launch", f"expected a mapping, got {_describe(launch)}")
-        ok, why = launcher_available()
-        if not ok:
-            raise _fail(
-                "launch",
-                f"launching jobs needs {LAUNCHER_MODULE}:{LAUNCHER_FUNC}, but {why}; "
-                "remove the 'launch' key or install codekiln[train]",
-            )
-        launch = dict(launch)
-    return StreamConfig(stages=_stages(raw.get("stages")), launch=launch, **sections)
+    return StreamConfig(stages=_stages(raw.get("stages")), **sections)
 
 
-def load_config(path: str | Path | None) -> StreamConfig:
-    """Read and validate a YAML config file (``None``: all defaults)."""
-    if path is None:
-        return config_from_dict({})
+def read_config_file(path: str | Path) -> Any:
+    """The parsed YAML of a config file; unreadable or invalid files fail with one line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -386,7 +350,13 @@ def load_config(path: str | Path | None) -> StreamConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config: {path} is not UTF-8 text") from exc
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {path} is not valid YAML: {exc}") from exc
-    return config_from_dict(raw)
+
+
+def load_config(path: str | Path | None) -> StreamConfig:
+    """Read and validate a YAML config file (``None``: all defaults)."""
+    if path is None:
+        return config_from_dict({})
+    return config_from_dict(read_config_file(path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape  # light; xml.sax.saxutils imports urllib.request (about 10 ms)
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,18 @@ from codekiln.stream import registry
 from codekiln.stream.runtime._fs import atomic_write_bytes
 
 PLOT = "lang_distribution.svg"
+
+
+@dataclass(frozen=True)
+class ReportPart:
+    """What a step run after the commit (composed above the engine) adds to the report."""
+
+    #: Lines under "Stages that are off, and how to turn them on" (markdown list items).
+    off: tuple[str, ...] = ()
+    #: A section of its own at the end (its heading included); empty: none.
+    section: tuple[str, ...] = ()
+    #: One-line notes for the terminal summary.
+    summary: tuple[str, ...] = ()
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -100,7 +114,9 @@ def plot_languages(langs: dict[str, int], path: Path, top: int = 20) -> bool:
     return True
 
 
-def render(manifest: dict[str, Any], plot_name: str | None) -> str:
+def render(
+    manifest: dict[str, Any], plot_name: str | None, parts: Sequence[ReportPart] = ()
+) -> str:
     out: list[str] = ["# codekiln stream run", ""]
     state = "complete" if manifest.get("complete") else "in progress"
     starts = manifest.get("starts", 1)
@@ -206,46 +222,17 @@ def render(manifest: dict[str, Any], plot_name: str | None) -> str:
                     f"- **{name}**: not part of the default pipeline; list it under "
                     "`stages:` in a `--config` file to run it."
                 )
-    synth = manifest.get("synth", {})
-    if not synth.get("enabled"):
-        out.append(
-            f"- **LLM synthesis** (annealing / SFT data generation): off, "
-            f"{synth.get('why', 'no LLM endpoint')}. To turn it on: {synth.get('how', '')}."
-        )
-    elif not synth.get("available"):
-        out.append(
-            f"- **LLM synthesis**: endpoint {synth.get('llm_url')} given, but {synth.get('why')}."
-        )
-    if "launch" not in manifest:
-        out.append(
-            "- **Training / evaluation launch**: off; add a `launch:` mapping to the config "
-            "(handed to codekiln.train.launcher once the corpus commits)."
-        )
-
-    if synth.get("enabled") and "result" in synth:
-        out += [
-            "",
-            "## LLM synthesis",
-            "",
-            "```json",
-            json.dumps(synth["result"], indent=2, default=str, sort_keys=True),
-            "```",
-        ]
-    if "launch" in manifest:
-        out += [
-            "",
-            "## Launched jobs",
-            "",
-            "```json",
-            json.dumps(manifest["launch"], indent=2, default=str, sort_keys=True),
-            "```",
-        ]
+    for part in parts:
+        out += part.off
+    for part in parts:
+        if part.section:
+            out += ["", *part.section]
     out.append("")
     return "\n".join(out)
 
 
-def write_report(out_dir: Path, manifest: dict[str, Any]) -> Path:
+def write_report(out_dir: Path, manifest: dict[str, Any], parts: Sequence[ReportPart] = ()) -> Path:
     plotted = plot_languages(manifest.get("langs", {}), out_dir / PLOT)
     path = out_dir / "report.md"
-    atomic_write_bytes(path, render(manifest, PLOT if plotted else None).encode())
+    atomic_write_bytes(path, render(manifest, PLOT if plotted else None, parts).encode())
     return path

@@ -30,7 +30,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -40,7 +40,7 @@ from codekiln.stream.config import StreamConfig
 from codekiln.stream.metrics import RunMetrics, StageMetrics, prometheus_collector
 from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES
 from codekiln.stream.runtime.errors import ConfigError, StreamError
-from codekiln.stream.runtime.job import JobSpec, run_job
+from codekiln.stream.runtime.job import AfterCommit, JobSpec, run_job
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -256,8 +256,13 @@ async def run_worker(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    after_commit: tuple[AfterCommit, ...] = (),
+    config_extra: Mapping[str, Any] | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT (or ``stop``), or until idle with ``settings.once``."""
+    """Serve until SIGTERM/SIGINT (or ``stop``), or until idle with ``settings.once``.
+
+    ``after_commit`` and ``config_extra`` go into every shard's :class:`JobSpec` (the steps
+    codekiln.flow composes after each shard's corpus commits)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -294,8 +299,8 @@ async def run_worker(
                 inputs=(str(claim.path),),
                 out_dir=settings.out_dir / shard_stem(claim.path.name),
                 config=config,
-                llm_url=config.synth.llm_url,
-                sandbox_url=config.synth.sandbox_url,
+                after_commit=after_commit,
+                config_extra=dict(config_extra or {}),
             )
             seen: list[RunMetrics] = []
 

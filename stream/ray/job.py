@@ -70,7 +70,7 @@ def run_ray_blocking(
     steps = compile_steps(built.stages)
     out_dir = spec.out_dir
     if spec.overwrite:
-        local_job._clear_output(out_dir)
+        local_job.clear_output(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = tasks.Layout(out_dir.resolve())
 
@@ -87,11 +87,15 @@ def run_ray_blocking(
                 f"{out_dir} holds an unfinished run of the local executor; resume it with "
                 "--executor local, or pass --overwrite"
             )
-        manifest = local_job._manifest(spec, built, previous, None)
-        manifest = asyncio.run(local_job._after_commit(spec, out_dir, manifest, previous))
-        report = asyncio.run(local_job._write_report(out_dir, manifest, spec))
+        manifest = local_job.build_manifest(spec, built, previous, None)
+        manifest, report, summary = asyncio.run(local_job.finish_run(spec, manifest, previous))
         return JobResult(
-            out_dir, manifest, report, already_complete=True, skipped_stages=built.skipped
+            out_dir,
+            manifest,
+            report,
+            already_complete=True,
+            skipped_stages=built.skipped,
+            summary=summary,
         )
 
     plan = _shardio.read_json(layout.root / PLAN)
@@ -140,7 +144,7 @@ def run_ray_blocking(
 
     ckpt, executor = _collect(spec, built, layout, shards, steps, plan, elapsed)
     ckpt_mod.save(out_dir, ckpt)
-    manifest = local_job._manifest(spec, built, ckpt, None)
+    manifest = local_job.build_manifest(spec, built, ckpt, None)
     manifest["missing_inputs"] = [s.path for s in shards if s.kind == "missing"]
     manifest["elapsed_s"] = round(elapsed, 3)
     executor["cluster_cpus"] = cpus
@@ -149,9 +153,15 @@ def run_ray_blocking(
     executor["address"] = options.address or "local"
     manifest["executor"] = executor
     local_job.write_manifest(out_dir, manifest)
-    manifest = asyncio.run(local_job._after_commit(spec, out_dir, manifest, ckpt))
-    report = asyncio.run(local_job._write_report(out_dir, manifest, spec))
-    return JobResult(out_dir, manifest, report, resumed=resumed, skipped_stages=built.skipped)
+    manifest, report, summary = asyncio.run(local_job.finish_run(spec, manifest, ckpt))
+    return JobResult(
+        out_dir,
+        manifest,
+        report,
+        resumed=resumed,
+        skipped_stages=built.skipped,
+        summary=summary,
+    )
 
 
 class _Driver:
@@ -411,7 +421,7 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
         stages[key].load_state_dict(state)
     for key, stage in built.stages:
         if key not in reports:
-            reports[key] = local_job._stage_reports([(key, stage)])[key]
+            reports[key] = local_job.stage_reports([(key, stage)])[key]
     metrics = {k: {**v, "dropped": dict(v["dropped"])} for k, v in totals.items()}
     ckpt = Checkpoint(
         fingerprint=plan["fingerprint"],

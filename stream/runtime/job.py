@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
-import importlib.util
-import inspect
 import json
 import pickle
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from codekiln.stream import registry
-from codekiln.stream.config import LAUNCHER_FUNC, LAUNCHER_MODULE, StreamConfig, resolve_stage
+from codekiln.stream.config import StreamConfig, resolve_stage
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.inputs import InputSet
-from codekiln.stream.report import PLOT, write_report
+from codekiln.stream.report import PLOT, ReportPart, write_report
 from codekiln.stream.runtime import checkpoint as ckpt_mod
 from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.checkpoint import Checkpoint
@@ -43,8 +40,45 @@ from codekiln.stream.writers.sink import RunSink
 
 MANIFEST = "manifest.json"
 REPORT = "report.md"
-SYNTH_MODULE = "codekiln.synth.job"
-SYNTH_FUNC = "run_synthesis"
+
+
+@dataclass(frozen=True)
+class CorpusCommitted:
+    """The engine's result once the corpus is committed: what the steps above it start from."""
+
+    out_dir: Path
+    #: manifest.json as written at the commit (the after-commit steps' entries not yet in it).
+    manifest: Mapping[str, Any]
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.out_dir / "corpus"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST
+
+
+class AfterCommit(Protocol):
+    """A step composed above the engine (codekiln.flow), run once the corpus is committed.
+
+    The engine runs each step at most once per output folder: the step's result is saved in
+    the checkpoint under ``key`` before the next starts, so a rerun after a crash does not
+    call a step that already ran. ``entry`` gives the step's ``manifest.json`` entry (also
+    under ``key``; ``None``: none), ``report`` its part of ``report.md`` and of the summary.
+    """
+
+    key: str
+
+    def wanted(self) -> bool:
+        """Whether ``run`` is to be called (an unconfigured step is only described)."""
+        ...
+
+    async def run(self, committed: CorpusCommitted) -> dict[str, Any]: ...
+
+    def entry(self, result: dict[str, Any] | None) -> Any: ...
+
+    def report(self, manifest: Mapping[str, Any]) -> ReportPart: ...
 
 
 @dataclass(frozen=True)
@@ -56,11 +90,13 @@ class JobSpec:
     #: Replace (instead of refusing) a run in out_dir whose inputs or config differ; the same
     #: run is still resumed. --default-input sets it: stages come and go with the code.
     restart_on_change: bool = False
-    #: Effective LLM endpoint (config synth.llm_url, else CODEKILN_LLM_URL read by the CLI).
-    llm_url: str | None = None
-    sandbox_url: str | None = None
     #: Free-form notes for the report (e.g. which caps the CLI applied and why).
     notes: tuple[str, ...] = ()
+    #: What runs once the corpus is committed, in order (composed by codekiln.flow).
+    after_commit: tuple[AfterCommit, ...] = ()
+    #: Sections of the combined config owned by the layers above the engine, recorded
+    #: after the engine's own in the manifest's ``config``.
+    config_extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +107,8 @@ class JobResult:
     resumed: bool = False
     already_complete: bool = False
     skipped_stages: list[dict[str, str]] = field(default_factory=list)
+    #: One-line notes of the after-commit steps for the terminal summary.
+    summary: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -162,7 +200,8 @@ def fingerprint(spec: JobSpec, stage_keys: list[str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _clear_output(out_dir: Path) -> None:
+def clear_output(out_dir: Path) -> None:
+    """Remove every output of a previous run from ``out_dir`` (``--overwrite``)."""
     for name in ("corpus", "rejects", ckpt_mod.STATE_DIR):
         shutil.rmtree(out_dir / name, ignore_errors=True)
     # lang_distribution.png: the chart's name before it became SVG (an older run's output).
@@ -176,12 +215,13 @@ def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
     )
 
 
-def _manifest(
+def build_manifest(
     spec: JobSpec,
     built: BuiltStages,
     ckpt: Checkpoint,
     source: InputSet | None,
 ) -> dict[str, Any]:
+    """``manifest.json`` of the run ``ckpt`` describes (every executor writes this one)."""
     sink = ckpt.sink or {"corpus": [], "rejects": [], "langs": {}, "reasons": {}}
     metrics = ckpt.metrics
     reports = ckpt.final.get("reports", {})
@@ -212,7 +252,7 @@ def _manifest(
         "checkpoints": ckpt.seq,
         "inputs": list(spec.inputs),
         "missing_inputs": list(source.missing) if source else [],
-        "config": spec.config.to_dict(),
+        "config": {**spec.config.to_dict(), **spec.config_extra},
         "notes": list(spec.notes),
         "source": {
             "items": src["in"],
@@ -255,13 +295,13 @@ async def run_job(
     keys = [k for k, _ in built.stages]
     fp = await asyncio.to_thread(fingerprint, spec, keys)
     if spec.overwrite:
-        await asyncio.to_thread(_clear_output, out_dir)
+        await asyncio.to_thread(clear_output, out_dir)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     previous = await asyncio.to_thread(ckpt_mod.load, out_dir)
     if previous is not None and previous.fingerprint != fp and spec.restart_on_change:
         if warn is not None:
             warn(f"{out_dir} holds a run with other inputs or stages: starting over")
-        await asyncio.to_thread(_clear_output, out_dir)
+        await asyncio.to_thread(clear_output, out_dir)
         await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
         previous = None
     if previous is not None and previous.fingerprint != fp:
@@ -271,11 +311,15 @@ async def run_job(
             f"this run {fp}); pass --overwrite to start over, or choose another --out"
         )
     if previous is not None and previous.complete:
-        manifest = _manifest(spec, built, previous, None)
-        manifest = await _after_commit(spec, out_dir, manifest, previous)
-        report = await _write_report(out_dir, manifest, spec)
+        manifest = build_manifest(spec, built, previous, None)
+        manifest, report, summary = await finish_run(spec, manifest, previous)
         return JobResult(
-            out_dir, manifest, report, already_complete=True, skipped_stages=built.skipped
+            out_dir,
+            manifest,
+            report,
+            already_complete=True,
+            skipped_stages=built.skipped,
+            summary=summary,
         )
 
     source = await asyncio.to_thread(InputSet, list(spec.inputs), spec.config.input)
@@ -293,7 +337,7 @@ async def run_job(
         ckpt.stage_states = dict(barrier.states)
         ckpt.metrics = barrier.metrics
         ckpt.sink = sink_state
-        snapshot = _manifest(spec, built, ckpt, source)
+        snapshot = build_manifest(spec, built, ckpt, source)
         await asyncio.to_thread(_save_both, out_dir, ckpt, snapshot)
 
     opts = spec.config.runtime
@@ -330,7 +374,7 @@ async def run_job(
             raise first_error(group) from None
     elapsed = time.monotonic() - started
 
-    reports = await asyncio.to_thread(_stage_reports, built.stages)
+    reports = await asyncio.to_thread(stage_reports, built.stages)
     ckpt.complete = True
     ckpt.position = None
     ckpt.stage_states = {}
@@ -338,13 +382,17 @@ async def run_job(
     ckpt.metrics = metrics.snapshot()
     ckpt.sink = sink.state()
     ckpt.final = {"reports": reports, "elapsed_s": round(elapsed, 3)}
-    manifest = _manifest(spec, built, ckpt, source)
+    manifest = build_manifest(spec, built, ckpt, source)
     manifest["elapsed_s"] = round(elapsed, 3)
     await asyncio.to_thread(_save_both, out_dir, ckpt, manifest)
-    manifest = await _after_commit(spec, out_dir, manifest, ckpt)
-    report = await _write_report(out_dir, manifest, spec)
+    manifest, report, summary = await finish_run(spec, manifest, ckpt)
     return JobResult(
-        out_dir, manifest, report, resumed=previous is not None, skipped_stages=built.skipped
+        out_dir,
+        manifest,
+        report,
+        resumed=previous is not None,
+        skipped_stages=built.skipped,
+        summary=summary,
     )
 
 
@@ -385,7 +433,8 @@ def _save_both(out_dir: Path, ckpt: Checkpoint, manifest: dict[str, Any]) -> Non
     write_manifest(out_dir, manifest)
 
 
-def _stage_reports(stages: list[tuple[str, Stage]]) -> dict[str, Any]:
+def stage_reports(stages: Sequence[tuple[str, Stage]]) -> dict[str, Any]:
+    """Each stage's ``report()`` by key; a report that fails or is not JSON says so instead."""
     out: dict[str, Any] = {}
     for key, stage in stages:
         try:
@@ -397,89 +446,27 @@ def _stage_reports(stages: list[tuple[str, Stage]]) -> dict[str, Any]:
     return out
 
 
-def _optional_callable(module_name: str, func: str) -> Callable[..., Any] | None:
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except ModuleNotFoundError:
-        spec = None
-    if spec is None:
-        return None
-    fn = getattr(importlib.import_module(module_name), func, None)
-    return fn if callable(fn) else None
-
-
-async def _call_hook(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Await a coroutine function; run a plain function in a thread (it may take minutes)."""
-    if inspect.iscoroutinefunction(fn):
-        result = await fn(*args, **kwargs)
-    else:
-        result = await asyncio.to_thread(fn, *args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-    return dict(result or {})
-
-
-async def _after_commit(
-    spec: JobSpec, out_dir: Path, manifest: dict[str, Any], ckpt: Checkpoint
-) -> dict[str, Any]:
-    """Hooks that run once the corpus is committed: LLM synthesis and job launch.
-
-    Each hook's result is saved in the checkpoint, so a rerun after a crash does not call a
-    hook that already ran.
-    """
-    # Only a run with an LLM endpoint looks synthesis up: importing codekiln.synth (aiohttp,
-    # the LLM client) costs about 0.1 CPU s, and a run without an endpoint never calls it.
-    synth_fn = None
-    if spec.llm_url:
-        synth_fn = await asyncio.to_thread(_optional_callable, SYNTH_MODULE, SYNTH_FUNC)
-    synth = _synth_status(spec, synth_fn is not None)
-    if synth["enabled"] and synth_fn is not None:
-        done = ckpt.final.get("synth")
-        if done is None:
-            done = await _call_hook(
-                synth_fn,
-                corpus_dir=out_dir / "corpus",
-                out_dir=out_dir / "synth",
-                llm_url=spec.llm_url,
-                sandbox_url=spec.sandbox_url,
-            )
-            ckpt.final["synth"] = done
+async def finish_run(
+    spec: JobSpec, manifest: dict[str, Any], ckpt: Checkpoint
+) -> tuple[dict[str, Any], Path, list[str]]:
+    """The run protocol's last step, shared by every executor: with the corpus committed
+    (``ckpt`` complete and saved), run the after-commit steps, then write the final
+    ``manifest.json`` and ``report.md``. Returns (manifest, report path, summary lines)."""
+    out_dir = spec.out_dir
+    committed = CorpusCommitted(out_dir, dict(manifest))
+    for step in spec.after_commit:
+        done = ckpt.final.get(step.key)
+        if done is None and step.wanted():
+            done = await step.run(committed)
+            ckpt.final[step.key] = done
             await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
-        synth["result"] = done
-    manifest["synth"] = synth
-    if spec.config.launch is not None:
-        done = ckpt.final.get("launch")
-        if done is None:
-            fn = await asyncio.to_thread(_optional_callable, LAUNCHER_MODULE, LAUNCHER_FUNC)
-            if fn is None:  # validated at config load; the module vanished since
-                raise ConfigError(
-                    f"config: launch: {LAUNCHER_MODULE}:{LAUNCHER_FUNC} is not available"
-                )
-            done = await _call_hook(fn, out_dir / MANIFEST, dict(spec.config.launch))
-            ckpt.final["launch"] = done
-            await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
-        manifest["launch"] = done
+        entry = step.entry(done)
+        if entry is not None:
+            manifest[step.key] = entry
     await asyncio.to_thread(write_manifest, out_dir, manifest)
-    return manifest
-
-
-def _synth_status(spec: JobSpec, available: bool) -> dict[str, Any]:
-    if not spec.llm_url:
-        return {
-            "enabled": False,
-            "why": "no LLM endpoint configured",
-            "how": "set CODEKILN_LLM_URL=http://host:port/v1 (an OpenAI-compatible server) or "
-            "the config key synth.llm_url; synth.sandbox_url (or CODEKILN_SANDBOX_URL) names "
-            "the sandbox service that checks generated tests",
-        }
-    status: dict[str, Any] = {"enabled": True, "llm_url": spec.llm_url, "available": available}
-    if not available:
-        status["why"] = f"{SYNTH_MODULE}:{SYNTH_FUNC} is not installed yet"
-    return status
-
-
-async def _write_report(out_dir: Path, manifest: dict[str, Any], spec: JobSpec) -> Path:
-    return await asyncio.to_thread(write_report, out_dir, manifest)
+    parts = [step.report(manifest) for step in spec.after_commit]
+    report = await asyncio.to_thread(write_report, out_dir, manifest, parts)
+    return manifest, report, [line for part in parts for line in part.summary]
 
 
 def default_inputs() -> list[str]:

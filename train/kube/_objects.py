@@ -92,8 +92,10 @@ class TrainJobParams:
             ("data.corpus_dir", cfg.data.corpus_dir),
             ("data.tokenizer_path", cfg.data.tokenizer_path),
             ("checkpoint.dir", cfg.checkpoint.dir),
+            # Optional; where the trained model is exported, read by the eval job's server.
+            ("checkpoint.export_dir", cfg.checkpoint.export_dir),
         ):
-            if not path.startswith("/"):
+            if path is not None and not path.startswith("/"):
                 raise ConfigError(f"{label} must be an absolute path inside the pod, got {path!r}")
         return cfg
 

@@ -1,4 +1,4 @@
-"""The ``codekiln-stream`` command line: run layout, exit codes, plug-in subcommands, hooks."""
+"""The ``codekiln-stream`` command line: run layout, exit codes, plug-in subcommands."""
 
 from __future__ import annotations
 
@@ -288,80 +288,7 @@ class TestPlugins:
         )
 
 
-class TestHooks:
-    def test_llm_url_calls_synthesis_and_reports_its_result(
-        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-    ) -> None:
-        """With CODEKILN_LLM_URL set, run_synthesis gets the corpus and its dict is reported."""
-        calls: list[dict[str, Any]] = []
-
-        def run_synthesis(**kwargs: Any) -> dict[str, Any]:
-            calls.append(kwargs)
-            return {"generated": 7, "passed": 5}
-
-        _fake_module(monkeypatch, "codekiln.synth.job", run_synthesis=run_synthesis)
-        monkeypatch.setenv("CODEKILN_LLM_URL", "http://127.0.0.1:9/v1")
-        out = tmp_path / "out"
-        assert (
-            cli.main(
-                [
-                    "run",
-                    str(_src(tmp_path)),
-                    "--out",
-                    str(out),
-                    "--config",
-                    str(_cfg(tmp_path)),
-                    "--no-progress",
-                ]
-            )
-            == 0
-        )
-        assert calls == [
-            {
-                "corpus_dir": out / "corpus",
-                "out_dir": out / "synth",
-                "llm_url": "http://127.0.0.1:9/v1",
-                "sandbox_url": None,
-            }
-        ]
-        manifest = json.loads((out / "manifest.json").read_text())
-        assert manifest["synth"]["result"] == {"generated": 7, "passed": 5}
-        assert '"generated": 7' in (out / "report.md").read_text()
-
-    def test_launch_hook_gets_manifest_and_result_is_recorded(
-        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-    ) -> None:
-        """A launch: section calls on_corpus_committed(manifest_path, config) after commit."""
-        calls: list[tuple[Path, dict[str, Any]]] = []
-
-        def on_corpus_committed(manifest_path: Path, launch: dict[str, Any]) -> dict[str, Any]:
-            assert json.loads(manifest_path.read_text())["complete"] is True
-            calls.append((manifest_path, launch))
-            return {"job": "anneal-1", "status": "submitted"}
-
-        _fake_module(
-            monkeypatch, "codekiln.train.launcher", on_corpus_committed=on_corpus_committed
-        )
-        out = tmp_path / "out"
-        cfg = _cfg(tmp_path, "stages: [noop]\nlaunch: {preset: anneal}\n")
-        assert (
-            cli.main(
-                [
-                    "run",
-                    str(_src(tmp_path)),
-                    "--out",
-                    str(out),
-                    "--config",
-                    str(cfg),
-                    "--no-progress",
-                ]
-            )
-            == 0
-        )
-        assert calls == [(out / "manifest.json", {"preset": "anneal"})]
-        manifest = json.loads((out / "manifest.json").read_text())
-        assert manifest["launch"] == {"job": "anneal-1", "status": "submitted"}
-        assert "anneal-1" in (out / "report.md").read_text()
+# The after-commit steps (synthesis, launch) are tested with codekiln.flow: tests/flow/.
 
 
 _THREADS_AFTER_NUMPY = """

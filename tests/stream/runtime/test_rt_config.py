@@ -77,8 +77,7 @@ N = f"{__name__}:NeedsModelStage"
         ),
         (
             {"stagez": []},
-            "config: unknown key 'stagez' "
-            "(known: input, runtime, output, worker, synth, stages, launch)",
+            "config: unknown key 'stagez' (known: input, runtime, output, worker, stages)",
         ),
         ({"input": ["a"]}, "config: input: expected a mapping, got list ['a']"),
         ([1, 2], "config: the file must hold a mapping at the top, got list [1, 2]"),
@@ -89,20 +88,6 @@ def test_bad_config_fails_with_exact_message(raw: Any, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(raw)
     assert str(info.value).startswith(message)
-
-
-def test_launch_without_launcher_module_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A launch: section needs the launcher module; without it the config is refused."""
-    import codekiln.stream.config as config_mod
-
-    monkeypatch.setattr(config_mod, "LAUNCHER_MODULE", "codekiln_absent.launcher")
-    with pytest.raises(ConfigError) as info:
-        config_from_dict({"launch": {"job": "anneal"}})
-    assert str(info.value) == (
-        "config: launch: launching jobs needs codekiln_absent.launcher:on_corpus_committed, "
-        "but module codekiln_absent.launcher is not installed; remove the 'launch' key or "
-        "install codekiln[train]"
-    )
 
 
 def test_valid_file_gives_frozen_config(tmp_path: Path) -> None:

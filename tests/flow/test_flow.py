@@ -1,0 +1,308 @@
+"""codekiln.flow: the combined config checked whole before any work, and the steps after the
+corpus commits (synthesis, launch) composed above the stream engine."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.machinery
+import json
+import re
+import socket
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from codekiln.stream import cli
+from codekiln.stream.runtime.errors import ConfigError
+
+from codekiln.flow import FlowEnv, flow_from_dict, load_flow
+from tests.fakes.openai_server import FakeOpenAIServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+TRAIN = {
+    "model": {"preset": "opencoder-1.5b"},
+    "data": {"tokenizer_path": "/data/tokenizer/tokenizer.json"},
+    "batch": {"global_batch": 1024, "micro_batch": 4},
+}
+
+
+def _src(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "a.py").write_text("def a():\n    return 1\n")
+    (root / "b.py").write_text("def b():\n    return 2\n")
+    return root
+
+
+def _cfg(tmp_path: Path, raw: dict[str, Any]) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _fake_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> None:
+    mod = types.ModuleType(name)
+    mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    for key, value in attrs.items():
+        setattr(mod, key, value)
+    monkeypatch.setitem(sys.modules, name, mod)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _run(tmp_path: Path, raw: dict[str, Any]) -> int:
+    config = str(_cfg(tmp_path, raw))
+    out = str(tmp_path / "out")
+    return cli.main(["run", str(_src(tmp_path)), "--out", out, "--config", config, "--no-progress"])
+
+
+def _errors(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [
+        line.removeprefix("codekiln-stream: error: ")
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("codekiln-stream: error: ")
+    ]
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeOpenAIServer]:
+    """A real fake OpenAI server on port 0, served from its own thread (the CLI under test
+    runs its own event loop)."""
+    server = FakeOpenAIServer(model="fake-coder")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+class TestCheckedBeforeWork:
+    def test_invalid_launch_section_fails_before_the_run(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """docs' `launch: {preset: anneal}` is refused up front: exit 2, one line, no output."""
+        assert _run(tmp_path, {"stages": ["noop"], "launch": {"preset": "anneal"}}) == 2
+        errors = _errors(capsys)
+        assert len(errors) == 1
+        assert errors[0].startswith("config: launch: ")
+        assert "preset" in errors[0]
+        assert not (tmp_path / "out").exists()
+
+    def test_unreachable_llm_url_fails_before_the_run(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An LLM URL nobody listens on is one clear line and exit 2, before any output."""
+        monkeypatch.setenv("CODEKILN_DATA_DIR", str(tmp_path))
+        url = f"http://127.0.0.1:{_closed_port()}/v1"
+        assert _run(tmp_path, {"stages": ["noop"], "synth": {"llm_url": url}}) == 2
+        errors = _errors(capsys)
+        assert len(errors) == 1
+        assert errors[0].startswith(f"config: synth.llm_url: cannot reach {url}: ")
+        assert not (tmp_path / "out").exists()
+
+    def test_every_problem_is_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Problems in several sections are all reported at once, one line each."""
+        raw = {
+            "runtime": {"batch_size": 0},
+            "synth": {"max_seeds": -1},
+            "launch": {"image": "reg/codekiln:1", "train": {"config": TRAIN}, "colour": 1},
+        }
+        assert _run(tmp_path, raw) == 2
+        errors = _errors(capsys)
+        assert [e.split(":")[1].strip() for e in errors] == [
+            "runtime.batch_size",
+            "synth.max_seeds must be an integer >= 0, got -1",
+            "launch",
+        ]
+        assert "colour" in errors[2]
+
+    def test_synth_without_data_dir_fails_before_the_run(self) -> None:
+        """Synthesis needs the decontamination data: without it the config is refused."""
+        with pytest.raises(ConfigError) as info:
+            flow_from_dict({"synth": {"llm_url": "http://127.0.0.1:9/v1"}}, FlowEnv())
+        assert str(info.value) == (
+            "config: synth.data_dir: synthesis needs the benchmark files for "
+            "decontamination; set synth.data_dir or CODEKILN_DATA_DIR"
+        )
+
+    def test_synth_section_takes_the_synthesis_options(self, tmp_path: Path) -> None:
+        """docs/synth.md's options (generators, max_seeds, ...) are valid in a stream config."""
+        flow = flow_from_dict(
+            {"synth": {"generators": ["textbook"], "max_seeds": 3, "data_dir": str(tmp_path)}}
+        )
+        assert flow.synth == {"generators": ["textbook"], "max_seeds": 3, "data_dir": str(tmp_path)}
+        with pytest.raises(ConfigError) as info:
+            flow_from_dict({"synth": {"generatorz": ["textbook"]}})
+        assert str(info.value).startswith("config: synth: unknown key(s) ['generatorz']")
+
+    def test_launch_without_launcher_module_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A launch: section needs the launcher module; without it the config is refused."""
+        import codekiln.flow as flow_mod
+
+        monkeypatch.setattr(flow_mod, "LAUNCHER_MODULE", "codekiln_absent.launcher")
+        with pytest.raises(ConfigError) as info:
+            flow_from_dict({"launch": {"job": "anneal"}})
+        assert str(info.value) == (
+            "config: launch: launching jobs needs codekiln_absent.launcher:on_corpus_committed, "
+            "but it is not installed; remove the 'launch' key or install codekiln[train]"
+        )
+
+    def test_relative_export_dir_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """checkpoint.export_dir must be a pod path, like data.* and checkpoint.dir."""
+        from codekiln.train.launcher import train_launch_main
+
+        cfg = {
+            **TRAIN,
+            "data": {**TRAIN["data"], "corpus_dir": "/data/corpus"},
+            "checkpoint": {"dir": "/checkpoints/t", "export_dir": "model"},
+        }
+        path = tmp_path / "train.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        argv = ["--name", "t", "--image", "reg/codekiln:1", "--config", str(path), "--dry-run"]
+        assert train_launch_main(argv) == 2
+        assert (
+            "checkpoint.export_dir must be an absolute path inside the pod, got 'model'"
+            in capsys.readouterr().err
+        )
+
+
+class TestEndpoints:
+    def test_reachable_llm_passes_the_check(
+        self, fake_llm: FakeOpenAIServer, tmp_path: Path
+    ) -> None:
+        """A listening OpenAI-compatible server passes; the check asked it for its models."""
+        cfg = _cfg(tmp_path, {"synth": {"llm_url": fake_llm.url + "/v1"}})
+        flow = load_flow(cfg, FlowEnv(data_dir=str(tmp_path)))
+        assert flow.llm_url == fake_llm.url + "/v1"
+        assert [r.path for r in fake_llm.requests] == ["/v1/models"]
+
+    def test_llm_that_is_down_is_one_line(self, fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:
+        """An endpoint that answers 500 is reported with its status."""
+        url = fake_llm.mode_url("fail")
+        cfg = _cfg(tmp_path, {"synth": {"llm_url": url}})
+        with pytest.raises(ConfigError) as info:
+            load_flow(cfg, FlowEnv(data_dir=str(tmp_path)))
+        assert re.fullmatch(
+            r"config: synth\.llm_url: \S+/v1/models answered HTTP 500 "
+            r"\(not an OpenAI-compatible server\?\)",
+            str(info.value),
+        )
+
+    @pytest.mark.docker
+    def test_wrong_sandbox_token_is_refused(
+        self, fake_llm: FakeOpenAIServer, sandbox_service: Any, tmp_path: Path
+    ) -> None:
+        """A sandbox token the real service refuses fails the check (healthz needs none)."""
+        raw = {"synth": {"llm_url": fake_llm.url, "sandbox_url": sandbox_service.url}}
+        cfg = _cfg(tmp_path, raw)
+        with pytest.raises(ConfigError) as info:
+            load_flow(cfg, FlowEnv(data_dir=str(tmp_path), sandbox_token="wrong"))
+        assert str(info.value) == (
+            f"config: synth.sandbox_url: {sandbox_service.url} refused the token (HTTP 401); "
+            "set CODEKILN_SANDBOX_TOKEN to the service's token"
+        )
+        ok = load_flow(cfg, FlowEnv(data_dir=str(tmp_path), sandbox_token=sandbox_service.token))
+        assert ok.sandbox_url == sandbox_service.url
+
+
+class TestAfterCommit:
+    def test_llm_url_calls_synthesis_with_the_synth_options(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_llm: FakeOpenAIServer
+    ) -> None:
+        """With an LLM endpoint, run_synthesis gets the corpus and the synth: options, and its
+        result is in the manifest and the report."""
+        calls: list[dict[str, Any]] = []
+
+        def run_synthesis(**kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return {"generated": 7, "passed": 5}
+
+        _fake_module(monkeypatch, "codekiln.synth.job", run_synthesis=run_synthesis)
+        monkeypatch.setenv("CODEKILN_LLM_URL", fake_llm.url + "/v1")
+        monkeypatch.setenv("CODEKILN_DATA_DIR", str(tmp_path))
+        raw = {"stages": ["noop"], "synth": {"max_seeds": 3, "generators": ["textbook"]}}
+        assert _run(tmp_path, raw) == 0
+        out = tmp_path / "out"
+        assert len(calls) == 1
+        config = calls[0].pop("config")
+        assert (config.max_seeds, config.generators) == (3, ("textbook",))
+        assert calls[0] == {
+            "corpus_dir": out / "corpus",
+            "out_dir": out / "synth",
+            "llm_url": fake_llm.url + "/v1",
+            "sandbox_url": None,
+            "data_dir": str(tmp_path),
+        }
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["synth"]["result"] == {"generated": 7, "passed": 5}
+        assert manifest["config"]["synth"]["max_seeds"] == 3
+        assert '"generated": 7' in (out / "report.md").read_text()
+        # A rerun re-reports the saved result and does not call the step again.
+        assert cli.main(["run", str(tmp_path / "src"), "--out", str(out), "--config",
+                         str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0  # fmt: skip
+        assert len(calls) == 1
+
+    def test_launch_step_gets_the_committed_manifest(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A launch: section is checked first, then on_corpus_committed(manifest_path, config)
+        runs after the commit and its result is recorded."""
+        checked: list[dict[str, Any]] = []
+        calls: list[tuple[Path, dict[str, Any]]] = []
+
+        def on_corpus_committed(manifest_path: Path, launch: dict[str, Any]) -> dict[str, Any]:
+            assert json.loads(manifest_path.read_text())["complete"] is True
+            calls.append((manifest_path, launch))
+            return {"job": "anneal-1", "status": "submitted"}
+
+        _fake_module(
+            monkeypatch,
+            "codekiln.train.launcher",
+            on_corpus_committed=on_corpus_committed,
+            validate_launch_config=checked.append,
+        )
+        assert _run(tmp_path, {"stages": ["noop"], "launch": {"job": "anneal"}}) == 0
+        out = tmp_path / "out"
+        assert checked == [{"job": "anneal"}]
+        assert calls == [(out / "manifest.json", {"job": "anneal"})]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["launch"] == {"job": "anneal-1", "status": "submitted"}
+        assert "anneal-1" in (out / "report.md").read_text()
+
+
+def test_engine_names_no_layer_above_it() -> None:
+    """stream/runtime, stream/config.py and stream/report.py name neither synth, train nor
+    eval: what follows a committed corpus is composed in codekiln.flow."""
+    files = [*sorted((REPO / "stream" / "runtime").glob("*.py"))]
+    files += [REPO / "stream" / "config.py", REPO / "stream" / "report.py"]
+    word = re.compile(r"\b(synth\w*|train\w*|eval|launch\w*)\b", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(REPO)}:{n}: {m.group(0)}"
+        for path in files
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in word.finditer(line)
+    ]
+    assert found == []
