@@ -75,7 +75,7 @@ lint: venv
 	# mypy cannot follow the editable folder -> codekiln.<folder> mapping: type-check a tree of
 	# links laid out as the installed package is.
 	rm -rf build/typecheck && mkdir -p build/typecheck/codekiln
-	cp codekiln/__init__.py build/typecheck/codekiln/
+	cp codekiln/*.py build/typecheck/codekiln/
 	for c in stream sandbox synth train eval; do ln -s ../../../$$c build/typecheck/codekiln/$$c; done
 	cd build/typecheck && ../../$(BIN)/mypy -p codekiln
 
