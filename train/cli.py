@@ -6,7 +6,8 @@
     codekiln-train deepspeed-config --config FILE --world-size N
     codekiln-train launch --config FILE --image IMAGE [--gpus N --nodes N ...] [--dry-run]
 
-Exit codes: 0 success, 1 the job or run failed, 2 bad input (config, arguments).
+Exit codes: 0 success, 1 the job or run failed, 2 bad input (config, arguments), 130
+interrupted (Ctrl-C: the last checkpoint is kept; the same command resumes from it).
 """
 
 from __future__ import annotations
@@ -48,22 +49,30 @@ def _ds_config(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig.load(args.config)
     cfg.validate(args.world_size)
-    print(json.dumps(deepspeed_config(cfg, args.world_size, bf16=not args.no_bf16), indent=2))
+    bf16 = not args.no_bf16 and cfg.precision != "fp32"
+    print(json.dumps(deepspeed_config(cfg, args.world_size, bf16=bf16), indent=2))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="codekiln-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train (CPU or GPU; start with torchrun for several ranks)")
+    fmt = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
+    run = sub.add_parser(
+        "run", help="train (CPU or GPU; start with torchrun for several ranks)", formatter_class=fmt
+    )
     run.add_argument("--config", required=True, help="training config YAML")
     run.add_argument(
         "--stop-at-step", type=int, default=None, help="checkpoint and stop after this step"
     )
-    ds = sub.add_parser("deepspeed-config", help="print the DeepSpeed JSON for a config")
+    ds = sub.add_parser(
+        "deepspeed-config", help="print the DeepSpeed JSON for a config", formatter_class=fmt
+    )
     ds.add_argument("--config", required=True)
     ds.add_argument("--world-size", type=int, required=True)
-    ds.add_argument("--no-bf16", action="store_true")
+    ds.add_argument(
+        "--no-bf16", action="store_true", help="bf16 off (always off for precision: fp32)"
+    )
     sub.add_parser(
         "launch", help="render and submit a training job (see launch --help)", add_help=False
     )
@@ -84,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     except TrainError as exc:
         print(f"codekiln-train: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "codekiln-train: interrupted; the last checkpoint is kept: run the same command "
+            "again to resume from it",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

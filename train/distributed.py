@@ -94,7 +94,8 @@ def deepspeed_config(cfg: TrainConfig, world_size: int, *, bf16: bool) -> dict[s
         "train_micro_batch_size_per_gpu": cfg.batch.micro_batch,
         "gradient_accumulation_steps": accum,
         "gradient_clipping": cfg.optim.grad_clip,
-        "bf16": {"enabled": bf16},
+        # precision: fp32 wins over a bf16-capable device (the trainer's own rule, resolve_bf16).
+        "bf16": {"enabled": bf16 and cfg.precision != "fp32"},
         "fp16": {"enabled": False},
         "zero_optimization": zero,
         "steps_per_print": cfg.log_every_steps,
@@ -125,6 +126,10 @@ def load_deepspeed_config(cfg: TrainConfig, world_size: int, *, bf16: bool) -> d
                 f"deepspeed.config_file {path}: {key}={given[key]} but the training config "
                 f"gives {generated[key]} on {world_size} processes"
             )
+    if cfg.precision == "fp32" and given.get("bf16", {}).get("enabled") is True:
+        raise ConfigError(
+            f"deepspeed.config_file {path}: bf16.enabled is true but precision is fp32"
+        )
     stage = given.get("zero_optimization", {}).get("stage")
     if stage is not None and stage != cfg.deepspeed.zero_stage:
         raise ConfigError(

@@ -40,6 +40,10 @@ from codekiln.train.kube._objects import (
 )
 from codekiln.train.kube._schema import validate_all
 
+#: The namespace of k8s/ (k8s/overlays/prod and the `kubectl -n codekiln` commands of
+#: k8s/README.md), so a launched job finds the PVCs and the sandbox token the manifests made.
+DEFAULT_NAMESPACE = "codekiln"
+
 __all__ = [
     "JobOutcome",
     "eval_launch_main",
@@ -112,7 +116,7 @@ def create_object(api: Any, obj: dict[str, Any]) -> None:
     from kubernetes.client.exceptions import ApiException
 
     client: Any = _client  # bodies are plain dicts, already validated against the schemas
-    ns = obj["metadata"].get("namespace", "default")
+    ns = obj["metadata"].get("namespace", DEFAULT_NAMESPACE)
     kind = obj["kind"]
     what = f"create {kind}/{obj['metadata']['name']}"
     try:
@@ -144,7 +148,7 @@ def delete_object(api: Any, obj: dict[str, Any]) -> None:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    ns = obj["metadata"].get("namespace", "default")
+    ns = obj["metadata"].get("namespace", DEFAULT_NAMESPACE)
     name = obj["metadata"]["name"]
     with contextlib.suppress(ApiException, ValueError):
         if obj["kind"] == "Deployment":
@@ -180,7 +184,7 @@ def _watch_job(api: Any, job: dict[str, Any], deadline: float) -> tuple[bool, st
     watch: Any = _watch
 
     ns, name, kind = (
-        job["metadata"].get("namespace", "default"),
+        job["metadata"].get("namespace", DEFAULT_NAMESPACE),
         job["metadata"]["name"],
         job["kind"],
     )
@@ -243,7 +247,7 @@ def _stream_logs(
     from kubernetes.client.exceptions import ApiException
 
     core: Any = client.CoreV1Api(api)
-    ns = job["metadata"].get("namespace", "default")
+    ns = job["metadata"].get("namespace", DEFAULT_NAMESPACE)
     container = job_container(job)
     seen: set[str] = set()
     while not stop.is_set():
@@ -354,7 +358,9 @@ def _print_yaml(objects: list[dict[str, Any]], out: IO[str]) -> None:
 def _common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="job name (a DNS label)")
     parser.add_argument("--image", required=True, help="the codekiln container image")
-    parser.add_argument("--namespace", default="default")
+    parser.add_argument(
+        "--namespace", default=DEFAULT_NAMESPACE, help=f"(default: {DEFAULT_NAMESPACE})"
+    )
     parser.add_argument("--data-pvc", default="codekiln-data")
     parser.add_argument("--checkpoints-pvc", default="codekiln-checkpoints")
     parser.add_argument("--dry-run", action="store_true", help="print the YAML, submit nothing")
@@ -557,7 +563,7 @@ def _plan(
         name=name,
         image=launch["image"],
         train_config=cfg,
-        namespace=launch.get("namespace", "default"),
+        namespace=launch.get("namespace", DEFAULT_NAMESPACE),
         nodes=train.get("nodes", 1),
         gpus_per_node=train.get("gpus", 8),
         kind=train.get("kind", "pytorchjob"),
