@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import LABEL, SandboxConfig
 from .errors import EngineError
+from .models import DEFAULT_MEMORY_MB
 
 log = logging.getLogger("codekiln.sandbox.engine")
 
@@ -24,6 +25,12 @@ SUPERVISOR = ["python3", "-I", "-B", "/opt/codekiln/supervisor.py"]
 # Where the host's channel directory appears in the container (read-only); see _worker.py.
 CHANNEL_MOUNT = "/run/codekiln"
 CHANNEL_NAME = "sock"
+# The container's memory limit follows its job (Engine.memory_limit_mb): the job's memory_mb,
+# all its processes, shared memory and tmpfs files together, plus this reserve for the
+# supervisor (about 13 MiB resident) and the kernel's share; plus room for the outputs the
+# supervisor holds and the job message it decoded.
+SUPERVISOR_RESERVE_MB = 32
+MIB = 1024 * 1024
 
 
 def owner_id() -> str:
@@ -95,7 +102,7 @@ class Engine:
             "nproc": c.nproc,
             "channel": f"{CHANNEL_MOUNT}/{CHANNEL_NAME}",
         }
-        mem = f"{c.container_memory_mb}m"
+        mem = f"{self.memory_limit_mb(DEFAULT_MEMORY_MB, 0)}m"
         api = self._client.api
         host_config = api.create_host_config(
             auto_remove=True,
@@ -143,6 +150,24 @@ class Engine:
         config["StdinOnce"] = True
         created = await self._call(api.create_container_from_config, config)
         return str(created["Id"])
+
+    def memory_limit_mb(self, job_memory_mb: int, message_bytes: int) -> int:
+        """The container's memory limit while it runs a job of ``job_memory_mb`` sent in a
+        message of ``message_bytes``: rounded up to 16 MiB, so that most jobs need no change."""
+        output_mb = -(-self._config.output_limit_bytes // MIB)
+        message_mb = -(-message_bytes // MIB)
+        limit = job_memory_mb + SUPERVISOR_RESERVE_MB + 3 * output_mb + 2 * message_mb
+        return -(-limit // 16) * 16
+
+    async def set_memory_limit(self, container_id: str, memory_mb: int) -> None:
+        """Change a running container's memory limit (swap equal to it: none). The kernel
+        enforces it on the container's memory cgroup, so every process of the job, its shared
+        memory and its tmpfs files count; over it, the OOM killer picks the job
+        (oom_score_adj 1000) and the supervisor reports memory_exceeded."""
+        mem = f"{memory_mb}m"
+        await self._call(
+            self._client.api.update_container, container_id, mem_limit=mem, memswap_limit=mem
+        )
 
     async def attach(self, container_id: str) -> Attached:
         """Hijack the container's stdio (before start, so no output is missed): the

@@ -40,6 +40,7 @@ def job_message(request: RunRequest, lang: Language, config: SandboxConfig) -> d
         "compile": list(lang.compile) if lang.compile else None,
         "compile_timeout_s": config.compile_timeout_s,
         "run": list(lang.run) if lang.run else None,
+        "memory_rlimit": lang.memory_rlimit,
     }
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from ._engine import CHANNEL_NAME, Attached, Engine
 from .errors import EngineError
+from .models import DEFAULT_MEMORY_MB
 
 log = logging.getLogger("codekiln.sandbox.worker")
 
@@ -57,6 +58,8 @@ class Worker:
         self.container_id = container_id
         self.job_uid = job_uid
         self.jobs_done = 0
+        # The container's memory limit now (Engine.create's), changed to each job's own.
+        self.memory_limit_mb = engine.memory_limit_mb(DEFAULT_MEMORY_MB, 0)
         self._attached = attached
         # None: the attach stream is the channel (docker-framed; stdout is the supervisor's).
         self._channel = channel
@@ -119,8 +122,12 @@ class Worker:
     async def run(self, job: dict[str, Any], deadline_s: float) -> dict[str, Any]:
         """Send one job and wait for its result; TimeoutError when the host deadline passes."""
         body = json.dumps(job).encode()
-        self._writer.write(struct.pack(">I", len(body)) + body)
         async with asyncio.timeout(deadline_s):
+            limit = self.engine.memory_limit_mb(int(job["memory_mb"]), len(body))
+            if limit != self.memory_limit_mb:
+                await self.engine.set_memory_limit(self.container_id, limit)
+                self.memory_limit_mb = limit
+            self._writer.write(struct.pack(">I", len(body)) + body)
             await self._writer.drain()
             result = await self._read_message()
         self.jobs_done += 1

@@ -78,12 +78,6 @@ class SandboxConfig:
         can always be kept busy."""
         return max(32, 2 * self.pool_size)
 
-    @property
-    def container_memory_mb(self) -> int:
-        # The largest job plus the supervisor, the tmpfs pages (charged to the container) and
-        # slack for the job's own children.
-        return self.max_memory_mb + self.sandbox_tmpfs_mb + self.tmp_tmpfs_mb + self.shm_mb + 128
-
     @classmethod
     def from_token_file(cls, path: Path, **overrides: Any) -> SandboxConfig:
         try:

@@ -21,6 +21,11 @@ class Language:
     compile: tuple[str, ...] | None
     run: tuple[str, ...] | None
     aliases: tuple[str, ...] = ()
+    # RLIMIT_DATA = memory_mb on each process (a quick allocation failure for a one-process
+    # hog); off for runtimes that reserve large address ranges up front (V8 cannot start
+    # under it and hangs). The job as a whole is held by the container's memory limit either
+    # way. ``{memory_mb}`` in ``run`` is replaced by the job's limit.
+    memory_rlimit: bool = True
 
     @property
     def kind(self) -> str:
@@ -58,8 +63,10 @@ LANGUAGES: dict[str, Language] = {
             ("nodejs",),
             "main.js",
             compile=None,
-            run=("node", "main.js"),
+            # V8's heap limit is the job's: its out-of-memory abort is a memory verdict.
+            run=("node", "--max-old-space-size={memory_mb}", "main.js"),
             aliases=("js", "nodejs", "node"),
+            memory_rlimit=False,
         ),
         Language(
             "bash", ("bash",), "main.sh", compile=None, run=("bash", "main.sh"), aliases=("sh",)

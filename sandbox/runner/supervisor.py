@@ -69,16 +69,97 @@ JOB_ENV = {
     "PYTHONUNBUFFERED": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
-SANDBOX_DIRS = ("/sandbox", "/tmp", "/dev/shm")
+# /dev/mqueue: Docker mounts the IPC namespace's mqueue filesystem there; POSIX message queues
+# (mq_open) outlive their creator, so it is checked and wiped like the tmpfs directories.
+SANDBOX_DIRS = ("/sandbox", "/tmp", "/dev/shm", "/dev/mqueue")
 # The job's work directory is the root of the /sandbox tmpfs: root-owned and sticky, so a job
 # can neither remove it, change its mode nor give it extended attributes (that would outlive the
 # job), and it is empty when a job starts (checked after every job, wiped when not).
 WORKDIR = "/sandbox"
-KILL_ROUNDS = 200
+# How long killed tasks get to exit (and be reaped) before the container counts as unclean.
+SETTLE_S = 0.5
 # System V IPC objects outlive their creator (the container has its own IPC namespace, shared by
 # its jobs): listed here, removed by the reaper like files.
 SYSVIPC = ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem")
 PIDS_CURRENT = ("/sys/fs/cgroup/pids/pids.current", "/sys/fs/cgroup/pids.current")
+
+
+# The seccomp filter the supervisor installs on itself (inherited by every job, stacked on
+# Docker's profile): io_uring_setup, io_uring_enter and io_uring_register (425-427, the same
+# numbers on x86_64, i386, aarch64 and arm; the x32 bit is masked) fail with EPERM. io_uring
+# performs I/O outside the syscall boundary that the rest of the defences watch.
+IO_URING_FIRST, IO_URING_LAST = 425, 427
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+BPF_LD_W_ABS, BPF_ALU_AND_K, BPF_JGE_K, BPF_JGT_K, BPF_RET_K = 0x20, 0x54, 0x35, 0x25, 0x06
+SECCOMP_PROGRAM = (
+    (BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+    (BPF_ALU_AND_K, 0, 0, 0xBFFFFFFF),  # without __X32_SYSCALL_BIT
+    (BPF_JGE_K, 0, 2, IO_URING_FIRST),  # below: allow
+    (BPF_JGT_K, 1, 0, IO_URING_LAST),  # above: allow
+    (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM),
+    (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+)
+
+
+def harden() -> None:
+    """Make this process the subreaper of everything its jobs leave behind (so it reaps their
+    orphans and zombies itself, ``CLONE_PARENT`` children included) and install the seccomp
+    filter; raise OSError when either fails (the container is then unusable, loudly)."""
+    import ctypes  # once, before any job: never imported in a job's child
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [
+        ctypes.c_int,
+        ctypes.c_ulong,
+        ctypes.c_void_p,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+    ]
+
+    def prctl(option: int, arg: int, ptr: Any = None) -> None:
+        if libc.prctl(option, arg, ptr, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    raw = b"".join(struct.pack("=HBBI", *insn) for insn in SECCOMP_PROGRAM)
+    filters = ctypes.create_string_buffer(raw, len(raw))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+    prog = SockFprog(len(SECCOMP_PROGRAM), ctypes.cast(filters, ctypes.c_void_p))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog))
+
+
+def reap_children() -> int:
+    """Wait for every child that has ended (the job's orphans and ``CLONE_PARENT`` siblings
+    come to this subreaper); return how many were reaped."""
+    n = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return n
+        if pid == 0:
+            return n
+        n += 1
+
+
+def settle(timeout_s: float) -> bool:
+    """Reap until the container holds only its idle tasks (init and this supervisor); True when
+    it does within ``timeout_s`` (killed tasks take a moment to exit)."""
+    until = time.monotonic() + timeout_s
+    while True:
+        reap_children()
+        if Baseline.pids is not None and _pids_in_container() == Baseline.pids:
+            return True
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.001)
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
@@ -116,28 +197,6 @@ def drop_privileges(uid: int, gid: int) -> None:
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
-
-
-def alive_processes(uid: int) -> list[int]:
-    """Pids of non-zombie processes owned by ``uid`` (zombies are init's to reap)."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status") as f:
-                status = f.read()
-        except OSError:
-            continue
-        state = uid_line = ""
-        for line in status.splitlines():
-            if line.startswith("State:"):
-                state = line.split()[1]
-            elif line.startswith("Uid:"):
-                uid_line = line
-        if uid_line and int(uid_line.split()[1]) == uid and state not in ("Z", "X"):
-            pids.append(int(name))
-    return pids
 
 
 def _remove_tree(path: str, depth: int = 0) -> None:
@@ -271,33 +330,24 @@ def nothing_left() -> bool:
 
 
 def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
-    """Kill every process of the job uid and (optionally) wipe its files, from a forked child.
+    """From a child dropped to the job uid: SIGKILL every process of that uid and (with
+    ``wipe``) remove every file and IPC object it can. Returns (signalled_something, wiped).
 
-    Returns (killed_something, clean).
+    One ``kill(-1)`` is enough: the kernel signals every process of the uid while holding the
+    task list, and a fork that completes after that pass fails because its parent already has
+    a fatal signal pending, so nothing escapes it (fork bombs included). The caller waits for
+    the tasks to be gone (``settle``): this child does not scan /proc while they die.
     """
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             drop_privileges(uid, gid)
-            me = os.getpid()
-            if [p for p in alive_processes(uid) if p != me]:
+            try:
+                os.kill(-1, signal.SIGKILL)
                 code |= 1
-                for _ in range(KILL_ROUNDS):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(-1, signal.SIGKILL)
-                    if not [p for p in alive_processes(uid) if p != me]:
-                        break
-                    time.sleep(0.001)
-                else:
-                    code |= 2
-                if alive_processes(uid) != [me]:
-                    code |= 2
-            else:
-                # Nothing was alive when scanned, so nothing could fork since; one signal
-                # anyway, for a process the scan raced with.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             if wipe:
                 for d in SANDBOX_DIRS:
                     if not _wipe(d):
@@ -313,6 +363,22 @@ def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
     if code < 0:
         return True, False
     return bool(code & 1), not code & 2
+
+
+def clean_up(uid: int, gid: int) -> bool:
+    """After a job: make the container as it was at start; True when that is proven.
+
+    The fast path forks nothing. Otherwise the job's tasks are killed and waited for first,
+    then its files are wiped (no task is left to write new ones).
+    """
+    reap_children()
+    if nothing_left():
+        return True
+    if not settle(0):
+        reap(uid, gid, wipe=False)
+        settle(SETTLE_S)
+    _, wiped = reap(uid, gid, wipe=True)
+    return wiped and settle(SETTLE_S) and nothing_left()
 
 
 OOM_EVENTS = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
@@ -380,15 +446,22 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
             except OSError:
                 pass
             drop_privileges(cfg["uid"], cfg["gid"])
+            # The job yields to the supervisor within the container's CPU share (the share
+            # against other containers is the cgroup's, not changed): a fork bomb of 90
+            # processes at nice 19 weighs less than the supervisor alone, so its deadline,
+            # its kill and its clean-up are not starved.
+            os.nice(19)
             os.umask(0o077)
             if setup:
                 for name, content in job.get("files", {}).items():
                     path = os.path.join(WORKDIR, name)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path, "w", encoding="utf-8") as f:
+                    # The service refuses text UTF-8 cannot hold; "replace" all the same.
+                    with open(path, "w", encoding="utf-8", errors="replace") as f:
                         f.write(content)
                 if argv is not None:
-                    with open(os.path.join(WORKDIR, job["source_name"]), "w") as f:
+                    source = os.path.join(WORKDIR, job["source_name"])
+                    with open(source, "w", encoding="utf-8", errors="replace") as f:
                         f.write(job["code"])
                         if job.get("tests"):
                             f.write("\n" + job["tests"] + "\n")
@@ -409,13 +482,17 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
             os.closerange(first_closed, Limits.max_fd)
             mem = int(job["memory_mb"]) * 1024 * 1024
             limits = {
-                resource.RLIMIT_DATA: mem,
                 resource.RLIMIT_FSIZE: int(cfg["fsize_bytes"]),
                 resource.RLIMIT_NOFILE: int(cfg["nofile"]),
                 resource.RLIMIT_NPROC: int(cfg["nproc"]),
                 resource.RLIMIT_CORE: 0,
                 resource.RLIMIT_CPU: int(job["cpu_limit_s"]),
             }
+            if job.get("memory_rlimit", True):
+                # One process's own allocations: a quick MemoryError (malloc NULL) for the
+                # common single-process hog; the job as a whole is held by the container's
+                # memory cgroup. Not for runtimes that reserve large address ranges (V8).
+                limits[resource.RLIMIT_DATA] = mem
             for res, value in limits.items():
                 resource.setrlimit(res, (value, value))
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -424,7 +501,8 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
                 # stay frozen (never scanned by the job's collections).
                 code = harness.main(job["code"], job.get("tests"), 3, 4, stdio)
             else:
-                os.execvpe(argv[0], argv, JOB_ENV)
+                mb = str(job["memory_mb"])
+                os.execvpe(argv[0], [a.replace("{memory_mb}", mb) for a in argv], JOB_ENV)
         except BaseException as exc:
             try:
                 import traceback
@@ -561,6 +639,9 @@ def run_phase(
     }
 
 
+V8_OOM = b"JavaScript heap out of memory"
+
+
 def decode(cap: Capture) -> str:
     return cap.data.decode("utf-8", errors="replace")
 
@@ -573,11 +654,17 @@ def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, 
     reason = ""
     if job["language_kind"] == "python" and facts["record"]:
         # One JSON line per writer: processes the job forked inherit the harness and may write
-        # their own record when they unwind; only the main process's counts.
+        # their own record when they unwind; only the main process's counts. The job can write
+        # anything to this pipe: a line without the nonce is rejected unparsed (megabytes of
+        # junk lines, or one nested a million deep, cost a substring search, not a parse).
+        nonce = facts["nonce"].encode()
         for line in facts["record"].splitlines():
+            if nonce not in line:
+                reason = "result record rejected (no nonce)"
+                continue
             try:
                 candidate = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 reason = "result record rejected (not JSON)"
                 continue
             if not isinstance(candidate, dict) or not hmac.compare_digest(
@@ -615,6 +702,17 @@ def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, 
         state = "passed" if exit_code == 0 else "failed"
     if state == "failed" and memory_mb >= 0.95 * float(job["memory_mb"]):
         state = "memory_exceeded"
+    if state in ("passed", "failed") and memory_mb > float(job["memory_mb"]):
+        # One of its processes alone held more than the limit: never a pass.
+        state = "memory_exceeded"
+    if (
+        state == "failed"
+        and sig in (signal.SIGABRT, signal.SIGTRAP)
+        and V8_OOM in facts["stderr"].data
+    ):
+        # V8 aborts at its heap limit (set from memory_mb); a job printing this line itself
+        # only turns its own failure into another failure verdict.
+        state = "memory_exceeded"
     if sig == signal.SIGXCPU and state == "failed":
         state = "timeout"
     return {
@@ -634,11 +732,10 @@ def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, 
 
 def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     oom_before = oom_kills()
-    stdin = job.get("stdin", "").encode()
+    # The service refuses text UTF-8 cannot hold (lone surrogates); "replace" all the same.
+    stdin = job.get("stdin", "").encode("utf-8", errors="replace")
     timeout_s = float(job["timeout_s"])
     compile_argv = job.get("compile")
-    recycle = False
-    anomaly = ""
     setup = True
     result: dict[str, Any] | None = None
     compile_wall = 0.0
@@ -649,7 +746,6 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         )
         setup = False
         compile_wall = facts["wall_s"]
-        recycle = recycle or facts["killed"]
         if facts["timed_out"] or facts["exceeded"] or facts["status"] != 0:
             result = verdict(dict(job, tests=None), facts, oom_kills() > oom_before)
             if result["status"] == "passed":
@@ -661,25 +757,22 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         argv = job.get("run")
         facts = run_phase(job, argv, cfg, timeout_s, setup=setup, stdin=stdin)
         oom = oom_kills() > oom_before
-        recycle = recycle or facts["killed"] or oom
         result = verdict(job, facts, oom)
         result["wall_s"] = round(result["wall_s"] + compile_wall, 6)
-    if nothing_left():
-        leftovers, clean = False, True
-    else:
-        leftovers, clean = reap(cfg["uid"], cfg["gid"], wipe=True)
-    recycle = recycle or leftovers
-    if not clean:
-        recycle = True
-        anomaly = "job processes or files survived clean-up"
-    result["recycle"] = recycle
-    result["anomaly"] = anomaly
+    # The container is kept only when it is proven as clean as when it started: its pids
+    # cgroup counts only init and this supervisor (zombies included: the job's orphans and
+    # CLONE_PARENT children are this subreaper's to reap), no writable directory holds
+    # anything, no IPC object exists. Whatever the job did, a later job cannot tell.
+    clean = clean_up(cfg["uid"], cfg["gid"])
+    result["recycle"] = not clean
+    result["anomaly"] = "" if clean else "job processes or files survived clean-up"
     return result
 
 
 def main() -> int:
     cfg = json.loads(sys.argv[1])
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    harden()
     Baseline.pids = _pids_in_container()
     Limits.max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     # Held here so that a job replacing them (harness) does not free them in its copy: that
