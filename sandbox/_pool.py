@@ -152,9 +152,12 @@ class Pool:
             self._idle.put_nowait(spare)
             promoted = True
         self._gauges()
+        # The removal and the new start overlap: the replacement is ready ~one engine call
+        # sooner, and neither is on any job's path.
         if worker is not None:
-            await self._destroy(worker)
-        await self._start_retrying(spare=promoted)
+            await asyncio.gather(self._destroy(worker), self._start_retrying(spare=promoted))
+        else:
+            await self._start_retrying(spare=promoted)
 
     async def _start_retrying(self, *, spare: bool) -> None:
         delay = 0.2

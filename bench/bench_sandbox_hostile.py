@@ -1,0 +1,223 @@
+"""The sandbox under a hostile mix, against the friendly-only run measured in the same run.
+
+Two runs of the same number of requests at the same concurrency through the real service's
+HTTP API: friendly programs only, then a mix where a share (15% by default) is hostile: fork
+bombs, memory hogs, sleepers, zombie makers, processes that outlive the job, output floods
+(each with a 1 s time limit). Prints for each run: throughput, p50/p99 latency (all runs, and
+the friendly ones alone), recycled containers by reason, the service's peak RSS (VmHWM), the
+slowest hostile job against its time limit, and the target: the mixed run takes at most 1.5x
+(the hostile jobs' time limits spread over the pool + the friendly-only run's time).
+Run: ``python bench/bench_sandbox_hostile.py [--pool-size 4] [--n 400] [--concurrency 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_sandbox import start_service
+from codekiln.sandbox.client import RunRequest, SandboxClient
+
+HOSTILE_TIMEOUT_S = 1.0
+FRIENDLY = {
+    "python": "print(sum(range(10)))",
+    "bash": "echo $((6 * 7))",
+}
+HOSTILE = {
+    "fork_bomb": (
+        "python",
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+    ),
+    "memory_hog": ("python", "xs = []\nwhile True:\n    xs.append(bytearray(1 << 24))\n"),
+    "sleeper": ("python", "import time\ntime.sleep(30)\n"),
+    "zombie_maker": (
+        "python",
+        "import os\nfor _ in range(40):\n    if os.fork() == 0:\n        os._exit(0)\n"
+        "print('left', 40, 'zombies')\n",
+    ),
+    "outliver": (
+        "python",
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+        "print('parent exits')\n",
+    ),
+    "output_flood": ("python", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"),
+    "spin": ("bash", "while true; do :; done"),
+}
+
+
+def workload(n: int, hostile_frac: float, seed: int) -> list[tuple[str, RunRequest]]:
+    rng = random.Random(seed)
+    kinds = sorted(HOSTILE)
+    n_hostile = round(n * hostile_frac)
+    items: list[tuple[str, RunRequest]] = []
+    for i in range(n_hostile):
+        kind = kinds[i % len(kinds)]
+        lang, code = HOSTILE[kind]
+        items.append(
+            (kind, RunRequest(language=lang, code=code, timeout_s=HOSTILE_TIMEOUT_S, memory_mb=64))
+        )
+    for i in range(n - n_hostile):
+        lang = "python" if i % 4 else "bash"
+        items.append(("friendly", RunRequest(language=lang, code=FRIENDLY[lang])))
+    rng.shuffle(items)
+    return items
+
+
+async def _recycles(http: aiohttp.ClientSession, url: str) -> Counter[str]:
+    async with http.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    out: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("codekiln_sandbox_containers_recycled_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] += int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+async def one_run(
+    client: SandboxClient,
+    http: aiohttp.ClientSession,
+    url: str,
+    items: list[tuple[str, RunRequest]],
+    concurrency: int,
+) -> dict[str, object]:
+    it = iter(items)
+    lat: list[tuple[str, float, float, str]] = []  # kind, latency, program wall, status
+
+    async def worker() -> None:
+        for kind, req in it:
+            t0 = time.perf_counter()
+            r = await client.run(req)
+            lat.append((kind, time.perf_counter() - t0, r.wall_s or 0.0, r.status))
+
+    before = await _recycles(http, url)
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(concurrency):
+            tg.create_task(worker())
+    wall = time.perf_counter() - t0
+    after = await _recycles(http, url)
+    recycles = after - before
+    friendly = [x[1] for x in lat if x[0] == "friendly"]
+    bad_friendly = [x for x in lat if x[0] == "friendly" and x[3] != "passed"]
+    hostile = [x for x in lat if x[0] != "friendly"]
+    return {
+        "n": len(lat),
+        "wall_s": wall,
+        "rate": len(lat) / wall,
+        "p50": _pct([x[1] for x in lat], 0.5),
+        "p99": _pct([x[1] for x in lat], 0.99),
+        "friendly_p50": _pct(friendly, 0.5),
+        "friendly_p99": _pct(friendly, 0.99),
+        "friendly_failed": len(bad_friendly),
+        "recycles": dict(recycles),
+        "hostile": hostile,
+    }
+
+
+def report(name: str, r: dict[str, object]) -> None:
+    print(
+        f"  {name:<13} n={r['n']:<4} {r['wall_s']:7.2f} s {r['rate']:8.1f} req/s   "
+        f"p50 {r['p50'] * 1000:8.1f} ms  p99 {r['p99'] * 1000:8.1f} ms   friendly p50 "  # type: ignore[operator]
+        f"{r['friendly_p50'] * 1000:7.1f} ms p99 {r['friendly_p99'] * 1000:8.1f} ms"  # type: ignore[operator]
+    )
+    recycles = r["recycles"]
+    assert isinstance(recycles, dict)
+    print(
+        f"  {'':<13} recycles {sum(recycles.values())} {recycles or ''}; "
+        f"friendly runs not passed: {r['friendly_failed']}"
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    friendly = workload(args.n, 0.0, args.seed)
+    mixed = workload(args.n, args.hostile_frac, args.seed)
+    n_hostile = sum(1 for k, _ in mixed if k != "friendly")
+    with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
+        instance = f"bench-hostile-{os.getpid()}"
+        proc, url, token = start_service(Path(tmp), args.pool_size, instance)
+        try:
+            async with (
+                SandboxClient(url, token=token, retries=100) as client,
+                aiohttp.ClientSession() as http,
+            ):
+                await one_run(client, http, url, friendly[:32], 8)  # warm-up
+                f = await one_run(client, http, url, friendly, args.concurrency)
+                m = await one_run(client, http, url, mixed, args.concurrency)
+                rss = _peak_rss_mb(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(60)
+            if proc.poll() is None:
+                proc.kill()
+    print(
+        f"pool {args.pool_size}, concurrency {args.concurrency}, {args.n} requests; mixed: "
+        f"{n_hostile} hostile ({n_hostile / args.n:.0%}, {HOSTILE_TIMEOUT_S:g} s limit each)"
+    )
+    report("friendly-only", f)
+    report("mixed", m)
+    hostile = m["hostile"]
+    assert isinstance(hostile, list)
+    by_kind: dict[str, list[tuple[str, float, float, str]]] = {}
+    for x in hostile:
+        by_kind.setdefault(x[0], []).append(x)
+    for kind, xs in sorted(by_kind.items()):
+        statuses = Counter(x[3] for x in xs)
+        print(
+            f"    {kind:<13} x{len(xs):<3} own wall max {max(x[2] for x in xs):5.2f} s, "
+            f"latency max {max(x[1] for x in xs):5.2f} s; {dict(statuses)}"
+        )
+    worst = max((x[2] for x in hostile), default=0.0)
+    budget = f["wall_s"] + n_hostile * HOSTILE_TIMEOUT_S / args.pool_size  # type: ignore[operator]
+    ratio = m["wall_s"] / budget  # type: ignore[operator]
+    print(
+        f"  ratios: throughput mixed/friendly {m['rate'] / f['rate']:.3f}x "  # type: ignore[operator]
+        f"(p50 {m['p50'] / f['p50']:.1f}x); mixed time / (friendly time + hostile limits over "  # type: ignore[operator]
+        f"the pool = {budget:.2f} s) = {ratio:.2f} (target <= 1.5: "
+        f"{'met' if ratio <= 1.5 else 'NOT met'}); slowest hostile job {worst:.2f} s = "
+        f"{worst / HOSTILE_TIMEOUT_S:.2f}x its limit (target <= 1.2); service peak RSS "
+        f"{rss:.0f} MiB (target <= 512)"
+    )
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pool-size", type=int, default=4)
+    p.add_argument("--n", type=int, default=400)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--hostile-frac", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=18)
+    return asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
