@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DATA_DIR_ENV",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -31,6 +32,7 @@ __all__ = [
     "SANDBOX_TOKEN_FILE_ENV",
     "SecretError",
     "check_sandbox",
+    "default_data_dir",
     "log_dir",
     "log_exception",
     "read_secret",
@@ -98,6 +100,24 @@ async def check_sandbox(client: Any, url: str) -> str | None:
         why = result.reason or result.stderr.strip()[-200:] or result.status
         return f"the sandbox at {url} cannot run a trivial Python program: {why}"
     return None
+
+
+DATA_DIR_ENV = "CODEKILN_DATA_DIR"
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The benchmark data folder: ``$CODEKILN_DATA_DIR``, else ``../shared/data`` (README).
+
+    ``..`` is the folder above the checkout when codekiln runs from one (as the Makefile sets
+    it), else above the working directory.
+    """
+    value = environ.get(DATA_DIR_ENV)
+    if value:
+        return Path(value)
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout.parent / "shared" / "data"
+    return Path("..", "shared", "data").resolve()
 
 
 def log_dir(environ: Mapping[str, str]) -> Path:

@@ -30,10 +30,11 @@ from codekiln.cli_common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    default_data_dir,
     log_exception,
 )
 
-from .data import DATASETS, VARIANTS, default_data_dir, load_dataset
+from .data import DATASETS, VARIANTS, load_dataset
 from .errors import ConfigError, EvalError
 from .execute import ExecConfig
 from .prompts import MODES
@@ -68,7 +69,11 @@ class EvalJob:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--variant", default="full", choices=VARIANTS, help="HumanEval+/MBPP+ file")
-    p.add_argument("--data-dir", type=Path, help="benchmark files (default $CODEKILN_DATA_DIR)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="benchmark files (default: $CODEKILN_DATA_DIR, else ../shared/data)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--sandbox-url", help=f"sandbox service (default ${SANDBOX_URL_ENV})")
     p.add_argument(
@@ -78,8 +83,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "itself in $CODEKILN_SANDBOX_TOKEN)",
     )
     p.add_argument("--concurrency", type=int, default=4, help="sandbox jobs in flight")
-    p.add_argument("--min-time-limit-s", type=float, default=4.0)
-    p.add_argument("--time-limit-factor", type=float, default=4.0)
+    # evalplus 0.3.1's defaults (DEFAULT_MIN_TIME_LIMIT, DEFAULT_GT_TIME_LIMIT_FACTOR)
+    p.add_argument("--min-time-limit-s", type=float, default=ExecConfig.min_time_limit_s)
+    p.add_argument("--time-limit-factor", type=float, default=ExecConfig.time_limit_factor)
     p.add_argument("--max-job-s", type=float, default=60.0)
     p.add_argument("--memory-mb", type=int, default=1024)
     p.add_argument(
@@ -175,7 +181,7 @@ def _job(args: argparse.Namespace) -> EvalJob:
     return EvalJob(
         dataset=args.dataset,
         variant=args.variant,
-        data_dir=args.data_dir or default_data_dir(),
+        data_dir=args.data_dir or default_data_dir(os.environ),
         out_dir=args.out,
         sandbox=_sandbox(args),
         exec_config=exec_config,

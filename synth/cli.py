@@ -26,6 +26,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codekiln.cli_common import default_data_dir
+
 from .errors import ConfigError, SynthError
 
 
@@ -65,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "contaminated (or unreadable) record, then the totals",
     )
     dec.add_argument("file", type=Path, help=".jsonl, .jsonl.zst, .parquet or a shard folder")
-    dec.add_argument("--data-dir", type=Path, default=env.get("CODEKILN_DATA_DIR"))
+    dec.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(env),
+        help="benchmark files (default: $CODEKILN_DATA_DIR, else ../shared/data)",
+    )
     dec.add_argument("--field", default="text")
     sub.add_parser("prompts", help="list the prompt files and their parsers")
     return p
@@ -101,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     env = os.environ
     llm_url = args.llm_url or config.llm_url or env.get("CODEKILN_LLM_URL")
     sandbox_url = args.sandbox_url or config.sandbox_url or env.get("CODEKILN_SANDBOX_URL")
-    data_dir = args.data_dir or config.data_dir or env.get("CODEKILN_DATA_DIR")
+    data_dir = args.data_dir or config.data_dir or default_data_dir(env)
     if not llm_url:
         print(DISABLED_NOTE, file=sys.stderr)
         return 2

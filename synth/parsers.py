@@ -89,6 +89,32 @@ def _check_tests(code: str) -> None:
         raise ParseError("no_asserts", "the tests contain no assert and no test_* function")
 
 
+def _check_tests_use_code(code: str, tests: str) -> None:
+    """The tests must name (call, pass or reference) something the code defines at top level.
+
+    ``assert True`` or tests of a different function pass in the sandbox and prove nothing
+    about the code.
+    """
+    defined = {
+        n.name
+        for n in check_python(code, "code").body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+    if not defined:
+        return
+    used: set[str] = set()
+    for n in ast.walk(check_python(tests, "tests")):
+        if isinstance(n, ast.Name):
+            used.add(n.id)
+        elif isinstance(n, ast.Attribute):
+            used.add(n.attr)
+    if not defined & used:
+        raise ParseError(
+            "tests_skip_code",
+            f"the tests never use what the code defines ({', '.join(sorted(defined))})",
+        )
+
+
 def _check_defines_function(code: str) -> None:
     tree = check_python(code, "code")
     if not any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in tree.body):
@@ -106,6 +132,7 @@ def parse_code_and_tests(text: str) -> dict[str, str]:
     tests = _one_block(parts["tests"], "tests")
     _check_defines_function(code)
     _check_tests(tests)
+    _check_tests_use_code(code, tests)
     return {"code": code, "tests": tests}
 
 
@@ -133,6 +160,7 @@ def parse_edu_task(text: str) -> dict[str, str]:
     tests = _one_block(parts["tests"], "tests")
     _check_defines_function(solution)
     _check_tests(tests)
+    _check_tests_use_code(solution, tests)
     if code_blocks(parts["task"]) and len(_FENCE.sub("", parts["task"]).split()) < 8:
         raise ParseError("task_is_code", "the task statement is code, not a problem statement")
     return {
@@ -149,6 +177,7 @@ def parse_package_task(text: str) -> dict[str, str]:
     tests = _one_block(parts["tests"], "tests")
     check_python(solution, "solution")
     _check_tests(tests)
+    _check_tests_use_code(solution, tests)
     problem = parts["problem"]
     if re.search(r"\b(the|this|above|given) (documentation|docstring|docs)\b", problem, re.I):
         raise ParseError("not_self_contained", "the problem refers to the documentation")
@@ -168,6 +197,7 @@ def parse_diverse_task(text: str) -> dict[str, str]:
     if lang == "python":
         check_python(code, "response")
         _check_tests(tests)
+        _check_tests_use_code(code, tests)
     return {
         "instruction": parts["instruction"],
         "response": parts["response"],

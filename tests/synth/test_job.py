@@ -180,13 +180,14 @@ class TestCli:
     def test_decontam_command(
         self, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """codekiln-synth decontam lists the contaminated lines."""
+        """codekiln-synth decontam lists the contaminated lines, then the totals (stdout)."""
         path = tmp_path / "x.jsonl"
         path.write_text(json.dumps({"text": "def has_close_elements(a, b): pass"}) + "\n"
                         + json.dumps({"text": "x = 1"}) + "\n")  # fmt: skip
         assert cli_main(["decontam", str(path), "--data-dir", str(data_dir)]) == 0
-        (line,) = capsys.readouterr().out.splitlines()
+        line, totals = capsys.readouterr().out.splitlines()
         assert json.loads(line) == {"line": 1, "rule": "entry_point", "benchmark": "humaneval+"}
+        assert json.loads(totals) == {"records": 2, "contaminated": 1, "unreadable": 0}
 
 
 def test_exported_members() -> None:
