@@ -113,6 +113,25 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {"200": {"description": "SandboxFusion RunCodeResponse"}},
                 }
             },
+            "/t/{token}/run_code": {
+                "post": {
+                    "summary": "The same, with the token as a path segment, for SandboxFusion's "
+                    "own client (its endpoint: http://host:port/t/<token>); off with "
+                    "serve --no-token-in-path",
+                    "parameters": [
+                        {
+                            "name": "token",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "SandboxFusion RunCodeResponse"},
+                        "401": {"description": "wrong token"},
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Pool health",
