@@ -129,6 +129,87 @@ _OUTPUT_HINTS = {
 }
 
 
+#: A name directly followed by ``(`` (OpenCoder's pattern allows no space between them).
+_C_CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
+#: What may separate the last type word from the name: OpenCoder's ``\s*(?:\*+)?\s+`` after a
+#: type word, then ``\*?\s*`` before the name (so ``char *f(``, ``char * f(`` and ``char* f(``
+#: are declarations, ``char*f(`` and ``char **f(`` are not).
+_C_SEPARATOR = re.compile(r"\s*\**\s+\*?\s*")
+_C_SEPARATOR_CHARS = frozenset(" \t\n\r\f\v*")
+#: Longest separator looked at (a longer run of blanks between type and name is not one).
+_C_SEPARATOR_MAX = 256
+#: Words that make ``word name(...)`` a statement, not a declaration (upstream counts
+#: ``return f(x)``, ``else g(x)``, ``new T(x)``: a deviation row).
+_C_STATEMENT_WORDS = frozenset(
+    ["return", "else", "case", "new", "delete", "throw", "goto", "sizeof", "do", "co_return",
+     "co_yield", "co_await", "typeof", "alignof", "decltype"]
+)  # fmt: skip
+
+
+def _c_functions(code: str) -> list[tuple[str, str]]:
+    """(name, parameter text) of C/C++ function declarations and definitions, as OpenCoder
+    finds them: one or more type words, the name directly followed by ``(``, the parameters up
+    to the first ``)`` (across lines; prototypes and one-line definitions count), matches not
+    overlapping. Unlike upstream, a match whose name is a keyword (``else if(x)``), whose last
+    type word is a statement keyword (``return f(x)``) or that lies on a preprocessor line
+    (``#define F(x)``, ``#if defined(X)``) is not a function (it still consumes its text, so
+    the matches after it are upstream's). Linear time: each candidate looks back over at most
+    :data:`_C_SEPARATOR_MAX` characters and forward to the next ``)``."""
+    out: list[tuple[str, str]] = []
+    end = 0
+    for m in _C_CALL.finditer(code):
+        start = m.start()
+        if start < end:
+            continue
+        # The separator: blanks and stars right before the name.
+        i = start
+        floor = max(end, start - _C_SEPARATOR_MAX)
+        while i > floor and code[i - 1] in _C_SEPARATOR_CHARS:
+            i -= 1
+        if i == start or not _C_SEPARATOR.fullmatch(code, i, start):
+            continue
+        # The type word right before it: a whole identifier.
+        j = i
+        while j > end and (code[j - 1].isalnum() or code[j - 1] == "_"):
+            j -= 1
+        if j == i or not (code[j].isalpha() or code[j] == "_") or not code[j].isascii():
+            continue
+        if j > 0 and (code[j - 1].isalnum() or code[j - 1] == "_"):
+            continue  # the word runs on before the previous match's end
+        close = code.find(")", m.end())
+        if close < 0:
+            break
+        end = close + 1
+        name = m.group(1)
+        if name in _KEYWORDS or code[j:i] in _C_STATEMENT_WORDS:
+            continue
+        line_start = code.rfind("\n", 0, start) + 1
+        if code[line_start:start].lstrip().startswith("#"):
+            continue
+        out.append((name, code[m.end() : close]))
+    return out
+
+
+# OpenCoder's C/C++ no-logic terms, on the code text (patterns as upstream's, with ``^\s*``
+# written ``^[^\S\n]*`` and scans bounded by a line or a statement, so that each match is
+# linear; the counts are the same).
+_C_NO_LOGIC = re.compile(
+    r"^[^\S\n]*(?:"
+    r"\#\s*include\s+[\"<][^\">\n]+[\">]"  # includes
+    r"|(?:unsigned\s+)?(?:int|float|double|char|bool|std::string|auto)\s+\w+\s*;"  # int x;
+    r"|return\s*(?:(?:\w+|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')\s*)?;[^\S\n]*$"
+    r"|class\s+\w+\s*(?::[^{;]*)?\{"  # class X [: bases] {
+    r")",
+    re.M,
+)  # fmt: skip
+#: OpenCoder's output lines: any code line containing the substring (so ``fprintf`` and
+#: ``snprintf`` count, ``puts`` does not).
+_C_PRINT = {
+    "c": re.compile(r"^.*printf.*$", re.M),
+    "cpp": re.compile(r"^.*(?:printf|cout).*$", re.M),
+}
+
+
 def _functions(doc: Document, lang: str) -> list[tuple[str, str]]:
     """(name, parameter text) of every function definition, cached per document."""
     key = f"_functions_{lang}"
@@ -146,6 +227,8 @@ def _functions(doc: Document, lang: str) -> list[tuple[str, str]]:
                     out.append((method, method_params))
             else:
                 out.append(("", fn_params or arrow_params))
+    elif lang in ("c", "cpp"):
+        out = _c_functions(code) if "(" in code else []
     elif "(" in code:
         out = [(m[0], m[1]) for m in _C_FUNC.findall(code) if m[0] not in _KEYWORDS]
     doc.__dict__[key] = out
@@ -175,6 +258,9 @@ def _register_family(lang: str, tag: str) -> None:
 
     def score_no_logic(doc: Document) -> float:
         code = doc.code_text
+        if lang in _C_PRINT:
+            terms = len(_functions(doc, lang)) + len(_C_NO_LOGIC.findall(code))
+            return min(1.0, ratio(terms, doc.num_code_lines))
         structure = (
             len(_functions(doc, lang))
             + len(_IMPORT_LINE[lang].findall(code))
@@ -185,6 +271,10 @@ def _register_family(lang: str, tag: str) -> None:
 
     def frac_lines_print(doc: Document) -> float:
         code = doc.code_text
+        if lang in _C_PRINT:
+            if "printf" not in code and (lang == "c" or "cout" not in code):
+                return 0.0
+            return ratio(len(_C_PRINT[lang].findall(code)), doc.num_code_lines)
         if not any(hint in code for hint in _OUTPUT_HINTS[lang]):
             return 0.0
         return ratio(len(_OUTPUT[lang].findall(code)), doc.num_code_lines)

@@ -235,17 +235,49 @@ class TestCFamily:
         text = f"#include <stdio.h>\nint show(int *values)\n{{\n{body}\n    return 0;\n}}\n"
         assert value("c_frac_lines_print", text, "C") > 0.4
 
-    def test_function_headers_recognised(self) -> None:
-        """Definitions are counted; calls, control statements and prototypes are not."""
-        n = len(
-            [
-                line
-                for line in ("static int vec_push(struct vec *v, int value)", "if (x == 1) {")
-                if value("c_frac_lines_func", line + "\n", "C") > 0
-            ]
+    @pytest.mark.parametrize(
+        ("code", "count"),
+        [
+            ("static int vec_push(struct vec *v, int value)\n{\n", 1),  # definition
+            ("int f(int a);\n", 1),  # prototype (OpenCoder counts them)
+            ("static inline int one(void) { return 1; }\n", 1),  # one-line definition
+            ("static int\nvec_pop(struct vec *v)\n", 1),  # GNU style, type on its own line
+            ("const char *name(void);\nchar * other(int);\nchar* third(int);\n", 3),
+            ("char **argv_of(int);\nchar*f(int);\n", 0),  # upstream's pattern misses both
+            ("if (x == 1) {\nwhile(y)\nfoo(x);\nx = bar(y);\n", 0),  # statements, calls
+            ("int v = size (x);\nstatic int t (void);\n", 0),  # a space before '('
+            # upstream quirks codekiln does not copy (deviation table): macros, statements
+            ("#define MAX(a, b) ((a) > (b) ? (a) : (b))\n#if defined(X)\n#endif\n", 0),
+            ("return compute(x);\nelse if(y)\nelse run(z);\nnew Widget(w);\n", 0),
+        ],
+    )
+    def test_function_declarations_counted(self, code: str, count: int) -> None:
+        """Declarations and definitions are counted as OpenCoder's pattern finds them, less
+        its macro and statement quirks."""
+        doc = Document(code, "C", "a.c")
+        assert SIGNALS["c_frac_lines_func"].fn(doc) * doc.num_code_lines == pytest.approx(count)
+
+    def test_c_no_logic_terms(self) -> None:
+        """The C no-logic score counts OpenCoder's terms: functions, includes, bare scalar
+        declarations, simple returns and class headers."""
+        text = (
+            '#include <stdio.h>\n#include "a.h"\nint total;\nunsigned long big;\n'
+            "int add(int a, int b)\n{\n    int s = a + b;\n    return s;\n}\n"
+            "void g(void) { return; }\nint h(void) { return a + 1; }\n"
         )
-        assert n == 1
-        assert value("c_frac_lines_func", "int f(int a);\n", "C") == 0
+        doc = Document(text, "C", "a.c")
+        # 3 functions, 2 includes, `int total;`, `return s;` (not `unsigned long`, `int s =`,
+        # the one-line bodies' returns, which do not start their line)
+        assert SIGNALS["c_score_no_logic"].fn(doc) * doc.num_code_lines == pytest.approx(7)
+
+    def test_print_lines_are_the_printf_family(self) -> None:
+        """C output lines contain ``printf`` (fprintf, snprintf too); puts/putchar are not
+        counted, as upstream; C++ adds ``cout``."""
+        text = 'printf("a");\nfprintf(stderr, "b");\nputs("c");\nputchar(1);\nx = 1;\n'
+        assert value("c_frac_lines_print", text, "C") == pytest.approx(2 / 5)
+        assert value("cpp_frac_lines_print", text + "std::cout << x;\n", "C++") == pytest.approx(
+            3 / 6
+        )
 
 
 class TestNoVariableRules:
