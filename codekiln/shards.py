@@ -46,6 +46,7 @@ __all__ = [
     "iter_numbered",
     "iter_objects",
     "open_text_lines",
+    "open_zst",
     "read_objects",
     "shard_format",
     "shard_paths",
@@ -129,7 +130,7 @@ def _zst_chunks(fh: IO[bytes]) -> Iterator[bytes]:
     dobj = dctx.decompressobj()
     pending = False  # bytes of an unfinished frame were consumed
     while True:
-        data = fh.read(1 << 20)
+        data = fh.read(1 << 16)  # small reads bound the output of one decompress call
         if not data:
             break
         while data:
@@ -145,6 +146,44 @@ def _zst_chunks(fh: IO[bytes]) -> Iterator[bytes]:
                 pending = True
     if pending:
         raise TruncatedStream("the zstd stream ends in the middle of a frame")
+
+
+class _ZstRaw(io.RawIOBase):
+    """A readable raw stream of the decompressed bytes of a .zst file (see :func:`open_zst`)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self._chunks = _zst_chunks(fh)
+        self._pending = memoryview(b"")  # a view: no copy of the rest on every read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._fh.close()
+        super().close()
+
+
+def open_zst(path: Path) -> IO[bytes]:
+    """A buffered binary reader of a .zst file's decompressed bytes (``readline`` and all).
+
+    Unlike zstandard's stream reader it raises :class:`TruncatedStream` where the file ends
+    inside a frame, instead of ending early as if the data were complete.
+    """
+    raw = _ZstRaw(open(path, "rb"))  # noqa: SIM115 - closed with the returned reader
+    return io.BufferedReader(raw, buffer_size=1 << 20)
 
 
 def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:

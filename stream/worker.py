@@ -39,7 +39,7 @@ from aiohttp import web
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.metrics import RunMetrics, StageMetrics, prometheus_collector
 from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES
-from codekiln.stream.runtime.errors import ConfigError, StreamError
+from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 from codekiln.stream.runtime.job import AfterCommit, JobSpec, run_job
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -157,6 +157,16 @@ def claim_next(watch_dir: Path) -> Claim | None:
             continue
         return Claim(target, lock)
     return None
+
+
+#: Reject reasons that mean the shard itself (not one record in it) could not be read.
+UNREADABLE_REASONS = ("reader:unreadable", "reader:corrupt", "reader:missing")
+
+
+def unreadable_reasons(manifest: dict[str, Any]) -> str:
+    """``"reader:corrupt 1, ..."`` for the shard-level read failures of a run, else ``""``."""
+    reasons = manifest.get("rejects", {}).get("reasons", {})
+    return ", ".join(f"{r} {n}" for r, n in reasons.items() if r in UNREADABLE_REASONS and n)
 
 
 def _finish_claim(claim: Claim, folder_name: str, error: str | None = None) -> None:
@@ -312,7 +322,12 @@ async def run_worker(
             try:
                 # Drain on SIGTERM: the shard in progress runs to its commit; only the claiming
                 # of new shards stops.
-                await run_job(spec, on_metrics=watch)
+                result = await run_job(spec, on_metrics=watch)
+                unread = unreadable_reasons(result.manifest)
+                if unread:
+                    # The run committed what it could read, but the shard is not done: an
+                    # operator must see it in .failed/ (with the reasons), not in .done/.
+                    raise InputError(f"the shard could not be read whole: {unread}")
             except StreamError as exc:
                 log.error("shard %s failed (moved to %s/): %s", claim.path.name, FAILED, exc)
                 await asyncio.to_thread(

@@ -11,7 +11,6 @@ with no bytes), ``unreadable``, ``corrupt`` (a broken zstd stream: the rest of t
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +20,17 @@ import zstandard
 from codekiln.stream.readers.base import Budget, Item, Position, reject
 from codekiln.stream.record import Record, record_id
 
+from codekiln.shards import ShardError, open_zst
+
 _KNOWN = ("lang", "path", "repo", "source", "meta")
 
 
 def _open(path: Path) -> IO[bytes]:
-    fh = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
     if path.name.endswith(".zst"):
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
-    return fh
+        # codekiln.shards' reader: a shard cut off mid-frame is an error (``corrupt``), where
+        # zstandard's stream reader would end early as if the shard were complete.
+        return open_zst(path)
+    return open(path, "rb")
 
 
 class JsonlReader:
@@ -107,7 +108,7 @@ class JsonlReader:
                         budget.not_read += 1
                         return
                     yield line_no, self._parse(shard, line_no, line)
-        except (zstandard.ZstdError, OSError) as exc:
+        except (zstandard.ZstdError, ShardError, OSError) as exc:
             yield (
                 line_no + 1,
                 reject(
