@@ -10,8 +10,10 @@ codekiln-sandbox serve --host 127.0.0.1 --port 8080 --token-file /run/secrets/to
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -152,8 +154,40 @@ def _serve(args: argparse.Namespace) -> int:
             )
         os.makedirs(args.channel_dir, exist_ok=True)
     config = SandboxConfig.from_token_file(args.token_file, **overrides)
-    serve(config, host=args.host, port=args.port, ready_file=args.ready_file)
+    # Before the pool starts its containers (seconds): a busy port fails at once, in one line.
+    _check_port(args.host, args.port)
+    try:
+        serve(config, host=args.host, port=args.port, ready_file=args.ready_file)
+    except OSError as exc:  # lost a race for the port after the check, or a bad --host
+        raise SandboxError(_listen_error(args.host, args.port, exc)) from exc
     return 0
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    hint = (
+        " (another process listens there: pick another --port)"
+        if exc.errno == errno.EADDRINUSE
+        else ""
+    )
+    return f"cannot listen on {host}:{port}: {why}{hint}"
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` as the server will (SO_REUSEADDR, like aiohttp) and let it go."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise SandboxError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise SandboxError(_listen_error(host, port, exc)) from exc
 
 
 if __name__ == "__main__":

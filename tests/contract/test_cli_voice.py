@@ -1,0 +1,70 @@
+"""Issue 19: the five CLIs speak one way (one-line user errors, help with defaults, exit codes)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLIS = ["stream", "sandbox", "synth", "train", "eval"]
+
+
+def _run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+
+
+def test_sandbox_serve_port_in_use_is_one_line(tmp_path: Path) -> None:
+    """serve on a port another process listens on: exit 1, one line, before any container."""
+    token = tmp_path / "token"
+    token.write_text(secrets.token_urlsafe(32))
+    token.chmod(0o600)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _run(
+            "-m", "codekiln.sandbox.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--token-file", str(token),
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "another --port" in line
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_bad_usage_exits_2(cli: str) -> None:
+    """An unknown flag is a usage error, exit 2, for every CLI."""
+    proc = _run("-m", f"codekiln.{cli}.cli", "--no-such-flag")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("cli", "argv"),
+    [
+        ("stream", ["run", "{missing}", "--out", "{tmp}/out"]),
+        ("synth", ["decontam", "{missing}"]),
+        ("eval", ["evaluate", "{missing}", "--dataset", "humaneval+", "--out", "{tmp}/o",
+                  "--sandbox-url", "http://127.0.0.1:9"]),
+        ("stream", ["tune", "{missing}", "--rule", "py_frac_lines_print"]),
+        ("train", ["run", "--config", "{missing}"]),
+    ],
+)  # fmt: skip
+def test_missing_input_is_one_line(cli: str, argv: list[str], tmp_path: Path) -> None:
+    """A missing input path: non-zero exit, the path named, no traceback."""
+    missing = str(tmp_path / "nope.jsonl")
+    args = [a.format(missing=missing, tmp=tmp_path) for a in argv]
+    env = {**os.environ, "CODEKILN_LOG_DIR": str(tmp_path / "logs")}
+    proc = _run("-m", f"codekiln.{cli}.cli", *args, env=env)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "nope.jsonl" in proc.stderr
