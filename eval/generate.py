@@ -3,7 +3,14 @@
 Writes ``samples.jsonl`` (evalplus format: ``task_id``, sanitised ``solution``) and
 ``samples.raw.jsonl`` (the model's raw text). On restart, tasks that already have their
 samples are skipped and partly done tasks only ask for the rest. A task whose generation
-finally fails is quarantined in ``generation_failures.jsonl`` with its reason; the run goes on.
+finally fails is quarantined in ``generation_failures.jsonl`` with its reason; the run goes on,
+unless every task failed: then nothing was generated and :class:`~.errors.EvalError` says why
+(the CLI exits 1). ``max_tokens`` above the served context (``max_model_len`` from the
+server's ``/v1/models``) is a :class:`~.errors.ConfigError` before any request.
+
+Base-mode stop sequences go to the server with the dataset's own first (vLLM takes at most 4
+per request by default); the LLM client cuts the text at the others, and post-processing cuts
+again at all of them, as evalplus does.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .data import Dataset, Task
-from .errors import ConfigError
+from .errors import ConfigError, EvalError
 from .prompts import (
+    EOS_STOPS,
     MODES,
     Mode,
     base_prompt,
@@ -107,20 +115,25 @@ async def generate(
         file=log,
         flush=True,
     )
-    stops = stop_sequences(dataset)
+    # The dataset's own stops first: those are the ones the server is sent (see the docstring).
+    all_stops = stop_sequences(dataset)
+    stops = tuple(s for s in all_stops if s not in EOS_STOPS) + tuple(
+        s for s in all_stops if s in EOS_STOPS
+    )
     llm_config = LLMConfig(
         endpoints=(config.endpoint,),
         model=config.model,
         max_concurrency_per_endpoint=config.concurrency,
     )
     failures = 0
+    first_failure = ""
     with (
         samples_path.open("a", encoding="utf-8") as out,
         (out_dir / RAW_FILE).open("a", encoding="utf-8") as raw_out,
     ):
 
         async def one(task: Task, n: int, llm: Any) -> None:
-            nonlocal failures
+            nonlocal failures, first_failure
             params = SamplingParams(
                 n=n,
                 temperature=config.temperature,
@@ -140,6 +153,7 @@ async def generate(
                     )
             except LLMError as exc:
                 failures += 1
+                first_failure = first_failure or str(exc)
                 with (out_dir / GEN_FAILURES_FILE).open("a", encoding="utf-8") as f:
                     f.write(json.dumps({"task_id": task.task_id, "reason": repr(exc)}) + "\n")
                 return
@@ -156,9 +170,20 @@ async def generate(
 
         async with LLMClient(llm_config) as llm:
             await llm.wait_ready(timeout_s=120)
+            served = llm.max_model_len
+            if served is not None and config.max_tokens > served:
+                raise ConfigError(
+                    f"max_tokens={config.max_tokens} is more than the served context "
+                    f"max_model_len={served} of {config.endpoint}: lower --max-tokens"
+                )
             async with asyncio.TaskGroup() as tg:
                 for task, n in todo:
                     tg.create_task(one(task, n, llm))
+    if todo and failures == len(todo):
+        raise EvalError(
+            f"generation failed for all {failures} tasks, nothing was generated "
+            f"({out_dir / GEN_FAILURES_FILE}); first error: {first_failure}"
+        )
     if failures:
         print(
             f"warning: generation failed for {failures} tasks ({GEN_FAILURES_FILE})",

@@ -29,6 +29,9 @@ INSTRUCTION_PREFIX = (
 )
 
 
+EOS_STOPS = _EOS
+
+
 def stop_sequences(dataset: Dataset) -> tuple[str, ...]:
     return _EOS + _EXTRA_STOPS[dataset.family]
 

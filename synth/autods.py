@@ -5,6 +5,12 @@ top-logprob alternative that is "yes" in any casing with or without a leading sp
 ``Yes``, `` yes``, ``Ġyes``, ``▁Yes``, ...), and likewise for no. A sample's score is the
 product over the question set (``synth/prompts/autods_questions.yaml``). Selection keeps the
 samples at or above a threshold, or the top fraction by score, or both.
+
+The scorer refuses a model whose tokenizer splits the answer words: where ``YES`` or ``NO``
+(`` YES`` / `` NO`` after ``Answer:`` for the completions API) is not one token, the first
+token's logprobs cannot carry the answer, and every score would silently be 0.0 or 1.0. The
+check asks the server's ``/tokenize`` once per scorer (vLLM has it; a server without it is
+not checked) and raises :class:`~.errors.ConfigError` naming the tokens.
 """
 
 from __future__ import annotations
@@ -84,8 +90,31 @@ class AutoDSScorer:
         self.params = self.template.params(logprobs=True, top_logprobs=top_logprobs, max_tokens=1)
         self.max_text_chars = max_text_chars
         self.deadline_s = deadline_s
+        self._check_lock = asyncio.Lock()
+        self._checked = False
+
+    async def check_tokenizer(self) -> None:
+        """Raise :class:`ConfigError` when the served tokenizer splits YES or NO."""
+        prefix = "" if self.api == "chat" else " "
+        split = {}
+        for word in ("YES", "NO"):
+            ids = await self.llm.tokenize(prefix + word)
+            if ids is None:
+                return  # the server cannot tell; a missing answer still fails per question
+            if len(ids) != 1:
+                split[prefix + word] = ids
+        if split:
+            raise ConfigError(
+                "AutoDS needs YES and NO to be single tokens of the served model's tokenizer, "
+                f"but {', '.join(f'{w!r} is {len(i)} tokens {i}' for w, i in split.items())} "
+                f"({self.api} API): the first token's logprobs cannot score the answer"
+            )
 
     async def answer(self, text: str, question: str) -> float:
+        async with self._check_lock:
+            if not self._checked:
+                await self.check_tokenizer()  # raises the same ConfigError on every call
+                self._checked = True
         messages = self.template.messages(text=text[: self.max_text_chars], question=question)
         if self.api == "chat":
             out = await self.llm.chat(messages, self.params, deadline_s=self.deadline_s)

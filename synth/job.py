@@ -188,6 +188,10 @@ async def _score_seeds(
             deadline_s=config.deadline_s,
             api=config.autods_api,
         )
+        if seeds:
+            # A tokenizer that splits YES/NO would score every seed 0 or 1: refuse it once,
+            # before any question is asked (ConfigError, exit 2).
+            await scorer.check_tokenizer()
         semaphore = asyncio.Semaphore(config.concurrency)
 
         async def one(record: Record) -> None:
@@ -217,6 +221,41 @@ async def _score_seeds(
         if kept:
             selected.append(record)
     return selected, rows
+
+
+def _check_max_tokens(ctx: SynthContext, stages: Sequence[AsyncStage]) -> None:
+    """Every prompt's max_tokens fits the served context, or a ConfigError before any call."""
+    served = ctx.llm.max_model_len
+    if served is None:
+        return
+    over = sorted(
+        {
+            f"{name} (max_tokens {tokens})"
+            for stage in stages
+            for name in stage.prompts
+            if (tokens := stage.prompt(name).params().max_tokens) > served
+        }
+    )
+    if over:
+        raise ConfigError(
+            f"the server's context is max_model_len={served} tokens, less than the max_tokens "
+            f"of prompt {', '.join(over)}: serve a longer context (vllm serve --max-model-len) "
+            "or lower max_tokens in a prompt_dir copy of the prompt"
+        )
+
+
+def _nothing_generated(stats: dict[str, Any]) -> str | None:
+    """Why the run produced nothing at all: requests sent, none answered; else ``None``."""
+    requests = sum(s["requests"] for s in stats.values())
+    if requests == 0 or any(s["successes"] for s in stats.values()):
+        return None
+    failures: Counter[str] = Counter()
+    for s in stats.values():
+        failures.update(s["failures"])
+    return (
+        f"no LLM request succeeded ({requests} sent; failures: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(failures.items()))}): nothing was generated"
+    )
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -317,6 +356,7 @@ async def _synthesise(
         for k, v in dataclasses.asdict(config).items()
         if k not in ("llm_url", "sandbox_url", "data_dir")
     }
+    _check_max_tokens(ctx, [generator for _, generator, _, _ in plan])
     for key, generator, seeds, dest in plan:
         start = time.perf_counter()
         # A finished generator's output is kept under .work/: a rerun after a crash (or a
@@ -484,6 +524,9 @@ def run_synthesis(
     report["seconds"] = round(time.perf_counter() - start, 2)
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True), "utf-8")
     (out / "report.md").write_text(render_report(report), "utf-8")
+    problem = _nothing_generated(report["llm"])
+    if problem is not None:
+        raise LLMError(f"{problem}; see {out / 'report.md'}")
     return report
 
 

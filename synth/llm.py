@@ -449,6 +449,26 @@ class LLMClient:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LLMProtocolError(f"bad /v1/models reply: {text[:200]!r}", endpoint=base) from exc
 
+    async def tokenize(self, text: str, endpoint: str | None = None) -> list[int] | None:
+        """Token ids of ``text`` from vLLM's ``POST /tokenize`` (no special tokens added);
+        ``None`` when the server has no such route (404/405: not every OpenAI server does)."""
+        base = normalize_base_url(endpoint) if endpoint else self._endpoints[0].base
+        session = self._require_session()
+        body = {"model": await self._ensure_model(), "prompt": text, "add_special_tokens": False}
+        try:
+            async with session.post(f"{base}/tokenize", data=json.dumps(body).encode()) as resp:
+                raw = await resp.text()
+                if resp.status in (404, 405):
+                    return None
+                if resp.status != 200:
+                    raise _status_error(resp.status, raw, base, resp.headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _transport_error(exc, base) from exc
+        try:
+            return [int(t) for t in json.loads(raw)["tokens"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LLMProtocolError(f"bad /tokenize reply: {raw[:200]!r}", endpoint=base) from exc
+
     async def wait_ready(self, timeout_s: float = 60.0, *, poll_s: float = 0.5) -> list[str]:
         """Wait until at least one endpoint lists a model; return the ready endpoints.
 
