@@ -20,7 +20,6 @@ import contextlib
 import importlib
 import importlib.util
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -30,6 +29,9 @@ from typing import Any
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 
+from codekiln.units import SizeError
+from codekiln.units import parse_size as parse_size_value
+
 #: Modules of other components that add subcommands: each has ``register(subparsers)``.
 SUBCOMMAND_MODULES = ["codekiln.stream.webclf.cli", "codekiln.stream.filters.tune"]
 
@@ -38,16 +40,14 @@ SUBCOMMAND_MODULES = ["codekiln.stream.webclf.cli", "codekiln.stream.filters.tun
 #: report says how many files the cap left unread. --max-bytes 0 lifts it.
 DEFAULT_INPUT_MAX_BYTES = 160 * 1024 * 1024
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
-
 
 def parse_size(text: str) -> int:
-    """``123``, ``64k``, ``160M``, ``2G`` (powers of 1024) -> bytes."""
-    m = _SIZE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G, 1048576)")
-    factor = 1024 ** " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * factor)
+    """``123``, ``64k``, ``160M``, ``2G`` (powers of 1024) -> bytes (codekiln.units, as in
+    YAML configs)."""
+    try:
+        return parse_size_value(text)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _nonneg_int(text: str) -> int:

@@ -13,7 +13,7 @@ Example (every key optional; the values shown are the defaults)::
       id_key: id                # JSONL / Parquet field holding a stable id, if any
       max_file_bytes: 1000000   # larger files / lines are quarantined as reader:oversize
       max_files: null           # stop after this many files (JSONL/Parquet: records); reported
-      max_bytes: null           # stop after this many bytes of admitted input
+      max_bytes: null           # stop after this many bytes of admitted input (500M, 2G)
       exclude_dirs: [.git, .hg, .svn, __pycache__]
     stages:                     # omitted: the default RefineCode pipeline as far as it exists
       - preprocess              # a registry name ...
@@ -29,7 +29,7 @@ Example (every key optional; the values shown are the defaults)::
     output:
       format: jsonl.zst         # jsonl.zst | parquet
       shard_max_records: 100000
-      shard_max_bytes: 268435456
+      shard_max_bytes: 256M     # byte counts take 500M / 2G / 64KiB / 409e9 too
       zstd_level: 3
     worker:
       watch_dir: null           # worker mode: folder where input shards appear
@@ -61,6 +61,8 @@ from codekiln.stream import registry
 from codekiln.stream.runtime.errors import ConfigError
 from codekiln.stream.stage import Stage
 
+from codekiln.units import SizeError, parse_size
+
 
 def _spec(kind: str, **kw: Any) -> dict[str, Any]:
     return {"kind": kind, **kw}
@@ -73,9 +75,9 @@ class InputConfig:
     )
     text_key: str = field(default="text", metadata=_spec("str"))
     id_key: str = field(default="id", metadata=_spec("str"))
-    max_file_bytes: int = field(default=1_000_000, metadata=_spec("int", min=1))
+    max_file_bytes: int = field(default=1_000_000, metadata=_spec("size", min=1))
     max_files: int | None = field(default=None, metadata=_spec("int", min=1, optional=True))
-    max_bytes: int | None = field(default=None, metadata=_spec("int", min=1, optional=True))
+    max_bytes: int | None = field(default=None, metadata=_spec("size", min=1, optional=True))
     exclude_dirs: tuple[str, ...] = field(
         default=(".git", ".hg", ".svn", "__pycache__"), metadata=_spec("strlist")
     )
@@ -104,7 +106,7 @@ class OutputConfig:
         default="jsonl.zst", metadata=_spec("choice", choices=("jsonl.zst", "parquet"))
     )
     shard_max_records: int = field(default=100_000, metadata=_spec("int", min=1))
-    shard_max_bytes: int = field(default=256 * 1024 * 1024, metadata=_spec("int", min=1))
+    shard_max_bytes: int = field(default=256 * 1024 * 1024, metadata=_spec("size", min=1))
     zstd_level: int = field(default=3, metadata=_spec("int", min=1, max=22))
 
 
@@ -162,6 +164,14 @@ def _check_value(where: str, spec: Mapping[str, Any], value: Any) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(where, f"expected an integer, got {_describe(value)}")
+    elif kind == "size":
+        # Bytes: an integer, or 500M / 2G / 64KiB / 409e9 (codekiln.units, as the CLI flags).
+        if isinstance(value, float) and not value.is_integer():
+            raise _fail(where, f"expected a size in bytes, got {_describe(value)}")
+        try:
+            value = parse_size(value)
+        except SizeError as exc:
+            raise _fail(where, str(exc)) from None
     elif kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(where, f"expected a number, got {_describe(value)}")

@@ -123,3 +123,25 @@ def test_redis_fuzzy_block_runs(redis_port: int, tmp_path: Path) -> None:
     out = list(fuzzy.process(MinHashStage().process(records)))
     out += list(fuzzy.finish())
     assert sorted(r.path for r in out if r.drop_reason is None) == ["a.py", "c.py"]
+
+
+class TestConfigSizes:
+    def test_yaml_sizes_are_accepted(self, tmp_path: Path) -> None:
+        """500M, 2G, 64KiB and 409e9 are byte counts in the stream config (were rejected)."""
+        import yaml
+
+        raw = yaml.safe_load(
+            "input: {max_bytes: 500M, max_file_bytes: 64KiB}\noutput: {shard_max_bytes: 409e9}\n"
+        )
+        config = config_from_dict(raw)
+        assert config.input.max_bytes == 500 * 2**20
+        assert config.input.max_file_bytes == 64 * 2**10
+        assert config.output.shard_max_bytes == 409 * 10**9
+
+    @pytest.mark.parametrize("value", ["lots", "1.5.5M", -3, 2.5, True])
+    def test_bad_sizes_name_the_key(self, value: object) -> None:
+        """A value that is no size fails with the key path and examples."""
+        from codekiln.stream.runtime.errors import ConfigError
+
+        with pytest.raises(ConfigError, match=r"input\.max_bytes"):
+            config_from_dict({"input": {"max_bytes": value}})

@@ -68,3 +68,25 @@ class TestEmptyCorpus:
         state = sink.finish()
         assert [s["records"] for s in state["corpus"]] == [1]
         assert [s["records"] for s in state["rejects"]] == [0]
+
+
+class TestRunCli:
+    def test_missing_input_and_empty_corpus_are_said(self, tmp_path: Path) -> None:
+        """A missing INPUT and an empty corpus are notes on stderr; corpus/ holds an empty shard."""
+        import subprocess
+        import sys
+
+        (tmp_path / "empty.jsonl").write_bytes(b"")
+        config = tmp_path / "c.yaml"
+        config.write_text("stages: [exact_dedup]\n")
+        out = tmp_path / "out"
+        proc = subprocess.run(
+            [sys.executable, "-m", "codekiln.stream.cli", "run", str(tmp_path / "empty.jsonl"),
+             str(tmp_path / "nothere"), "--out", str(out), "--config", str(config)],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert f"input {tmp_path / 'nothere'} does not exist" in proc.stderr
+        assert "the corpus is empty" in proc.stderr
+        assert [p.name for p in (out / "corpus").iterdir()] == ["part-00000.jsonl.zst"]
+        assert shards.read_objects(out / "corpus") == []
