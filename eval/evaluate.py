@@ -256,19 +256,32 @@ def _progress(log: TextIO, text: str) -> None:
 
 
 class _Counter:
-    """Progress on stderr at most every 5 s, and at the end."""
+    """Progress on stderr at most every 5 s, and at the end: count, rate and ETA.
+
+    The first samples of a run also wait for their tasks' reference runs (tens of seconds
+    for a whole benchmark), so the rate climbs once the references are in.
+    """
 
     def __init__(self, log: TextIO, what: str, total: int) -> None:
         self.log, self.what, self.total = log, what, total
         self.n = 0
-        self.last = time.monotonic()
+        self.started = self.last = time.monotonic()
 
     def tick(self) -> None:
         self.n += 1
         now = time.monotonic()
         if self.n == self.total or now - self.last >= 5.0:
             self.last = now
-            _progress(self.log, f"  {self.what}: {self.n}/{self.total}")
+            _progress(self.log, f"  {self.what}: {self.n}/{self.total}{self.rate(now)}")
+
+    def rate(self, now: float) -> str:
+        elapsed = now - self.started
+        if elapsed <= 0:
+            return ""
+        per_s = self.n / elapsed
+        left = (self.total - self.n) / per_s if per_s > 0 else 0.0
+        eta = f", ETA {left:.0f} s" if self.n < self.total else f", {elapsed:.0f} s"
+        return f" ({per_s:.1f}/s{eta})"
 
 
 def pass_at_k_lines(evaluation: Evaluation) -> list[str]:

@@ -30,6 +30,8 @@ import numpy as np
 from codekiln.train._errors import DataError
 from codekiln.train.config import StreamSpec, TrainConfig
 
+from codekiln.progress import track
+
 TOKEN_DTYPE = np.uint32
 _ENCODE_BATCH = 256  # documents per tokenizer call: big enough for the Rust thread pool
 
@@ -188,7 +190,9 @@ def prepare_tokens(cfg: TrainConfig, cache_dir: str | Path) -> TokenStore:
         order = rng.permutation(len(texts))
         n_tokens = 0
         with (tmp / f"{s.name}.bin").open("wb") as out:
-            for start in range(0, len(order), _ENCODE_BATCH):
+            starts = range(0, len(order), _ENCODE_BATCH)
+            # About a minute for a default run: count, rate and ETA on a terminal.
+            for start in track(starts, description=f"tokenizing {s.name}", unit="batches"):
                 batch = [texts[i] for i in order[start : start + _ENCODE_BATCH]]
                 for enc in tokenizer.encode_batch(batch, add_special_tokens=False):
                     ids = np.asarray([*enc.ids, eos], dtype=TOKEN_DTYPE)

@@ -88,6 +88,7 @@ async def test_limit_leaves_later_tasks_out_not_quarantined(
     )  # fmt: skip
     _, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
+    assert "samples: 1/1 (" in err.decode()  # count, rate and elapsed time
     body = json.loads((out / "eval_results.json").read_text())
     assert body["counts"]["quarantined"] == 0
     assert body["counts"]["samples"] == 1
