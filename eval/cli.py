@@ -95,6 +95,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="the sandbox service's cap on one job; slower parts are split into several jobs",
     )
     p.add_argument("--limit", type=int, help="only the first N tasks (a smoke run)")
+    p.add_argument("--json", action="store_true", help="print pass@k and counts as one JSON object")
     p.add_argument(
         "--reference-cache",
         type=Path,
@@ -256,7 +257,15 @@ def run_main(argv: Sequence[str]) -> int:
     """``run`` / ``evaluate`` from an argument list (also a Job's command)."""
     args = build_parser().parse_args(list(argv))
     job = _job(args)
-    for line in asyncio.run(run_job(job)):
+    lines = asyncio.run(run_job(job))
+    if args.json:
+        results = json.loads((job.out_dir / "eval_results.json").read_text(encoding="utf-8"))
+        keys = ("model", "dataset", "pass_at_k", "pass_at_k_unit", "counts", "partial")
+        summary = {k: results[k] for k in keys if k in results}
+        summary["results"] = str(job.out_dir / "eval_results.json")
+        print(json.dumps(summary, sort_keys=True), flush=True)
+        return 0
+    for line in lines:
         print(line, flush=True)
     return 0
 

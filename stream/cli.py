@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import importlib
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(the same run is still resumed; implied by --default-input)",
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout"
+    )
     from codekiln.stream.ray.cli import add_arguments as add_executor_arguments
 
     add_executor_arguments(run)  # --executor {local,ray}, --address, ... (docs/ray.md)
@@ -230,7 +234,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from codekiln.stream.ray.cli import run_on_ray, wants_ray
 
     result = run_on_ray(spec, args, warn) if wants_ray(args) else _run_local(spec, warn, progress)
-    _print_summary(result)
+    if args.json:
+        print(json.dumps(_summary_json(result), sort_keys=True))
+    else:
+        _print_summary(result)
     if result.manifest["corpus"]["records"] == 0:
         # Legitimate (every record filtered), but never silent: the empty shard is written.
         warn(
@@ -267,6 +274,26 @@ def _run_local(spec: Any, warn: Callable[[str], None], progress: Any) -> Any:
     finally:
         if forked is not None:
             forked.close()
+
+
+def _summary_json(result: Any) -> dict[str, Any]:
+    """What the summary table says, as data (``run --json``)."""
+    m = result.manifest
+    return {
+        "out_dir": str(result.out_dir),
+        "resumed": bool(result.resumed),
+        "already_complete": bool(result.already_complete),
+        "source": {"items": m["source"]["items"], "records": m["source"]["records"]},
+        "stages": [
+            {"key": s["key"], "in": s["in"], "out": s["out"], "dropped": sum(s["dropped"].values())}
+            for s in m["stages"]
+        ],
+        "corpus_records": m["corpus"]["records"],
+        "rejects_records": m["rejects"]["records"],
+        "reject_reasons": m["rejects"].get("reasons", {}),
+        "languages": m["langs"],
+        "report": str(result.report_path.resolve()),
+    }
 
 
 def _print_summary(result: Any) -> None:

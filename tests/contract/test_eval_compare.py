@@ -68,7 +68,8 @@ def test_duplicate_runs_are_named(tmp_path: Path) -> None:
 async def test_limit_leaves_later_tasks_out_not_quarantined(
     sandbox_service: SandboxService, data_dir: Path, tmp_path: Path
 ) -> None:
-    """evaluate --limit 1 on samples of 3 tasks: 1 evaluated, 2 counted outside the limit."""
+    """evaluate --limit 1 --json on samples of 3 tasks: 1 evaluated, 2 counted outside the
+    limit, the summary as JSON on stdout."""
     import asyncio
     import sys
 
@@ -84,11 +85,13 @@ async def test_limit_leaves_later_tasks_out_not_quarantined(
         sys.executable, "-m", "codekiln.eval.cli", "evaluate", str(samples),
         "--dataset", "humaneval+", "--data-dir", str(data_dir), "--out", str(out),
         "--limit", "1", "--sandbox-url", sandbox_service.url, "--sandbox-token-file", str(token),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    _, err = await proc.communicate()
+    stdout, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "samples: 1/1 (" in err.decode()  # count, rate and elapsed time
+    summary = json.loads(stdout)  # --json: one object on stdout
+    assert summary["pass_at_k"]["base"]["pass@1"] == 100.0
     body = json.loads((out / "eval_results.json").read_text())
     assert body["counts"]["quarantined"] == 0
     assert body["counts"]["samples"] == 1

@@ -90,3 +90,12 @@ class TestRunCli:
         assert "the corpus is empty" in proc.stderr
         assert [p.name for p in (out / "corpus").iterdir()] == ["part-00000.jsonl.zst"]
         assert shards.read_objects(out / "corpus") == []
+        again = subprocess.run(
+            [sys.executable, "-m", "codekiln.stream.cli", "run", str(tmp_path / "empty.jsonl"),
+             str(tmp_path / "nothere"), "--out", str(out), "--config", str(config), "--json"],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        summary = json.loads(again.stdout)  # --json: one object, the same counts
+        assert summary["already_complete"] is True
+        assert summary["corpus_records"] == 0
+        assert summary["reject_reasons"] == {"reader:empty": 1, "reader:missing": 1}
