@@ -214,9 +214,34 @@ class Pool:
             # Cancelled mid-job: the container may still be running it, so it is not reused.
             self._recycle(worker, "cancelled")
             raise
-        recycle = bool(raw.pop("recycle", True))
-        anomaly = str(raw.pop("anomaly", "") or "")
         raw.pop("id", None)
+        if raw.pop("pending_cleanup", False):
+            # The verdict is back; the supervisor cleans up (a fork bomb's processes take a
+            # while to die) off this request's path, and the container is reused or recycled
+            # after that. A closing pool removes it anyway.
+            if not self._closing:
+                self._spawn(self._after_cleanup(worker, deadline_s))
+        else:
+            self._release(worker, raw)
+        try:
+            return RunResult.from_json(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            return RunResult.error(f"sandbox fault: malformed supervisor result: {exc}")
+
+    async def _after_cleanup(self, worker: Worker, timeout_s: float) -> None:
+        try:
+            report = await worker.finish(timeout_s)
+        except TimeoutError:
+            self._recycle(worker, "host_deadline")
+        except EngineError:
+            self._recycle(worker, "engine_error")
+        else:
+            self._release(worker, report)
+
+    def _release(self, worker: Worker, report: dict[str, Any]) -> None:
+        """Back to the idle queue, or recycled, as the supervisor's clean-up report says."""
+        recycle = bool(report.pop("recycle", True))
+        anomaly = str(report.pop("anomaly", "") or "")
         if anomaly:
             log.warning("container %s: %s", worker.short_id, anomaly)
             self._recycle(worker, "anomaly")
@@ -227,7 +252,3 @@ class Pool:
         else:
             self._idle.put_nowait(worker)
             self._gauges()
-        try:
-            return RunResult.from_json(raw)
-        except (KeyError, TypeError, ValueError) as exc:
-            return RunResult.error(f"sandbox fault: malformed supervisor result: {exc}")

@@ -120,8 +120,13 @@ class Worker:
         return worker
 
     async def run(self, job: dict[str, Any], deadline_s: float) -> dict[str, Any]:
-        """Send one job and wait for its result; TimeoutError when the host deadline passes."""
-        body = json.dumps(job).encode()
+        """Send one job and wait for its result; TimeoutError when the host deadline passes.
+
+        The result comes as soon as the verdict is known, with ``pending_cleanup``: the
+        supervisor is still cleaning up (``finish`` reads its report) and the container takes
+        no job before that.
+        """
+        body = json.dumps(dict(job, report_early=True)).encode()
         async with asyncio.timeout(deadline_s):
             limit = self.engine.memory_limit_mb(int(job["memory_mb"]), len(body))
             if limit != self.memory_limit_mb:
@@ -132,6 +137,12 @@ class Worker:
             result = await self._read_message()
         self.jobs_done += 1
         return result
+
+    async def finish(self, timeout_s: float) -> dict[str, Any]:
+        """The supervisor's clean-up report after a ``pending_cleanup`` result: ``recycle``
+        and ``anomaly``. TimeoutError when it takes longer than ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            return await self._read_message()
 
     async def destroy(self) -> None:
         if self._channel is not None:

@@ -602,10 +602,16 @@ def run_phase(
         killed = killed or found or not exited
     _, status, usage = os.wait4(pid, 0)
     wall_s = time.monotonic() - t0
-    # Every writer is dead now: drain what is left in the pipes, bounded in time and bytes.
-    drain_until = time.monotonic() + 1.0
-    while open_streams and not exceeded and time.monotonic() < drain_until:
-        for fd, _ev in poller.poll(100):
+    # What is left in the pipes is read, bounded in bytes and time. After a kill, only what is
+    # buffered now: the killed processes are still exiting (a fork bomb's take a while under
+    # the container's CPU quota) and write nothing more; their EOF would only delay the result.
+    now = time.monotonic()
+    drain_until, hard_until = now + (0.0 if killed else 1.0), now + 1.0
+    while open_streams and not exceeded and time.monotonic() < hard_until:
+        events = poller.poll(max(0.0, drain_until - time.monotonic()) * 1000)
+        if not events:
+            break
+        for fd, _ev in events:
             if fd not in open_streams:
                 continue
             try:
@@ -759,14 +765,34 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         oom = oom_kills() > oom_before
         result = verdict(job, facts, oom)
         result["wall_s"] = round(result["wall_s"] + compile_wall, 6)
+    return result
+
+
+def finish(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Clean up after a job: whether the container must be recycled, and why."""
     # The container is kept only when it is proven as clean as when it started: its pids
     # cgroup counts only init and this supervisor (zombies included: the job's orphans and
     # CLONE_PARENT children are this subreaper's to reap), no writable directory holds
     # anything, no IPC object exists. Whatever the job did, a later job cannot tell.
-    clean = clean_up(cfg["uid"], cfg["gid"])
-    result["recycle"] = not clean
-    result["anomaly"] = "" if clean else "job processes or files survived clean-up"
-    return result
+    try:
+        clean = clean_up(cfg["uid"], cfg["gid"])
+    except Exception as exc:  # a supervisor fault: the host recycles us
+        return {"recycle": True, "anomaly": f"supervisor fault in clean-up: {exc!r}"}
+    return {
+        "recycle": not clean,
+        "anomaly": "" if clean else "job processes or files survived clean-up",
+    }
+
+
+def send(fd: int, msg: dict[str, Any]) -> bool:
+    """Write one message; False when the service has gone (then the supervisor ends)."""
+    try:
+        write_message(fd, msg)
+    except OSError as exc:
+        if exc.errno in (errno.EPIPE, errno.ECONNRESET):
+            return False
+        raise
+    return True
 
 
 def main() -> int:
@@ -805,6 +831,7 @@ def main() -> int:
             return 2
         if job is None:
             return 0
+        job_id = job.get("id")
         try:
             result = run_job(job, cfg)
         except Exception as exc:  # a supervisor fault: report it, the host recycles us
@@ -814,13 +841,17 @@ def main() -> int:
                 "recycle": True,
                 "anomaly": "supervisor fault",
             }
-        result["id"] = job.get("id")
-        try:
-            write_message(wfd, result)
-        except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.ECONNRESET):
-                return 0
-            raise
+        else:
+            if job.get("report_early"):
+                # The verdict goes out before the clean-up (killing and waiting for a fork
+                # bomb's processes, wiping files); the clean-up's report follows as a second
+                # message, which the service reads before it gives this container a new job.
+                if not send(wfd, dict(result, id=job_id, pending_cleanup=True)):
+                    return 0
+                result = {}
+            result.update(finish(cfg))
+        if not send(wfd, dict(result, id=job_id)):
+            return 0
 
 
 if __name__ == "__main__":
