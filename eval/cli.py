@@ -327,6 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = log_exception("codekiln-eval", group)
         print(f"codekiln-eval: {type(first).__name__}: {first} (details: {where})", file=sys.stderr)
         return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILURE
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
+        where = log_exception("codekiln-eval", exc)
+        print(
+            f"codekiln-eval: internal error: {type(exc).__name__}: {exc} (traceback: {where})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
 
 
 def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -401,6 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to resume from the last checkpoint")
         return 130
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
+        from codekiln.cli_common import log_exception
+
+        where = log_exception("codekiln-stream", exc)
+        _err(f"internal error: {type(exc).__name__}: {exc} (traceback: {where})")
+        return 1
 
 
 if __name__ == "__main__":

@@ -210,6 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SynthError, OSError) as exc:
         print(f"codekiln-synth: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("codekiln-synth: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
+        from codekiln.cli_common import log_exception
+
+        where = log_exception("codekiln-synth", exc)
+        print(
+            f"codekiln-synth: internal error: {type(exc).__name__}: {exc} (traceback: {where})",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

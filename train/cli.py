@@ -100,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
+        from codekiln.cli_common import log_exception
+
+        where = log_exception("codekiln-train", exc)
+        print(
+            f"codekiln-train: internal error: {type(exc).__name__}: {exc} (traceback: {where})",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -68,3 +68,23 @@ def test_missing_input_is_one_line(cli: str, argv: list[str], tmp_path: Path) ->
     assert proc.returncode in (1, 2), proc.stderr
     assert "Traceback" not in proc.stderr
     assert "nope.jsonl" in proc.stderr
+
+
+def test_internal_error_is_one_line_and_logged(tmp_path: Path) -> None:
+    """An unexpected exception: one line naming the log file, which holds the traceback."""
+    logs = tmp_path / "logs"
+    code = (
+        "import sys\n"
+        "import codekiln.synth.cli as cli\n"
+        "def boom(args):\n"
+        "    raise RuntimeError('kaboom')\n"
+        "cli._cmd_prompts = boom\n"
+        "sys.exit(cli.main(['prompts']))\n"
+    )
+    env = {**os.environ, "CODEKILN_LOG_DIR": str(logs)}
+    proc = _run("-c", code, env=env)
+    assert proc.returncode == 1
+    [line] = proc.stderr.strip().splitlines()
+    assert "internal error: RuntimeError: kaboom" in line
+    assert str(logs / "codekiln-synth.log") in line
+    assert "Traceback" in (logs / "codekiln-synth.log").read_text()
