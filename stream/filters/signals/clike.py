@@ -1,23 +1,22 @@
-"""Signals of the C family (C, C++, C#, Java, Go, JavaScript): structure from line patterns.
+"""Signals of the C family (C, C++, C#, Java, Go; JavaScript's output lines): line patterns.
 
-These languages have no parser in the Python standard library, so function definitions,
-declarations and output calls are recognised by line patterns on the code text (comments
-removed). The patterns cannot backtrack quadratically: a parameter list is matched by a
-character class that excludes parentheses, and type tokens are separated by mandatory spaces.
+These languages have no parser here, so function definitions, declarations and output calls
+are recognised by patterns on the code text (comments removed). The patterns cannot
+backtrack quadratically: scans are bounded by a line, a statement or a fixed window.
 
-Definitions shared by the family (see docs/stream-stage2.md for the exact patterns):
-
-- *function definitions*: lines that look like ``type name(params) [qualifiers] [{]`` with a
-  name that is not a control keyword (Go: ``func`` lines; JavaScript: ``function``, arrow
-  functions and method shorthand);
+- *functions*: C and C++ as OpenCoder's pattern finds them (:func:`_c_functions`: type words,
+  the name directly followed by ``(``, across lines; prototypes count), without its macro and
+  statement quirks; C#, Java: lines that look like ``type name(params) [qualifiers] [{]``
+  with a name that is not a control keyword; Go: ``func`` lines;
 - *variables*: an assignment (``=`` that is not a comparison; Go ``:=``), a declaration
-  (``int x;``, ``var x``, ``let x``) or a function with parameters. Upstream's Go and C# rule
-  compared a list with 0 and never fired; here both are ordinary booleans;
-- *no-logic score*: (function definitions + import/include/using/package lines + type
-  declarations + trivial returns) over code lines.
+  (``int x;``, ``var x``) or a function with parameters. Upstream's Go and C# rule compared a
+  list with 0 and never fired; here both are ordinary booleans;
+- *no-logic score*: C and C++: OpenCoder's terms (functions, includes, bare scalar
+  declarations, simple returns, class headers); the others: functions + import/using/package
+  lines + type declarations + trivial returns; over code lines.
 
-JavaScript's parse-failure signal (tree-sitter) lives in :mod:`.javascript`; the JavaScript
-signals here stay on these line patterns.
+JavaScript's structure signals (functions, variables, no-logic) are OpenCoder's esprima-tree
+terms counted on tree-sitter's tree, in :mod:`.javascript`.
 """
 
 from __future__ import annotations
@@ -249,7 +248,7 @@ def _has_variable(doc: Document, lang: str) -> bool:
     return bool(_ASSIGN.search(code) or _C_DECL.search(code))
 
 
-def _register_family(lang: str, tag: str) -> None:
+def _register_family(lang: str, tag: str, only: tuple[str, ...] = ()) -> None:
     def frac_lines_func(doc: Document) -> float:
         return ratio(len(_functions(doc, lang)), doc.num_code_lines)
 
@@ -292,6 +291,8 @@ def _register_family(lang: str, tag: str) -> None:
         "frac_lines_print": (frac_lines_print, f"Lines with {_OUTPUT[lang].pattern!r} calls."),
     }
     for suffix, (fn, text) in docs.items():
+        if only and suffix not in only:
+            continue
         fn.__doc__ = text
         fn.__name__ = f"{tag}_{suffix}"
         signal(f"{tag}_{suffix}")(fn)
@@ -303,9 +304,11 @@ for _lang, _tag in (
     ("csharp", "cs"),
     ("java", "java"),
     ("go", "go"),
-    ("javascript", "js"),
 ):
     _register_family(_lang, _tag)
+# JavaScript's structure signals are OpenCoder's tree terms (module javascript); its output
+# lines are a line pattern like the others'.
+_register_family("javascript", "js", only=("frac_lines_print",))
 
 
 # ---- C / C++ specifics -------------------------------------------------------------------
