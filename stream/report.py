@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.stream import registry
-from codekiln.stream.runtime._fs import atomic_write_bytes
+
+from codekiln.shards import atomic_write_bytes
 
 PLOT = "lang_distribution.svg"
 

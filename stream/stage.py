@@ -24,6 +24,20 @@ An exception that escapes :meth:`Stage.process` itself, :meth:`Stage.finish`,
 :meth:`Stage.state_dict` or :meth:`Stage.load_state_dict` is a crash: the run stops with an error
 naming the stage, and resumes from the last checkpoint when started again.
 
+Scope: what a stage must see to decide, declared by the stage (:meth:`Stage.scope`) and read by
+every planner (the Ray executor cuts its plan by it; no planner checks concrete classes):
+
+- ``record`` (:data:`RECORD`): each record alone, no state; runs anywhere, in any grouping.
+- ``shard`` (:data:`SHARD`): each record alone, with counters as its only state; may run per
+  shard from zeroed counters, the shards' counters summed (:meth:`Stage.load_state_dict` of
+  the sum).
+- ``stream`` (:data:`STREAM`): every record before it, in input order (a byte budget): one
+  instance sees the whole stream.
+- ``global`` (:data:`GLOBAL`): the whole corpus at once, through a global step that merges
+  per-shard partial state (dedup); :attr:`Stage.global_step` names it.
+
+The default follows ``stateful``: ``record`` without state, ``stream`` with it.
+
 Lifecycle, as the runtime drives it::
 
     cls.preload()                     # pool stages, in the CLI process, before it forks them
@@ -59,9 +73,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from codekiln.stream.record import Record
+
+Scope = Literal["record", "shard", "stream", "global"]
+RECORD: Scope = "record"
+SHARD: Scope = "shard"
+STREAM: Scope = "stream"
+GLOBAL: Scope = "global"
 
 
 class Stage:
@@ -73,6 +93,13 @@ class Stage:
     cpu_bound: ClassVar[bool] = False
     #: Keeps state across batches; runs in the runtime process and is checkpointed.
     stateful: ClassVar[bool] = False
+    #: A ``global`` stage's step, by the name executors know it by (``"exact"``, ``"fuzzy"``).
+    global_step: ClassVar[str | None] = None
+
+    def scope(self) -> Scope:
+        """What this stage must see to decide (see the module docstring); may depend on the
+        stage's options (a budget in bytes needs the stream before it)."""
+        return STREAM if self.stateful else RECORD
 
     @classmethod
     def preload(cls) -> None:

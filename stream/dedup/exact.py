@@ -50,7 +50,7 @@ from codekiln.stream.dedup.spill import (
     read_held_fields,
 )
 from codekiln.stream.record import Record
-from codekiln.stream.stage import BatchStage
+from codekiln.stream.stage import GLOBAL, BatchStage, Scope
 
 #: Index entry: raw SHA-256, offset of the entry in the records file.
 _INDEX = struct.Struct("<32sQ")
@@ -106,6 +106,10 @@ class ExactDedupStage(BatchStage):
 
     name: ClassVar[str] = "exact_dedup"
     stateful: ClassVar[bool] = True
+    global_step: ClassVar[str | None] = "exact"
+
+    def scope(self) -> Scope:
+        return GLOBAL
 
     def __init__(
         self,

@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import base64
 import pickle
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from codekiln.stream.dedup.clusters import (
+    ClusterInfo,
+    RepoTable,
+    Survivors,
+    cluster_sizes,
+    repository_of,
+)
 from codekiln.stream.dedup.lsh import DatasketchIndex, cluster_labels, components
 from codekiln.stream.dedup.minhash import (
     PRESETS,
@@ -40,17 +46,10 @@ from codekiln.stream.dedup.minhash import (
     band_keys,
     signatures,
 )
-from codekiln.stream.dedup.priority import (
-    DEFAULT_PRIORITY,
-    Term,
-    field_value,
-    parse_priority,
-    sort_key,
-    values_key,
-)
+from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
 from codekiln.stream.dedup.spill import Spill, held_entry, held_fields, read_held
 from codekiln.stream.record import Record
-from codekiln.stream.stage import BatchStage
+from codekiln.stream.stage import GLOBAL, BatchStage, Scope
 
 #: Held records (:func:`~.spill.held_entry` layout), in arrival order.
 RECORDS = "records.bin"
@@ -173,6 +172,10 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
 
     name: ClassVar[str] = "fuzzy_dedup"
     stateful: ClassVar[bool] = True
+    global_step: ClassVar[str | None] = "fuzzy"
+
+    def scope(self) -> Scope:
+        return GLOBAL
 
     def __init__(
         self,
@@ -206,8 +209,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         self._held = 0
         self._no_shingles = 0
         self._computed_here = 0
-        self._repo_sigs: dict[str, np.ndarray[Any, np.dtype[np.uint32]]] = {}
-        self._repo_values: dict[str, dict[str, Any]] = {}
+        self._repos = RepoTable(self.priority)
         self._ds: DatasketchIndex | None = (
             DatasketchIndex(self.params, storage_config) if index == "datasketch" else None
         )
@@ -264,7 +266,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         held: list[bytes] = []
         for record, sig, keys, entry, prio_bytes in prepared:
             if self.level == "repository":
-                self._add_to_repository(record, sig)
+                self._repos.add(record, sig)
             elif self._ds is not None:
                 for other in self._ds.query_insert(self._held, sig):
                     if other != self._held:
@@ -292,21 +294,17 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
                 except Exception as exc:
                     self._quarantine(record, exc)
 
-    def _add_to_repository(self, record: Record, sig: Any) -> None:
-        repo = _repo_key(record)
-        values = self._repo_values.setdefault(repo, {"files": 0})
-        values["files"] += 1
-        for field, descending in self.priority:
-            value = field_value(record, field)
-            if value is None:
-                continue
-            current = values.get(field)
-            if current is None or _better(value, current, descending):
-                values[field] = value
-        if sig is None:
-            return
-        current_sig = self._repo_sigs.get(repo)
-        self._repo_sigs[repo] = sig.copy() if current_sig is None else np.minimum(current_sig, sig)
+    # -- the global step, per shard (other executors: see .clusters and codekiln.stream.ray) --
+
+    def repository_table(self) -> RepoTable:
+        """An empty repository table with this stage's priority (a shard's partial)."""
+        return RepoTable(self.priority)
+
+    def add_to_repositories(self, table: RepoTable, record: Record) -> None:
+        """Add a live record carrying its signature (``minhash`` before) to ``table``."""
+        sig_b64 = record.meta.get(META_SIG)
+        sig = None if sig_b64 is None else np.frombuffer(base64.b64decode(sig_b64), np.uint32)
+        table.add(record, sig)
 
     # -- checkpoint --------------------------------------------------------------------------
 
@@ -320,8 +318,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             "fingerprint": self.fingerprint,
         }
         if self.level == "repository":
-            state["repo_sigs"] = {k: v.tobytes() for k, v in self._repo_sigs.items()}
-            state["repo_values"] = {k: dict(v) for k, v in self._repo_values.items()}
+            state.update(self._repos.state())
         if self._ds is not None:
             # In-memory datasketch storage is part of the state; an external one (Redis) is
             # not, and is rolled back to the checkpoint on load instead.
@@ -349,10 +346,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         self._no_shingles = int(state["no_shingles"])
         self._computed_here = int(state["computed_here"])
         if self.level == "repository":
-            self._repo_sigs = {
-                k: np.frombuffer(v, dtype=np.uint32).copy() for k, v in state["repo_sigs"].items()
-            }
-            self._repo_values = {k: dict(v) for k, v in state["repo_values"].items()}
+            self._repos.load(state)
         if self._ds is not None:
             if state.get("datasketch") is not None:
                 self._ds.lsh = state["datasketch"]
@@ -393,65 +387,40 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
                 f"fuzzy_dedup: {labels.size} index entries for {self._held} held records"
             )
         sizes = np.bincount(labels) if labels.size else np.zeros(0, np.int64)
-        best: dict[int, tuple[Any, str, str]] = {}
-        members: dict[int, list[str]] = {}
+        survivors = Survivors()
         for i, (key, rid, path) in enumerate(self._spill.read_pickles("prio.pkl")):
             label = int(labels[i])
-            if sizes[label] < 2:
-                continue
-            if label not in best or key < best[label][0]:
-                best[label] = (key, rid, path or rid)
-            group = members.setdefault(label, [])
-            if len(group) < 5:
-                group.append(path or rid)
+            if sizes[label] >= 2:
+                survivors.add(label, key, rid, path or rid)
         kept = dropped = 0
         for i, record in enumerate(self._held_records()):
             label = int(labels[i])
             if sizes[label] < 2:
                 kept += 1
-            elif best[label][1] == record.id:
+            elif survivors.winner(label) == record.id:
                 kept += 1
                 record.meta["fuzzy_cluster_size"] = int(sizes[label])
             else:
                 dropped += 1
                 record.drop_reason = f"{self.name}:duplicate"
-                record.meta["duplicate_of"] = best[label][1]
+                record.meta["duplicate_of"] = survivors.winner(label)
             yield record
-        clusters = [
-            {"size": int(sizes[label]), "survivor": path, "members": members[label]}
-            for label, (_, _, path) in best.items()
-        ]
-        self._set_report(kept, dropped, clusters, unit="files")
+        self._report = self.build_report(
+            held=self._held,
+            no_shingles=self._no_shingles,
+            computed_here=self._computed_here,
+            kept=kept,
+            dropped=dropped,
+            clusters=survivors.clusters(),
+            unit="files",
+        )
 
     def _finish_repositories(self) -> Iterator[Record]:
-        repos = sorted(self._repo_sigs)
-        winner_of: dict[str, str] = {}
-        clusters: list[dict[str, Any]] = []
-        if repos:
-            sig = np.stack([self._repo_sigs[r] for r in repos])
-            labels = cluster_labels(band_keys(sig, self.params))
-            groups: dict[int, list[str]] = {}
-            for repo, label in zip(repos, labels.tolist(), strict=True):
-                groups.setdefault(label, []).append(repo)
-            for group in groups.values():
-                if len(group) < 2:
-                    continue
-                win = min(group, key=lambda r: self._repo_key_for(r, self.priority))
-                for repo in group:
-                    winner_of[repo] = win
-                files = sum(self._repo_values[r]["files"] for r in group)
-                clusters.append(
-                    {
-                        "size": len(group),
-                        "survivor": win,
-                        "members": sorted(group)[:5],
-                        "files": files,
-                    }
-                )
+        decided = self._repos.cluster(self.params)
         kept = dropped = 0
         for record in self._held_records():
-            repo = _repo_key(record)
-            survivor = winner_of.get(repo)
+            repo = repository_of(record)
+            survivor = decided.winner_of.get(repo)
             if survivor is None or survivor == repo:
                 kept += 1
             else:
@@ -459,26 +428,39 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
                 record.drop_reason = f"{self.name}:duplicate_repository"
                 record.meta["duplicate_of_repository"] = survivor
             yield record
-        self._set_report(kept, dropped, clusters, unit="repositories")
-        self._report["repositories"] = len(self._repo_values)
-        self._report["repositories_without_shingles"] = len(self._repo_values) - len(repos)
-
-    def _repo_key_for(self, repo: str, terms: tuple[Term, ...]) -> tuple[Any, ...]:
-        values = dict(self._repo_values[repo])
-        values["repo"] = repo
-        values.setdefault("id", repo)
-        return tuple(values_key(values, terms))
+        self._report = self.build_report(
+            held=self._held,
+            no_shingles=self._no_shingles,
+            computed_here=self._computed_here,
+            kept=kept,
+            dropped=dropped,
+            clusters=decided.clusters,
+            unit="repositories",
+        )
+        self._report["repositories"] = decided.repositories
+        self._report["repositories_without_shingles"] = (
+            decided.repositories - decided.with_signature
+        )
 
     def _held_records(self) -> Iterator[Record]:
         with self._spill.view(RECORDS) as view:
             yield from read_held(view)
 
-    def _set_report(
-        self, kept: int, dropped: int, clusters: list[dict[str, Any]], unit: str
-    ) -> None:
-        sizes = Counter(c["size"] for c in clusters)
+    def build_report(
+        self,
+        *,
+        held: int,
+        no_shingles: int,
+        computed_here: int,
+        kept: int,
+        dropped: int,
+        clusters: list[ClusterInfo],
+        unit: str,
+    ) -> dict[str, Any]:
+        """The stage's report from the counts of its global step (whichever executor ran it);
+        ``kept`` does not count the records without shingles."""
         clusters.sort(key=lambda c: (-c["size"], c["survivor"]))
-        self._report = {
+        return {
             "level": self.level,
             "index": self.index,
             "shingles": f"word {self.params.ngram}-grams",
@@ -486,14 +468,14 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
             "bands": self.params.bands,
             "rows": self.params.rows,
             "threshold": round(self.params.threshold, 4),
-            "records_held": self._held,
-            "kept": kept + self._no_shingles,
+            "records_held": held,
+            "kept": kept + no_shingles,
             "duplicates": dropped,
-            "no_shingles": self._no_shingles,
-            "signatures_computed_here": self._computed_here,
+            "no_shingles": no_shingles,
+            "signatures_computed_here": computed_here,
             "cluster_unit": unit,
             "clusters": len(clusters),
-            "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+            "cluster_sizes": cluster_sizes(clusters),
             "largest_clusters": clusters[: self.top_clusters],
             "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
         }
@@ -521,14 +503,3 @@ def _encode_bands(bands: Any, n_bands: int) -> bytes:
     if keys.shape != (n_bands,):
         raise ValueError(f"MinHash band keys have shape {keys.shape}, expected ({n_bands},)")
     return keys.tobytes()
-
-
-def _repo_key(record: Record) -> str:
-    return record.repo or f"~{record.id}"
-
-
-def _better(value: Any, current: Any, descending: bool) -> bool:
-    try:
-        return bool(value > current) if descending else bool(value < current)
-    except TypeError:  # mixed types across files of one repository: keep the first seen
-        return False

@@ -9,6 +9,7 @@ killed midway leaves nothing a resume would trust, and a retried task rewrites t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -19,7 +20,8 @@ from typing import IO, Any
 
 import zstandard
 from codekiln.stream.record import Record
-from codekiln.stream.runtime._fs import atomic_write_bytes, fsync_dir, remove_quietly
+
+from codekiln.shards import atomic_write_bytes, fsync_dir
 
 
 class ShardFileWriter:
@@ -89,3 +91,8 @@ def read_pickle(path: Path) -> Any:
         return pickle.loads(path.read_bytes())
     except FileNotFoundError:
         return None
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -12,7 +12,8 @@
    relabelled to the documents that have an edge; the rest are singletons.
 5. **survivors**: a task per shard that holds cluster members reads them back for their
    priority keys (:func:`sort_key`); the smallest key per cluster, in input order, survives,
-   exactly as :meth:`FuzzyDedupStage.finish` decides (transitive clusters, same priority).
+   by the stage's own :class:`~codekiln.stream.dedup.clusters.Survivors` (transitive clusters,
+   same priority).
 6. **apply** (in the next map step): losers are dropped as ``fuzzy_dedup:duplicate`` with
    ``meta["duplicate_of"]``; survivors of a cluster get ``meta["fuzzy_cluster_size"]``.
 """
@@ -26,6 +27,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from codekiln.stream.dedup.clusters import (
+    ClusterInfo,
+    RepoClusters,
+    RepoPartial,
+    Survivors,
+    repository_of,
+)
 from codekiln.stream.dedup.fuzzy import META_BANDS, META_FP, META_SIG, FuzzyDedupStage
 from codekiln.stream.dedup.lsh import components
 from codekiln.stream.dedup.minhash import MinHashParams, band_keys
@@ -166,34 +174,23 @@ def shard_members(
 
 def winners(
     member_lists: list[list[Member]],
-) -> tuple[dict[int, ShardResult], list[dict[str, Any]], int, int]:
+) -> tuple[dict[int, ShardResult], list[ClusterInfo], int, int]:
     """Per-shard decisions, the cluster list for the report, and (kept, dropped) members."""
     members = sorted((m for ms in member_lists for m in ms), key=lambda m: m[0])
-    best: dict[int, tuple[Any, str, str]] = {}
-    size: dict[int, int] = {}
-    paths: dict[int, list[str]] = {}
+    survivors = Survivors()
     for _, label, key, rid, path in members:
-        size[label] = size.get(label, 0) + 1
-        if label not in best or key < best[label][0]:
-            best[label] = (key, rid, path)
-        group = paths.setdefault(label, [])
-        if len(group) < 5:
-            group.append(path)
+        survivors.add(label, key, rid, path)
     out: dict[int, ShardResult] = {}
     kept = dropped = 0
     for doc, label, _, rid, _ in members:
-        winner = best[label][1]
+        winner = survivors.winner(label)
         kept += rid == winner
         dropped += rid != winner
         out.setdefault(doc >> SHARD_SHIFT, {})[doc & ((1 << SHARD_SHIFT) - 1)] = (
             winner,
-            size[label],
+            survivors.sizes[label],
         )
-    clusters = [
-        {"size": size[label], "survivor": path, "members": paths[label]}
-        for label, (_, _, path) in best.items()
-    ]
-    return out, clusters, kept, dropped
+    return out, survivors.clusters(), kept, dropped
 
 
 def fuzzy_report(
@@ -201,16 +198,19 @@ def fuzzy_report(
     counts: dict[str, int],
     kept: int,
     dropped: int,
-    clusters: list[dict[str, Any]],
+    clusters: list[ClusterInfo],
 ) -> dict[str, Any]:
-    """The stage's own report, filled from the distributed counts."""
-    stage._held = counts["held"]
-    stage._no_shingles = counts["no_shingles"]
-    stage._computed_here = counts.get("computed_here", 0)
+    """The stage's own report, from the distributed counts."""
     singletons = counts["held"] - kept - dropped
-    stage._set_report(kept + singletons, dropped, clusters, unit="files")
-    report: dict[str, Any] = stage.report()
-    return report
+    return stage.build_report(
+        held=counts["held"],
+        no_shingles=counts["no_shingles"],
+        computed_here=counts.get("computed_here", 0),
+        kept=kept + singletons,
+        dropped=dropped,
+        clusters=clusters,
+        unit="files",
+    )
 
 
 class FuzzyApply:
@@ -246,40 +246,28 @@ def strip(record: Record) -> None:
 
 # -- repository level --------------------------------------------------------------------------
 #
-# A repository's files are one document: its signature is the element-wise minimum of its
-# files' signatures, its priority values the best of its files' (FuzzyDedupStage's own
-# ``_add_to_repository``). Per shard, each repository's partial (signature, values) is built with
-# the stage's own method; partials are merged per hash partition of the repository name, in
-# shard order (the minimum and "first best value" are the same in any grouping, so the merge
-# equals one pass in input order); one task clusters the repositories (the stage's band keys and
-# ``cluster_labels``) and picks each cluster's winner by the stage's repository priority key.
-
-#: repository -> (signature bytes or None, priority values incl. "files")
-RepoPartial = dict[str, tuple[bytes | None, dict[str, Any]]]
+# A repository's files are one document (:class:`~codekiln.stream.dedup.clusters.RepoTable`, the
+# stage's own table): per shard a table is filled by the stage's ``add_to_repositories``, split
+# by hash partition of the repository name; partitions are merged in shard order (the minimum
+# and "first best value" are the same in any grouping, so the merge equals one pass in input
+# order); one task clusters the merged table as the stage's ``finish`` does.
 
 
 def repo_partials(
     records: Iterable[Record], stage: FuzzyDedupStage, partitions: int
 ) -> tuple[list[RepoPartial], int]:
-    """One shard's repositories split by partition, and its live record count.
-
-    ``stage`` must be a fresh copy: its repository tables are filled here."""
+    """One shard's repositories split by partition, and its live record count."""
     held = 0
+    table = stage.repository_table()
     for record in records:
         if record.drop_reason is not None:
             continue
         held += 1
-        sig_b64 = record.meta.get(META_SIG)
-        sig = None if sig_b64 is None else np.frombuffer(base64.b64decode(sig_b64), np.uint32)
-        stage._add_to_repository(record, sig)
-    parts: list[RepoPartial] = [{} for _ in range(partitions)]
-    for repo, values in stage._repo_values.items():
-        sig = stage._repo_sigs.get(repo)
-        parts[_repo_partition(repo, partitions)][repo] = (
-            None if sig is None else sig.tobytes(),
-            dict(values),
-        )
-    return parts, held
+        stage.add_to_repositories(table, record)
+    parts: list[list[str]] = [[] for _ in range(partitions)]
+    for repo in table.values:
+        parts[_repo_partition(repo, partitions)].append(repo)
+    return [table.partial(repos) for repos in parts], held
 
 
 def _repo_partition(repo: str, partitions: int) -> int:
@@ -287,93 +275,36 @@ def _repo_partition(repo: str, partitions: int) -> int:
     return int.from_bytes(digest[:4], "big") % partitions
 
 
-def merge_repos(
-    per_shard: list[RepoPartial], terms: tuple[Term, ...]
-) -> dict[str, tuple[bytes | None, dict[str, Any]]]:
+def merge_repos(per_shard: list[RepoPartial], stage: FuzzyDedupStage) -> RepoPartial:
     """Merge one partition's partials, given in shard order."""
-    from codekiln.stream.dedup.fuzzy import _better
-
-    out: dict[str, tuple[Any, dict[str, Any]]] = {}
+    table = stage.repository_table()
     for partial in per_shard:
-        for repo, (sig_b, values) in partial.items():
-            sig = None if sig_b is None else np.frombuffer(sig_b, dtype=np.uint32)
-            cur = out.get(repo)
-            if cur is None:
-                out[repo] = (sig, dict(values))
-                continue
-            cur_sig, cur_values = cur
-            cur_values["files"] = cur_values.get("files", 0) + values.get("files", 0)
-            for field, descending in terms:
-                value = values.get(field)
-                if value is None:
-                    continue
-                current = cur_values.get(field)
-                if current is None or _better(value, current, descending):
-                    cur_values[field] = value
-            if sig is not None:
-                cur_sig = sig.copy() if cur_sig is None else np.minimum(cur_sig, sig)
-            out[repo] = (cur_sig, cur_values)
-    return {r: (None if s is None else s.tobytes(), v) for r, (s, v) in out.items()}
+        table.merge(partial)
+    return table.partial()
 
 
-def cluster_repos(
-    merged: list[dict[str, tuple[bytes | None, dict[str, Any]]]], stage: FuzzyDedupStage
-) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, int]]:
-    """Losing repository -> winner, the cluster list, and counts; as the stage's finish does."""
-    from codekiln.stream.dedup.lsh import cluster_labels
-
-    sigs: dict[str, Any] = {}
-    values: dict[str, dict[str, Any]] = {}
-    for part in merged:
-        for repo, (sig_b, vals) in part.items():
-            values[repo] = vals
-            if sig_b is not None:
-                sigs[repo] = np.frombuffer(sig_b, dtype=np.uint32)
-    stage._repo_values = values
-    repos = sorted(sigs)
-    losers: dict[str, str] = {}
-    clusters: list[dict[str, Any]] = []
-    dropped_files = 0
-    if repos:
-        labels = cluster_labels(band_keys(np.stack([sigs[r] for r in repos]), stage.params))
-        groups: dict[int, list[str]] = {}
-        for repo, label in zip(repos, labels.tolist(), strict=True):
-            groups.setdefault(label, []).append(repo)
-        for group in groups.values():
-            if len(group) < 2:
-                continue
-            win = min(group, key=lambda r: stage._repo_key_for(r, stage.priority))
-            for repo in group:
-                if repo != win:
-                    losers[repo] = win
-                    dropped_files += values[repo]["files"]
-            files = sum(values[r]["files"] for r in group)
-            clusters.append(
-                {"size": len(group), "survivor": win, "members": sorted(group)[:5], "files": files}
-            )
-    counts = {
-        "repositories": len(values),
-        "repositories_without_shingles": len(values) - len(repos),
-        "dropped_files": dropped_files,
-    }
-    return losers, clusters, counts
+def cluster_repos(merged: list[RepoPartial], stage: FuzzyDedupStage) -> RepoClusters:
+    """The repository clusters of the merged partitions, as the stage's finish decides them."""
+    table = stage.repository_table()
+    for part in merged:  # partitions hold disjoint repositories
+        table.merge(part)
+    return table.cluster(stage.params)
 
 
 def repo_report(
-    stage: FuzzyDedupStage,
-    held: int,
-    computed_here: int,
-    clusters: list[dict[str, Any]],
-    counts: dict[str, int],
+    stage: FuzzyDedupStage, held: int, computed_here: int, decided: RepoClusters
 ) -> dict[str, Any]:
-    stage._held = held
-    stage._no_shingles = 0
-    stage._computed_here = computed_here
-    dropped = counts["dropped_files"]
-    stage._set_report(held - dropped, dropped, clusters, unit="repositories")
-    report: dict[str, Any] = stage.report()
-    report["repositories"] = counts["repositories"]
-    report["repositories_without_shingles"] = counts["repositories_without_shingles"]
+    report = stage.build_report(
+        held=held,
+        no_shingles=0,
+        computed_here=computed_here,
+        kept=held - decided.dropped_files,
+        dropped=decided.dropped_files,
+        clusters=decided.clusters,
+        unit="repositories",
+    )
+    report["repositories"] = decided.repositories
+    report["repositories_without_shingles"] = decided.repositories - decided.with_signature
     return report
 
 
@@ -385,10 +316,8 @@ class RepoApply:
         self.losers = losers
 
     def __call__(self, record: Record, local: int) -> None:
-        from codekiln.stream.dedup.fuzzy import _repo_key
-
         strip(record)
-        win = self.losers.get(_repo_key(record))
+        win = self.losers.get(repository_of(record))
         if win is not None:
             record.drop_reason = f"{self.name}:duplicate_repository"
             record.meta["duplicate_of_repository"] = win

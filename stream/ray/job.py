@@ -308,11 +308,9 @@ class _Driver:
         merged = [self.fuzzy_repo_merge.remote(stage, *[k[i] for k in keys]) for i in range(p)]
         clustered = self.fuzzy_repo_cluster.remote(stage, *merged)
         held = sum(self.wait([k[p] for k in keys], f"fuzzy dedup {step.stage!r}: repositories"))
-        ((losers, clusters, counts),) = self.wait(
-            [clustered], f"fuzzy dedup {step.stage!r}: clustering"
-        )
-        report = rfuzzy.repo_report(stage, held, self._computed_here(step), clusters, counts)
-        self._commit_dedup(step, {}, report, shared=losers)
+        (decided,) = self.wait([clustered], f"fuzzy dedup {step.stage!r}: clustering")
+        report = rfuzzy.repo_report(stage, held, self._computed_here(step), decided)
+        self._commit_dedup(step, {}, report, shared=decided.losers())
 
     def _computed_here(self, step: DedupStep) -> int:
         return sum(

@@ -7,15 +7,17 @@ Shards
     rejects are identical. The plan is written once and reused by every resume.
 
 Steps
-    Stateless stages run per shard, fused into one **map** step between two stateful stages.
-    ``exact_dedup`` and ``fuzzy_dedup`` become global **dedup** steps (a shuffle and a reduce,
-    see :mod:`.exact` and :mod:`.fuzzy`) whose result is applied by the next map step as it reads
+    The planner reads each stage's declared scope (:meth:`~codekiln.stream.stage.Stage.scope`).
+    ``record`` stages run per shard, fused into one **map** step between two others. ``global``
+    stages with a step this executor distributes (``global_step`` ``exact``: ``exact_dedup``,
+    ``fuzzy``: ``fuzzy_dedup``) become **dedup** steps (a shuffle and a reduce, see
+    :mod:`.exact` and :mod:`.fuzzy`) whose result is applied by the next map step as it reads
     its shard. Any other stateful stage (its state depends on every record before it) runs as a
-    **serial** step: one task streams every shard through it, in input order, unless it is
-    known to decide each record on its own with counters as its only state
-    (:func:`decides_per_record`: ``anneal_route``, ``downsample`` without byte budgets): those
-    run per shard inside map steps, from zeroed counters, and the shards' counters are summed
-    for the report. The last map step writes the corpus and rejects. ::
+    **serial** step: one task streams every shard through it, in input order, unless its
+    declared scope (:meth:`~codekiln.stream.stage.Stage.scope`) is ``shard``: it decides each
+    record on its own with counters as its only state (``anneal_route``, ``downsample``
+    without byte budgets); those run per shard inside map steps, from zeroed counters, and the
+    shards' counters are summed for the report. The last map step writes the corpus and rejects. ::
 
         map[preprocess] -> dedup[exact] -> map[apply exact; minhash] -> dedup[fuzzy]
           -> map[apply fuzzy; copyright, filters, downsample, anneal_route; write]
@@ -28,12 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.stream.config import InputConfig
-from codekiln.stream.dedup.exact import ExactDedupStage
-from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
 from codekiln.stream.readers.files import FileTreeReader
 from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES, detect_format
 from codekiln.stream.readers.inputs import shard_files as list_shard_files
-from codekiln.stream.stage import Stage
+from codekiln.stream.stage import GLOBAL, SHARD, STREAM, Stage
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def plan_shards(inputs: list[str], cfg: InputConfig, shard_files: int) -> list[S
                 path, max_file_bytes=cfg.max_file_bytes, exclude_dirs=cfg.exclude_dirs
             )
             # The walk lists folders without reading files: cheap next to the reading itself.
-            entries = sum(1 for _ in reader._walk())
+            entries = sum(1 for _ in reader.walk())
             for start in range(0, max(entries, 1), shard_files):
                 end = start + shard_files
                 # The last range stays open: a file added since planning is still read.
@@ -90,29 +90,13 @@ def plan_shards(inputs: list[str], cfg: InputConfig, shard_files: int) -> list[S
     return shards
 
 
-def decides_per_record(stage: Stage) -> bool:
-    """Stateful stages whose decisions need no other record and whose state is only counters
-    (summed over shards): they need not see the whole stream in one process."""
-    try:
-        from codekiln.stream.sampling.anneal import AnnealRouteStage
-        from codekiln.stream.sampling.downsample import DownsampleStage
-    except ImportError:  # pragma: no cover - the sampling stages ship with codekiln.stream
-        return False
-    if type(stage) is AnnealRouteStage:
-        return True
-    if type(stage) is DownsampleStage:
-        # A byte budget ("first come, first kept") depends on every record before.
-        return all(t.max_bytes is None for t in stage.targets.values())
-    return False
-
-
 @dataclass
 class MapStep:
     """Stateless stages over each shard; applies the previous dedup result as it reads."""
 
     index: int
     stages: list[str] = field(default_factory=list)
-    #: Stateful stages among ``stages`` that run per shard (:func:`decides_per_record`).
+    #: Stages among ``stages`` whose per-shard counters are summed (``shard`` scope, pool).
     counted: list[str] = field(default_factory=list)
     #: Key of the dedup stage whose result is applied to the records read (or None).
     apply: str | None = None
@@ -126,7 +110,7 @@ class MapStep:
 class DedupStep:
     index: int
     stage: str
-    method: str  # "exact" | "fuzzy"
+    method: str  # a stage's global_step, one of GLOBAL_STEPS
     kind: str = "dedup"
 
 
@@ -139,27 +123,32 @@ class SerialStep:
 
 Step = MapStep | DedupStep | SerialStep
 
+#: The global steps this executor distributes (shuffle and reduce); a global stage with
+#: another runs as a serial step.
+GLOBAL_STEPS = ("exact", "fuzzy")
+
 
 def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
     """The pipeline as map / dedup / serial steps (see the module docstring)."""
     steps: list[Step] = []
     current = MapStep(0)
     for key, stage in stages:
-        if not stage.stateful or decides_per_record(stage):
+        scope = stage.scope()
+        if scope not in (GLOBAL, STREAM):
             current.stages.append(key)
-            # Per-shard counters, summed by the driver: stateful stages that decide per record,
-            # and pool stages, whose state_dict() holds what they counted (Stage.take_stats).
-            if stage.stateful or stage.cpu_bound:
+            # Per-shard counters, summed by the driver: shard-scope stages, and pool stages,
+            # whose state_dict() holds what they counted (Stage.take_stats).
+            if scope == SHARD or stage.cpu_bound:
                 current.counted.append(key)
             continue
-        if isinstance(stage, ExactDedupStage | FuzzyDedupStage):
-            method = "exact" if isinstance(stage, ExactDedupStage) else "fuzzy"
+        if scope == GLOBAL and stage.global_step in GLOBAL_STEPS:
+            method = str(stage.global_step)
             if method == "fuzzy":
                 current.prepare = key
             steps.append(current)
             steps.append(DedupStep(len(steps), key, method))
             current = MapStep(len(steps), apply=key)
-        else:
+        else:  # a stream stage, or a global step this executor does not distribute
             # Two serial stages in a row need no (copying) map step between them.
             idle = not (current.stages or current.apply or current.prepare)
             if not (idle and steps and isinstance(steps[-1], SerialStep)):

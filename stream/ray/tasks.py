@@ -30,7 +30,7 @@ from codekiln.stream.ray import exact as rexact
 from codekiln.stream.ray import fuzzy as rfuzzy
 from codekiln.stream.ray.plan import MapStep, Shard
 from codekiln.stream.readers.base import Budget
-from codekiln.stream.readers.inputs import _Missing, make_reader
+from codekiln.stream.readers.inputs import MissingInput, make_reader
 from codekiln.stream.record import Record
 from codekiln.stream.runtime.errors import StageCrashed
 from codekiln.stream.runtime.job import build_stages
@@ -113,7 +113,7 @@ class MapJob:
 def read_input(shard: Shard, config: StreamConfig, batch_size: int) -> Iterator[list[Record]]:
     """The shard's records, read by the single-machine reader of its input."""
     if shard.kind == "missing":
-        yield [r for _, r in _Missing(shard.path).items(None, Budget())]
+        yield [r for _, r in MissingInput(shard.path).items(None, Budget())]
         return
     reader = make_reader(Path(shard.path), config.input)
     budget = Budget()
@@ -347,7 +347,7 @@ def fuzzy_repo_keys(
 
 
 def fuzzy_repo_merge(stage: FuzzyDedupStage, *partials: rfuzzy.RepoPartial) -> Any:
-    return rfuzzy.merge_repos(list(partials), stage.priority)
+    return rfuzzy.merge_repos(list(partials), stage)
 
 
 def fuzzy_repo_cluster(stage: FuzzyDedupStage, *merged: Any) -> Any:

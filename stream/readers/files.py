@@ -53,7 +53,9 @@ class FileTreeReader:
         self.exclude_dirs = frozenset(exclude_dirs)
         self.source = source or root.resolve().name
 
-    def _walk(self) -> Iterator[_Entry]:
+    def walk(self) -> Iterator[_Entry]:
+        """The entries this reader reads, in its order, without reading any file (a planner
+        cuts shards on their positions)."""
         root = self.root
         if root.is_file():
             yield _Entry(root.name, str(root), root.name)
@@ -89,7 +91,7 @@ class FileTreeReader:
 
     def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
         start = after[0] + 1 if after else 0
-        for index, entry in enumerate(self._walk()):
+        for index, entry in enumerate(self.walk()):
             if index < start:
                 continue
             record = self._read(entry, budget)

@@ -75,7 +75,7 @@ def shard_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
     )
 
 
-class _Missing:
+class MissingInput:
     """A path that does not exist: one quarantined record, so the run says so and goes on."""
 
     def __init__(self, path: str) -> None:
@@ -144,7 +144,7 @@ class InputSet:
         self.paths = list(paths)
         self.sources = source_labels(paths)
         self.readers: list[Reader] = [
-            make_reader(Path(p), cfg, label) if Path(p).exists() else _Missing(p)
+            make_reader(Path(p), cfg, label) if Path(p).exists() else MissingInput(p)
             for p, label in zip(paths, self.sources, strict=True)
         ]
         self.missing = [p for p in paths if not Path(p).exists()]

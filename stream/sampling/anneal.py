@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 from codekiln.stream._native_loader import native as _native
 from codekiln.stream.record import Record
-from codekiln.stream.stage import BatchStage
+from codekiln.stream.stage import SHARD, BatchStage, Scope
 
 DEFAULT_KEYWORDS: tuple[str, ...] = (
     "leetcode",
@@ -122,6 +122,9 @@ class AnnealRouteStage(BatchStage):
     name: ClassVar[str] = "anneal_route"
     # Counters are checkpointed so the report stays exact across a resume.
     stateful: ClassVar[bool] = True
+
+    def scope(self) -> Scope:
+        return SHARD  # each record decided alone; the state is counters
 
     def __init__(
         self,

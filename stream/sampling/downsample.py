@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from codekiln.stream.record import Record
-from codekiln.stream.stage import BatchStage
+from codekiln.stream.stage import SHARD, STREAM, BatchStage, Scope
 
 from codekiln.units import SizeError, parse_size
 
@@ -122,6 +122,11 @@ class DownsampleStage(BatchStage):
         self.docs_kept: Counter[str] = Counter()
         self.chars_in: Counter[str] = Counter()
         self.chars_kept: Counter[str] = Counter()
+
+    def scope(self) -> Scope:
+        # Ratios decide each record alone (a hash of its text); a byte budget ("first come,
+        # first kept") depends on every record before.
+        return SHARD if all(t.max_bytes is None for t in self.targets.values()) else STREAM
 
     def _target(self, lang: str) -> Target | None:
         return self.targets.get(lang) or self._by_lower.get(lang.lower())

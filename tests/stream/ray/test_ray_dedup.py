@@ -170,10 +170,10 @@ def _repo_distributed(records: list[Record], cuts: list[int], partitions: int) -
     shards = _split(records, cuts)
     fresh = pickle.dumps(stage)
     keys = [rfuzzy.repo_partials(s, pickle.loads(fresh), partitions)[0] for s in shards]
-    merged = [rfuzzy.merge_repos([k[p] for k in keys], stage.priority) for p in range(partitions)]
-    losers, _, _ = rfuzzy.cluster_repos(merged, pickle.loads(fresh))
+    merged = [rfuzzy.merge_repos([k[p] for k in keys], stage) for p in range(partitions)]
+    decided = rfuzzy.cluster_repos(merged, pickle.loads(fresh))
     out = {}
-    apply = rfuzzy.RepoApply(stage.name, losers)
+    apply = rfuzzy.RepoApply(stage.name, decided.losers())
     for shard in shards:
         for local, r in enumerate(shard):
             apply(r, local)
