@@ -405,15 +405,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
                 record.drop_reason = f"{self.name}:duplicate"
                 record.meta["duplicate_of"] = survivors.winner(label)
             yield record
-        self._report = self.build_report(
-            held=self._held,
-            no_shingles=self._no_shingles,
-            computed_here=self._computed_here,
-            kept=kept,
-            dropped=dropped,
-            clusters=survivors.clusters(),
-            unit="files",
-        )
+        self._report = self._own_report(kept, dropped, survivors.clusters(), "files")
 
     def _finish_repositories(self) -> Iterator[Record]:
         decided = self._repos.cluster(self.params)
@@ -428,15 +420,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
                 record.drop_reason = f"{self.name}:duplicate_repository"
                 record.meta["duplicate_of_repository"] = survivor
             yield record
-        self._report = self.build_report(
-            held=self._held,
-            no_shingles=self._no_shingles,
-            computed_here=self._computed_here,
-            kept=kept,
-            dropped=dropped,
-            clusters=decided.clusters,
-            unit="repositories",
-        )
+        self._report = self._own_report(kept, dropped, decided.clusters, "repositories")
         self._report["repositories"] = decided.repositories
         self._report["repositories_without_shingles"] = (
             decided.repositories - decided.with_signature
@@ -445,6 +429,19 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
     def _held_records(self) -> Iterator[Record]:
         with self._spill.view(RECORDS) as view:
             yield from read_held(view)
+
+    def _own_report(
+        self, kept: int, dropped: int, clusters: list[ClusterInfo], unit: str
+    ) -> dict[str, Any]:
+        return self.build_report(
+            held=self._held,
+            no_shingles=self._no_shingles,
+            computed_here=self._computed_here,
+            kept=kept,
+            dropped=dropped,
+            clusters=clusters,
+            unit=unit,
+        )
 
     def build_report(
         self,

@@ -32,11 +32,10 @@ from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, Shard, Step
 from codekiln.stream.ray.plan import plan_shards as _plan_shards
 from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import InputSet
-from codekiln.stream.runtime import checkpoint as ckpt_mod
 from codekiln.stream.runtime import job as local_job
 from codekiln.stream.runtime.checkpoint import Checkpoint
 from codekiln.stream.runtime.errors import CheckpointError, ConfigError
-from codekiln.stream.runtime.job import BuiltStages, JobResult, JobSpec, build_stages
+from codekiln.stream.runtime.job import BuiltStages, JobResult, JobSpec
 from codekiln.stream.runtime.pipeline import Pipeline
 from codekiln.stream.stage import Stage
 
@@ -64,39 +63,18 @@ def run_ray_blocking(
             "input.max_files / input.max_bytes (--max-files, --max-bytes); remove them "
             "(with --default-input, pass --max-bytes 0)"
         )
-    built = build_stages(cfg, warn)
-    keys = [k for k, _ in built.stages]
-    fp = local_job.fingerprint(spec, keys)
+    opened = local_job.open_run(spec, warn)
+    built, fp, previous = opened.built, opened.fingerprint, opened.previous
     steps = compile_steps(built.stages)
     out_dir = spec.out_dir
-    if spec.overwrite:
-        local_job.clear_output(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     layout = tasks.Layout(out_dir.resolve())
-
-    previous = ckpt_mod.load(out_dir)
     if previous is not None:
-        if previous.fingerprint != fp:
-            raise CheckpointError(
-                f"{out_dir} holds a run with other inputs or config (fingerprint "
-                f"{previous.fingerprint}, this run {fp}); pass --overwrite to start over, "
-                "or choose another --out"
-            )
         if not previous.complete:
             raise CheckpointError(
                 f"{out_dir} holds an unfinished run of the local executor; resume it with "
                 "--executor local, or pass --overwrite"
             )
-        manifest = local_job.build_manifest(spec, built, previous, None)
-        manifest, report, summary = asyncio.run(local_job.finish_run(spec, manifest, previous))
-        return JobResult(
-            out_dir,
-            manifest,
-            report,
-            already_complete=True,
-            skipped_stages=built.skipped,
-            summary=summary,
-        )
+        return asyncio.run(local_job.report_complete(spec, built, previous))
 
     plan = _shardio.read_json(layout.root / PLAN)
     if plan is not None and plan["fingerprint"] != fp:
@@ -143,7 +121,6 @@ def run_ray_blocking(
     elapsed = time.monotonic() - started
 
     ckpt, executor = _collect(spec, built, layout, shards, steps, plan, elapsed)
-    ckpt_mod.save(out_dir, ckpt)
     manifest = local_job.build_manifest(spec, built, ckpt, None)
     manifest["missing_inputs"] = [s.path for s in shards if s.kind == "missing"]
     manifest["elapsed_s"] = round(elapsed, 3)
@@ -152,16 +129,7 @@ def run_ray_blocking(
         info["wall_s"] = step_walls[step.index]  # this start only (0 when already done)
     executor["address"] = options.address or "local"
     manifest["executor"] = executor
-    local_job.write_manifest(out_dir, manifest)
-    manifest, report, summary = asyncio.run(local_job.finish_run(spec, manifest, ckpt))
-    return JobResult(
-        out_dir,
-        manifest,
-        report,
-        resumed=resumed,
-        skipped_stages=built.skipped,
-        summary=summary,
-    )
+    return asyncio.run(local_job.commit_run(spec, built, ckpt, manifest, resumed=resumed))
 
 
 class _Driver:

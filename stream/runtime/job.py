@@ -276,6 +276,89 @@ def build_manifest(
     }
 
 
+# -- the run protocol ---------------------------------------------------------------------------
+#
+# Every executor runs a job in the same steps; the local runtime (run_job) and the Ray executor
+# (codekiln.stream.ray.job) differ only in how they execute the stages over the input:
+#
+#   open_run       stages built, the run fingerprinted, out_dir checked (resume, or refuse)
+#   execute        executor-specific: plan, run the stages over the shards, merge stage state
+#   commit_run     the checkpoint (the commit point) and manifest.json, then finish_run:
+#   finish_run     the after-commit steps (AfterCommit), final manifest.json and report.md
+#
+# A run found complete by open_run goes straight to report_complete.
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    built: BuiltStages
+    fingerprint: str
+    #: The checkpoint of the same run found in out_dir (None: a fresh start).
+    previous: Checkpoint | None
+
+
+def open_run(spec: JobSpec, warn: Callable[[str], None] | None = None) -> OpenedRun:
+    """Build the stages, fingerprint the run, and find what ``spec.out_dir`` holds: a previous
+    start of the same run (resumed), another run (refused; replaced with ``overwrite`` or
+    ``restart_on_change``), or nothing. Blocking (stage constructors may load models)."""
+    out_dir = spec.out_dir
+    built = build_stages(spec.config, warn)
+    fp = fingerprint(spec, [k for k, _ in built.stages])
+    if spec.overwrite:
+        clear_output(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    previous = ckpt_mod.load(out_dir)
+    if previous is not None and previous.fingerprint != fp and spec.restart_on_change:
+        if warn is not None:
+            warn(f"{out_dir} holds a run with other inputs or stages: starting over")
+        clear_output(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        previous = None
+    if previous is not None and previous.fingerprint != fp:
+        raise CheckpointError(
+            f"{out_dir} holds a run with other inputs or config "
+            f"(fingerprint {previous.fingerprint}, "
+            f"this run {fp}); pass --overwrite to start over, or choose another --out"
+        )
+    return OpenedRun(built, fp, previous)
+
+
+async def report_complete(spec: JobSpec, built: BuiltStages, ckpt: Checkpoint) -> JobResult:
+    """A run already complete in ``out_dir``: only (re)write its manifest and report."""
+    manifest = build_manifest(spec, built, ckpt, None)
+    manifest, report, summary = await finish_run(spec, manifest, ckpt)
+    return JobResult(
+        spec.out_dir,
+        manifest,
+        report,
+        already_complete=True,
+        skipped_stages=built.skipped,
+        summary=summary,
+    )
+
+
+async def commit_run(
+    spec: JobSpec,
+    built: BuiltStages,
+    ckpt: Checkpoint,
+    manifest: dict[str, Any],
+    *,
+    resumed: bool,
+) -> JobResult:
+    """Commit a completed run (``ckpt.complete``): the checkpoint, then its manifest, then
+    :func:`finish_run`."""
+    await asyncio.to_thread(_save_both, spec.out_dir, ckpt, manifest)
+    manifest, report, summary = await finish_run(spec, manifest, ckpt)
+    return JobResult(
+        spec.out_dir,
+        manifest,
+        report,
+        resumed=resumed,
+        skipped_stages=built.skipped,
+        summary=summary,
+    )
+
+
 async def run_job(
     spec: JobSpec,
     *,
@@ -291,36 +374,11 @@ async def run_job(
     """
     out_dir = spec.out_dir
     # Stage constructors may load models: not in the event loop.
-    built = await asyncio.to_thread(build_stages, spec.config, warn)
+    opened = await asyncio.to_thread(open_run, spec, warn)
+    built, fp, previous = opened.built, opened.fingerprint, opened.previous
     keys = [k for k, _ in built.stages]
-    fp = await asyncio.to_thread(fingerprint, spec, keys)
-    if spec.overwrite:
-        await asyncio.to_thread(clear_output, out_dir)
-    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
-    previous = await asyncio.to_thread(ckpt_mod.load, out_dir)
-    if previous is not None and previous.fingerprint != fp and spec.restart_on_change:
-        if warn is not None:
-            warn(f"{out_dir} holds a run with other inputs or stages: starting over")
-        await asyncio.to_thread(clear_output, out_dir)
-        await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
-        previous = None
-    if previous is not None and previous.fingerprint != fp:
-        raise CheckpointError(
-            f"{out_dir} holds a run with other inputs or config "
-            f"(fingerprint {previous.fingerprint}, "
-            f"this run {fp}); pass --overwrite to start over, or choose another --out"
-        )
     if previous is not None and previous.complete:
-        manifest = build_manifest(spec, built, previous, None)
-        manifest, report, summary = await finish_run(spec, manifest, previous)
-        return JobResult(
-            out_dir,
-            manifest,
-            report,
-            already_complete=True,
-            skipped_stages=built.skipped,
-            summary=summary,
-        )
+        return await report_complete(spec, built, previous)
 
     source = await asyncio.to_thread(InputSet, list(spec.inputs), spec.config.input)
     sink = await asyncio.to_thread(RunSink, out_dir, spec.config.output)
@@ -384,16 +442,7 @@ async def run_job(
     ckpt.final = {"reports": reports, "elapsed_s": round(elapsed, 3)}
     manifest = build_manifest(spec, built, ckpt, source)
     manifest["elapsed_s"] = round(elapsed, 3)
-    await asyncio.to_thread(_save_both, out_dir, ckpt, manifest)
-    manifest, report, summary = await finish_run(spec, manifest, ckpt)
-    return JobResult(
-        out_dir,
-        manifest,
-        report,
-        resumed=previous is not None,
-        skipped_stages=built.skipped,
-        summary=summary,
-    )
+    return await commit_run(spec, built, ckpt, manifest, resumed=previous is not None)
 
 
 def _prepare(  # noqa: PLR0917 - private helper called once, from run_job
