@@ -32,6 +32,7 @@ from codekiln.train._errors import ConfigError, DataError, LaunchError, Manifest
 from codekiln.train.kube._objects import (
     EVAL_DATASETS,
     TRAIN_KINDS,
+    VLLM_IMAGE,
     EvalJobParams,
     TrainJobParams,
     Volumes,
@@ -475,7 +476,7 @@ def eval_launch_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--gpus", type=int, default=1, help="GPUs for the vLLM server")
-    parser.add_argument("--vllm-image", default="vllm/vllm-openai:v0.11.0")
+    parser.add_argument("--vllm-image", default=VLLM_IMAGE)
     parser.add_argument("--out-dir", default="/data/eval")
     args = parser.parse_args(argv)
     return _launch(
@@ -583,7 +584,7 @@ def _plan(
             mode=ev.get("mode", "base"),
             samples=ev.get("samples", 1),
             temperature=ev.get("temperature", 0.0),
-            vllm_image=ev.get("vllm_image", "vllm/vllm-openai:v0.11.0"),
+            vllm_image=ev.get("vllm_image", VLLM_IMAGE),
             vllm_gpus=ev.get("gpus", 1),
             out_dir=ev.get("out_dir", "/data/eval"),
             volumes=volumes,

