@@ -226,22 +226,28 @@ def _corrupt_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def iter_lines(path: Path, *, limit: int | None = None) -> Iterator[dict[str, Any] | BadLine]:
+def iter_lines(
+    path: Path, *, limit: int | None = None, fmt: str | None = None
+) -> Iterator[dict[str, Any] | BadLine]:
     """Each JSON object of one shard file, or a :class:`BadLine` where a line is not one.
 
     Parquet rows come as dicts of their columns. ``limit``: stop after this many lines (or
     rows), blank lines included, as ``head -n`` would. A compressed stream that breaks
     mid-file yields one ``corrupt`` BadLine and ends.
     """
-    for _, item in iter_numbered(path, limit=limit):
+    for _, item in iter_numbered(path, limit=limit, fmt=fmt):
         yield item
 
 
 def iter_numbered(
-    path: Path, *, limit: int | None = None
+    path: Path, *, limit: int | None = None, fmt: str | None = None
 ) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
-    """:func:`iter_lines` with each item's line (or row) number, counted from 1."""
-    if shard_format(path) == "parquet":
+    """:func:`iter_lines` with each item's line (or row) number, counted from 1.
+
+    ``fmt`` (``jsonl`` or ``parquet``) reads a file whatever its name (JSON lines in a
+    ``.txt``); by default the name decides, and an unknown suffix is :class:`UnknownFormat`.
+    """
+    if (fmt or shard_format(path)) == "parquet":
         yield from _parquet_rows(path, limit)
         return
     number = 0

@@ -19,7 +19,6 @@ Malformed lines are counted (``stats["malformed"]``) and skipped; nothing else i
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from codekiln.train._errors import DataError
 from codekiln.train.config import StreamSpec, TrainConfig
 
 from codekiln.progress import track
+from codekiln.shards import BadLine, iter_lines
 
 TOKEN_DTYPE = np.uint32
 _ENCODE_BATCH = 256  # documents per tokenizer call: big enough for the Rust thread pool
@@ -91,31 +91,12 @@ def iter_records(
     """Records of one shard; malformed lines are counted in ``stats`` and skipped.
 
     A record is a JSON object; with ``require_text`` (corpus records) it must have a string
-    ``text``. SFT conversations have none.
+    ``text``. SFT conversations have none. Read by codekiln.shards (the readers every
+    component shares): a line that is not UTF-8 JSON, or a shard cut off inside its zstd frame,
+    counts as malformed.
     """
-    if shard.name.endswith(".zst"):
-        import zstandard
-
-        with shard.open("rb") as raw:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw)
-            yield from _parse_lines(
-                io.TextIOWrapper(reader, encoding="utf-8", errors="replace"), stats, require_text
-            )
-    else:
-        with shard.open(encoding="utf-8", errors="replace") as text:
-            yield from _parse_lines(text, stats, require_text)
-
-
-def _parse_lines(lines: Any, stats: dict[str, int], require_text: bool) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            stats["malformed"] = stats.get("malformed", 0) + 1
-            continue
-        if not isinstance(obj, dict) or (require_text and not isinstance(obj.get("text"), str)):
+    for obj in iter_lines(shard, fmt="jsonl"):
+        if isinstance(obj, BadLine) or (require_text and not isinstance(obj.get("text"), str)):
             stats["malformed"] = stats.get("malformed", 0) + 1
             continue
         yield obj

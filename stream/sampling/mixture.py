@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codekiln.shards import BadLine, iter_lines
+
 ORIGINAL = "original"
 ALGORITHMIC = "algorithmic"
 
@@ -79,15 +81,6 @@ def _files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.endswith(".zst"):
-        import zstandard
-
-        raw = zstandard.ZstdDecompressor().stream_reader(path.open("rb"), closefd=True)
-        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-    return path.open(encoding="utf-8", errors="replace")
-
-
 class _Stream:
     """One named stream: records from files, optionally filtered by ``meta.corpus``."""
 
@@ -100,23 +93,18 @@ class _Stream:
 
     def records(self) -> Iterator[dict[str, Any]]:
         for path in self.files:
-            with _open_text(path) as handle:
-                for line in handle:
-                    if not line.strip():
+            # codekiln.shards: any shard format a writer produces; a line that is not an
+            # object, or a compressed shard cut off mid-frame, is a BadLine (counted).
+            fmt = "parquet" if path.name.endswith(".parquet") else "jsonl"  # any name: lines
+            for obj in iter_lines(path, fmt=fmt):
+                if isinstance(obj, BadLine) or not isinstance(obj.get("text"), str):
+                    self.bad_lines += 1
+                    continue
+                if self.corpus is not None:
+                    tagged = (obj.get("meta") or {}).get("corpus") == self.corpus
+                    if tagged == self.negate:
                         continue
-                    try:
-                        obj = json.loads(line)
-                        text = obj["text"]
-                        if not isinstance(text, str):
-                            raise TypeError("text is not a string")
-                    except (ValueError, KeyError, TypeError):
-                        self.bad_lines += 1
-                        continue
-                    if self.corpus is not None:
-                        tagged = (obj.get("meta") or {}).get("corpus") == self.corpus
-                        if tagged == self.negate:
-                            continue
-                    yield obj
+                yield obj
 
 
 def _size(obj: Mapping[str, Any], unit: str) -> int:

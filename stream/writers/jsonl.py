@@ -13,6 +13,8 @@ import zstandard
 from codekiln.stream.record import Record
 from codekiln.stream.writers.base import HashingFile, ShardWriter
 
+from codekiln.shards import read_objects
+
 
 def json_line(record: Record) -> bytes:
     """One record as a line of compact JSON in UTF-8.
@@ -78,9 +80,10 @@ class JsonlZstWriter(ShardWriter):
 
 
 def read_jsonl_zst(path: Path) -> list[dict[str, Any]]:
-    """Every object of one shard (for tests, reports and tools; shards are bounded in size)."""
-    with open(path, "rb") as fh:
-        data = zstandard.ZstdDecompressor().stream_reader(fh).read()
-    # Split on the line break byte only: str.splitlines would also split on U+2028, U+2029,
-    # NEL and the like, which the writer leaves raw inside a record's UTF-8 line.
-    return [json.loads(line) for line in data.split(b"\n") if line]
+    """Every object of one shard (for tests, reports and tools; shards are bounded in size).
+
+    codekiln.shards reads it: lines split on the line-feed byte only (U+2028 and the like stay
+    inside a record), and a shard cut off mid-frame or a line that is not an object is a
+    ``ShardError`` naming the line, never a shorter list.
+    """
+    return read_objects(path)

@@ -148,3 +148,24 @@ class TestDecontamCli:
         shards.write_objects(path, [])
         assert synth_main(["decontam", str(path), "--data-dir", str(data_dir)]) == 1
         assert "no records" in capsys.readouterr().err
+
+
+class TestSwappedReaders:
+    def test_train_counts_a_truncated_shard(self, tmp_path: Path) -> None:
+        """train's corpus reader counts a shard cut off mid-frame as malformed (was silent)."""
+        from codekiln.train.data import iter_records
+
+        path = tmp_path / "part-00000.jsonl.zst"
+        shards.write_objects(path, ROWS * 200)
+        path.write_bytes(path.read_bytes()[:-40])
+        stats: dict[str, int] = {}
+        list(iter_records(path, stats))
+        assert stats == {"malformed": 1}
+
+    def test_read_jsonl_zst_refuses_a_truncated_shard(self, tmp_path: Path) -> None:
+        """The writers' read_jsonl_zst raises on a shard cut off mid-frame (was a short list)."""
+        path = tmp_path / "part-00000.jsonl.zst"
+        shards.write_objects(path, ROWS * 200)
+        path.write_bytes(path.read_bytes()[:-40])
+        with pytest.raises(shards.ShardError, match="corrupt"):
+            read_jsonl_zst(path)
