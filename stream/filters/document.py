@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import cached_property
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,9 @@ COMMENT_FAMILY: dict[str, str] = {
     **dict.fromkeys(_HASH_FAMILY, "hash"),
     **dict.fromkeys(_DASH_FAMILY, "dash"),
     **dict.fromkeys(_MARKUP_FAMILY, "markup"),
+    # C and C++ line comments take their line break with them, as upstream's lexer (pygments)
+    # removes it: ``a; // x`` and the next line are one code line.
+    **dict.fromkeys(("c", "c++"), "clang"),
     "python": "python",
     "cython": "python",
     "starlark": "python",
@@ -123,6 +127,10 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
         rf'(//[^\n]*|{_BLOCK}|@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ})',
         re.S,
     ),
+    # pygments' C lexer: a line comment runs to the first line break not escaped by a
+    # backslash (and takes that line break with it: see _scan); no backtick or verbatim
+    # strings.
+    "clang": re.compile(rf"(//[^\n]*(?:(?<=\\)\n[^\n]*)*|{_BLOCK}|{_DQ}|{_SQ})", re.S),
     # A triple-quoted string that starts its line is a docstring, i.e. a comment: the scanned
     # text gets a leading newline so a docstring on the first line is found the same way. The
     # indentation is possessive (``*+``, never given back: a quote or prefix letter must
@@ -135,8 +143,10 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
     "dash": re.compile(rf"(--[^\n]*|{_BLOCK}|'[^']*(?:''[^']*)*'?|{_DQ})", re.S),
     "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
 }
+_INCLUDE_LINE = re.compile(r"[ \t]*#[ \t]*include[ \t]*[<\"]")
 _COMMENT_STARTS: dict[str, str] = {
     "c": "/",
+    "clang": "/",
     "python": "#\n",
     "hash": "#",
     "dash": "-/",
@@ -452,11 +462,19 @@ class Document:
         starts = _COMMENT_STARTS[self.family]
         comments: list[str] = []
         strings: list[str] = []
+        # C/C++: where each part starts in the text (before removal), for the line breaks.
+        offsets = list(accumulate(map(len, parts), initial=0)) if self.family == "clang" else []
         for i in range(1, len(parts), 2):
             match = parts[i]
             if match[0] in starts:
                 comments.append(match)
                 parts[i] = "\n" if match[0] == "\n" else ""
+                if offsets and match[1] == "/" and parts[i + 1][:1] == "\n":
+                    # The line comment's line break goes too, except after an #include
+                    # (pygments' rule for an include line leaves it).
+                    line = self.text.rfind("\n", 0, offsets[i]) + 1
+                    if not _INCLUDE_LINE.match(self.text, line):
+                        parts[i + 1] = parts[i + 1][1:]
             else:
                 strings.append(match)
         code = "".join(parts)

@@ -257,6 +257,24 @@ class TestCFamily:
         doc = Document(code, "C", "a.c")
         assert SIGNALS["c_frac_lines_func"].fn(doc) * doc.num_code_lines == pytest.approx(count)
 
+    @pytest.mark.parametrize(
+        ("text", "code"),
+        [
+            ("int a; // one\nint b;\n", "int a; int b;\n"),  # the line break goes with it
+            ("int a; // one \\\n two\nint b;\n", "int a; int b;\n"),  # continued comment
+            ("#include <a.h> // why\nint b;\n", "#include <a.h> \nint b;\n"),  # pygments' rule
+            ('#include "a.h" // why\nint b;\n', '#include "a.h" \nint b;\n'),
+            ("#define N 1 // one\nint b;\n", "#define N 1 int b;\n"),
+            ("int a; /* one */\nint b; // end", "int a; \nint b; "),
+            ('char *s = "// not a comment";\n', 'char *s = "// not a comment";\n'),
+        ],
+    )
+    def test_line_comments_take_their_line_break(self, text: str, code: str) -> None:
+        """C/C++ code text is what pygments' C lexer leaves once comments are removed: a line
+        comment takes its line break (upstream's code lines), except on an #include line."""
+        for lang in ("C", "C++"):
+            assert Document(text, lang, "a.c").code_text == code
+
     def test_c_no_logic_terms(self) -> None:
         """The C no-logic score counts OpenCoder's terms: functions, includes, bare scalar
         declarations, simple returns and class headers."""
