@@ -2,7 +2,7 @@
 repository aggregates (partial per shard, merge, cluster).
 
 :class:`~.fuzzy.FuzzyDedupStage` runs these over its whole stream at ``finish``; the Ray
-executor runs the same functions over shards (:mod:`codekiln.stream.ray.fuzzy`): a partial
+executor runs the same functions over shards (:mod:`.fuzzy_shards`): a partial
 per shard, merged in shard order, then clustered once. So both executors decide alike by
 construction, not by a copy of the algorithm.
 """

@@ -35,7 +35,7 @@ import pickle
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -258,19 +258,43 @@ class ExactDedupStage(BatchStage):
                 yield record
         del memory, held
         self.close()
-        self._report = {
-            "records_in": self._held,
-            "spilled": self._spilled,
-            "unique": self._held - duplicates,
-            "duplicates": duplicates,
-            "clusters": sum(sizes.values()),
-            "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
-            "largest_clusters": [
-                {"size": -n, "survivor": p, "sha256_prefix": h}
-                for n, p, h in largest[: self.top_clusters]
-            ],
-            "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
-        }
+        self._report = self.build_report(
+            records_in=self._held,
+            duplicates=duplicates,
+            sizes=sizes,
+            largest=[(-n, p, h) for n, p, h in largest],
+            spilled=self._spilled,
+        )
+
+    def build_report(
+        self,
+        *,
+        records_in: int,
+        duplicates: int,
+        sizes: Mapping[int, int],
+        largest: Sequence[tuple[int, str, str]],
+        spilled: int | None,
+    ) -> dict[str, Any]:
+        """The stage's report from the counts of its global step, whichever executor ran it:
+        cluster sizes -> counts, the largest clusters as (size, survivor path, hash prefix)
+        in report order, and the records spilled (``None``: an executor that holds none)."""
+        report: dict[str, Any] = {"records_in": records_in}
+        if spilled is not None:
+            report["spilled"] = spilled
+        report.update(
+            {
+                "unique": records_in - duplicates,
+                "duplicates": duplicates,
+                "clusters": sum(sizes.values()),
+                "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+                "largest_clusters": [
+                    {"size": n, "survivor": p, "sha256_prefix": h}
+                    for n, p, h in largest[: self.top_clusters]
+                ],
+                "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
+            }
+        )
+        return report
 
     def _clusters(
         self, held: _Held

@@ -22,11 +22,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from codekiln.stream.dedup import exact_shards as rexact
+from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
 from codekiln.stream.ray import _cluster, _shardio, tasks
-from codekiln.stream.ray import exact as rexact
-from codekiln.stream.ray import fuzzy as rfuzzy
 from codekiln.stream.ray.options import RayOptions
 from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, Shard, Step, compile_steps
 from codekiln.stream.ray.plan import plan_shards as _plan_shards

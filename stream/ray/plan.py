@@ -11,7 +11,8 @@ Steps
     ``record`` stages run per shard, fused into one **map** step between two others. ``global``
     stages with a step this executor distributes (``global_step`` ``exact``: ``exact_dedup``,
     ``fuzzy``: ``fuzzy_dedup``) become **dedup** steps (a shuffle and a reduce, see
-    :mod:`.exact` and :mod:`.fuzzy`) whose result is applied by the next map step as it reads
+    :mod:`codekiln.stream.dedup.exact_shards`, :mod:`codekiln.stream.dedup.fuzzy_shards`) whose
+    result is applied by the next map step as it reads
     its shard. Any other stateful stage (its state depends on every record before it) runs as a
     **serial** step: one task streams every shard through it, in input order, unless its
     declared scope (:meth:`~codekiln.stream.stage.Stage.scope`) is ``shard``: it decides each

@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.stream.config import StreamConfig
+from codekiln.stream.dedup import exact_shards as rexact
+from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage
 from codekiln.stream.ray import _shardio
-from codekiln.stream.ray import exact as rexact
-from codekiln.stream.ray import fuzzy as rfuzzy
 from codekiln.stream.ray.plan import MapStep, Shard
 from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import MissingInput, make_reader
 from codekiln.stream.record import Record
 from codekiln.stream.runtime.errors import StageCrashed
 from codekiln.stream.runtime.job import build_stages
+from codekiln.stream.runtime.pipeline import run_stage, split_dropped
 from codekiln.stream.stage import Stage
 from codekiln.stream.writers.sink import make_writer
 
@@ -163,25 +164,6 @@ class _Metrics:
         return {k: {**v, "dropped": dict(v["dropped"])} for k, v in self.steps.items()}
 
 
-def _split(records: list[Record]) -> tuple[list[Record], list[Record]]:
-    live = [r for r in records if r.drop_reason is None]
-    return live, [r for r in records if r.drop_reason is not None]
-
-
-def _process(key: str, stage: Stage, batch: list[Record]) -> list[Record]:
-    try:
-        result = stage.process(batch)
-    except Exception as exc:
-        raise StageCrashed(
-            key,
-            f"process() raised {type(exc).__name__}: {exc} "
-            f"(batch of {len(batch)} records from id {batch[0].id})",
-        ) from exc
-    if not isinstance(result, list) or (result and not isinstance(result[0], Record)):
-        raise StageCrashed(key, f"returned {type(result).__name__}, expected a list of Record")
-    return result
-
-
 def _applier(
     job: MapJob, stages: dict[str, Stage], shard: int, result: Any
 ) -> Callable[[Record, int], None] | None:
@@ -225,7 +207,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     try:
         for batch in batches:
             if job.source_step is None:
-                live, dropped = _split(batch)
+                live, dropped = split_dropped(batch)
                 metrics.count("source", len(batch), live, dropped)
             elif apply is not None:
                 assert step.apply is not None
@@ -236,7 +218,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                         apply(record, local + i)
                     elif job.apply_method in ("fuzzy", "fuzzy_repo"):
                         rfuzzy.strip(record)
-                live, dropped = _split(batch)
+                live, dropped = split_dropped(batch)
                 m = metrics[step.apply]
                 m["in"] += live_in
                 m["out"] += len(live)
@@ -244,13 +226,13 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                     if r.drop_reason and r.drop_reason.startswith(stages[step.apply].name + ":"):
                         m["dropped"][r.drop_reason] += 1
             else:
-                live, dropped = _split(batch)
+                live, dropped = split_dropped(batch)
             local += len(batch)
             for key in step.stages:
                 if not live:
                     break
                 started = time.perf_counter()
-                new_live, new_dropped = _split(_process(key, stages[key], live))
+                new_live, new_dropped = split_dropped(run_stage(key, stages[key], live))
                 metrics[key]["busy_s"] += time.perf_counter() - started
                 metrics.count(key, len(live), new_live, new_dropped)
                 live, dropped = new_live, dropped + new_dropped
@@ -388,17 +370,17 @@ def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .rem
     for shard in shards:
         out = _shardio.ShardFileWriter(layout.shard_file(step, shard))
         for batch in _shardio.read_batches(layout.shard_file(step - 1, shard)):
-            live, dropped = _split(batch)
+            live, dropped = split_dropped(batch)
             if live:
                 started = time.perf_counter()
-                new_live, new_dropped = _split(_process(key, stage_obj, live))
+                new_live, new_dropped = split_dropped(run_stage(key, stage_obj, live))
                 metrics[key]["busy_s"] += time.perf_counter() - started
                 metrics.count(key, len(live), new_live, new_dropped)
                 live, dropped = new_live, dropped + new_dropped
             out.write(dropped + live)
         if shard == shards[-1]:  # records the stage held back join the last shard
             tail = list(stage_obj.finish())
-            live, dropped = _split(tail)
+            live, dropped = split_dropped(tail)
             m = metrics[key]
             m["out"] += len(live)
             for r in dropped:

@@ -125,7 +125,8 @@ def _take_records(it: Iterator[Record], n: int, max_chars: int) -> list[Record]:
     return records
 
 
-def _split(records: list[Record]) -> tuple[list[Record], list[Record]]:
+def split_dropped(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """(live, dropped) records of a batch, each in order (every executor splits alike)."""
     live = [r for r in records if r.drop_reason is None]
     if len(live) == len(records):
         return records, []
@@ -260,7 +261,7 @@ class Pipeline:
             m.busy_s += time.perf_counter() - start
             if items:
                 position = items[-1][0]
-                live, dropped = _split([r for _, r in items])
+                live, dropped = split_dropped([r for _, r in items])
                 _count(m, len(items), live, dropped)
                 await out.put(Batch(live, dropped))
                 since += len(items)
@@ -315,7 +316,7 @@ class Pipeline:
             m.busy_s += time.perf_counter() - start
             if not chunk:
                 break
-            live, dropped = _split(_checked(key, chunk))
+            live, dropped = split_dropped(_checked(key, chunk))
             m.records_out += len(live)
             for r in dropped:
                 m.dropped[r.drop_reason or "?"] += 1
@@ -331,9 +332,9 @@ class Pipeline:
                 await self._pass_barrier(key, stage, msg)
             elif msg.live:
                 start = time.perf_counter()
-                result = await self._in_thread(_process, key, stage, msg.live)
+                result = await self._in_thread(run_stage, key, stage, msg.live)
                 m.busy_s += time.perf_counter() - start
-                live, dropped = _split(result)
+                live, dropped = split_dropped(result)
                 _count(m, len(msg.live), live, dropped)
                 msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
             await out.put(msg)
@@ -390,7 +391,7 @@ class Pipeline:
                         # Applied to this process's copies of the records, which nothing else
                         # touches while the batch is out.
                         result = result.apply(msg.live)
-                    live, dropped = _split(_checked(key, result))
+                    live, dropped = split_dropped(_checked(key, result))
                     _count(m, len(msg.live), live, dropped)
                     msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
                 await out.put(msg)
@@ -455,7 +456,9 @@ def _checked(key: str, result: Any) -> list[Record]:
     return result
 
 
-def _process(key: str, stage: Stage, batch: list[Record]) -> list[Record]:
+def run_stage(key: str, stage: Stage, batch: list[Record]) -> list[Record]:
+    """``stage.process(batch)``; an exception escaping it, or a result that is not a list of
+    records, is :class:`StageCrashed` naming the stage (every executor calls stages so)."""
     first = batch[0].id
     try:
         result = stage.process(batch)

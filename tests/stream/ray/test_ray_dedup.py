@@ -7,10 +7,10 @@ import itertools
 import random
 
 import numpy as np
+from codekiln.stream.dedup import exact_shards as rexact
+from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, MinHashStage
-from codekiln.stream.ray import exact as rexact
-from codekiln.stream.ray import fuzzy as rfuzzy
 from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, compile_steps
 from codekiln.stream.record import Record, record_id
 from codekiln.stream.runtime.builtin import NoopStage

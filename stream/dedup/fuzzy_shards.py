@@ -1,4 +1,7 @@
-"""Fuzzy dedup over shards: the standard distributed MinHash-LSH, with the stage's own parts.
+"""Fuzzy dedup over shards, for an executor that runs a pipeline shard by shard (the Ray
+executor, :mod:`codekiln.stream.ray`): the standard distributed MinHash-LSH, with the stage's
+own parts (:mod:`.clusters`, :meth:`~.fuzzy.FuzzyDedupStage.build_report`). Plain functions over
+records and picklable results: how the steps are scheduled is the executor's business.
 
 1. **signatures** are attached in the map step before (the ``minhash`` stage, or
    :meth:`FuzzyDedupStage.annotate` for records that still lack them): band keys per record.

@@ -1,4 +1,8 @@
-"""Exact dedup over shards: hash-partitioned shuffle, one survivor per hash by priority.
+"""Exact dedup over shards, for an executor that runs a pipeline shard by shard (the Ray
+executor, :mod:`codekiln.stream.ray`): hash-partitioned shuffle, one survivor per hash by
+priority, the same decisions as :class:`~.exact.ExactDedupStage` over the whole stream (and
+its report, :meth:`~.exact.ExactDedupStage.build_report`). Plain functions over records and
+picklable results: how the steps are scheduled is the executor's business.
 
 1. **keys** (a task per shard): SHA-256 of every live record (:func:`content_hash`, the stage's
    own); within the shard, one entry per distinct hash: the best priority key
@@ -94,8 +98,8 @@ def reduce_partition(
 
 
 def merge_stats(stage: ExactDedupStage, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The stage's report from reducer stats: the keys of :meth:`ExactDedupStage.report` but
-    ``spilled`` (the Ray executor shuffles records between tasks and holds none back)."""
+    """The stage's report from the reducers' stats (no ``spilled``: the Ray executor shuffles
+    records between tasks and holds none back)."""
     sizes: Counter[int] = Counter()
     largest: list[tuple[int, str, str]] = []
     records = unique = 0
@@ -105,18 +109,9 @@ def merge_stats(stage: ExactDedupStage, parts: list[dict[str, Any]]) -> dict[str
         sizes.update({int(k): v for k, v in p["sizes"].items()})
         largest.extend(tuple(x) for x in p["largest"])  # type: ignore[misc]
     largest.sort(key=lambda t: (-t[0], t[1]))
-    return {
-        "records_in": records,
-        "unique": unique,
-        "duplicates": records - unique,
-        "clusters": sum(sizes.values()),
-        "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
-        "largest_clusters": [
-            {"size": n, "survivor": p, "sha256_prefix": h}
-            for n, p, h in largest[: stage.top_clusters]
-        ],
-        "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in stage.priority],
-    }
+    return stage.build_report(
+        records_in=records, duplicates=records - unique, sizes=sizes, largest=largest, spilled=None
+    )
 
 
 class ExactApply:
