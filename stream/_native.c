@@ -24,11 +24,11 @@
 
 /* Work between two PyErr_CheckSignals calls. */
 #define CHECK_EVERY (1 << 16)
-#define NATIVE_VERSION 3
+#define NATIVE_VERSION 4
 
 static uint64_t table_seed;
 
-static unsigned char ascii_word[256];   /* [A-Za-z0-9_] -> lower-cased byte, else 0 */
+static unsigned char ascii_word[256];   /* [A-Za-z0-9] -> lower-cased byte, else 0 */
 static unsigned char minhash_word[256]; /* [A-Za-z0-9_] or any byte >= 0x80 -> 1 */
 static unsigned char alpha_byte[256], digit_byte[256], space_byte[256];
 
@@ -82,7 +82,8 @@ static PyObject *word_arrays_done(PyObject *ids, PyObject *lens, Py_ssize_t coun
 
 PyDoc_STRVAR(ascii_words_doc,
 "ascii_words(data) -> (ids, lengths)\n\n"
-"Words (maximal runs of [A-Za-z0-9_]) of ASCII bytes, case-folded: a 64-bit id per word\n"
+"Words (maximal runs of [A-Za-z0-9]: '_' separates words) of ASCII bytes, case-folded: a\n"
+"64-bit id per word\n"
 "(equal words, equal ids) and its length, each as bytes of int64.");
 
 static PyObject *ascii_words(PyObject *self, PyObject *arg)
@@ -232,48 +233,6 @@ static PyObject *base64_runs(PyObject *self, PyObject *args)
 
 /* ---- words and character classes of any str ------------------------------------------- */
 
-PyDoc_STRVAR(str_words_doc,
-"str_words(text) -> (ids, lengths)\n\n"
-"Words of a str as the regular expression \\w+ finds them (runs of characters for which\n"
-"str.isalnum() holds, or '_'): a 64-bit id per word (equal words, equal ids) and its length\n"
-"in characters, each as bytes of int64. Callers lower-case the text first.");
-
-static PyObject *str_words(PyObject *self, PyObject *arg)
-{
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "str_words: expected a str");
-        return NULL;
-    }
-    int kind = PyUnicode_KIND(arg);
-    const void *data = PyUnicode_DATA(arg);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
-    PyObject *ids, *lens;
-    if (word_arrays_new(n, &ids, &lens) < 0)
-        return NULL;
-    int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
-    int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
-    Py_ssize_t count = 0, i = 0;
-#define IS_WORD(ch) ((ch) == '_' || Py_UNICODE_ISALNUM(ch))
-    while (i < n) {
-        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
-        if (!IS_WORD(ch)) {
-            i++;
-            continue;
-        }
-        Py_ssize_t start = i;
-        uint64_t h = 0xCBF29CE484222325ULL;
-        while (i < n && IS_WORD(ch = PyUnicode_READ(kind, data, i))) {
-            h = (h ^ ch) * 0x100000001B3ULL;
-            i++;
-        }
-        id_out[count] = word_id(h, i - start);
-        len_out[count] = i - start;
-        count++;
-    }
-#undef IS_WORD
-    return word_arrays_done(ids, lens, count);
-}
-
 PyDoc_STRVAR(str_classes_doc,
 "str_classes(text) -> (letters, digits, whitespace)\n\n"
 "ASCII characters counted as [A-Za-z], [0-9] and [ \\t\\n\\r\\v\\f]; every other character\n"
@@ -331,8 +290,9 @@ PyDoc_STRVAR(ngram_signals_doc,
 "ngram_signals(ids, lengths) -> (top_2, top_3, top_4, dupe_5, ..., dupe_10)\n\n"
 "Word n-gram repetition signals of one document from its word ids and lengths (int64\n"
 "buffers of equal size). top_n: character share of the most frequent n-gram times its\n"
-"count (0 when no n-gram repeats; among equally frequent ones the longest counts), at most\n"
-"1. dupe_n: character share of the words covered by an n-gram that occurs twice or more.\n"
+"count (0 when no n-gram repeats; among equally frequent ones the first in the text\n"
+"counts; overlapping occurrences can make it exceed 1). dupe_n: character share of the\n"
+"words covered by an n-gram that occurs twice or more.\n"
 "N-grams are equal when their word ids are equal.");
 
 /* A C-contiguous buffer of 64-bit integers (a numpy int64 array), or an error. */
@@ -451,14 +411,17 @@ static PyObject *ngram_signals(PyObject *self, PyObject *args)
                 top = t.count[s];
         }
         if (n >= TOP_MIN && n <= TOP_MAX && top >= 2) {
+            /* Among equally frequent n-grams the one first in the text counts (what
+             * Counter.most_common(1) returns upstream). */
             int64_t chars = 0;
             for (Py_ssize_t k = 0; k < live; k++) {
                 int32_t s = slot_of[k], i = pos[k];
-                if (t.count[s] == top && t.first[s] == i && cum[i + n] - cum[i] > chars)
+                if (t.count[s] == top && t.first[s] == i) {
                     chars = cum[i + n] - cum[i];
+                    break;
+                }
             }
-            double share = (double)(chars * top) / (double)word_chars;
-            out[n] = share < 1.0 ? share : 1.0;
+            out[n] = (double)(chars * top) / (double)word_chars;
         }
         /* Keep the repeated n-grams (in place: the list only shrinks). */
         Py_ssize_t kept = 0;
@@ -728,53 +691,57 @@ static PyObject *find_needles(PyObject *self, PyObject *args)
 static unsigned char inline_space[256], strip_space[256];
 
 PyDoc_STRVAR(code_line_stats_doc,
-"code_line_stats(code, min_chars) -> (lines, keyed, distinct)\n\n"
-"Of the \\n-separated lines of UTF-8 code: how many str.strip() leaves non-empty; how many\n"
-"have min_chars or more characters once blanks, tabs, CR, VT and FF are removed (their\n"
-"keys); and how many distinct keys those lines have.");
+"code_line_stats(code) -> (lines, repeated)\n\n"
+"Of the \\n-separated lines of UTF-8 code: how many str.strip() leaves non-empty, and how\n"
+"many of those repeat another one once every whitespace character is removed (each\n"
+"occurrence of a repeated key counts, the first too), keys of one character and the key\n"
+"'},' aside (OpenCoder's duplicate-line definition).");
 
-static PyObject *code_line_stats(PyObject *self, PyObject *args)
+static PyObject *code_line_stats(PyObject *self, PyObject *arg)
 {
     Py_buffer view;
-    Py_ssize_t min_chars;
-    if (!PyArg_ParseTuple(args, "y*n", &view, &min_chars))
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     const unsigned char *p = view.buf;
     Py_ssize_t n = view.len;
-    /* Keys are copied to `keys` back to back; the set holds (hash, offset, length) per key. */
+    /* Keys are copied to `keys` back to back; the set holds (hash, offset, length, chars,
+     * count) per key. */
     unsigned char *keys = malloc(n + 1);
     size_t cap = 16;
     while (cap < (size_t)n / 8 + 16)
-        cap <<= 1; /* at most one keyed line per min_chars + 1 bytes; rehash keeps it sparse */
+        cap <<= 1;
     uint64_t *hashes = calloc(cap, sizeof(uint64_t));
     Py_ssize_t *offsets = malloc(cap * sizeof(Py_ssize_t));
     Py_ssize_t *lengths = malloc(cap * sizeof(Py_ssize_t));
+    Py_ssize_t *chars_of = malloc(cap * sizeof(Py_ssize_t));
+    Py_ssize_t *counts = malloc(cap * sizeof(Py_ssize_t));
     PyObject *result = NULL;
-    if (keys == NULL || hashes == NULL || offsets == NULL || lengths == NULL) {
+    if (keys == NULL || hashes == NULL || offsets == NULL || lengths == NULL ||
+        chars_of == NULL || counts == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t lines = 0, keyed = 0, distinct = 0, used = 0, i = 0;
+    Py_ssize_t lines = 0, distinct = 0, used = 0, i = 0;
     long work = 0;
     while (i <= n) {
         Py_ssize_t start = used, chars = 0;
-        int nonblank = 0;
         uint64_t h = 0xCBF29CE484222325ULL;
         while (i < n && p[i] != '\n') {
             unsigned char c = p[i++];
             if (c < 0x80) {
-                nonblank |= !strip_space[c];
-                if (!inline_space[c]) {
+                if (!strip_space[c]) {
                     keys[used++] = c;
                     h = (h ^ c) * 0x100000001B3ULL;
                     chars++;
                 }
                 continue;
             }
-            /* A UTF-8 sequence (surrogates too, as "surrogatepass" writes them): one character,
-             * never an inline blank; blank for str.strip() when Unicode says it is a space. */
+            /* A UTF-8 sequence (surrogates too, as "surrogatepass" writes them): one
+             * character, left out of the key when Unicode says it is a space. */
             int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
             Py_UCS4 cp = c & (c >= 0xF0 ? 0x07 : c >= 0xE0 ? 0x0F : 0x1F);
+            Py_ssize_t at = used;
+            uint64_t h0 = h;
             keys[used++] = c;
             h = (h ^ c) * 0x100000001B3ULL;
             for (int e = 0; e < extra && i < n && (p[i] & 0xC0) == 0x80; e++) {
@@ -782,26 +749,33 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
                 keys[used++] = p[i];
                 h = (h ^ p[i++]) * 0x100000001B3ULL;
             }
-            nonblank |= !Py_UNICODE_ISSPACE(cp);
-            chars++;
+            if (Py_UNICODE_ISSPACE(cp)) {
+                used = at;
+                h = h0;
+            }
+            else
+                chars++;
         }
         i++; /* past the break (or the end) */
-        lines += nonblank;
-        Py_ssize_t len = used - start;
-        if (chars < min_chars) {
+        if (chars == 0) {
             used = start;
             continue;
         }
-        keyed++;
+        lines++;
+        Py_ssize_t len = used - start;
         if ((size_t)(distinct + 1) * 2 > cap) { /* grow: keep the load under one half */
             size_t grown = cap * 2;
             uint64_t *h2 = calloc(grown, sizeof(uint64_t));
             Py_ssize_t *o2 = malloc(grown * sizeof(Py_ssize_t));
             Py_ssize_t *l2 = malloc(grown * sizeof(Py_ssize_t));
-            if (h2 == NULL || o2 == NULL || l2 == NULL) {
+            Py_ssize_t *k2 = malloc(grown * sizeof(Py_ssize_t));
+            Py_ssize_t *c2 = malloc(grown * sizeof(Py_ssize_t));
+            if (h2 == NULL || o2 == NULL || l2 == NULL || k2 == NULL || c2 == NULL) {
                 free(h2);
                 free(o2);
                 free(l2);
+                free(k2);
+                free(c2);
                 PyErr_NoMemory();
                 goto done;
             }
@@ -814,13 +788,19 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
                 h2[t] = hashes[s];
                 o2[t] = offsets[s];
                 l2[t] = lengths[s];
+                k2[t] = chars_of[s];
+                c2[t] = counts[s];
             }
             free(hashes);
             free(offsets);
             free(lengths);
+            free(chars_of);
+            free(counts);
             hashes = h2;
             offsets = o2;
             lengths = l2;
+            chars_of = k2;
+            counts = c2;
             cap = grown;
         }
         h |= 1; /* 0 marks an empty slot */
@@ -835,23 +815,36 @@ static PyObject *code_line_stats(PyObject *self, PyObject *args)
                 hashes[slot] = h;
                 offsets[slot] = start;
                 lengths[slot] = len;
+                chars_of[slot] = chars;
+                counts[slot] = 1;
                 distinct++;
                 break; /* a new key: its bytes stay in `keys` */
             }
             if (hashes[slot] == h && lengths[slot] == len &&
                 memcmp(keys + offsets[slot], keys + start, len) == 0) {
+                counts[slot]++;
                 used = start; /* seen before: drop the copy */
                 break;
             }
             slot = (slot + 1) & (cap - 1);
         }
     }
-    result = Py_BuildValue("(nnn)", lines, keyed, distinct);
+    Py_ssize_t repeated = 0;
+    for (size_t s = 0; s < cap; s++) {
+        if (!hashes[s] || counts[s] < 2 || chars_of[s] == 1)
+            continue;
+        if (lengths[s] == 2 && keys[offsets[s]] == '}' && keys[offsets[s] + 1] == ',')
+            continue;
+        repeated += counts[s];
+    }
+    result = Py_BuildValue("(nn)", lines, repeated);
 done:
     free(keys);
     free(hashes);
     free(offsets);
     free(lengths);
+    free(chars_of);
+    free(counts);
     PyBuffer_Release(&view);
     return result;
 }
@@ -928,12 +921,11 @@ static PyMethodDef methods[] = {
     {"ascii_profile", ascii_profile, METH_O, ascii_profile_doc},
     {"hex_runs", hex_runs, METH_VARARGS, hex_runs_doc},
     {"base64_runs", base64_runs, METH_VARARGS, base64_runs_doc},
-    {"str_words", str_words, METH_O, str_words_doc},
     {"str_classes", str_classes, METH_O, str_classes_doc},
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},
     {"scan_python", scan_python, METH_O, scan_python_doc},
-    {"code_line_stats", code_line_stats, METH_VARARGS, code_line_stats_doc},
+    {"code_line_stats", code_line_stats, METH_O, code_line_stats_doc},
     {"find_needles", find_needles, METH_VARARGS, find_needles_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -946,10 +938,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__native(void)
 {
     for (int c = 0; c < 256; c++) {
-        int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '_';
+        int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
         ascii_word[c] = word ? (unsigned char)((c >= 'A' && c <= 'Z') ? c | 0x20 : c) : 0;
-        minhash_word[c] = word || c >= 0x80;
+        minhash_word[c] = word || c == '_' || c >= 0x80;
         alpha_byte[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         digit_byte[c] = c >= '0' && c <= '9';
         space_byte[c] = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;

@@ -25,7 +25,7 @@ DEVIATIONS_FILE = "opc_deviations.yaml"
 ALL_FILES = "all"
 UPSTREAM_UNPARSED = "upstream-parser-rejected"
 _ROW_KEYS = {"id", "rule", "upstream", "codekiln", "reason", "example", "covers"}
-_COVER_KEYS = {"signals", "rules", "files", "tags"}
+_COVER_KEYS = {"signals", "rules", "files", "tags", "max_diff"}
 
 
 class DeviationTableError(ValueError):
@@ -49,6 +49,8 @@ class Deviation:
     files: str | tuple[str, ...]
     #: Language tags the row applies to (empty: every language).
     tags: frozenset[str]
+    #: The largest absolute difference of a signal value the row covers (None: any).
+    max_diff: float | None = None
 
     def applies(self, path: str, tag: str, upstream_unparsed: bool) -> bool:
         if self.tags and tag not in self.tags:
@@ -59,7 +61,11 @@ class Deviation:
             return upstream_unparsed
         return path in self.files
 
-    def covers_signal(self, name: str) -> bool:
+    def covers_signal(self, name: str, difference: float | None = None) -> bool:
+        """Whether the row allows ``name`` to differ by ``difference`` (None: the values are
+        not comparable numbers, e.g. one side has none)."""
+        if self.max_diff is not None and (difference is None or difference > self.max_diff):
+            return False
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.signals)
 
     def covers_rule(self, name: str) -> bool:
@@ -103,6 +109,11 @@ def _row(index: int, raw: Any) -> Deviation:
     rules = _strings(f"{where}: covers.rules", covers.get("rules"))
     if not signals and not rules:
         raise DeviationTableError(f"{where}: covers names no signal and no rule")
+    max_diff = covers.get("max_diff")
+    if max_diff is not None and (
+        isinstance(max_diff, bool) or not isinstance(max_diff, int | float) or max_diff <= 0
+    ):
+        raise DeviationTableError(f"{where}: covers.max_diff must be a positive number")
     return Deviation(
         id=raw["id"],
         rule=raw["rule"],
@@ -114,6 +125,7 @@ def _row(index: int, raw: Any) -> Deviation:
         rules=rules,
         files=files,
         tags=_strings(f"{where}: covers.tags", covers.get("tags")),
+        max_diff=None if max_diff is None else float(max_diff),
     )
 
 
@@ -140,14 +152,40 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _scope(row: Deviation) -> str:
+    if isinstance(row.files, tuple):
+        files = f"{len(row.files)} listed file{'s' if len(row.files) != 1 else ''}"
+    elif row.files == UPSTREAM_UNPARSED:
+        files = "files upstream's parser rejects"
+    else:
+        files = "every file"
+    if row.tags:
+        files += " (" + ", ".join(sorted(row.tags)) + ")"
+    parts = [files]
+    if row.signals:
+        bound = f" within {row.max_diff:g}" if row.max_diff is not None else ""
+        parts.append(f"values{bound}")
+    if row.rules:
+        parts.append("rules")
+    return "; ".join(parts)
+
+
 def render_markdown(rows: tuple[Deviation, ...]) -> str:
     """The docs' table of intentional deviations (one row per deviation)."""
     out = [
-        "| id | rule | upstream | codekiln | reason | example |",
-        "|---|---|---|---|---|---|",
+        "| id | rule | upstream | codekiln | reason | example | covers |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         example = row.example if " " in row.example else f"`{row.example}`"
-        cells = (row.id, f"`{row.rule}`", row.upstream, row.codekiln, row.reason, example)
+        cells = (
+            row.id,
+            f"`{row.rule}`",
+            row.upstream,
+            row.codekiln,
+            row.reason,
+            example,
+            _scope(row),
+        )
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"

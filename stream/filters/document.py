@@ -6,8 +6,10 @@ analysis which failed (ran out of time) fails too and is counted; the other sign
 
 Definitions used throughout (see docs/stream-stage2.md):
 
-- *words*: maximal runs of ``\\w`` characters of the lower-cased text (punctuation and
-  whitespace separate words);
+- *words*: the tokens of the normalised text, as OpenCoder (after RedPajama) defines them:
+  control characters removed, full-width punctuation made ASCII, ASCII punctuation (``_``
+  included) replaced by a space, lower-cased, NFKC; then runs of word characters and runs of
+  other non-space characters (a ``©`` or ``→`` is a word) are the words (:func:`normal_words`);
 - *lines*: the text split on ``\\n``;
 - *code text*: the text with comments removed (the comment syntax comes from the language's
   family, :data:`COMMENT_FAMILY`); *code lines*: its non-blank lines;
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
+import unicodedata
 from functools import cached_property
 from itertools import accumulate
 from typing import Any
@@ -74,7 +78,6 @@ _HASH_FAMILY = (
     "zsh",
     "powershell",
     "ruby",
-    "perl",
     "r",
     "yaml",
     "toml",
@@ -105,9 +108,12 @@ COMMENT_FAMILY: dict[str, str] = {
     # C and C++ line comments take their line break with them, as upstream's lexer (pygments)
     # removes it: ``a; // x`` and the next line are one code line.
     **dict.fromkeys(("c", "c++"), "clang"),
+    # JavaScript: regex literals and a leading #! line, as pygments' JavaScript lexer.
+    **dict.fromkeys(("javascript", "jsx"), "js"),
     "python": "python",
     "cython": "python",
     "starlark": "python",
+    "perl": "perl",
 }  # fmt: skip
 
 # One scanner per family: comments and string literals in a single left-to-right pass, as
@@ -122,6 +128,24 @@ _SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
 _BLOCK = r"/\*[^*]*(?:\*(?!/)[^*]*)*(?:\*/)?"
 _TDQ = r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:""")?'
 _TSQ = r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:''')?"
+#: Perl comments are whole lines, as upstream reads them (a ``#`` in Perl is as often a regex
+#: delimiter, ``$#array`` or heredoc text as a comment): a line whose first non-blank
+#: character is ``#``; a POD block, from a line starting (first column) with ``=`` and a
+#: letter through the ``=cut`` line or the end; a stray ``=cut`` line. Line breaks included.
+_PERL_COMMENTS = re.compile(
+    r"(^[^\S\n]*#[^\n]*\n?"
+    r"|^=(?!cut\b)[A-Za-z][^\n]*(?:\n(?!=cut\b)[^\n]*)*(?:\n=cut\b[^\n]*)?\n?"
+    r"|^=cut\b[^\n]*\n?)",
+    re.M,
+)
+#: A JavaScript regex literal: a class may hold ``/``; pygments' pattern, written linear.
+_JS_REGEX = (
+    r"/(?![*/])[^\[/\\\n]*(?:(?:\\.|\[[^\]\\\n]*(?:\\.[^\]\\\n]*)*\])[^\[/\\\n]*)*/[A-Za-z]*"
+)
+#: Keywords after which pygments expects a regex literal, not a division.
+_JS_REGEX_KEYWORDS = (
+    "return|typeof|instanceof|in|of|new|delete|void|throw|case|do|else|yield|await|export"
+)
 _SCANNERS: dict[str, re.Pattern[str]] = {
     "c": re.compile(
         rf'(//[^\n]*|{_BLOCK}|@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ})',
@@ -131,6 +155,15 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
     # backslash (and takes that line break with it: see _scan); no backtick or verbatim
     # strings.
     "clang": re.compile(rf"(//[^\n]*(?:(?<=\\)\n[^\n]*)*|{_BLOCK}|{_DQ}|{_SQ})", re.S),
+    # JavaScript as pygments lexes it: a ``#!`` first line is a comment, and a regex literal
+    # (``/.../flags``, where pygments expects one: after an operator, one of ``{([;,`` or a
+    # keyword) is code, so that a quote, backtick or ``/*`` inside it opens nothing. The match
+    # takes the character or keyword before the regex with it (both stay code).
+    "js": re.compile(
+        rf"(\A#![^\n]*|//[^\n]*|{_BLOCK}|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ}"
+        rf"|[-(,=:\[!&|?{{;+*%<>~^]\s*{_JS_REGEX}|\b(?:{_JS_REGEX_KEYWORDS})\s*{_JS_REGEX})",
+        re.S,
+    ),
     # A triple-quoted string that starts its line is a docstring, i.e. a comment: the scanned
     # text gets a leading newline so a docstring on the first line is found the same way. The
     # indentation is possessive (``*+``, never given back: a quote or prefix letter must
@@ -140,29 +173,61 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
     ),
     # ``#`` not preceded by a word character, ``$`` or a backslash (shell ``$#``, ``\#``).
     "hash": re.compile(rf"(#(?<![\w$\\]#)[^\n]*|{_DQ}|{_SQ})", re.S),
+    # Perl: string literals of the code text (comments are whole lines, see _PERL_COMMENTS).
+    "perl": re.compile(rf"({_DQ}|{_SQ})", re.S),
     "dash": re.compile(rf"(--[^\n]*|{_BLOCK}|'[^']*(?:''[^']*)*'?|{_DQ})", re.S),
     "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
 }
+#: Starts of the line comments other than ``#``.
+_LINE_COMMENTS = ("//", "--")
+_QUOTES = frozenset("\"'`@")
 _INCLUDE_LINE = re.compile(r"[ \t]*#[ \t]*include[ \t]*[<\"]")
 _COMMENT_STARTS: dict[str, str] = {
     "c": "/",
     "clang": "/",
+    "js": "/#",
     "python": "#\n",
     "hash": "#",
+    "perl": "#\n",
     "dash": "-/",
     "markup": "<",
 }
 
-_WORD = re.compile(r"\w+")
-_WORD_BYTES = re.compile(rb"\w+")
+#: Word tokens of the normalised text (nltk's ``wordpunct_tokenize``).
+_WORD = re.compile(r"\w+|[^\w\s]+")
+_WORD_BYTES = re.compile(rb"[a-z0-9]+")
+#: Control characters the normalisation removes (or makes spaces), full-width and CJK
+#: punctuation it makes ASCII, and ASCII punctuation it replaces by a space, in one table.
+_FULL_PUNCT = "\u3002\u3001\uff1d\u300a\u300b\u3010\u3011\u300c\u300d\u201c\u201d\u2018\u2019"
+_NORMALISE: dict[int, str | None] = {
+    **dict.fromkeys([*range(0x08), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x202C], None),
+    0x2009: " ",
+    0x200B: " ",
+    **dict.fromkeys(map(ord, string.punctuation), " "),
+    **dict.fromkeys(map(ord, _FULL_PUNCT), " "),
+    0xFFE5: "\u00a5",
+}
+for _code in range(0xFF01, 0xFF5F):  # full-width forms: punctuation -> space, others kept
+    _NORMALISE[_code] = " " if chr(_code - 0xFEE0) in string.punctuation else chr(_code)
+#: ASCII bytes the fast path cannot handle (removed controls, and the other non-space controls
+#: that are tokens of their own).
+_ASCII_SPECIAL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def normal_words(text: str) -> list[str]:
+    """The words of ``text`` as upstream's normaliser and tokenizer find them."""
+    normal = unicodedata.normalize("NFKC", text.translate(_NORMALISE).lower())
+    return _WORD.findall(normal)
+
+
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _ALPHA_CODES = np.array([*range(65, 91), *range(97, 123)])
 _DIGIT_CODES = np.arange(48, 58)
 _SPACE_CODES = np.array(list(b" \t\n\r\x0b\x0c"))
-#: ASCII byte -> itself lower-cased when it is a word byte (``[A-Za-z0-9_]``, what ``\\w``
-#: matches in bytes), else 0.
+#: ASCII byte -> itself lower-cased when it is a word byte (``[A-Za-z0-9]``: ``_`` is
+#: punctuation, a separator), else 0.
 _ASCII_WORD_MAP = bytes(
-    (b | 0x20 if 65 <= b <= 90 else b) if chr(b).isascii() and (chr(b).isalnum() or b == 95) else 0
+    (b | 0x20 if 65 <= b <= 90 else b) if chr(b).isascii() and chr(b).isalnum() else 0
     for b in range(256)
 )
 #: What ``str.strip`` removes among ASCII characters, the line break aside.
@@ -170,9 +235,8 @@ _STRIP_BYTES = bytes(b for b in range(128) if chr(b).isspace() and b != 10)
 #: The same but for the information separators U+001C..U+001F.
 _INLINE_SPACE_BYTES = b" \t\r\x0b\x0c"
 _SEPARATORS = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
-#: Lines with fewer non-whitespace characters than this (``}``, ``end``, ``i++;``) are trivial
-#: and ignored by the duplicate-line signal: every file repeats them.
-TRIVIAL_LINE_CHARS = 5
+#: Duplicate-line keys that never count as duplicates (upstream's: one character, ``},``).
+TRIVIAL_LINE_KEYS = (b"},", "},")
 _HASH_BASE = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 #: Odd 63-bit constant: word lengths are multiplied by it into the ids of non-ASCII words.
 _LENGTH_MIX = 0x5851F42D4C957F2D
@@ -335,9 +399,14 @@ class Document:
     @cached_property
     def words(self) -> list[str] | list[bytes]:
         """Normalised words; ASCII texts are scanned as bytes (same words, 1.4x faster)."""
-        if self.text.isascii():
+        if self._plain_ascii:
             return _WORD_BYTES.findall(self.encoded.lower())
-        return _WORD.findall(self.text.lower())
+        return normal_words(self.text)
+
+    @cached_property
+    def _plain_ascii(self) -> bool:
+        """ASCII without control characters: the words are the runs of ``[A-Za-z0-9]``."""
+        return self.text.isascii() and _ASCII_SPECIAL.search(self.encoded) is None
 
     @cached_property
     def _word_arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -348,10 +417,7 @@ class Document:
         bytes or 0 (one ``bytes.translate``), and each word's id is a polynomial hash of its
         bytes taken from one prefix sum over the whole text (numpy, no per-word Python work).
         """
-        if not self.text.isascii():
-            if _native is not None:  # the same words (\w+ of the lower-cased str), in C
-                raw_ids, raw_lengths = _native.str_words(self.text.lower())
-                return np.frombuffer(raw_ids, dtype=np.int64), np.frombuffer(raw_lengths, np.int64)
+        if not self._plain_ascii:
             words = self.words
             ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
             lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
@@ -458,6 +524,10 @@ class Document:
             # The same split, in C, on the UTF-8 bytes: every character the scanner looks at
             # is ASCII, and UTF-8 never puts an ASCII byte inside a multi-byte character.
             return _native.scan_python(b"\n" + self.encoded)
+        if self.family == "perl":
+            pieces = _PERL_COMMENTS.split(self.text)
+            code = "".join(pieces[0::2])
+            return code, pieces[1::2], scanner.findall(code)
         parts = scanner.split("\n" + self.text if python else self.text)
         starts = _COMMENT_STARTS[self.family]
         comments: list[str] = []
@@ -475,8 +545,9 @@ class Document:
                     line = self.text.rfind("\n", 0, offsets[i]) + 1
                     if not _INCLUDE_LINE.match(self.text, line):
                         parts[i + 1] = parts[i + 1][1:]
-            else:
+            elif match[0] in _QUOTES:
                 strings.append(match)
+            # else: a JavaScript regex literal and what precedes it, code
         code = "".join(parts)
         return (code[1:] if python else code), comments, strings
 
@@ -495,7 +566,21 @@ class Document:
 
     @cached_property
     def comment_chars(self) -> int:
-        return sum(map(len, self._scan[1])) - sum(1 for c in self._scan[1] if c[0] == "\n")
+        """Characters of the comments; a line comment's line break counts as its own (as the
+        lexers of upstream see it), the line break before a docstring or POD block does not."""
+        comments = self._scan[1]
+        total = sum(map(len, comments))
+        if self.family == "perl":  # whole lines, their breaks included
+            return total
+        for comment in comments:
+            if comment[0] == "\n":
+                total -= 1
+            elif comment[0] == "#" or comment[:2] in _LINE_COMMENTS:
+                total += 1
+        last = comments[-1] if comments else ""
+        if last and last[0] != "\n" and "\n" not in last and self.text.endswith(last):
+            total -= 1  # the text ends with the line comment: no line break follows it
+        return total
 
     @cached_property
     def code_lines(self) -> list[str]:
@@ -519,11 +604,11 @@ class Document:
         return len(lines) - lines.count(b"")
 
     @cached_property
-    def code_line_stats(self) -> tuple[int, int, int]:
-        """With the C extension: (code lines, lines of 5+ characters once blanks are removed,
-        how many distinct such lines), see frac_lines_dupe_lines."""
+    def code_line_stats(self) -> tuple[int, int]:
+        """With the C extension: (code lines, code lines repeating another one once whitespace
+        is removed), see frac_lines_dupe_lines."""
         code = self.code_text.encode("utf-8", "surrogatepass")
-        return _native.code_line_stats(code, TRIVIAL_LINE_CHARS)
+        return _native.code_line_stats(code)
 
     @cached_property
     def squeezed_code_lines(self) -> list[bytes]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import inspect
 import re
 import sys
 import warnings
@@ -34,10 +35,12 @@ MAX_PARSE_BYTES = 4_000_000
 class _Facts:
     """What one statement-level walk of the tree finds."""
 
-    __slots__ = ("bare_returns", "class_assigns", "classes", "functions", "has_variable",
-                 "single_return_functions")  # fmt: skip
+    __slots__ = ("bare_returns", "class_assigns", "classes", "docstrings", "functions",
+                 "has_variable", "single_return_functions")  # fmt: skip
 
     def __init__(self) -> None:
+        #: Docstrings (as written) of the module, its classes and its (non-async) functions.
+        self.docstrings: list[str] = []
         self.functions = 0
         self.classes = 0
         self.single_return_functions = 0
@@ -68,7 +71,15 @@ _KINDS: dict[type, int] = {
     ast.If: _BLOCK,
     ast.While: _BLOCK,
 }
-_ASSIGN_TYPES = (ast.Assign, ast.AugAssign, ast.AnnAssign)
+
+
+def _docstring(node: ast.Module | ast.ClassDef | ast.FunctionDef, out: list[str]) -> None:
+    """Append the node's docstring (a string constant as its first statement), if any."""
+    body = node.body
+    if body and type(body[0]) is ast.Expr:
+        value = body[0].value
+        if type(value) is ast.Constant and type(value.value) is str:
+            out.append(value.value)
 
 
 def _walk(tree: ast.Module) -> _Facts:
@@ -76,6 +87,8 @@ def _walk(tree: ast.Module) -> _Facts:
     facts = _Facts()
     functions = classes = single_returns = bare_returns = class_assigns = 0
     has_variable = False
+    docstrings = facts.docstrings
+    _docstring(tree, docstrings)
     stack: list[Any] = list(tree.body)
     pop, extend, kinds = stack.pop, stack.extend, _KINDS
     while stack:
@@ -91,20 +104,28 @@ def _walk(tree: ast.Module) -> _Facts:
                 bare_returns += 1
         elif kind == _FUNCTION:
             functions += 1
+            if type(node) is ast.FunctionDef:
+                _docstring(node, docstrings)
             args = node.args
             if args.args or args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg:
                 has_variable = True
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                body = body[1:]  # a docstring does not make a body logic
+            # Exactly one statement, a return (upstream's definition: a docstring is a
+            # statement, so a documented one-line function is not "single return").
             if len(body) == 1 and isinstance(body[0], ast.Return):
                 single_returns += 1
-            extend(node.body)
+            extend(body)
         elif kind == _CLASS:
             classes += 1
+            _docstring(node, docstrings)
             body = node.body
-            # Assignments directly in a class body are class-level (attributes, constants).
-            class_assigns += sum(1 for child in body if isinstance(child, _ASSIGN_TYPES))
+            # Assignments directly in a class body are class-level (attributes, constants):
+            # each plain name assigned (``a = b = 1`` is two), as upstream counts them.
+            for child in body:
+                if isinstance(child, ast.Assign):
+                    class_assigns += sum(isinstance(t, ast.Name) for t in child.targets)
+                elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
+                    class_assigns += 1
             extend(body)
         elif kind == _BLOCK:
             extend(node.body)
@@ -179,6 +200,19 @@ def _parse(doc: Document) -> _Facts | Unparseable:
             gc.enable()
 
 
+def comment_text_chars(doc: Document) -> int:
+    """Characters of a Python file's natural-language text as OpenCoder measures its comment
+    share: the docstrings of the module, classes and functions (``inspect.cleandoc``-ed, one
+    line break between two) and, after one more line break, the ``#`` comments joined, their
+    ``#`` signs removed, the whole stripped. A file that does not parse has no docstrings."""
+    try:
+        docs = "\n".join(filter(None, map(inspect.cleandoc, _facts(doc).docstrings)))
+    except Unparseable:
+        docs = ""
+    comments = "".join(c for c in doc.comment_texts if c[0] == "#").replace("#", "")
+    return len((docs + "\n" + comments).strip())
+
+
 @signal("py_unparseable")
 def py_unparseable(doc: Document) -> float:
     """0 when the file parses; raises Unparseable (reason ``unparseable``) when it does not."""
@@ -200,7 +234,8 @@ def py_cate_no_var(doc: Document) -> float:
 
 @signal("py_frac_lines_single_return_func")
 def py_frac_lines_single_return_func(doc: Document) -> float:
-    """Functions whose body (docstring aside) is a single return, over code lines."""
+    """Functions whose body is a single return statement (a docstring is a statement too),
+    over code lines."""
     return ratio(_facts(doc).single_return_functions, doc.num_code_lines)
 
 

@@ -52,14 +52,25 @@ def mean_word_length(doc: Document) -> float:
 
 @signal("num_chars_line_max")
 def num_chars_line_max(doc: Document) -> float:
-    """Length of the longest line."""
-    return float(doc.max_line_length)
+    """Length of the longest line, its line break included."""
+    text = doc.text
+    longest = doc.max_line_length
+    cut = text.rfind("\n")
+    if cut < 0:
+        return float(longest)
+    last = len(text) - cut - 1  # the last line has no break
+    if longest > last:
+        return float(longest + 1)
+    # The last line is a longest one: a line before it as long would count its break too.
+    before = Document(text[: cut + 1]).max_line_length if cut else 0
+    return float(max(last, before + 1))
 
 
 @signal("num_chars_line_mean")
 def num_chars_line_mean(doc: Document) -> float:
-    """Mean line length (line breaks not counted)."""
-    return ratio(len(doc.text) - (doc.line_count - 1), doc.line_count)
+    """Mean line length, line breaks included: characters over lines (a trailing line break
+    does not start another line)."""
+    return ratio(len(doc.text), num_lines(doc))
 
 
 # ---- character classes ---------------------------------------------------------------------
@@ -122,13 +133,13 @@ def _top_ngram(doc: Document, n: int) -> float:
     top = int(counts.max())
     if top < 2:
         return 0.0
-    # Several n-grams can share the top count: take the longest of them, so that the value
-    # does not depend on which one the sort puts first.
+    # Several n-grams can share the top count: the one first in the text counts (upstream's
+    # Counter.most_common): the least position among the runs of the top count.
     run_firsts = np.flatnonzero(np.concatenate(([True], breaks)))
-    firsts = order[run_firsts[counts == top]]
+    first = int(np.minimum.reduceat(order, run_firsts)[counts == top].min())
     cumulative = _cumulative_lengths(doc)
-    chars = int((cumulative[firsts + n] - cumulative[firsts]).max())
-    return min(1.0, chars * top / doc.word_chars)
+    chars = int(cumulative[first + n] - cumulative[first])
+    return chars * top / doc.word_chars
 
 
 def _cumulative_lengths(doc: Document) -> npt.NDArray[np.int64]:

@@ -229,7 +229,8 @@ def compare(row: dict[str, Any], text: str, deviations: tuple[Deviation, ...]) -
             continue
         diff = (upstream, want, mine)
         result.signal_diffs.append(diff)
-        rows = [d.id for d in applying if d.covers_signal(upstream)]
+        size = None if mine is None else abs(float(want) - mine)
+        rows = [d.id for d in applying if d.covers_signal(upstream, size)]
         if rows:
             result.used_rows.update(rows)
         else:
@@ -299,7 +300,18 @@ def main() -> None:
     parser.add_argument("--lang", action="append", help="only these language tags")
     parser.add_argument("--diffs", type=int, default=0, help="print up to N uncovered diffs")
     parser.add_argument("--signal", help="print every value difference of this upstream signal")
+    parser.add_argument("--numpy", action="store_true", help="without the C extension's loops")
     args = parser.parse_args()
+    if args.numpy:
+        from tests.stream.native import numpy_only
+
+        with numpy_only():
+            _report(args)
+    else:
+        _report(args)
+
+
+def _report(args: argparse.Namespace) -> None:
     golden = load_golden()
     if args.lang:
         golden.rows = [r for r in golden.rows if r["tag"] in args.lang]
