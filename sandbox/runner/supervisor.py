@@ -329,14 +329,34 @@ def nothing_left() -> bool:
     return not _ipc_objects()
 
 
+def kill_job(uid: int) -> bool:
+    """SIGKILL every process of the job uid, without forking; True when one was signalled.
+
+    One ``kill(-1)`` is enough: the kernel signals every process of the uid while holding the
+    task list, and a fork that completes after that pass fails because its parent already has
+    a fatal signal pending, so nothing escapes it (fork bombs included). The supervisor sends
+    it with the job uid as its effective uid only (it has no CAP_KILL): its real and saved uids
+    stay 0, so it takes uid 0 and its capabilities back at once, and meanwhile the job can
+    neither signal nor trace it (both need the supervisor's real or saved uid). kill(-1) skips
+    the caller and init, the only other tasks of uid 0. A fork would cost, under a fork bomb
+    starving the container's CPU, tenths of a second on the way to the verdict.
+    """
+    os.setresuid(-1, uid, -1)
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    finally:
+        os.setresuid(-1, 0, -1)
+    return True
+
+
 def reap(uid: int, gid: int, wipe: bool) -> tuple[bool, bool]:
     """From a child dropped to the job uid: SIGKILL every process of that uid and (with
     ``wipe``) remove every file and IPC object it can. Returns (signalled_something, wiped).
 
-    One ``kill(-1)`` is enough: the kernel signals every process of the uid while holding the
-    task list, and a fork that completes after that pass fails because its parent already has
-    a fatal signal pending, so nothing escapes it (fork bombs included). The caller waits for
-    the tasks to be gone (``settle``): this child does not scan /proc while they die.
+    The caller waits for the tasks to be gone (``settle``): this child does not scan /proc
+    while they die.
     """
     pid = os.fork()
     if pid == 0:
@@ -375,7 +395,7 @@ def clean_up(uid: int, gid: int) -> bool:
     if nothing_left():
         return True
     if not settle(0):
-        reap(uid, gid, wipe=False)
+        kill_job(uid)
         settle(SETTLE_S)
     _, wiped = reap(uid, gid, wipe=True)
     return wiped and settle(SETTLE_S) and nothing_left()
@@ -519,6 +539,32 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
     return pid, in_w, out_r, err_r, rec_r, nonce_w
 
 
+# How long a killed job's main process gets to exit before its result goes without it.
+EXIT_WAIT_S = 0.05
+
+
+def poller_wait(pidfd: int, timeout_s: float) -> bool:
+    """True when the process of ``pidfd`` exits within ``timeout_s``."""
+    return bool(select.select([pidfd], [], [], timeout_s)[0])
+
+
+def proc_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (its own and its waited-for children's) and peak RSS in MiB of a live or
+    zombie child, from /proc; zeros where unreadable."""
+    cpu_s = rss_mb = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+        cpu_s = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    with (
+        contextlib.suppress(OSError, ValueError, IndexError),
+        open(f"/proc/{pid}/status", "rb") as f,
+    ):
+        for line in f:
+            if line.startswith(b"VmHWM:"):
+                rss_mb = int(line.split()[1]) / 1024.0
+    return cpu_s, rss_mb
+
+
 def run_phase(
     job: dict[str, Any],
     argv: list[str] | None,
@@ -598,13 +644,23 @@ def run_phase(
             break
     killed = timed_out or exceeded
     if not exited or open_streams:
-        found, _ = reap(cfg["uid"], cfg["gid"], wipe=False)
+        found = kill_job(cfg["uid"])
         killed = killed or found or not exited
-    _, status, usage = os.wait4(pid, 0)
+    if exited or poller_wait(pidfd, EXIT_WAIT_S):
+        _, status, usage = os.wait4(pid, 0)
+        cpu_s, maxrss_mb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+    else:
+        # Killed and still exiting (a fork bomb's CPU starvation can make that take tenths of
+        # a second): its status is SIGKILL's, its usage so far is read from /proc, and the
+        # clean-up reaps it.
+        status = int(signal.SIGKILL)
+        cpu_s, maxrss_mb = proc_usage(pid)
     wall_s = time.monotonic() - t0
     # What is left in the pipes is read, bounded in bytes and time. After a kill, only what is
     # buffered now: the killed processes are still exiting (a fork bomb's take a while under
     # the container's CPU quota) and write nothing more; their EOF would only delay the result.
+    if not exited:
+        poller.unregister(pidfd)  # readable from its exit on: not a stream to wait for
     now = time.monotonic()
     drain_until, hard_until = now + (0.0 if killed else 1.0), now + 1.0
     while open_streams and not exceeded and time.monotonic() < hard_until:
@@ -634,8 +690,8 @@ def run_phase(
         "pid": pid,
         "status": status,
         "wall_s": wall_s,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "maxrss_mb": usage.ru_maxrss / 1024.0,
+        "cpu_s": cpu_s,
+        "maxrss_mb": maxrss_mb,
         "timed_out": timed_out,
         "exceeded": exceeded,
         "killed": killed,
