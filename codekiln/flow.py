@@ -70,11 +70,20 @@ class FlowEnv:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> FlowEnv:
+        """The settings every CLI reads alike (codekiln.cli_common): the sandbox token from
+        CODEKILN_SANDBOX_TOKEN_FILE or CODEKILN_SANDBOX_TOKEN, the data folder from
+        CODEKILN_DATA_DIR, else ../shared/data."""
+        from codekiln.cli_common import SecretError, default_data_dir, sandbox_token
+
+        try:
+            token = sandbox_token(None, environ)
+        except SecretError as exc:
+            raise ConfigError(f"config: synth.sandbox_url: {exc}") from exc
         return cls(
             llm_url=environ.get("CODEKILN_LLM_URL") or None,
             sandbox_url=environ.get("CODEKILN_SANDBOX_URL") or None,
-            sandbox_token=environ.get("CODEKILN_SANDBOX_TOKEN") or None,
-            data_dir=environ.get("CODEKILN_DATA_DIR") or None,
+            sandbox_token=token,
+            data_dir=str(default_data_dir(environ)),
         )
 
 
@@ -455,7 +464,7 @@ def check_endpoints(flow: FlowConfig) -> list[str]:
             if status in (401, 403):
                 problems.append(
                     f"config: synth.sandbox_url: {sandbox} refused the token (HTTP {status}); "
-                    "set CODEKILN_SANDBOX_TOKEN to the service's token"
+                    "set CODEKILN_SANDBOX_TOKEN_FILE (or CODEKILN_SANDBOX_TOKEN) to its token"
                 )
             elif status is None:
                 problems.append(f"config: synth.sandbox_url: cannot reach {sandbox}: {why}")

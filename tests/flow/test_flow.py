@@ -222,7 +222,7 @@ class TestEndpoints:
             load_flow(cfg, FlowEnv(data_dir=str(tmp_path), sandbox_token="wrong"))
         assert str(info.value) == (
             f"config: synth.sandbox_url: {sandbox_service.url} refused the token (HTTP 401); "
-            "set CODEKILN_SANDBOX_TOKEN to the service's token"
+            "set CODEKILN_SANDBOX_TOKEN_FILE (or CODEKILN_SANDBOX_TOKEN) to its token"
         )
         ok = load_flow(cfg, FlowEnv(data_dir=str(tmp_path), sandbox_token=sandbox_service.token))
         assert ok.sandbox_url == sandbox_service.url
