@@ -1,6 +1,6 @@
 """The language table: how each language is compiled and run inside the sandbox image.
 
-Adding a language (Java, Go, Rust) is one entry here (its Debian packages go into the image
+Adding a language is one entry here (its Debian packages go into the image
 recipe, so the image tag changes and the image is rebuilt) plus a test in
 tests/sandbox/test_languages.py. ``run=None`` means the Python harness in the forked, warm
 interpreter of the supervisor.
@@ -26,6 +26,8 @@ class Language:
     # under it and hangs). The job as a whole is held by the container's memory limit either
     # way. ``{memory_mb}`` in ``run`` is replaced by the job's limit.
     memory_rlimit: bool = True
+    # Below this memory_mb the compiler itself cannot run: a request under it is a 400.
+    min_memory_mb: int = 16
 
     @property
     def kind(self) -> str:
@@ -70,6 +72,80 @@ LANGUAGES: dict[str, Language] = {
         ),
         Language(
             "bash", ("bash",), "main.sh", compile=None, run=("bash", "main.sh"), aliases=("sh",)
+        ),
+        # The compiled languages of MultiPL-E that Debian packages. Their compilers and runtimes
+        # reserve far more address space than they touch, so no RLIMIT_DATA: the container's
+        # memory limit (memory_mb plus the supervisor's reserve) holds the job, and a hog is
+        # OOM-killed into memory_exceeded. Thread counts are pinned: by default each starts a
+        # thread (go build: also a process) per host core, which on a big host would run
+        # into the job's process limit.
+        Language(
+            "go",
+            ("golang-go",),
+            "main.go",
+            compile=(
+                "env",
+                "GOMAXPROCS=2",
+                "GOFLAGS=-p=1",
+                "GO111MODULE=off",
+                "go",
+                "build",
+                "-o",
+                "main",
+                "main.go",
+            ),
+            run=("env", "GOMAXPROCS=2", "./main"),
+            aliases=("golang",),
+            memory_rlimit=False,
+            min_memory_mb=128,
+        ),
+        Language(
+            "rust",
+            ("rustc",),
+            "main.rs",
+            compile=(
+                "rustc",
+                "--edition=2021",
+                "-O",
+                "-C",
+                "codegen-units=1",
+                "-o",
+                "main",
+                "main.rs",
+            ),
+            run=("./main",),
+            aliases=("rs",),
+            memory_rlimit=False,
+            min_memory_mb=256,
+        ),
+        Language(
+            "java",
+            ("default-jdk-headless",),
+            # The class with main must be public class Main (as in SandboxFusion).
+            "Main.java",
+            compile=(
+                "javac",
+                "-J-Xmx{memory_mb}m",
+                "-J-XX:+UseSerialGC",
+                "-J-XX:ActiveProcessorCount=1",
+                "-J-XX:TieredStopAtLevel=1",
+                "-encoding",
+                "UTF-8",
+                "Main.java",
+            ),
+            run=(
+                "java",
+                "-Xmx{memory_mb}m",
+                "-XX:+UseSerialGC",
+                "-XX:ActiveProcessorCount=1",
+                "-XX:TieredStopAtLevel=1",
+                "-Xshare:auto",
+                "-cp",
+                ".",
+                "Main",
+            ),
+            memory_rlimit=False,
+            min_memory_mb=256,
         ),
     )
 }

@@ -21,7 +21,15 @@ from .languages import Language
 from .models import DEFAULT_MEMORY_MB, RunRequest, RunResult
 
 # SandboxFusion language names that differ from ours.
-_LANGUAGE_NAMES = {"nodejs": "javascript", "cpp": "cpp", "python": "python", "bash": "bash"}
+_LANGUAGE_NAMES = {
+    "nodejs": "javascript",
+    "cpp": "cpp",
+    "python": "python",
+    "bash": "bash",
+    "go": "go",
+    "java": "java",
+    "rust": "rust",
+}
 _FIELDS = frozenset(
     {
         "code",

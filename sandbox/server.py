@@ -139,8 +139,11 @@ def check_caps(req: RunRequest, config: SandboxConfig) -> Language:
         raise RequestInvalid(f"timeout_s {req.timeout_s} exceeds the cap of {config.max_timeout_s}")
     if req.memory_mb > config.max_memory_mb:
         raise RequestInvalid(f"memory_mb {req.memory_mb} exceeds the cap of {config.max_memory_mb}")
-    if req.memory_mb < 16:
-        raise RequestInvalid("memory_mb must be at least 16")
+    if req.memory_mb < lang.min_memory_mb:
+        raise RequestInvalid(
+            f"memory_mb must be at least {lang.min_memory_mb} for {lang.name} (its compiler or "
+            "runtime needs that much)"
+        )
     size = len(req.code) + len(req.tests or "") + len(req.stdin)
     size += sum(len(k) + len(v) for k, v in req.files.items())
     if size > config.max_code_bytes:

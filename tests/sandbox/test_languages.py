@@ -16,6 +16,14 @@ HELLO = {
     " std::cout << s << std::endl;}",
     "javascript": "const s = require('fs').readFileSync(0, 'utf8'); console.log(s.toUpperCase());",
     "bash": 'read -r line; echo "${line^^}"',
+    "go": 'package main\nimport ("bufio"; "fmt"; "os"; "strings")\nfunc main() {'
+    " s, _ := bufio.NewReader(os.Stdin).ReadString('\\n');"
+    " fmt.Println(strings.ToUpper(strings.TrimSpace(s))) }",
+    "rust": "use std::io::Read;\nfn main() { let mut s = String::new();"
+    " std::io::stdin().read_to_string(&mut s).unwrap();"
+    ' println!("{}", s.trim().to_uppercase()); }',
+    "java": "import java.util.Scanner;\npublic class Main { public static void main(String[] a) {"
+    " System.out.println(new Scanner(System.in).nextLine().toUpperCase()); } }",
 }
 
 
