@@ -53,6 +53,7 @@ class ServiceState:
         # Results of batch runs held by the service (running, or waiting to be sent in
         # order): bounds the service's memory whatever the batches' outputs.
         self.held = asyncio.Semaphore(config.results_held)
+        self.held_now = 0  # how many of those are taken (health reports it)
         self.pending = 0
         self.started_at = time.time()
 
@@ -264,7 +265,8 @@ async def _stream_batch(
     ``config.results_held`` (STATE.held), so no request, however large its outputs, grows the
     service beyond that many results (each at most twice the output cap, plus its JSON)."""
     app = request.app
-    held = app[STATE].held
+    state = app[STATE]
+    held = state.held
     gate = asyncio.Semaphore(width)
     # Bound: the lookahead past the oldest unsent result (see the docstring).
     window = asyncio.Semaphore(2 * width)
@@ -286,6 +288,7 @@ async def _stream_batch(
             await window.acquire()
             await held.acquire()
             acquired += 1
+            state.held_now += 1
             tg.create_task(one(i, r, lang))
 
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
@@ -301,11 +304,13 @@ async def _stream_batch(
                 del data
                 sent += 1
                 held.release()
+                state.held_now -= 1
                 window.release()
             await response.write(b"]")
     finally:
         for _ in range(acquired - sent):
             held.release()
+            state.held_now -= 1
     await response.write_eof()
     return response
 
@@ -335,6 +340,7 @@ async def handle_health(request: web.Request) -> web.Response:
         "idle": pool.idle if pool else 0,
         "spares": pool.spares if pool else 0,
         "pending": state.pending,
+        "batch_results_held": state.held_now,
         "languages": sorted(LANGUAGES),
         "uptime_s": round(time.time() - state.started_at, 1),
     }

@@ -3,6 +3,7 @@ response is streamed in input order, and the service holds a bounded number of r
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +67,28 @@ async def test_batch_of_output_floods_keeps_service_rss_bounded(service: Sandbox
         assert len(r["stdout"].encode("utf-8", "surrogatepass")) >= 1 << 20
     peak = _peak_rss_mb(service.process.pid)
     assert peak <= RSS_LIMIT_MB, f"service peak RSS {peak:.0f} MiB"
+
+
+async def test_client_gone_mid_batch_frees_every_held_result(service: SandboxService) -> None:
+    """A client that drops a streamed batch after its first result leaves nothing held: the
+    service's count of held batch results and its queue go back to 0, and the next batch,
+    longer than the service-wide bound on held results, is answered whole."""
+    slow = {"language": "python", "code": "import time; time.sleep(0.3); print('x')"}
+    headers = {"Authorization": f"Bearer {service.token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(f"{service.url}/v1/run/batch", json=[slow] * 12) as resp:
+            assert resp.status == 200
+            first = await resp.content.read(1)
+            assert first == b"["
+        # The response is closed unread: the service's next write finds the client gone.
+        for _ in range(600):
+            async with http.get(f"{service.url}/healthz") as h:
+                health = await h.json()
+            if health["pending"] == 0 and health["batch_results_held"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (health["pending"], health["batch_results_held"]) == (0, 0), health
+        quick = {"language": "bash", "code": "echo $((6 * 7))"}
+        async with http.post(f"{service.url}/v1/run/batch", json=[quick] * 40) as resp:
+            results = await resp.json()
+    assert [r["stdout"] for r in results] == ["42\n"] * 40
