@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import sys
@@ -30,6 +31,7 @@ __all__ = [
     "EXIT_USAGE",
     "SANDBOX_TOKEN_ENV",
     "SANDBOX_TOKEN_FILE_ENV",
+    "DefaultsHelpFormatter",
     "SecretError",
     "check_sandbox",
     "default_data_dir",
@@ -50,6 +52,23 @@ SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN"
 
 class SecretError(ValueError):
     """A secret's file cannot be read, or is empty."""
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with every option's default, options without a help text included."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        said = "default" in text.lower()  # the text already names its default
+        # Identity, not ==: a default of 0 is shown, only None/False/SUPPRESS are not.
+        if said or default is None or default is False or default is argparse.SUPPRESS:
+            return text or None
+        if default == []:
+            return text or None
+        if action.option_strings or action.nargs in ("?", "*"):
+            text += " (default: %(default)s)"
+        return text.strip()
 
 
 def read_secret(

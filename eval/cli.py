@@ -30,6 +30,7 @@ from codekiln.cli_common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    DefaultsHelpFormatter,
     default_data_dir,
     log_exception,
 )
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codekiln-eval", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
+    fmt = DefaultsHelpFormatter  # --help shows every default
     run = sub.add_parser(
         "run", help="generate samples from an endpoint, then evaluate them", formatter_class=fmt
     )

@@ -20,12 +20,30 @@ from pathlib import Path
 from .errors import SandboxError
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with every option's default (the sandbox deploys alone: its own copy of
+    codekiln.cli_common.DefaultsHelpFormatter)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        said = "default" in text.lower()  # the text already names its default
+        # Identity, not ==: a default of 0 is shown, only None/False/SUPPRESS are not.
+        if said or default is None or default is False or default is argparse.SUPPRESS:
+            return text or None
+        if default == []:
+            return text or None
+        if action.option_strings or action.nargs in ("?", "*"):
+            text += " (default: %(default)s)"
+        return text.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codekiln-sandbox", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     image = sub.add_parser("image", help="the sandbox image")
     isub = image.add_subparsers(dest="image_command", required=True)
-    b = isub.add_parser("build", help="build the sandbox image")
+    b = isub.add_parser("build", help="build the sandbox image", formatter_class=_DefaultsHelp)
     b.add_argument("--if-missing", action="store_true", help="do nothing if the tag exists")
     b.add_argument("--method", choices=("offline", "dockerfile"), default="offline")
     b.add_argument("--mirror", default="http://deb.debian.org/debian")
@@ -39,14 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     sv = isub.add_parser("save", help="write the sandbox image to a tarball")
     sv.add_argument("file", type=Path)
     sv.add_argument("--tag", default=None, help="image tag (default: the current recipe's)")
-    ld = isub.add_parser("load", help="load a tarball written by `image save` into the engine")
+    ld = isub.add_parser(
+        "load",
+        help="load a tarball written by `image save` into the engine",
+        formatter_class=_DefaultsHelp,
+    )
     ld.add_argument("file", type=Path)
     ld.add_argument(
         "--wait-s", type=float, default=0.0, help="wait this long for the engine to answer first"
     )
-    s = sub.add_parser("serve", help="serve the execution API")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
+    s = sub.add_parser("serve", help="serve the execution API", formatter_class=_DefaultsHelp)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free one)")
     s.add_argument("--token-file", type=Path, required=True)
     s.add_argument("--pool-size", type=int, default=None)
     s.add_argument("--max-queue", type=int, default=None)

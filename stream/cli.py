@@ -30,6 +30,7 @@ from typing import Any
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 
+from codekiln.cli_common import DefaultsHelpFormatter
 from codekiln.units import SizeError
 from codekiln.units import parse_size as parse_size_value
 
@@ -65,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codekiln-stream", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="stream inputs through the pipeline into --out")
+    fmt = DefaultsHelpFormatter  # --help shows every default
+    run = sub.add_parser(
+        "run", help="stream inputs through the pipeline into --out", formatter_class=fmt
+    )
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="folders, .jsonl[.zst], .parquet")
     run.add_argument(
         "--out", required=True, type=Path, help="output folder (resumed if it holds a run)"
@@ -100,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_executor_arguments(run)  # --executor {local,ray}, --address, ... (docs/ray.md)
     run.set_defaults(func=cmd_run)
 
-    worker = sub.add_parser("worker", help="watch a folder for input shards and process them")
+    worker = sub.add_parser(
+        "worker", help="watch a folder for input shards and process them", formatter_class=fmt
+    )
     worker.add_argument("--config", type=Path, required=True)
     worker.add_argument("--watch-dir", type=Path, help="overrides worker.watch_dir")
     worker.add_argument("--out", type=Path, help="overrides worker.out_dir")

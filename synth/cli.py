@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from codekiln.cli_common import default_data_dir
+from codekiln.cli_common import DefaultsHelpFormatter, default_data_dir
 
 from .errors import ConfigError, SynthError
 
@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     env = os.environ
     p = argparse.ArgumentParser(prog="codekiln-synth", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the synthesis job on a stream corpus")
+    fmt = DefaultsHelpFormatter  # --help shows every default
+    run = sub.add_parser(
+        "run", help="run the synthesis job on a stream corpus", formatter_class=fmt
+    )
     run.add_argument("--corpus", required=True, type=Path, help="a codekiln-stream corpus/ folder")
     run.add_argument("--out", required=True, type=Path)
     # run: flag > config file > environment (resolved in _cmd_run)
@@ -56,15 +59,18 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="Evol-Instruct / Infinity-Instruct / McEval JSONL files to ingest",
     )
-    score = sub.add_parser("score", help="AutoDS-score the text of each JSONL record")
+    score = sub.add_parser(
+        "score", help="AutoDS-score the text of each JSONL record", formatter_class=fmt
+    )
     score.add_argument("file", type=Path)
     score.add_argument("--llm-url", default=env.get("CODEKILN_LLM_URL"))
-    score.add_argument("--questions", default="code_quality")
-    score.add_argument("--field", default="text")
+    score.add_argument("--questions", default="code_quality", help="AutoDS question set")
+    score.add_argument("--field", default="text", help="the JSON field holding the text")
     dec = sub.add_parser(
         "decontam",
         help="check records against HumanEval(+)/MBPP(+); prints one JSON line per "
         "contaminated (or unreadable) record, then the totals",
+        formatter_class=fmt,
     )
     dec.add_argument("file", type=Path, help=".jsonl, .jsonl.zst, .parquet or a shard folder")
     dec.add_argument(
@@ -73,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         default=default_data_dir(env),
         help="benchmark files (default: $CODEKILN_DATA_DIR, else ../shared/data)",
     )
-    dec.add_argument("--field", default="text")
+    dec.add_argument("--field", default="text", help="the JSON field holding the text")
     sub.add_parser("prompts", help="list the prompt files and their parsers")
     return p
 

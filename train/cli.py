@@ -57,7 +57,9 @@ def _ds_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="codekiln-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fmt = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
+    from codekiln.cli_common import DefaultsHelpFormatter
+
+    fmt = DefaultsHelpFormatter  # --help shows every default
     run = sub.add_parser(
         "run", help="train (CPU or GPU; start with torchrun for several ranks)", formatter_class=fmt
     )

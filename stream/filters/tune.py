@@ -42,6 +42,7 @@ from codekiln.stream.filters.rules import Rule, RuleConfigError
 from codekiln.stream.filters.signals import SIGNALS, Unparseable
 from codekiln.stream.record import Record
 
+from codekiln.cli_common import DefaultsHelpFormatter
 from codekiln.progress import track
 from codekiln.shards import BadLine, ShardError, iter_objects
 
@@ -285,6 +286,7 @@ def _count_read(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tune",
+        formatter_class=DefaultsHelpFormatter,
         help="threshold tuning: retained vs filtered counts and perplexity for one rule",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )

@@ -88,3 +88,20 @@ def test_internal_error_is_one_line_and_logged(tmp_path: Path) -> None:
     assert "internal error: RuntimeError: kaboom" in line
     assert str(logs / "codekiln-synth.log") in line
     assert "Traceback" in (logs / "codekiln-synth.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("cli", "sub", "shown"),
+    [
+        ("stream", "run", "(default: local)"),
+        ("sandbox", "serve", "(default: 8080)"),
+        ("synth", "decontam", "(default: text)"),
+        ("eval", "evaluate", "(default: 4)"),
+        ("stream", "tune", "(default: 0)"),
+    ],
+)
+def test_help_shows_defaults(cli: str, sub: str, shown: str) -> None:
+    """--help of a subcommand shows the defaults of its options."""
+    proc = _run("-m", f"codekiln.{cli}.cli", sub, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert shown in " ".join(proc.stdout.split())

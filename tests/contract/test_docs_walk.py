@@ -52,6 +52,13 @@ NOT_RUN = {
     "#": "a comment",
 }
 
+#: Programs that are not codekiln's, shown to be run as they are: each with what the walk
+#: checks instead of running it (they need a model, a GPU or minutes to start).
+EXTERNAL = {
+    "vllm": "the vLLM server: installed by `make vllm` (checked: the target exists)",
+    ".venv-vllm/bin/vllm": "the vLLM server `make vllm` installs (checked: the target exists)",
+}
+
 #: Block languages that hold no commands: ``text`` blocks are diagrams.
 NOT_RUN_LANGS = {"text": "a diagram"}
 
@@ -152,6 +159,9 @@ def test_documented_command_is_understood(
         makefile = (REPO / "Makefile").read_text()
         for target in argv[1:]:
             assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"no make target {target}"
+        return
+    if argv[0] in EXTERNAL:
+        assert re.search(r"^vllm:", (REPO / "Makefile").read_text(), re.M), EXTERNAL[argv[0]]
         return
     if argv[0] == "torchrun":
         argv = ["codekiln-train", *argv[argv.index("codekiln.train.cli") + 1 :]]
@@ -307,7 +317,8 @@ def test_every_block_is_walked() -> None:
     for block, command in _commands():
         if _not_run(command) is None:
             program = _argv(command)[0]
-            assert program in {"make", "torchrun", *MAINS}, f"{block.where}: {command!r}"
+            known = {"make", "torchrun", *MAINS, *EXTERNAL}
+            assert program in known, f"{block.where}: {command!r}"
 
 
 # -- the tiny training run of docs/train.md ---------------------------------------------------
