@@ -115,3 +115,30 @@ def test_parse_is_shared() -> None:
     tree = doc.__dict__["_js_tree"]
     SIGNALS["js_cate_no_var"].fn(doc)
     assert doc.__dict__["_js_tree"] is tree
+
+
+class TestScanner:
+    """JavaScript code text is what pygments' JavaScript lexer leaves once comments go."""
+
+    @pytest.mark.parametrize(
+        ("text", "code"),
+        [
+            # a backtick in a regex opens no template string (the comment after it goes)
+            ("const r = /`/g; // tick\nf();\n", "const r = /`/g; \nf();\n"),
+            ("x = s.replace(/\\/*$/, '/'); // end\n", "x = s.replace(/\\/*$/, '/'); \n"),
+            ("if (/'/.test(s)) a(); /* c */\n", "if (/'/.test(s)) a(); \n"),
+            ("return /[/*]/.exec(s) // c\n", "return /[/*]/.exec(s) \n"),
+            ("#!/usr/bin/env node\n// doc\nrun();\n", "\n\nrun();\n"),
+            ("const q = a / b / c; // div\n", "const q = a / b / c; \n"),  # division
+            ("const t = `a ${b} // not a comment`;\n", "const t = `a ${b} // not a comment`;\n"),
+        ],
+    )
+    def test_regex_literals_and_shebang(self, text: str, code: str) -> None:
+        """Regex literals are code (a quote, backtick or ``/*`` in one opens nothing), a
+        ``#!`` first line is a comment, a division is not a regex."""
+        assert Document(text, "JavaScript", "a.js").code_text == code
+
+    def test_regex_is_not_a_string_literal(self) -> None:
+        """A regex literal is not counted among the string literals."""
+        doc = Document("const r = /ab+c/i;\nconst s = 'x';\n", "JavaScript", "a.js")
+        assert doc.strings == ["'x'"]
