@@ -85,3 +85,41 @@ def test_synth_has_no_bare_token_flag(capsys: pytest.CaptureFixture[str]) -> Non
     text = capsys.readouterr().out
     assert "--sandbox-token-file" in text
     assert "--sandbox-token " not in text
+
+
+async def test_eval_ctrl_c_is_one_line_and_resumes(
+    sandbox_service: SandboxService, data_dir: Path, tmp_path: Path
+) -> None:
+    """SIGINT during evaluate: exit 130 with one line; the same command then finishes."""
+    import signal
+
+    tasks = list(load_dataset("humaneval+", data_dir).tasks.values())[:12]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(
+        "".join(json.dumps({"task_id": t.task_id, "solution": t.canonical}) + "\n" for t in tasks)
+    )
+    token = tmp_path / "token"
+    token.write_text(sandbox_service.token)
+    argv = [
+        sys.executable, "-m", "codekiln.eval.cli", "evaluate", str(samples),
+        "--dataset", "humaneval+", "--data-dir", str(data_dir), "--out", str(tmp_path / "out"),
+        "--limit", "12", "--sandbox-url", sandbox_service.url, "--sandbox-token-file", str(token),
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    first = await proc.stderr.readline()  # "humaneval+ ...: 12 samples, 0 already done"
+    assert b"samples" in first
+    proc.send_signal(signal.SIGINT)
+    _, rest = await proc.communicate()
+    err = rest.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("codekiln-eval: interrupted")
+    again = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err2 = await again.communicate()
+    assert again.returncode == 0, err2.decode()[-2000:]
+    assert b"pass@1: 100.0" in out
