@@ -14,12 +14,15 @@ from rich.table import Table
 def metrics_table(metrics: RunMetrics, elapsed_s: float | None = None) -> Table:
     title = "codekiln stream" + (f"  {elapsed_s:.0f}s" if elapsed_s is not None else "")
     table = Table(title=title, title_justify="left")
-    for col in ("step", "in", "out", "dropped", "queue", "busy s"):
+    for col in ("step", "in", "rec/s", "out", "dropped", "queue", "busy s"):
         table.add_column(col, justify="left" if col == "step" else "right")
     for m in metrics:
+        # A stream has no known end (inputs are read as they come): the rate, not an ETA.
+        rate = f"{m.records_in / elapsed_s:,.0f}" if elapsed_s else "-"
         table.add_row(
             m.key,
             f"{m.records_in:,}",
+            rate,
             f"{m.records_out:,}",
             f"{m.dropped_total:,}",
             str(m.depth()),

@@ -53,3 +53,17 @@ def test_tune_shows_its_phases(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "tune: scoring" in proc.stderr
+
+
+def test_stream_run_table_shows_the_rate() -> None:
+    """The live table of a stream run shows records per second for each step."""
+    from codekiln.stream.metrics import RunMetrics
+    from codekiln.stream.runtime.progress import metrics_table
+
+    metrics = RunMetrics(["source", "sink"])
+    metrics["source"].records_in = 1000
+    out = io.StringIO()
+    Console(file=out, force_terminal=True, width=120).print(metrics_table(metrics, 4.0))
+    text = out.getvalue()
+    assert "rec/s" in text
+    assert "250" in text
