@@ -295,12 +295,28 @@ def format_agreement(stats: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(stats: dict[str, dict[str, Any]]) -> str:
+    """The agreement figures as the docs' table rows."""
+    lines = [
+        "| language | files | verdicts agree | ... where upstream parses | kept upstream / codekiln"
+        " | fired rules equal | signal values equal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tag, s in stats.items():
+        lines.append(
+            f"| {tag} | {s['files']} | {s['verdict']:.1%} | {s['verdict_parsed']:.1%} | "
+            f"{s['kept_up']} / {s['kept_ck']} | {s['rules']:.1%} | {s['signals']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lang", action="append", help="only these language tags")
     parser.add_argument("--diffs", type=int, default=0, help="print up to N uncovered diffs")
     parser.add_argument("--signal", help="print every value difference of this upstream signal")
     parser.add_argument("--numpy", action="store_true", help="without the C extension's loops")
+    parser.add_argument("--markdown", action="store_true", help="the figures as a docs table")
     args = parser.parse_args()
     if args.numpy:
         from tests.stream.native import numpy_only
@@ -317,6 +333,9 @@ def _report(args: argparse.Namespace) -> None:
         golden.rows = [r for r in golden.rows if r["tag"] in args.lang]
     results = run(golden)
     print(f"golden: {len(golden.rows)} files, skipped {len(golden.skipped)}")
+    if args.markdown:
+        print(format_markdown(agreement(results)))
+        return
     print(format_agreement(agreement(results)))
     counts: Counter[str] = Counter()
     for res in results:

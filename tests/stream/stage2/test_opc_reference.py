@@ -25,6 +25,7 @@ from tests.stream.stage2.opc_packages import missing_packages
 
 DOCS = ref.REPO / "docs" / "stream-stage2.md"
 BEGIN, END = "<!-- opc-deviations:begin -->", "<!-- opc-deviations:end -->"
+AGREE_BEGIN, AGREE_END = "<!-- opc-agreement:begin -->", "<!-- opc-agreement:end -->"
 #: At most this share of the golden files may be missing or changed before the test fails
 #: (the machine lacks the Debian packages the reference was made from: see the Makefile).
 MAX_SKIPPED = 0.05
@@ -110,6 +111,17 @@ def test_every_row_is_needed(results: list[ref.FileResult]) -> None:
     assert not stale, "\n".join(stale)
 
 
+def test_docs_agreement_figures_are_current(results: list[ref.FileResult]) -> None:
+    """docs/stream-stage2.md shows the agreement figures this code reaches."""
+    text = DOCS.read_text(encoding="utf-8")
+    match = re.search(re.escape(AGREE_BEGIN) + r"\n(.*?)" + re.escape(AGREE_END), text, re.S)
+    assert match, f"{DOCS} lacks the {AGREE_BEGIN} ... {AGREE_END} block"
+    assert match.group(1) == ref.format_markdown(ref.agreement(results)) + "\n", (
+        "the docs' agreement figures are not the current ones: "
+        "run python -m tests.stream.stage2.test_opc_reference --write-docs"
+    )
+
+
 def test_docs_table_is_the_data() -> None:
     """docs/stream-stage2.md shows exactly the deviation table's rows."""
     text = DOCS.read_text(encoding="utf-8")
@@ -144,15 +156,24 @@ def test_malformed_table_is_a_clear_error(text: str, message: str) -> None:
         load_deviations(text)
 
 
-def write_docs(path: Path = DOCS) -> None:
-    text = path.read_text(encoding="utf-8")
-    block = BEGIN + "\n" + render_markdown(load_deviations()) + END
+def _replace_block(text: str, begin: str, end: str, body: str) -> str:
+    block = begin + "\n" + body + end
     new, count = re.subn(
-        re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S
+        re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S
     )
     if not count:
-        raise SystemExit(f"{path} lacks the {BEGIN} ... {END} block")
-    path.write_text(new, encoding="utf-8")
+        raise SystemExit(f"{DOCS} lacks the {begin} ... {end} block")
+    return new
+
+
+def write_docs(path: Path = DOCS) -> None:
+    """Rewrite the docs' deviation table and agreement figures from the data and the code."""
+    text = path.read_text(encoding="utf-8")
+    text = _replace_block(text, BEGIN, END, render_markdown(load_deviations()))
+    if ref.GOLDEN.is_file():
+        figures = ref.format_markdown(ref.agreement(ref.run(ref.load_golden())))
+        text = _replace_block(text, AGREE_BEGIN, AGREE_END, figures + "\n")
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
