@@ -1,0 +1,132 @@
+"""Hostile jobs against their own time limit, and the innocent job after each, one container.
+
+Through the real service's HTTP API with a pool of one container, so every job lands where the
+previous one ran unless that one forced a recycle. Each hostile kind (fork bombs in Python, C
+and bash, a CLONE_PARENT zombie maker, a setsid sleeper) runs with a 1 s limit, followed by one
+correct Python program. Baseline, measured in the same run: a plain sleeper, which only waits for
+its deadline, in the same language (C's latency includes its compile). Prints, per kind, the
+client's latency (median and max) as a ratio to the time limit and to its language's baseline,
+how many innocent jobs after it failed, and the containers recycled. The target is at most
+1.2x the limit (for C, the baseline's compile time added).
+Run: ``python bench/bench_sandbox_isolation.py [--reps 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_sandbox import start_service
+from codekiln.sandbox.client import RunRequest, SandboxClient
+
+LIMIT_S = 1.0
+# Per language, a program that only sleeps: its latency is the deadline plus what the language
+# costs (the compile, for C).
+BASELINES = {
+    "python": "import time\ntime.sleep(30)\n",
+    "c": "#include <unistd.h>\nint main(void) { sleep(30); }\n",
+    "bash": "sleep 30\n",
+}
+HOSTILE = {
+    "fork bomb (python)": (
+        "python",
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+    ),
+    "fork bomb (c)": ("c", "#include <unistd.h>\nint main(void) { for (;;) fork(); }\n"),
+    "fork bomb (bash)": ("bash", ":(){ :|:& };:\nsleep 30\n"),
+    "zombie maker (c)": (
+        "c",
+        "#define _GNU_SOURCE\n#include <sched.h>\n#include <signal.h>\n#include <unistd.h>\n"
+        "static char stack[65536];\nstatic int child(void *a) { (void)a; pause(); return 0; }\n"
+        "int main(void) { for (int i = 0; i < 200; i++) "
+        "clone(child, stack + sizeof stack, CLONE_PARENT | SIGCHLD, NULL); sleep(30); }\n",
+    ),
+    "setsid sleepers": (
+        "python",
+        "import os, time\nfor _ in range(20):\n    if os.fork() == 0:\n        os.setsid()\n"
+        "        time.sleep(1000)\ntime.sleep(30)\n",
+    ),
+}
+INNOCENT = RunRequest(language="python", code="print(6 * 7)")
+
+
+async def recycled(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("codekiln_sandbox_containers_recycled_total{")
+    )
+
+
+async def timed(client: SandboxClient, language: str, code: str) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    r = await client.run(RunRequest(language=language, code=code, timeout_s=LIMIT_S))
+    return time.perf_counter() - t0, r.status
+
+
+async def run(reps: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-isolation-") as tmp:
+        proc, url, token = start_service(Path(tmp), 1, f"bench-isolation-{os.getpid()}")
+        try:
+            async with (
+                SandboxClient(url, token=token, retries=100) as client,
+                aiohttp.ClientSession() as http,
+            ):
+                await client.run(INNOCENT)  # warm-up
+                base_med = {}
+                for language, code in BASELINES.items():
+                    base = [(await timed(client, language, code))[0] for _ in range(reps)]
+                    base_med[language] = statistics.median(base)
+                    print(
+                        f"baseline: {language} sleeper, {LIMIT_S:g} s limit, x{reps}: median "
+                        f"{base_med[language]:.2f} s, max {max(base):.2f} s"
+                    )
+                for kind, (language, code) in HOSTILE.items():
+                    before = await recycled(http, url)
+                    lat, statuses, innocent_failed = [], Counter(), 0
+                    for _ in range(reps):
+                        dt, status = await timed(client, language, code)
+                        lat.append(dt)
+                        statuses[status] += 1
+                        r = await client.run(INNOCENT)
+                        innocent_failed += (r.status, r.stdout) != ("passed", "42\n")
+                    med = statistics.median(lat)
+                    print(
+                        f"  {kind:<20} median {med:5.2f} s = {med / LIMIT_S:.2f}x the limit "
+                        f"({med / base_med[language]:.2f}x its baseline), max {max(lat):5.2f} s = "
+                        f"{max(lat) / LIMIT_S:.2f}x; {dict(statuses)}; innocent jobs after it "
+                        f"failed: {innocent_failed}/{reps}; recycled: "
+                        f"{await recycled(http, url) - before}"
+                    )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(60)
+            if proc.poll() is None:
+                proc.kill()
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=5)
+    return asyncio.run(run(p.parse_args().reps))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
