@@ -8,9 +8,19 @@ on resume, so the figures of a resumed run equal those of an uninterrupted one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from codekiln.stream.record import Record
+
+#: The counters of one step as checkpoints, markers and manifest.json spell them (the one
+#: definition of these keys; ``in`` is a keyword, hence the functional form).
+StepCounts = TypedDict(
+    "StepCounts",
+    {"in": int, "out": int, "dropped": dict[str, int], "busy_s": float, "batches": int},
+)
 
 
 @dataclass
@@ -30,7 +40,7 @@ class StageMetrics:
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StepCounts:
         return {
             "in": self.records_in,
             "out": self.records_out,
@@ -39,12 +49,28 @@ class StageMetrics:
             "batches": self.batches,
         }
 
-    def restore(self, snap: dict[str, Any]) -> None:
+    def restore(self, snap: Mapping[str, Any]) -> None:
         self.records_in = int(snap["in"])
         self.records_out = int(snap["out"])
         self.dropped = Counter({str(k): int(v) for k, v in snap["dropped"].items()})
         self.busy_s = float(snap["busy_s"])
         self.batches = int(snap["batches"])
+
+    def count(self, n_in: int, live: list[Record], dropped: Iterable[Record]) -> None:
+        """One batch: ``n_in`` records came in, ``live`` went on, ``dropped`` were dropped."""
+        self.records_in += n_in
+        self.records_out += len(live)
+        self.batches += 1
+        for r in dropped:
+            self.dropped[r.drop_reason or "?"] += 1
+
+    def add(self, snap: Mapping[str, Any]) -> None:
+        """Add another copy's :meth:`snapshot` (a shard's counters, summed by an executor)."""
+        self.records_in += snap.get("in", 0)
+        self.records_out += snap.get("out", 0)
+        self.busy_s += snap.get("busy_s", 0)
+        self.batches += snap.get("batches", 0)
+        self.dropped.update(snap.get("dropped", {}))
 
 
 class RunMetrics:
@@ -56,13 +82,20 @@ class RunMetrics:
     def __getitem__(self, key: str) -> StageMetrics:
         return self.steps[key]
 
+    def step(self, key: str) -> StageMetrics:
+        """The step ``key``, added (after the others) when it is not there yet."""
+        m = self.steps.get(key)
+        if m is None:
+            m = self.steps[key] = StageMetrics(key)
+        return m
+
     def __iter__(self) -> Iterator[StageMetrics]:
         return iter(self.steps.values())
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
+    def snapshot(self) -> dict[str, StepCounts]:
         return {key: m.snapshot() for key, m in self.steps.items()}
 
-    def restore(self, snap: dict[str, dict[str, Any]]) -> None:
+    def restore(self, snap: Mapping[str, Mapping[str, Any]]) -> None:
         for key, values in snap.items():
             if key in self.steps:
                 self.steps[key].restore(values)

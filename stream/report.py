@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape  # light; xml.sax.saxutils imports urllib.request (about 10 ms)
 from pathlib import Path
@@ -116,7 +116,7 @@ def plot_languages(langs: dict[str, int], path: Path, top: int = 20) -> bool:
 
 
 def render(
-    manifest: dict[str, Any], plot_name: str | None, parts: Sequence[ReportPart] = ()
+    manifest: Mapping[str, Any], plot_name: str | None, parts: Sequence[ReportPart] = ()
 ) -> str:
     out: list[str] = ["# codekiln stream run", ""]
     state = "complete" if manifest.get("complete") else "in progress"
@@ -232,7 +232,9 @@ def render(
     return "\n".join(out)
 
 
-def write_report(out_dir: Path, manifest: dict[str, Any], parts: Sequence[ReportPart] = ()) -> Path:
+def write_report(
+    out_dir: Path, manifest: Mapping[str, Any], parts: Sequence[ReportPart] = ()
+) -> Path:
     plotted = plot_languages(manifest.get("langs", {}), out_dir / PLOT)
     path = out_dir / "report.md"
     atomic_write_bytes(path, render(manifest, PLOT if plotted else None, parts).encode())

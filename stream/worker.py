@@ -163,7 +163,7 @@ def claim_next(watch_dir: Path) -> Claim | None:
 UNREADABLE_REASONS = ("reader:unreadable", "reader:corrupt", "reader:missing")
 
 
-def unreadable_reasons(manifest: dict[str, Any]) -> str:
+def unreadable_reasons(manifest: Mapping[str, Any]) -> str:
     """``"reader:corrupt 1, ..."`` for the shard-level read failures of a run, else ``""``."""
     reasons = manifest.get("rejects", {}).get("reasons", {})
     return ", ".join(f"{r} {n}" for r, n in reasons.items() if r in UNREADABLE_REASONS and n)

@@ -26,6 +26,7 @@ from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
+from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.ray import _cluster, _shardio, tasks
 from codekiln.stream.ray.options import RayOptions
 from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, Shard, Step, compile_steps
@@ -327,20 +328,11 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
     elapsed: float,
 ) -> tuple[Checkpoint, dict[str, Any]]:
     """The completed run as a checkpoint (what the local runtime would have saved)."""
-    keys = [k for k, _ in built.stages]
-    totals: dict[str, dict[str, Any]] = {
-        k: {"in": 0, "out": 0, "dropped": Counter(), "busy_s": 0.0, "batches": 0}
-        for k in Pipeline.step_keys(keys)
-    }
+    totals = RunMetrics(Pipeline.step_keys([k for k, _ in built.stages]))
 
     def add(metrics: dict[str, Any]) -> None:
         for key, m in metrics.items():
-            t = totals.setdefault(
-                key, {"in": 0, "out": 0, "dropped": Counter(), "busy_s": 0.0, "batches": 0}
-            )
-            for field in ("in", "out", "busy_s", "batches"):
-                t[field] += m.get(field, 0)
-            t["dropped"].update(m.get("dropped", {}))
+            totals.step(key).add(m)
 
     sink: dict[str, Any] = {"corpus": [], "rejects": [], "langs": Counter(), "reasons": Counter()}
     stages = dict(built.stages)
@@ -388,7 +380,7 @@ def _collect(  # noqa: PLR0917 - private helper called once, from _run
     for key, stage in built.stages:
         if key not in reports:
             reports[key] = local_job.stage_reports([(key, stage)])[key]
-    metrics = {k: {**v, "dropped": dict(v["dropped"])} for k, v in totals.items()}
+    metrics = totals.snapshot()
     ckpt = Checkpoint(
         fingerprint=plan["fingerprint"],
         source_state={"budget": Budget().state()},

@@ -25,8 +25,10 @@ from typing import Any
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
+from codekiln.stream.dedup.clusters import RepoPartial
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage
+from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.ray import _shardio
 from codekiln.stream.ray.plan import MapStep, Shard
 from codekiln.stream.readers.base import Budget
@@ -136,34 +138,6 @@ def read_input(shard: Shard, config: StreamConfig, batch_size: int) -> Iterator[
 # -- map -------------------------------------------------------------------------------------
 
 
-class _Metrics:
-    def __init__(self) -> None:
-        self.steps: dict[str, dict[str, Any]] = {}
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        m = self.steps.get(key)
-        if m is None:
-            m = self.steps[key] = {
-                "in": 0,
-                "out": 0,
-                "dropped": Counter(),
-                "busy_s": 0.0,
-                "batches": 0,
-            }
-        return m
-
-    def count(self, key: str, n_in: int, live: list[Record], dropped: list[Record]) -> None:
-        m = self[key]
-        m["in"] += n_in
-        m["out"] += len(live)
-        m["batches"] += 1
-        for r in dropped:
-            m["dropped"][r.drop_reason or "?"] += 1
-
-    def to_json(self) -> dict[str, dict[str, Any]]:
-        return {k: {**v, "dropped": dict(v["dropped"])} for k, v in self.steps.items()}
-
-
 def _applier(
     job: MapJob, stages: dict[str, Stage], shard: int, result: Any
 ) -> Callable[[Record, int], None] | None:
@@ -187,7 +161,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     stages = stages_for(job.config, job.keys)
     layout, step = job.layout, job.step
     batch_size = job.config.runtime.batch_size
-    metrics = _Metrics()
+    metrics = RunMetrics([])
     if job.source_step is None:
         batches: Iterator[list[Record]] = read_input(shard, job.config, batch_size)
     else:
@@ -208,7 +182,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
         for batch in batches:
             if job.source_step is None:
                 live, dropped = split_dropped(batch)
-                metrics.count("source", len(batch), live, dropped)
+                metrics.step("source").count(len(batch), live, dropped)
             elif apply is not None:
                 assert step.apply is not None
                 live_in = 0
@@ -219,12 +193,12 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                     elif job.apply_method in ("fuzzy", "fuzzy_repo"):
                         rfuzzy.strip(record)
                 live, dropped = split_dropped(batch)
-                m = metrics[step.apply]
-                m["in"] += live_in
-                m["out"] += len(live)
+                m = metrics.step(step.apply)
+                m.records_in += live_in
+                m.records_out += len(live)
                 for r in dropped:
                     if r.drop_reason and r.drop_reason.startswith(stages[step.apply].name + ":"):
-                        m["dropped"][r.drop_reason] += 1
+                        m.dropped[r.drop_reason] += 1
             else:
                 live, dropped = split_dropped(batch)
             local += len(batch)
@@ -233,8 +207,8 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                     break
                 started = time.perf_counter()
                 new_live, new_dropped = split_dropped(run_stage(key, stages[key], live))
-                metrics[key]["busy_s"] += time.perf_counter() - started
-                metrics.count(key, len(live), new_live, new_dropped)
+                metrics.step(key).busy_s += time.perf_counter() - started
+                metrics.step(key).count(len(live), new_live, new_dropped)
                 live, dropped = new_live, dropped + new_dropped
             if prepare is not None and live:
                 assert isinstance(prepare, FuzzyDedupStage)
@@ -249,10 +223,10 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                 if dropped:
                     writers[1].write(dropped)
                     reasons.update(r.drop_reason or "?" for r in dropped)
-                sink = metrics["sink"]
-                sink["in"] += len(live) + len(dropped)
-                sink["out"] += len(live)
-                sink["batches"] += 1
+                sink = metrics.step("sink")
+                sink.records_in += len(live) + len(dropped)
+                sink.records_out += len(live)
+                sink.batches += 1
             else:
                 out.write(dropped + live)
         marker: dict[str, Any] = {"shard": shard.index, "start": job.start, "pid": os.getpid()}
@@ -266,7 +240,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
         else:
             out.commit()
             marker["records"] = out.records
-        marker["metrics"] = metrics.to_json()
+        marker["metrics"] = metrics.snapshot()
         marker["computed_here"] = computed_here
         marker["states"] = {key: stages[key].state_dict() for key in step.counted}
         marker["cpu_s"] = round(time.process_time() - cpu_start, 4)
@@ -328,7 +302,7 @@ def fuzzy_repo_keys(
     return (*parts, held)
 
 
-def fuzzy_repo_merge(stage: FuzzyDedupStage, *partials: rfuzzy.RepoPartial) -> Any:
+def fuzzy_repo_merge(stage: FuzzyDedupStage, *partials: RepoPartial) -> Any:
     return rfuzzy.merge_repos(list(partials), stage)
 
 
@@ -366,7 +340,7 @@ def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .rem
     work = layout.step_dir(step) / "work"
     work.mkdir(parents=True, exist_ok=True)
     stage_obj.open(work)
-    metrics = _Metrics()
+    metrics = RunMetrics([])
     for shard in shards:
         out = _shardio.ShardFileWriter(layout.shard_file(step, shard))
         for batch in _shardio.read_batches(layout.shard_file(step - 1, shard)):
@@ -374,19 +348,19 @@ def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .rem
             if live:
                 started = time.perf_counter()
                 new_live, new_dropped = split_dropped(run_stage(key, stage_obj, live))
-                metrics[key]["busy_s"] += time.perf_counter() - started
-                metrics.count(key, len(live), new_live, new_dropped)
+                metrics.step(key).busy_s += time.perf_counter() - started
+                metrics.step(key).count(len(live), new_live, new_dropped)
                 live, dropped = new_live, dropped + new_dropped
             out.write(dropped + live)
         if shard == shards[-1]:  # records the stage held back join the last shard
             tail = list(stage_obj.finish())
             live, dropped = split_dropped(tail)
-            m = metrics[key]
-            m["out"] += len(live)
+            m = metrics.step(key)
+            m.records_out += len(live)
             for r in dropped:
-                m["dropped"][r.drop_reason or "?"] += 1
+                m.dropped[r.drop_reason or "?"] += 1
             out.write(dropped + live)
         out.commit()
     report = stage_obj.report()
     cpu_s = round(time.process_time() - cpu_start, 4)
-    return {"start": start, "metrics": metrics.to_json(), "report": report, "cpu_s": cpu_s}
+    return {"start": start, "metrics": metrics.snapshot(), "report": report, "cpu_s": cpu_s}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codekiln.stream.metrics import StepCounts
 from codekiln.stream.readers.base import Position
 from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.errors import CheckpointError
@@ -30,7 +31,7 @@ class Checkpoint:
     position: Position | None = None
     source_state: dict[str, Any] | None = None
     stage_states: dict[str, bytes] = field(default_factory=dict)
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, StepCounts] = field(default_factory=dict)
     sink: dict[str, Any] | None = None
     complete: bool = False
     #: How many times this run was started on this output (1 = never resumed).

@@ -17,15 +17,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from codekiln.stream import registry
 from codekiln.stream.config import StreamConfig, resolve_stage
-from codekiln.stream.metrics import RunMetrics
+from codekiln.stream.manifest import (
+    FORMAT,
+    MANIFEST,
+    Manifest,
+    SkippedStage,
+    StageEntry,
+    write_manifest,
+)
+from codekiln.stream.metrics import RunMetrics, StepCounts
 from codekiln.stream.readers.inputs import InputSet
 from codekiln.stream.report import PLOT, ReportPart, write_report
 from codekiln.stream.runtime import checkpoint as ckpt_mod
-from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.checkpoint import Checkpoint
 from codekiln.stream.runtime.errors import CheckpointError, ConfigError, StageCrashed
 from codekiln.stream.runtime.pipeline import (
@@ -38,7 +45,6 @@ from codekiln.stream.runtime.pipeline import (
 from codekiln.stream.stage import Stage
 from codekiln.stream.writers.sink import RunSink
 
-MANIFEST = "manifest.json"
 REPORT = "report.md"
 
 
@@ -102,11 +108,11 @@ class JobSpec:
 @dataclass
 class JobResult:
     out_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     report_path: Path
     resumed: bool = False
     already_complete: bool = False
-    skipped_stages: list[dict[str, str]] = field(default_factory=list)
+    skipped_stages: list[SkippedStage] = field(default_factory=list)
     #: One-line notes of the after-commit steps for the terminal summary.
     summary: list[str] = field(default_factory=list)
 
@@ -115,13 +121,13 @@ class JobResult:
 class BuiltStages:
     stages: list[tuple[str, Stage]]
     names: dict[str, str]
-    skipped: list[dict[str, str]]
+    skipped: list[SkippedStage]
 
 
 def build_stages(config: StreamConfig, warn: Callable[[str], None] | None = None) -> BuiltStages:
     """Instantiate the configured stages (or the default pipeline, as far as it exists)."""
     entries: list[tuple[str, dict[str, Any]]] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[SkippedStage] = []
     classes: dict[int, type[Stage]] = {}
     if config.stages is None:
         for name in registry.DEFAULT_PIPELINE:
@@ -209,25 +215,20 @@ def clear_output(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
-    atomic_write_bytes(
-        out_dir / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
-    )
-
-
 def build_manifest(
     spec: JobSpec,
     built: BuiltStages,
     ckpt: Checkpoint,
     source: InputSet | None,
-) -> dict[str, Any]:
+) -> Manifest:
     """``manifest.json`` of the run ``ckpt`` describes (every executor writes this one)."""
     sink = ckpt.sink or {"corpus": [], "rejects": [], "langs": {}, "reasons": {}}
     metrics = ckpt.metrics
     reports = ckpt.final.get("reports", {})
-    stages = []
+    stages: list[StageEntry] = []
+    zero: StepCounts = {"in": 0, "out": 0, "dropped": {}, "busy_s": 0.0, "batches": 0}
     for key, stage in built.stages:
-        m = metrics.get(key, {"in": 0, "out": 0, "dropped": {}, "busy_s": 0.0})
+        m = metrics.get(key, zero)
         stages.append(
             {
                 "key": key,
@@ -242,10 +243,10 @@ def build_manifest(
                 "report": reports.get(key, {}),
             }
         )
-    src = metrics.get("source", {"in": 0, "out": 0, "dropped": {}})
+    src = metrics.get("source", zero)
     budget = (ckpt.source_state or {}).get("budget", {})
     return {
-        "format": "codekiln.stream.manifest/1",
+        "format": FORMAT,
         "complete": ckpt.complete,
         "fingerprint": ckpt.fingerprint,
         "starts": ckpt.starts,
@@ -341,7 +342,7 @@ async def commit_run(
     spec: JobSpec,
     built: BuiltStages,
     ckpt: Checkpoint,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     *,
     resumed: bool,
 ) -> JobResult:
@@ -476,7 +477,7 @@ def _prepare(  # noqa: PLR0917 - private helper called once, from run_job
                 ) from exc
 
 
-def _save_both(out_dir: Path, ckpt: Checkpoint, manifest: dict[str, Any]) -> None:
+def _save_both(out_dir: Path, ckpt: Checkpoint, manifest: Manifest) -> None:
     # The checkpoint is the commit point; manifest.json is its readable view, rewritten after.
     ckpt_mod.save(out_dir, ckpt)
     write_manifest(out_dir, manifest)
@@ -496,8 +497,8 @@ def stage_reports(stages: Sequence[tuple[str, Stage]]) -> dict[str, Any]:
 
 
 async def finish_run(
-    spec: JobSpec, manifest: dict[str, Any], ckpt: Checkpoint
-) -> tuple[dict[str, Any], Path, list[str]]:
+    spec: JobSpec, manifest: Manifest, ckpt: Checkpoint
+) -> tuple[Manifest, Path, list[str]]:
     """The run protocol's last step, shared by every executor: with the corpus committed
     (``ckpt`` complete and saved), run the after-commit steps, then write the final
     ``manifest.json`` and ``report.md``. Returns (manifest, report path, summary lines)."""
@@ -510,8 +511,8 @@ async def finish_run(
             ckpt.final[step.key] = done
             await asyncio.to_thread(ckpt_mod.save, out_dir, ckpt)
         entry = step.entry(done)
-        if entry is not None:
-            manifest[step.key] = entry
+        if entry is not None:  # a key of the step's own, beyond the engine's Manifest keys
+            cast(dict[str, Any], manifest)[step.key] = entry
     await asyncio.to_thread(write_manifest, out_dir, manifest)
     parts = [step.report(manifest) for step in spec.after_commit]
     report = await asyncio.to_thread(write_report, out_dir, manifest, parts)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from codekiln.stream.metrics import RunMetrics, StageMetrics
+from codekiln.stream.metrics import RunMetrics, StepCounts
 from codekiln.stream.readers.base import Item, Position
 from codekiln.stream.record import Record
 from codekiln.stream.runtime import executor as _executor
@@ -55,7 +55,7 @@ class Barrier:
     position: Position | None
     source_state: dict[str, Any]
     states: dict[str, bytes] = field(default_factory=dict)
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, StepCounts] = field(default_factory=dict)
 
 
 Message = Batch | Barrier
@@ -131,14 +131,6 @@ def split_dropped(records: list[Record]) -> tuple[list[Record], list[Record]]:
     if len(live) == len(records):
         return records, []
     return live, [r for r in records if r.drop_reason is not None]
-
-
-def _count(m: StageMetrics, n_in: int, live: list[Record], dropped: list[Record]) -> None:
-    m.records_in += n_in
-    m.records_out += len(live)
-    m.batches += 1
-    for r in dropped:
-        m.dropped[r.drop_reason or "?"] += 1
 
 
 class Pipeline:
@@ -262,7 +254,7 @@ class Pipeline:
             if items:
                 position = items[-1][0]
                 live, dropped = split_dropped([r for _, r in items])
-                _count(m, len(items), live, dropped)
+                m.count(len(items), live, dropped)
                 await out.put(Batch(live, dropped))
                 since += len(items)
             if ended:
@@ -335,7 +327,7 @@ class Pipeline:
                 result = await self._in_thread(run_stage, key, stage, msg.live)
                 m.busy_s += time.perf_counter() - start
                 live, dropped = split_dropped(result)
-                _count(m, len(msg.live), live, dropped)
+                m.count(len(msg.live), live, dropped)
                 msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
             await out.put(msg)
         await self._finish(key, stage, out)
@@ -392,7 +384,7 @@ class Pipeline:
                         # touches while the batch is out.
                         result = result.apply(msg.live)
                     live, dropped = split_dropped(_checked(key, result))
-                    _count(m, len(msg.live), live, dropped)
+                    m.count(len(msg.live), live, dropped)
                     msg = Batch(live, msg.dropped + dropped if dropped else msg.dropped)
                 await out.put(msg)
             await self._finish(key, stage, out)
