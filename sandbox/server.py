@@ -43,6 +43,8 @@ OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
 # http://host:port/t/<token> carries the token. ".+": a base64 token may hold "/".
 PATH_TOKEN_ROUTE = "/t/{token:.+}/run_code"
 PATH_TOKEN_LOGGED = "/t/<token>/run_code"
+# Weight of the newest run in the recent run time (Retry-After's estimate).
+RUN_TIME_WEIGHT = 0.3
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,6 +57,9 @@ class ServiceState:
         self.held = asyncio.Semaphore(config.results_held)
         self.held_now = 0  # how many of those are taken (health reports it)
         self.pending = 0
+        # Recent run time (admission to result), exponentially weighted: Retry-After.
+        # Starts at a trivial run's.
+        self.run_s_avg = 0.05
         self.started_at = time.time()
 
 
@@ -172,8 +177,10 @@ class _Admission:
         capacity = self._config.pool_size + self._config.max_queue
         if self._state.pending + self._n > capacity:
             self._metrics.rejected.inc(self._n)
-            # A rough wait: the queue ahead of us, drained pool_size at a time.
-            wait = max(1, math.ceil(self._state.pending / max(self._config.pool_size, 1) * 0.05))
+            # A run admitted now would take about what recent runs took from admission to
+            # result (the queue they waited in included): under slow or hostile work, runs
+            # that take their whole limit, the client is told to wait longer.
+            wait = max(1, math.ceil(self._state.run_s_avg))
             raise _Overloaded(min(wait, 30))
         self._state.pending += self._n
         self._metrics.queue_depth.set(self._state.pending)
@@ -197,7 +204,10 @@ async def _run_one(app: web.Application, req: RunRequest, lang: Language) -> Run
     result = await pool.run(req, lang)
     metrics = app[METRICS]
     metrics.runs.labels(lang.name, result.status).inc()
-    metrics.run_seconds.observe(time.monotonic() - t0)
+    elapsed = time.monotonic() - t0
+    metrics.run_seconds.observe(elapsed)
+    state = app[STATE]
+    state.run_s_avg += RUN_TIME_WEIGHT * (elapsed - state.run_s_avg)
     return result
 
 

@@ -224,6 +224,21 @@ async def test_full_queue_is_429_with_retry_after(tiny_service: SandboxService) 
     assert all(o.retry_after_s >= 1 for o in overloaded)
 
 
+async def test_retry_after_follows_the_recent_run_time(tiny_service: SandboxService) -> None:
+    """After runs that each took at least 1.5 s, a refused run is told to wait at least 2 s
+    (the recent run time, rounded up), not the 1 s of a queue of quick runs."""
+    slow = RunRequest(language="python", code="import time; time.sleep(1.5)", timeout_s=5)
+    async with SandboxClient(tiny_service.url, token=tiny_service.token, retries=0) as client:
+        for _ in range(4):
+            assert (await client.run(slow)).status == "passed"
+        results = await asyncio.gather(
+            *(client.run(slow) for _ in range(3)), return_exceptions=True
+        )
+    overloaded = [r for r in results if isinstance(r, Overloaded)]
+    assert overloaded, results
+    assert all(o.retry_after_s >= 2 for o in overloaded), overloaded
+
+
 async def test_client_retries_429_until_served(tiny_service: SandboxService) -> None:
     """With retries, the client waits out 429s and every run is served."""
     quick = RunRequest(language="python", code="import time; time.sleep(0.2); print('ok')")
