@@ -8,6 +8,7 @@ waits for a start (0.5-1 s).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from types import TracebackType
@@ -44,6 +45,44 @@ def job_message(request: RunRequest, lang: Language, config: SandboxConfig) -> d
     }
 
 
+class IdleWorkers:
+    """The idle workers (at most the pool's size: a worker is here, busy, or being replaced).
+    Waiting takers are served first come, first served; a taker that finds several idle
+    workers takes the one whose memory limit fits its job, else the longest idle."""
+
+    def __init__(self) -> None:
+        self._workers: list[Worker] = []
+        # Bound: the requests admitted (pool size + max_queue) that wait for a container.
+        self._takers: collections.deque[asyncio.Future[Worker]] = collections.deque()
+
+    def qsize(self) -> int:
+        return len(self._workers)
+
+    def put_nowait(self, worker: Worker) -> None:
+        while self._takers:
+            taker = self._takers.popleft()
+            if not taker.done():
+                taker.set_result(worker)
+                return
+        self._workers.append(worker)
+
+    async def get(self, memory_limit_mb: int) -> Worker:
+        if self._workers:
+            for i, worker in enumerate(self._workers):
+                if worker.memory_limit_mb == memory_limit_mb:
+                    return self._workers.pop(i)
+            return self._workers.pop(0)
+        taker: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        self._takers.append(taker)
+        try:
+            return await taker
+        except asyncio.CancelledError:
+            # Handed a worker in the same step as the cancellation: give it to the next.
+            if taker.done() and not taker.cancelled():
+                self.put_nowait(taker.result())
+            raise
+
+
 class Pool:
     """Owns the containers; use as an async context manager (it owns the replacement tasks)."""
 
@@ -52,7 +91,7 @@ class Pool:
         self._engine = engine
         self._metrics = metrics
         # Bound: the pool size. A worker is idle here, busy with one job, or being replaced.
-        self._idle: asyncio.Queue[Worker] = asyncio.Queue(maxsize=config.pool_size)
+        self._idle = IdleWorkers()
         self._live: set[Worker] = set()
         # Bound: config.spare_containers (one start per replacement, only while below it).
         self._spares: list[Worker] = []
@@ -195,9 +234,14 @@ class Pool:
         deadline_s = request.timeout_s + self._config.host_grace_s
         if lang.compile:
             deadline_s += self._config.compile_timeout_s
-        worker = await self._idle.get()
+        # An idle container whose memory limit already fits this job, if there is one: it needs
+        # no engine call to change it before the job starts (message size approximated).
+        size = len(request.code) + len(request.tests or "") + len(request.stdin)
+        size += sum(len(k) + len(v) for k, v in request.files.items())
+        worker = await self._idle.get(self._engine.memory_limit_mb(request.memory_mb, size))
         self._gauges()
         t0 = time.monotonic()
+        limit_before = worker.memory_limit_mb
         try:
             raw = await worker.run(msg, deadline_s)
         except TimeoutError:
@@ -214,6 +258,8 @@ class Pool:
             # Cancelled mid-job: the container may still be running it, so it is not reused.
             self._recycle(worker, "cancelled")
             raise
+        if worker.memory_limit_mb != limit_before:
+            self._metrics.limit_updates.inc()
         raw.pop("id", None)
         if raw.pop("pending_cleanup", False):
             # The verdict is back; the supervisor cleans up (a fork bomb's processes take a

@@ -58,6 +58,11 @@ class Metrics:
             "Container starts that failed",
             registry=r,
         )
+        self.limit_updates = Counter(
+            "codekiln_sandbox_memory_limit_updates",
+            "Engine calls changing a container's memory limit before a job",
+            registry=r,
+        )
         self.reaped = Counter(
             "codekiln_sandbox_orphans_reaped", "Orphan containers removed at start", registry=r
         )

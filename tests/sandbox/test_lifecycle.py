@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import docker
 import pytest
 from codekiln.sandbox.client import RunRequest, RunResult, SandboxClient
@@ -178,3 +179,38 @@ def test_engine_blind_to_the_temporary_directory(tmp_path: Path, shared: bool) -
             proc.wait()
         shutil.rmtree(visible, ignore_errors=True)
     assert _wait_for(lambda: not _containers(instance))
+
+
+async def test_a_job_takes_the_idle_container_whose_memory_limit_fits(tmp_path: Path) -> None:
+    """With every container idle, a job goes to one whose memory limit already fits it: runs
+    alternating between two memory_mb values change a container's limit once, not per run."""
+    service = start_service(tmp_path, pool_size=2)
+    try:
+        async with (
+            SandboxClient(service.url, token=service.token) as client,
+            aiohttp.ClientSession() as http,
+        ):
+
+            async def all_idle() -> None:
+                for _ in range(600):
+                    async with http.get(f"{service.url}/healthz") as h:
+                        if (await h.json())["idle"] == 2:
+                            return
+                    await asyncio.sleep(0.05)
+                raise AssertionError("the pool did not come back to 2 idle containers")
+
+            for memory_mb in (128, 128, 256, 256, 128, 128, 256, 256):
+                await all_idle()
+                r = await client.run(
+                    RunRequest(language="python", code="print(1)", memory_mb=memory_mb)
+                )
+                assert r.status == "passed", r
+            async with http.get(f"{service.url}/metrics") as m:
+                metrics = await m.text()
+    finally:
+        stop_service(service)
+    updates = [
+        line for line in metrics.splitlines()
+        if line.startswith("codekiln_sandbox_memory_limit_updates_total ")
+    ]  # fmt: skip
+    assert updates == ["codekiln_sandbox_memory_limit_updates_total 1.0"], updates
