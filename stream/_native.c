@@ -24,7 +24,7 @@
 
 /* Work between two PyErr_CheckSignals calls. */
 #define CHECK_EVERY (1 << 16)
-#define NATIVE_VERSION 4
+#define NATIVE_VERSION 5
 
 static uint64_t table_seed;
 
@@ -45,11 +45,9 @@ static inline uint64_t mix64(uint64_t x)
 
 /* ---- words ------------------------------------------------------------------------------- */
 
-/* Room for the ids and lengths of the words of a text of n characters: words are separated,
- * so there are at most n / 2 + 1 of them. 0, or -1 with an exception set. */
-static int word_arrays_new(Py_ssize_t n, PyObject **ids, PyObject **lens)
+/* Room for the ids and lengths of `cap` words. 0, or -1 with an exception set. */
+static int word_arrays_new(Py_ssize_t cap, PyObject **ids, PyObject **lens)
 {
-    Py_ssize_t cap = n / 2 + 1;
     *ids = PyBytes_FromStringAndSize(NULL, cap * 8);
     *lens = PyBytes_FromStringAndSize(NULL, cap * 8);
     if (*ids == NULL || *lens == NULL) {
@@ -94,7 +92,8 @@ static PyObject *ascii_words(PyObject *self, PyObject *arg)
         return NULL;
     const unsigned char *p = view.buf;
     Py_ssize_t n = view.len;
-    if (word_arrays_new(n, &ids, &lens) < 0) {
+    /* words are separated: at most n / 2 + 1 of them */
+    if (word_arrays_new(n / 2 + 1, &ids, &lens) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
@@ -232,6 +231,53 @@ static PyObject *base64_runs(PyObject *self, PyObject *args)
 }
 
 /* ---- words and character classes of any str ------------------------------------------- */
+
+PyDoc_STRVAR(str_tokens_doc,
+"str_tokens(text) -> (ids, lengths)\n\n"
+"Tokens of a str as the regular expression \\w+|[^\\w\\s]+ finds them (nltk's wordpunct\n"
+"tokenizer): runs of word characters (str.isalnum(), or '_') and runs of other characters\n"
+"that are not whitespace (str.isspace()); a 64-bit id per token (equal tokens, equal ids) and\n"
+"its length in characters, each as bytes of int64. Callers normalise the text first.");
+
+static PyObject *str_tokens(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "str_tokens: expected a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    PyObject *ids, *lens;
+    /* a word and a run of other characters need no separator: up to one token a character */
+    if (word_arrays_new(n + 1, &ids, &lens) < 0)
+        return NULL;
+    int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
+    int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
+    Py_ssize_t count = 0, i = 0;
+    /* 0: whitespace, 1: word character, 2: any other character */
+#define CLASS_OF(ch) \
+    (((ch) == '_' || Py_UNICODE_ISALNUM(ch)) ? 1 : Py_UNICODE_ISSPACE(ch) ? 0 : 2)
+    while (i < n) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        int cls = CLASS_OF(ch);
+        if (cls == 0) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        uint64_t h = 0xCBF29CE484222325ULL;
+        while (i < n && CLASS_OF(ch = PyUnicode_READ(kind, data, i)) == cls) {
+            h = (h ^ ch) * 0x100000001B3ULL;
+            i++;
+        }
+        id_out[count] = word_id(h, i - start);
+        len_out[count] = i - start;
+        count++;
+    }
+#undef CLASS_OF
+    return word_arrays_done(ids, lens, count);
+}
 
 PyDoc_STRVAR(str_classes_doc,
 "str_classes(text) -> (letters, digits, whitespace)\n\n"
@@ -921,6 +967,7 @@ static PyMethodDef methods[] = {
     {"ascii_profile", ascii_profile, METH_O, ascii_profile_doc},
     {"hex_runs", hex_runs, METH_VARARGS, hex_runs_doc},
     {"base64_runs", base64_runs, METH_VARARGS, base64_runs_doc},
+    {"str_tokens", str_tokens, METH_O, str_tokens_doc},
     {"str_classes", str_classes, METH_O, str_classes_doc},
     {"ngram_signals", ngram_signals, METH_VARARGS, ngram_signals_doc},
     {"minhash_words", minhash_words, METH_O, minhash_words_doc},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 #: The VERSION of _native.c this Python code was written against.
-EXPECTED_VERSION = 4
+EXPECTED_VERSION = 5
 
 try:
     from codekiln.stream import _native as _loaded

@@ -208,28 +208,36 @@ _COMMENT_STARTS: dict[str, str] = {
 #: Word tokens of the normalised text (nltk's ``wordpunct_tokenize``).
 _WORD = re.compile(r"\w+|[^\w\s]+")
 _WORD_BYTES = re.compile(rb"[a-z0-9]+")
-#: Control characters the normalisation removes (or makes spaces), full-width and CJK
-#: punctuation it makes ASCII, and ASCII punctuation it replaces by a space, in one table.
-_FULL_PUNCT = "\u3002\u3001\uff1d\u300a\u300b\u3010\u3011\u300c\u300d\u201c\u201d\u2018\u2019"
-_NORMALISE: dict[int, str | None] = {
-    **dict.fromkeys([*range(0x08), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x202C], None),
-    0x2009: " ",
-    0x200B: " ",
-    **dict.fromkeys(map(ord, string.punctuation), " "),
-    **dict.fromkeys(map(ord, _FULL_PUNCT), " "),
-    0xFFE5: "\u00a5",
-}
-for _code in range(0xFF01, 0xFF5F):  # full-width forms: punctuation -> space, others kept
-    _NORMALISE[_code] = " " if chr(_code - 0xFEE0) in string.punctuation else chr(_code)
+#: The normaliser's steps (upstream's ``normalize_text``): control characters removed, full-width
+#: and CJK punctuation made ASCII and ASCII punctuation replaced by a space (in one step: both
+#: end as a space; thin and zero-width spaces too), the full-width yen sign made a yen sign.
+_REMOVED = re.compile("[\x00-\x07\x0e-\x1a\x1c-\x1f\u202c]")
+_FULL_PUNCT = "\u3002\u3001\u300a\u300b\u3010\u3011\u300c\u300d\u201c\u201d\u2018\u2019"
+_TO_SPACE = re.compile(
+    "["
+    + re.escape(string.punctuation)
+    + re.escape("".join(chr(ord(c) + 0xFEE0) for c in string.punctuation))
+    + _FULL_PUNCT
+    + "\u2009\u200b]"
+)
 #: ASCII bytes the fast path cannot handle (removed controls, and the other non-space controls
 #: that are tokens of their own).
 _ASCII_SPECIAL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
 
+def normal_text(text: str) -> str:
+    """``text`` as upstream's normaliser leaves it, before it is cut into words."""
+    if _REMOVED.search(text):
+        text = _REMOVED.sub("", text)
+    text = _TO_SPACE.sub(" ", text).replace("\uffe5", "\u00a5").lower()
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text
+
+
 def normal_words(text: str) -> list[str]:
     """The words of ``text`` as upstream's normaliser and tokenizer find them."""
-    normal = unicodedata.normalize("NFKC", text.translate(_NORMALISE).lower())
-    return _WORD.findall(normal)
+    return _WORD.findall(normal_text(text))
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -430,6 +438,9 @@ class Document:
         bytes taken from one prefix sum over the whole text (numpy, no per-word Python work).
         """
         if not self._plain_ascii:
+            if _native is not None:  # the same words (tokens of the normalised text), in C
+                raw_ids, raw_lengths = _native.str_tokens(normal_text(self.text))
+                return np.frombuffer(raw_ids, dtype=np.int64), np.frombuffer(raw_lengths, np.int64)
             words = self.words
             ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
             lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
@@ -584,6 +595,8 @@ class Document:
         comments = self._scan[1]
         total = sum(map(len, comments))
         if self.family == "perl":  # whole lines, their breaks included
+            return total
+        if self.family == "js":  # pygments' JavaScript lexer leaves the line break as code
             return total
         for comment in comments:
             if comment[0] == "\n":

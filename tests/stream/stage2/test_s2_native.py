@@ -109,6 +109,17 @@ class TestStrWordsAndClasses:
 
 
 @needs_native
+def test_tokens_need_no_separator() -> None:
+    """A word and a run of symbols touch: one token a character at most, never past the
+    buffer (20,000 tokens in 20,000 characters)."""
+    text = "a\u00a9" * 10_000
+    ids, lengths = Document(text)._word_arrays
+    assert lengths.tolist() == [1] * 20_000
+    assert len(set(ids[0::2].tolist())) == 1
+    assert ids[0] != ids[1]
+
+
+@needs_native
 class TestAsciiProfile:
     @settings(max_examples=200, deadline=None)
     @given(_ASCII_TEXT)
