@@ -71,7 +71,7 @@ def _trusted_key(x: Any, _depth: int = 0) -> bool:
     t = type(x)
     if t in _ATOMS:
         return True
-    eq = t.__eq__
+    eq: Any = t.__eq__
     if eq is tuple.__eq__ or eq is frozenset.__eq__:
         return all(_trusted_key(e, _depth + 1) for e in x)
     return eq in _TRUSTED_EQ

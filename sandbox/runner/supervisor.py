@@ -5,21 +5,25 @@ on the image's python3, stdlib only, single-threaded (it forks).
 
 Protocol, both directions: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
 The supervisor first sends ``{"ready": true, ...}``; then for every job message it sends one
-result message. EOF ends it. The channel is a unix socket the service listens on in a directory
-bind-mounted read-only at ``cfg["channel"]``'s directory: the supervisor connects once, at start,
-before any job exists, and the service then removes the socket (THREAT_MODEL.md). Without
-``cfg["channel"]``, or when there is no socket to connect to, the channel is the container's
-attached stdin/stdout (the hello says which).
+result message (with ``recycle`` and ``anomaly``), or, when the job asks ``report_early``, two:
+the result as soon as the verdict is known (``pending_cleanup``), then the clean-up's report
+(``recycle``, ``anomaly``). EOF ends it. The channel is a unix socket the service listens on
+in a directory bind-mounted read-only at ``cfg["channel"]``'s directory: the supervisor connects
+once, at start, before any job exists, and the service then removes the socket (THREAT_MODEL.md).
+Without ``cfg["channel"]``, or when there is no socket to connect to, the channel is the
+container's attached stdin/stdout (the hello says which).
 
-Per job: a child forks, starts a new session, drops to the job uid, writes the files into the
-work directory (empty: checked after every job), sets rlimits and runs (Python: the harness, in
-the forked warm interpreter; other languages: compile, then exec). The supervisor feeds stdin,
-reads stdout/stderr up to a byte cap while the job runs and enforces the deadline. Afterwards it
+Per job: a child forks, starts a new session, drops to the job uid and SCHED_IDLE, writes the
+files into the work directory (empty: checked after every job), sets rlimits and runs (Python:
+the harness, in the forked warm interpreter; other languages: compile, then exec). The
+supervisor feeds stdin, reads stdout/stderr up to a byte cap while the job runs and enforces the
+deadline. Afterwards, as the subreaper of everything the job left, it reaps every ended child and
 checks, without forking, that the container holds no task but init and itself (the pids
-cgroup's count) and that no writable directory holds anything; only when either check fails
-does a "reaper" child drop to the job uid, kill every process of that uid (``kill(-1)``: setsid
-escapees included) and wipe every directory the job could write. The supervisor itself has no
-CAP_KILL: it can neither signal nor be signalled by the job.
+cgroup's count) and that no writable directory or IPC namespace holds anything; only when that
+fails does it kill every process of the job uid (one ``kill(-1)``, with the job uid as its
+effective uid only: the supervisor has no CAP_KILL), wait for them, and have a child dropped to
+the job uid wipe every directory the job could write. A container is kept only when it is then
+proven clean. The job can neither signal nor trace the supervisor (other real and saved uid).
 """
 
 from __future__ import annotations
