@@ -30,6 +30,7 @@ from typing import IO, Any
 import yaml
 from codekiln.train._errors import ConfigError, DataError, LaunchError, ManifestError, TrainError
 from codekiln.train.kube._objects import (
+    DEFAULT_NAMESPACE,
     EVAL_DATASETS,
     TRAIN_KINDS,
     VLLM_IMAGE,
@@ -41,11 +42,8 @@ from codekiln.train.kube._objects import (
 )
 from codekiln.train.kube._schema import validate_all
 
-#: The namespace of k8s/ (k8s/overlays/prod and the `kubectl -n codekiln` commands of
-#: k8s/README.md), so a launched job finds the PVCs and the sandbox token the manifests made.
-DEFAULT_NAMESPACE = "codekiln"
-
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "JobOutcome",
     "eval_launch_main",
     "on_corpus_committed",

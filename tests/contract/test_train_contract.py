@@ -55,6 +55,30 @@ def test_launcher_namespace_is_the_manifests(capsys: pytest.CaptureFixture[str])
     assert f"-n {DEFAULT_NAMESPACE} " in (REPO / "k8s/README.md").read_text()
 
 
+def test_dry_run_renders_into_the_manifests_namespace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`codekiln-train launch --dry-run` without --namespace renders into k8s/'s namespace."""
+    from codekiln.train.launcher import DEFAULT_NAMESPACE
+
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"preset": "tiny"},
+                "data": {"corpus_dir": "/data/corpus", "tokenizer_path": "/data/tok.json"},
+                "batch": {"global_batch": 64, "micro_batch": 4},
+                "checkpoint": {"dir": "/ckpt", "export_dir": "/ckpt/export"},
+            }
+        )
+    )
+    argv = ["launch", "--name", "t1", "--image", "img:1", "--config", str(config), "--dry-run"]
+    assert train_main(argv) == 0
+    objects = [o for o in yaml.safe_load_all(capsys.readouterr().out) if o]
+    assert objects
+    assert {o["metadata"].get("namespace") for o in objects} == {DEFAULT_NAMESPACE}
+
+
 @pytest.mark.slow
 def test_ctrl_c_is_one_line_and_resumable(
     tmp_path: Path,

@@ -18,6 +18,10 @@ from codekiln.train._errors import ConfigError
 from codekiln.train.config import TrainConfig
 from codekiln.train.distributed import deepspeed_config
 
+#: The namespace of k8s/ (k8s/overlays/prod and the `kubectl -n codekiln` commands of
+#: k8s/README.md), so a launched job finds the PVCs and the sandbox token the manifests made.
+DEFAULT_NAMESPACE = "codekiln"
+
 TRAIN_KINDS = ("pytorchjob", "indexed-job")
 EVAL_DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+")
 MAX_GPUS_PER_NODE = 16
@@ -61,7 +65,7 @@ class TrainJobParams:
     name: str
     image: str
     train_config: dict[str, Any]  # the training config as a mapping; paths as seen in the pod
-    namespace: str = "default"
+    namespace: str = DEFAULT_NAMESPACE
     nodes: int = 1
     gpus_per_node: int = 8
     kind: str = "pytorchjob"
@@ -270,11 +274,12 @@ def build_train_objects(p: TrainJobParams) -> list[dict[str, Any]]:
 #: the ones tested. v0.11.0, used before, predates the stop-string cap.
 VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
 
+
 @dataclass(frozen=True, slots=True)
 class EvalJobParams:
     name: str
     image: str
-    namespace: str = "default"
+    namespace: str = DEFAULT_NAMESPACE
     model_path: str | None = None  # a transformers checkpoint dir on the checkpoints volume
     endpoint: str | None = None  # an existing OpenAI-compatible endpoint instead of vLLM
     model_name: str = "codekiln"
