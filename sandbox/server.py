@@ -301,7 +301,13 @@ async def _stream_batch(
             state.held_now += 1
             tg.create_task(one(i, r, lang))
 
-    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            # Sent before the middleware sees the response: it sets this one too late.
+            "X-Request-Id": request.get("request_id", ""),
+        }
+    )
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(start_in_order(tg))

@@ -128,10 +128,14 @@ class TestValidation:
 
 
 class TestObservability:
-    async def test_request_id_is_echoed(self, http: aiohttp.ClientSession) -> None:
-        """The X-Request-Id given is echoed back."""
-        body = {"language": "python", "code": "pass"}
-        async with http.post("/v1/run", json=body, headers={"X-Request-Id": "abc123"}) as resp:
+    @pytest.mark.parametrize("route", ["/v1/run", "/v1/run/batch"])
+    async def test_request_id_is_echoed(self, http: aiohttp.ClientSession, route: str) -> None:
+        """The X-Request-Id given is echoed back (the streamed batch answer included)."""
+        body: object = {"language": "python", "code": "pass"}
+        if route.endswith("batch"):
+            body = [body]
+        async with http.post(route, json=body, headers={"X-Request-Id": "abc123"}) as resp:
+            assert resp.status == 200
             assert resp.headers["X-Request-Id"] == "abc123"
 
     async def test_metrics_count_runs(self, http: aiohttp.ClientSession) -> None:
