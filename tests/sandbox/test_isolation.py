@@ -177,6 +177,28 @@ class TestMemoryPerJob:
             if r.status == "passed":
                 assert r.memory_mb <= mb, r
 
+    async def test_files_filling_every_tmpfs_are_memory(self, solo: SandboxClient) -> None:
+        """Files are memory on tmpfs: filling /sandbox, /tmp and /dev/shm at 64 MiB is
+        memory_exceeded, and the next job in the same container finds them empty."""
+        code = (
+            CONTAINER_ID + "for d in ('/sandbox', '/tmp', '/dev/shm'):\n"
+            "    try:\n"
+            "        for k in range(4):\n"
+            "            with open(f'{d}/fill{k}', 'wb') as f:\n"
+            "                for _ in range(32):\n"
+            "                    f.write(b'x' * (1 << 20))\n"
+            "    except OSError:\n"
+            "        pass\n"
+        )
+        before = await run_py(solo, CONTAINER_ID, memory_mb=64)
+        r = await run_py(solo, code, memory_mb=64)
+        assert r.status == "memory_exceeded", r
+        after = await run_py(
+            solo, CONTAINER_ID + "import os\nprint(os.listdir('/tmp') + os.listdir('/dev/shm'))\n"
+        )
+        assert after.stdout.split("\n")[1] == "[]", after
+        assert container_of(before) == container_of(after), "the container was not kept"
+
     async def test_javascript_at_a_tiny_limit_is_memory_exceeded_not_a_hang(
         self, solo: SandboxClient
     ) -> None:
