@@ -1,7 +1,8 @@
 """The Ray driver: ``codekiln-stream run --executor ray``, resumable shard by shard.
 
-The run is the plan of :mod:`.plan` executed step by step; every shard task commits its output
-and then its marker (:mod:`.tasks`), every dedup step its result, so:
+The run is the plan of :mod:`codekiln.stream.sharded.plan` executed step by step, as Ray tasks
+running :mod:`codekiln.stream.sharded.tasks`; every shard task commits its output and then its
+marker, every dedup step its result, so:
 
 - a **worker** that dies mid-task is replaced and the task retried by Ray (``max_retries``); the
   retry rewrites the same files;
@@ -26,18 +27,16 @@ from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
-from codekiln.stream.metrics import RunMetrics
-from codekiln.stream.ray import _cluster, _shardio, tasks
+from codekiln.stream.ray import _cluster
 from codekiln.stream.ray.options import RayOptions
-from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, Shard, Step, compile_steps
-from codekiln.stream.ray.plan import plan_shards as _plan_shards
-from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import InputSet
 from codekiln.stream.runtime import job as local_job
-from codekiln.stream.runtime.checkpoint import Checkpoint
 from codekiln.stream.runtime.errors import CheckpointError, ConfigError
 from codekiln.stream.runtime.job import BuiltStages, JobResult, JobSpec
-from codekiln.stream.runtime.pipeline import Pipeline
+from codekiln.stream.sharded import files, tasks
+from codekiln.stream.sharded.collect import collect
+from codekiln.stream.sharded.plan import DedupStep, MapStep, SerialStep, Shard, Step, compile_steps
+from codekiln.stream.sharded.plan import plan_shards as _plan_shards
 from codekiln.stream.stage import Stage
 
 PLAN = "plan.json"
@@ -77,7 +76,7 @@ def run_ray_blocking(
             )
         return asyncio.run(local_job.report_complete(spec, built, previous))
 
-    plan = _shardio.read_json(layout.root / PLAN)
+    plan = files.read_json(layout.root / PLAN)
     if plan is not None and plan["fingerprint"] != fp:
         raise CheckpointError(
             f"{out_dir} holds an unfinished Ray run with other inputs or config (fingerprint "
@@ -95,7 +94,7 @@ def run_ray_blocking(
             "partitions": options.partitions,
         }
     plan["starts"] += 1
-    _shardio.write_json(layout.root / PLAN, plan)
+    files.write_json(layout.root / PLAN, plan)
     shards = [Shard.from_json(s) for s in plan["shards"]]
 
     started = time.monotonic()
@@ -121,7 +120,7 @@ def run_ray_blocking(
             _cluster.shutdown()
     elapsed = time.monotonic() - started
 
-    ckpt, executor = _collect(spec, built, layout, shards, steps, plan, elapsed)
+    ckpt, executor = collect(spec, built, layout, shards, steps, plan, elapsed)
     manifest = local_job.build_manifest(spec, built, ckpt, None)
     manifest["missing_inputs"] = [s.path for s in shards if s.kind == "missing"]
     manifest["elapsed_s"] = round(elapsed, 3)
@@ -198,7 +197,7 @@ class _Driver:
             source_step = step.index - 2 if isinstance(before, DedupStep) else step.index - 1
             if isinstance(before, DedupStep):
                 apply_method = before.method
-                result = _shardio.read_pickle(self.layout.result(before.index))
+                result = files.read_pickle(self.layout.result(before.index))
                 per_shard = result["per_shard"]
                 if "all" in result:  # repository level: one decision table for every shard
                     apply_method = "fuzzy_repo"
@@ -284,7 +283,7 @@ class _Driver:
     def _computed_here(self, step: DedupStep) -> int:
         return sum(
             int(
-                (_shardio.read_json(self.layout.marker(step.index - 1, s.index)) or {}).get(
+                (files.read_json(self.layout.marker(step.index - 1, s.index)) or {}).get(
                     "computed_here", 0
                 )
             )
@@ -297,8 +296,8 @@ class _Driver:
         result = {"per_shard": per_shard, "report": report}
         if shared is not None:
             result["all"] = shared
-        _shardio.write_pickle(self.layout.result(step.index), result)
-        _shardio.write_json(
+        files.write_pickle(self.layout.result(step.index), result)
+        files.write_json(
             self.layout.step_marker(step.index), {"start": self.start, "report": report}
         )
 
@@ -315,102 +314,4 @@ class _Driver:
             self.start,
         )
         (marker,) = self.wait([ref], f"serial stage {step.stage!r}")
-        _shardio.write_json(self.layout.step_marker(step.index), marker)
-
-
-def _collect(  # noqa: PLR0917 - private helper called once, from _run
-    spec: JobSpec,
-    built: BuiltStages,
-    layout: tasks.Layout,
-    shards: list[Shard],
-    steps: list[Step],
-    plan: dict[str, Any],
-    elapsed: float,
-) -> tuple[Checkpoint, dict[str, Any]]:
-    """The completed run as a checkpoint (what the local runtime would have saved)."""
-    totals = RunMetrics(Pipeline.step_keys([k for k, _ in built.stages]))
-
-    def add(metrics: dict[str, Any]) -> None:
-        for key, m in metrics.items():
-            totals.step(key).add(m)
-
-    sink: dict[str, Any] = {"corpus": [], "rejects": [], "langs": Counter(), "reasons": Counter()}
-    stages = dict(built.stages)
-    counted: dict[str, Any] = {}
-    cpu_s = 0.0
-    reports: dict[str, Any] = {}
-    step_info = []
-    for step in steps:
-        if isinstance(step, MapStep):
-            starts: Counter[int] = Counter()
-            step_cpu = 0.0
-            for s in shards:
-                marker = _shardio.read_json(layout.marker(step.index, s.index))
-                starts[marker["start"]] += 1
-                step_cpu += marker.get("cpu_s", 0.0)
-                add(marker["metrics"])
-                for key, state in marker.get("states", {}).items():
-                    counted[key] = _sum_counters(counted.get(key), state)
-                if step.final:
-                    sink["corpus"] += marker["corpus"]
-                    sink["rejects"] += marker["rejects"]
-                    sink["langs"].update(marker["langs"])
-                    sink["reasons"].update(marker["reasons"])
-            cpu_s += step_cpu
-            step_info.append(
-                {
-                    "kind": "map",
-                    "stages": step.stages,
-                    "apply": step.apply,
-                    "shards_by_start": {str(k): v for k, v in sorted(starts.items())},
-                    "cpu_s": round(step_cpu, 3),
-                }
-            )
-        else:
-            marker = _shardio.read_json(layout.step_marker(step.index))
-            reports[step.stage] = marker["report"]
-            info = {"kind": step.kind, "stage": step.stage, "start": marker["start"]}
-            if isinstance(step, SerialStep):
-                cpu_s += marker.get("cpu_s", 0.0)
-                info["cpu_s"] = marker.get("cpu_s", 0.0)
-                add(marker["metrics"])
-            step_info.append(info)
-    for key, state in counted.items():  # per-shard counters, summed, into the driver's copy
-        stages[key].load_state_dict(state)
-    for key, stage in built.stages:
-        if key not in reports:
-            reports[key] = local_job.stage_reports([(key, stage)])[key]
-    metrics = totals.snapshot()
-    ckpt = Checkpoint(
-        fingerprint=plan["fingerprint"],
-        source_state={"budget": Budget().state()},
-        metrics=metrics,
-        sink={**sink, "langs": dict(sink["langs"]), "reasons": dict(sink["reasons"])},
-        complete=True,
-        starts=plan["starts"],
-        final={"reports": reports, "elapsed_s": round(elapsed, 3)},
-    )
-    executor = {
-        "kind": "ray",
-        "shards": len(shards),
-        "shard_files": plan["shard_files"],
-        "partitions": plan["partitions"],
-        # CPU seconds of map and serial tasks (the dedup shuffles are not counted), all starts.
-        "task_cpu_s": round(cpu_s, 3),
-        "steps": step_info,
-    }
-    return ckpt, executor
-
-
-def _sum_counters(total: Any, part: Any) -> Any:
-    """Counters of per-shard stage states, added up (numbers add, mappings merge by key)."""
-    if total is None:
-        return part
-    if isinstance(total, dict) and isinstance(part, dict):
-        out = dict(total)
-        for key, value in part.items():
-            out[key] = _sum_counters(out.get(key), value)
-        return out
-    if isinstance(total, int | float) and isinstance(part, int | float):
-        return total + part
-    return total
+        files.write_json(self.layout.step_marker(step.index), marker)

@@ -11,9 +11,9 @@ from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, MinHashStage
-from codekiln.stream.ray.plan import DedupStep, MapStep, SerialStep, compile_steps
 from codekiln.stream.record import Record, record_id
 from codekiln.stream.runtime.builtin import NoopStage
+from codekiln.stream.sharded.plan import DedupStep, MapStep, SerialStep, compile_steps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -17,8 +17,8 @@ import yaml
 from codekiln.stream.config import load_config
 from codekiln.stream.ray import RayOptions, run_ray_job
 from codekiln.stream.ray._cluster import RayError
-from codekiln.stream.ray._shardio import read_json
 from codekiln.stream.runtime.job import JobResult, JobSpec, run_job
+from codekiln.stream.sharded.files import read_json
 
 from tests.stream.ray.conftest import REPO, outcome, read_folder, write_config
 from tests.stream.ray.corpus import write_jsonl, write_tree

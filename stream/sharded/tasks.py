@@ -1,4 +1,5 @@
-"""What runs inside Ray workers: plain functions, wrapped with ``ray.remote`` by the driver.
+"""The work of one task of a run made shard by shard: plain functions, which an executor runs
+where it likes (the Ray executor wraps them with ``ray.remote``).
 
 Every task is idempotent: it writes under its own names (temp, fsync, rename) and its
 completion marker last, so a task retried after its worker died, or re-run after the driver
@@ -29,14 +30,14 @@ from codekiln.stream.dedup.clusters import RepoPartial
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage
 from codekiln.stream.metrics import RunMetrics
-from codekiln.stream.ray import _shardio
-from codekiln.stream.ray.plan import MapStep, Shard
 from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import MissingInput, make_reader
 from codekiln.stream.record import Record
 from codekiln.stream.runtime.errors import StageCrashed
 from codekiln.stream.runtime.job import build_stages
 from codekiln.stream.runtime.pipeline import run_stage, split_dropped
+from codekiln.stream.sharded import files
+from codekiln.stream.sharded.plan import MapStep, Shard
 from codekiln.stream.stage import Stage
 from codekiln.stream.writers.sink import make_writer
 
@@ -165,7 +166,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     if job.source_step is None:
         batches: Iterator[list[Record]] = read_input(shard, job.config, batch_size)
     else:
-        batches = _shardio.read_batches(layout.shard_file(job.source_step, shard.index))
+        batches = files.read_batches(layout.shard_file(job.source_step, shard.index))
     apply = _applier(job, stages, shard.index, result)
     prepare = stages[step.prepare] if step.prepare else None
     computed_here = 0
@@ -176,7 +177,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
         langs: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
     else:
-        out = _shardio.ShardFileWriter(layout.shard_file(step.index, shard.index))
+        out = files.ShardFileWriter(layout.shard_file(step.index, shard.index))
     local = 0
     try:
         for batch in batches:
@@ -251,7 +252,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
         else:
             out.abort()
         raise
-    _shardio.write_json(layout.marker(step.index, shard.index), marker)
+    files.write_json(layout.marker(step.index, shard.index), marker)
     return marker
 
 
@@ -275,7 +276,7 @@ def _final_writers(job: MapJob, shard: int) -> tuple[Any, Any]:
 def exact_keys(
     layout: Layout, source_step: int, shard: int, stage: ExactDedupStage, partitions: int
 ) -> list[list[rexact.Entry]]:
-    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    records = files.read_records(layout.shard_file(source_step, shard))
     parts: list[list[rexact.Entry]] = rexact.shard_keys(records, shard, stage.priority, partitions)
     # With num_returns=1 Ray stores the return value itself as the one object.
     return parts[0] if partitions == 1 else parts  # type: ignore[return-value]
@@ -289,7 +290,7 @@ def exact_reduce(top: int, *per_shard: list[rexact.Entry]) -> tuple[dict[int, An
 def fuzzy_keys(
     layout: Layout, source_step: int, shard: int, stage: FuzzyDedupStage, partitions: int
 ) -> tuple[Any, ...]:
-    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    records = files.read_records(layout.shard_file(source_step, shard))
     tables, local_edges, counts = rfuzzy.shard_keys(records, shard, stage.params, partitions)
     return (*tables, local_edges, counts)
 
@@ -297,7 +298,7 @@ def fuzzy_keys(
 def fuzzy_repo_keys(
     layout: Layout, source_step: int, shard: int, stage: FuzzyDedupStage, partitions: int
 ) -> tuple[Any, ...]:
-    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    records = files.read_records(layout.shard_file(source_step, shard))
     parts, held = rfuzzy.repo_partials(records, stage, partitions)
     return (*parts, held)
 
@@ -323,7 +324,7 @@ def fuzzy_cluster(*edge_lists: Any) -> dict[int, dict[int, int]]:
 def fuzzy_members(
     layout: Layout, source_step: int, shard: int, members: dict[int, int], stage: FuzzyDedupStage
 ) -> list[rfuzzy.Member]:
-    records = _shardio.read_records(layout.shard_file(source_step, shard))
+    records = files.read_records(layout.shard_file(source_step, shard))
     out: list[rfuzzy.Member] = rfuzzy.shard_members(records, shard, members, stage.priority)
     return out
 
@@ -342,8 +343,8 @@ def serial_step(  # noqa: PLR0917 - a Ray task: called positionally through .rem
     stage_obj.open(work)
     metrics = RunMetrics([])
     for shard in shards:
-        out = _shardio.ShardFileWriter(layout.shard_file(step, shard))
-        for batch in _shardio.read_batches(layout.shard_file(step - 1, shard)):
+        out = files.ShardFileWriter(layout.shard_file(step, shard))
+        for batch in files.read_batches(layout.shard_file(step - 1, shard)):
             live, dropped = split_dropped(batch)
             if live:
                 started = time.perf_counter()
