@@ -5,6 +5,9 @@ codekiln-sandbox image tag
 codekiln-sandbox image save FILE [--tag TAG]
 codekiln-sandbox image load FILE [--wait-s 120]
 codekiln-sandbox serve --host 127.0.0.1 --port 8080 --token-file /run/secrets/token
+
+Exit codes: 0 done, 1 failed (the engine, the image, a port already in use: one line on
+stderr), 2 bad usage. The token is read from --token-file only, never from the command line.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data-dir", type=Path)
     run.add_argument("--config", type=Path, help="YAML file; keys under synth:")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument(
         "--instructions",
         type=Path,
@@ -126,6 +127,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_dir=data_dir, instructions=args.instructions,
     )  # fmt: skip
     stages = report.get("sft", {}).get("stages", {})
+    if args.json:
+        summary = {
+            "annealing_samples": report["annealing"]["records"],
+            "sft_written": {k: v["written"] for k, v in stages.items()},
+            "rejects": report["rejects"]["records"],
+            "report": str(args.out / "report.md"),
+        }
+        print(json.dumps(summary, sort_keys=True))
+        return 0
     print(f"annealing: {report['annealing']['records']} samples; "
           + "; ".join(f"SFT {k}: {v['written']}" for k, v in stages.items())
           + f"; rejects: {report['rejects']['records']}")  # fmt: skip

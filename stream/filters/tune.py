@@ -238,19 +238,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
         return 1
     results = {}
+    # --json alone: the JSON on stdout is the whole output (a pipe gets one document).
+    say: Any = print if args.json != "-" else (lambda *_a, **_k: None)
     for table, rule in rules.items():
         subset = [s for s in scored if s.table == table]
         if not subset:
             continue
         unparseable = sum(1 for s in subset if s.value is None)
-        print(f"\nrule {rule.name} in table {table}: drop if {rule.describe()}  "
+        say(f"\nrule {rule.name} in table {table}: drop if {rule.describe()}  "
               f"({len(subset)} records, {unparseable} unparseable)")  # fmt: skip
-        print(f"{'threshold':>12} {'retained':>9} {'filtered':>9} {'ppl kept':>10} "
+        say(f"{'threshold':>12} {'retained':>9} {'filtered':>9} {'ppl kept':>10} "
               f"{'ppl filt':>10} {'also other':>10}")  # fmt: skip
         rows = sweep(subset, rule, extra)
         for row in rows:
             mark = " <- configured" if row["configured"] else ""
-            print(
+            say(
                 f"{row['threshold']:>12.4g} {row['retained']:>9} {row['filtered']:>9} "
                 f"{row['ppl_retained']:>10.1f} {row['ppl_filtered']:>10.1f} "
                 f"{row['filtered_also_by_other_rules']:>10}{mark}"
@@ -266,9 +268,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
             ]
             for s in fired[: args.show]:
                 head = s.text[:160].replace("\n", "\\n")
-                print(f"  filtered  value={s.value:.4g} ppl={s.perplexity:.1f}: {head}")
+                say(f"  filtered  value={s.value:.4g} ppl={s.perplexity:.1f}: {head}")
         results[table] = rows
-    if args.json:
+    if args.json == "-":
+        print(json.dumps(results, indent=1))
+    elif args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
@@ -296,7 +300,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--thresholds", help="extra candidate thresholds, comma-separated")
     parser.add_argument("--limit", type=int, help="read at most this many lines")
     parser.add_argument("--show", type=int, default=0, help="print N filtered samples")
-    parser.add_argument("--json", help="also write the table as JSON to this file")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="the table as JSON: alone, on stdout instead of the text table; with FILE, "
+        "written there as well",
+    )
     parser.add_argument("--list-signals", action="store_true", help="list signals and exit")
     parser.set_defaults(func=cmd_tune)
     # The annealing mixture command lives in codekiln.stream.sampling.cli; the runtime CLI

@@ -67,3 +67,20 @@ def test_stream_run_table_shows_the_rate() -> None:
     text = out.getvalue()
     assert "rec/s" in text
     assert "250" in text
+
+
+def test_tune_json_alone_is_the_whole_stdout(tmp_path: Path) -> None:
+    """tune --json (no file) prints one JSON document on stdout and no text table."""
+    import json
+
+    path = tmp_path / "c.jsonl"
+    code = "print({i})\ndef f{i}():\n    return {i}\n"
+    shards.write_objects(path, [{"text": code.format(i=i), "lang": "Python"} for i in range(20)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "codekiln.stream.cli", "tune", str(path),
+         "--rule", "py_frac_lines_print", "--json"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["python"]
+    assert sum(row["configured"] for row in rows) == 1

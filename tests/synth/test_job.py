@@ -159,6 +159,11 @@ class TestCli:
                 scripted_llm.url, "--data-dir", str(data_dir), "--config", str(config)]  # fmt: skip
         assert await asyncio.to_thread(cli_main, argv) == 0
         assert "report.md" in capsys.readouterr().out
+        # --json: the same summary as one JSON object (the rerun resumes the finished job)
+        assert await asyncio.to_thread(cli_main, [*argv, "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["report"] == str(tmp_path / "out" / "report.md")
+        assert set(summary) == {"annealing_samples", "sft_written", "rejects", "report"}
 
     def test_run_without_llm_says_how_to_turn_it_on(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
