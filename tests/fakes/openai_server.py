@@ -99,6 +99,12 @@ class ReceivedRequest:
     at: float = field(default_factory=time.monotonic)
 
 
+# vLLM's limits (0.32): at most 4 stop strings a request by default; max_tokens within the
+# served context, which /v1/models reports.
+MAX_STOP_STRINGS = 4
+MAX_MODEL_LEN = 4096
+
+
 def _contains(needle: str) -> Matcher:
     def matcher(prompt: str) -> bool:
         return needle in prompt
@@ -269,7 +275,7 @@ class FakeOpenAIServer:
                 "object": "list",
                 "data": [
                     {"id": self.model, "object": "model", "owned_by": "codekiln-fake",
-                     "max_model_len": 4096}
+                     "max_model_len": MAX_MODEL_LEN}
                 ],
             }
         )  # fmt: skip
@@ -474,6 +480,13 @@ def _validate(body: Any, chat: bool, model: str) -> list[str]:
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         raise _Invalid(f"stop must be a string or a list of strings, got {stop!r}")
+    if isinstance(stop, list) and len(stop) > MAX_STOP_STRINGS:
+        # as vLLM (VLLM_MAX_STOP_STRINGS); tests/synth/test_vllm.py shows the real refusal
+        raise _Invalid(f"stop: list should have at most {MAX_STOP_STRINGS} items, not {len(stop)}")
+    if _is_int(max_tokens) and max_tokens > MAX_MODEL_LEN:
+        raise _Invalid(
+            f"max_tokens={max_tokens} cannot be greater than max_model_len={MAX_MODEL_LEN}"
+        )
     seed = body.get("seed")
     if seed is not None and not _is_int(seed):
         raise _Invalid(f"seed must be an integer, got {seed!r}")

@@ -327,3 +327,44 @@ class TestGroupingProperty:
         out = portal.call(client.complete(prompts, SamplingParams(n=n, max_tokens=64)))
         for i, prompt in enumerate(prompts):
             assert out.texts(i) == [f"{prompt}|{j}" for j in range(n)]
+
+
+class TestServerLimits:
+    """vLLM's per-request limits, as the fake mirrors them (tests/synth/test_vllm.py: real)."""
+
+    STOPS = ("\n#", "\nclass", "\nif", "\nprint", "\nimport", "!", "?")
+
+    async def test_at_most_four_stop_strings_are_sent_and_all_are_applied(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """7 stop strings: the server gets the first 4, the text is cut at the 6th's match."""
+        fake_llm.script("def f():\n    return 1!\nprint(f())")
+        out = await llm.complete("x", SamplingParams(stop=self.STOPS))
+        assert fake_llm.requests[-1].body["stop"] == list(self.STOPS[:4])
+        assert out.texts() == ["def f():\n    return 1"]
+        assert out.choices[0].finish_reason == "stop"
+        fake_llm.assert_clean()
+
+    async def test_the_stop_cap_follows_the_config(self, fake_llm: FakeOpenAIServer) -> None:
+        """max_stop_strings=2 sends 2; the fake's refusal of 5 shows the cap is needed."""
+        config = LLMConfig(endpoints=(fake_llm.url,), max_stop_strings=2, max_retries=0)
+        async with LLMClient(config) as llm:
+            await llm.chat([{"role": "user", "content": "hi"}], SamplingParams(stop=self.STOPS))
+            assert fake_llm.requests[-1].body["stop"] == list(self.STOPS[:2])
+        capped = LLMConfig(endpoints=(fake_llm.url,), max_stop_strings=5, max_retries=0)
+        async with LLMClient(capped) as llm:
+            with pytest.raises(LLMBadRequest, match="at most 4"):
+                await llm.complete("x", SamplingParams(stop=self.STOPS))
+        assert fake_llm.errors == ["stop: list should have at most 4 items, not 5"]
+        fake_llm.errors.clear()  # the refusal was the point
+
+    async def test_max_tokens_over_the_served_context_is_not_sent(
+        self, fake_llm: FakeOpenAIServer, llm: LLMClient
+    ) -> None:
+        """max_model_len from /v1/models bounds max_tokens before any request goes out."""
+        await llm.wait_ready(timeout_s=10)
+        assert llm.max_model_len == 4096
+        sent = len(fake_llm.requests)
+        with pytest.raises(LLMBadRequest, match="max_model_len=4096"):
+            await llm.complete("x", SamplingParams(max_tokens=4097))
+        assert len(fake_llm.requests) == sent
