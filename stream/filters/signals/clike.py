@@ -239,8 +239,22 @@ def _has_params(params: str) -> bool:
     return bool(params) and params != "void"
 
 
+#: OpenCoder's C/C++ variable declaration, ``type [type] [*]name[, [*]name...] [= ...];``,
+#: as two searches: without an initialiser, and up to the ``=`` of one (whose value runs to
+#: the next ``;``, so it only needs a ``;`` somewhere after). The name list is bounded so that
+#: a long comma list cannot be rescanned from each of its words.
+_C_NAMES = r"\b\w+\s+\**\s*[\w\[\]]+\s*(?:,\s*\**\s*[\w\[\]]+\s*){0,64}"
+_C_DECLARATION = re.compile(_C_NAMES + ";")
+_C_DECLARATION_INIT = re.compile(_C_NAMES + "=")
+
+
 def _has_variable(doc: Document, lang: str) -> bool:
     code = doc.code_text
+    if lang in ("c", "cpp"):
+        if _C_DECLARATION.search(code):
+            return True
+        first = _C_DECLARATION_INIT.search(code)
+        return first is not None and code.find(";", first.end()) >= 0
     if any(_has_params(params) for _, params in _functions(doc, lang)):
         return True
     if lang == "go":
@@ -314,7 +328,13 @@ _register_family("javascript", "js", only=("frac_lines_print",))
 # ---- C / C++ specifics -------------------------------------------------------------------
 
 _MAIN = re.compile(r"\bmain[ \t]*\([^(){};]*\)[ \t\n]*\{")
-_PREPROCESSOR = re.compile(r"^[ \t]*#", re.M)
+#: Code lines holding a directive, anywhere in the line as upstream looks for one (a line
+#: comment's removal can join ``#endif`` to the line before). Upstream also counts every line
+#: containing "struct" or "using" (a deviation row).
+_PREPROCESSOR = re.compile(
+    r"^[^\n]*#[^\S\n]*(?:include|define|if|else|elif|endif|error|pragma|warning|undef|line)",
+    re.M,
+)
 _GOTO = re.compile(r"\bgoto[ \t]+\w+[ \t]*;")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inc", ".inl", ".tcc")
 

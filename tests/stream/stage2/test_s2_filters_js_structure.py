@@ -142,3 +142,12 @@ class TestScanner:
         """A regex literal is not counted among the string literals."""
         doc = Document("const r = /ab+c/i;\nconst s = 'x';\n", "JavaScript", "a.js")
         assert doc.strings == ["'x'"]
+
+
+def test_line_comment_break_is_code() -> None:
+    """A JavaScript line comment's line break is not comment text (pygments' JavaScript lexer
+    leaves it as code, unlike its C lexer): the comment share counts the comment alone."""
+    text = "// one\nlet a = 1; // two\n"
+    doc = Document(text, "JavaScript", "a.js")
+    assert doc.comment_chars == len("// one") + len("// two")
+    assert Document(text, "C", "a.c").comment_chars == len("// one\n") + len("// two\n")

@@ -395,3 +395,31 @@ class TestDataAndText:
         """All-caps words are counted over words of two letters or more."""
         doc = Document("THIS IS LOUD but this is not")
         assert SIGNALS["frac_words_all_caps"].fn(doc) == pytest.approx(3 / 7)
+
+
+class TestCUpstreamTerms:
+    """C/C++ variable and preprocessor signals as OpenCoder's patterns define them."""
+
+    @pytest.mark.parametrize(
+        ("code", "no_var"),
+        [
+            ("int x;\n", 0.0),
+            ('static const char *name = "a";\n', 0.0),
+            ("unsigned a, *b, c[4];\n", 0.0),
+            ("return x;\n", 0.0),  # upstream's pattern: any `word word;`
+            ("f(a, b);\nx = y;\n", 1.0),  # calls and plain assignments declare nothing
+            ("int f(void *buf, size_t len);\n", 1.0),  # a prototype's parameters do not
+        ],
+    )
+    def test_variable_declarations(self, code: str, no_var: float) -> None:
+        """c_cate_no_var is 1 when no `type name [= ...];` declaration occurs."""
+        for lang in ("C", "C++"):
+            assert value(f"{'c' if lang == 'C' else 'cpp'}_cate_no_var", code, lang) == no_var
+
+    def test_preprocessor_lines(self) -> None:
+        """Directive lines count wherever the directive sits in the line (a removed line
+        comment joins `#endif` to the line before); struct lines are not directives here."""
+        text = "#include <a.h>\n# define N 1\nint a; // x\n#endif\nstruct s { int v; };\nx();\n"
+        doc = Document(text, "C", "a.c")
+        lines = doc.num_code_lines  # 5: the comment took its line break
+        assert SIGNALS["c_frac_lines_preprocessor"].fn(doc) == pytest.approx(3 / lines)
