@@ -246,3 +246,41 @@ class TestPlan:
         steps = compile_steps([("d", DownsampleStage()), ("a", AnnealRouteStage())])
         assert [type(s) for s in steps] == [MapStep]
         assert steps[0].counted == ["d", "a"]
+
+    def test_planner_reads_the_declared_scope(self):
+        """A plugin's declared scope places it, whatever its class: shard -> map step (counted),
+        stream -> serial step, global with a step this executor does not know -> serial."""
+        from codekiln.stream.stage import GLOBAL, SHARD, STREAM, BatchStage, Scope
+
+        def plugin(scope: Scope, step: str | None = None) -> BatchStage:
+            cls = type(
+                f"Plugin_{scope}",
+                (BatchStage,),
+                {
+                    "stateful": True,
+                    "global_step": step,
+                    "scope": lambda self: scope,
+                    "process_batch": lambda self, batch: batch,
+                },
+            )
+            return cls()
+
+        steps = compile_steps(
+            [
+                ("s", plugin(SHARD)),
+                ("t", plugin(STREAM)),
+                ("g", plugin(GLOBAL, "sorted_merge")),
+                ("x", plugin(GLOBAL, "exact")),
+            ]
+        )
+        assert [type(s) for s in steps] == [
+            MapStep,
+            SerialStep,
+            SerialStep,
+            MapStep,
+            DedupStep,
+            MapStep,
+        ]
+        assert steps[0].counted == ["s"]
+        assert [steps[1].stage, steps[2].stage, steps[4].stage] == ["t", "g", "x"]
+        assert steps[4].method == "exact"
