@@ -14,6 +14,10 @@ Two stages, so that the CPU-heavy part runs in the process pool and the index in
 Both take the same parameters (``preset``, ``num_perm``, ``bands``, ``rows``, ``ngram``,
 ``seed``, ``level``, ``index``); give both the same values.
 
+One file on purpose: the two stages share their parameters, fingerprint and record meta keys
+(:class:`_MinHashConfig`), and read best side by side. The global step's parts shared with
+other executors are in :mod:`.clusters`; its form over shards is :mod:`.fuzzy_shards`.
+
 State and memory: held records and band keys are appended to spill files (their committed
 lengths are the checkpoint, see :mod:`.spill`); memory while streaming is constant at file level
 (plus the datasketch index, when chosen) and one 8 KiB signature per repository at repository
