@@ -291,7 +291,26 @@ def _parquet_rows(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str
             number += 1
             if limit is not None and number > limit:
                 return
-            yield number, row
+            yield number, _as_record_object(row)
+
+
+def _as_record_object(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of a codekiln Parquet shard as the object its JSONL twin holds.
+
+    The stream's Parquet writer stores ``meta`` as JSON text and a ``reason`` column that is
+    null for live records; the JSONL writer writes ``meta`` as an object and no ``reason``.
+    """
+    meta = row.get("meta")
+    if isinstance(meta, str) and meta.startswith("{"):
+        try:
+            decoded = json.loads(meta)
+        except json.JSONDecodeError:
+            decoded = None
+        if isinstance(decoded, dict):
+            row["meta"] = decoded
+    if "reason" in row and row["reason"] is None:
+        del row["reason"]
+    return row
 
 
 def iter_objects(

@@ -78,10 +78,12 @@ def corpus_shards(corpus_dir: str | Path) -> list[Path]:
     if not root.is_dir():
         raise DataError(f"corpus directory not found: {root}")
     shards = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.name.endswith((".jsonl.zst", ".jsonl"))
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.name.endswith((".jsonl.zst", ".jsonl", ".parquet"))
     )
     if not shards:
-        raise DataError(f"no corpus shards (*.jsonl.zst, *.jsonl) under {root}")
+        raise DataError(f"no corpus shards (*.jsonl.zst, *.jsonl, *.parquet) under {root}")
     return shards
 
 
@@ -95,7 +97,8 @@ def iter_records(
     component shares): a line that is not UTF-8 JSON, or a shard cut off inside its zstd frame,
     counts as malformed.
     """
-    for obj in iter_lines(shard, fmt="jsonl"):
+    fmt = "parquet" if shard.name.endswith(".parquet") else "jsonl"  # output.format: parquet
+    for obj in iter_lines(shard, fmt=fmt):
         if isinstance(obj, BadLine) or (require_text and not isinstance(obj.get("text"), str)):
             stats["malformed"] = stats.get("malformed", 0) + 1
             continue
