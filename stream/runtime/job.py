@@ -327,15 +327,7 @@ def open_run(spec: JobSpec, warn: Callable[[str], None] | None = None) -> Opened
 async def report_complete(spec: JobSpec, built: BuiltStages, ckpt: Checkpoint) -> JobResult:
     """A run already complete in ``out_dir``: only (re)write its manifest and report."""
     manifest = build_manifest(spec, built, ckpt, None)
-    manifest, report, summary = await finish_run(spec, manifest, ckpt)
-    return JobResult(
-        spec.out_dir,
-        manifest,
-        report,
-        already_complete=True,
-        skipped_stages=built.skipped,
-        summary=summary,
-    )
+    return await _finished(spec, built, ckpt, manifest, already_complete=True)
 
 
 async def commit_run(
@@ -349,12 +341,25 @@ async def commit_run(
     """Commit a completed run (``ckpt.complete``): the checkpoint, then its manifest, then
     :func:`finish_run`."""
     await asyncio.to_thread(_save_both, spec.out_dir, ckpt, manifest)
+    return await _finished(spec, built, ckpt, manifest, resumed=resumed)
+
+
+async def _finished(
+    spec: JobSpec,
+    built: BuiltStages,
+    ckpt: Checkpoint,
+    manifest: Manifest,
+    *,
+    resumed: bool = False,
+    already_complete: bool = False,
+) -> JobResult:
     manifest, report, summary = await finish_run(spec, manifest, ckpt)
     return JobResult(
         spec.out_dir,
         manifest,
         report,
         resumed=resumed,
+        already_complete=already_complete,
         skipped_stages=built.skipped,
         summary=summary,
     )
