@@ -170,7 +170,8 @@ async def test_thousand_mixed_requests(load_service: SandboxService) -> None:
     procs = await settle(host, expected=POOL, timeout_s=60)
     assert len(procs) == POOL + SPARES
     assert all(len(ps) == 2 for ps in procs.values()), procs
-    assert len(seen) > POOL + SPARES  # abusive jobs did force recycling
+    # Abusive jobs no longer force recycling: the supervisor keeps a container it proves clean
+    # after a kill (8b17f36), so no count of containers used is asserted here.
     assert _job_processes(seen) == []
     # Flat: no growth beyond allocator noise between 20% and the end of the run.
     print(f"service RSS MB at 20% / end: {rss}; containers used: {len(seen)}")
