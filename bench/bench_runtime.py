@@ -117,7 +117,7 @@ def _child_peak_rss(jsonl: Path, out: Path, arenas: bool) -> int:
     code = (
         "import asyncio, resource, sys\n"
         "from pathlib import Path\n"
-        "from codekiln.stream.runtime._malloc import limit_malloc_arenas\n"
+        "from codekiln.stream.runtime.malloc import limit_malloc_arenas\n"
         f"{'limit_malloc_arenas()' if arenas else 'pass'}\n"
         "from codekiln.stream.config import config_from_dict\n"
         "from codekiln.stream.runtime.job import JobSpec, run_job\n"

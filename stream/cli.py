@@ -383,7 +383,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from codekiln.stream.runtime._malloc import limit_malloc_arenas
+    from codekiln.stream.runtime.malloc import limit_malloc_arenas
 
     # Each process of a run (this one and its pool workers) computes on one thread; numpy's
     # OpenBLAS would start a thread per core on import that only spins (about 0.08 CPU s a

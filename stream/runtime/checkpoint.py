@@ -16,8 +16,9 @@ from typing import Any
 
 from codekiln.stream.metrics import StepCounts
 from codekiln.stream.readers.base import Position
-from codekiln.stream.runtime._fs import atomic_write_bytes
 from codekiln.stream.runtime.errors import CheckpointError
+
+from codekiln.shards import atomic_write_bytes
 
 VERSION = 1
 STATE_DIR = ".codekiln"

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from codekiln.stream.record import Record
-from codekiln.stream.runtime._fs import fsync_dir, remove_quietly
+
+from codekiln.shards import fsync_dir
 
 
 class HashingFile:
@@ -123,12 +124,12 @@ class ShardWriter:
         for path in self.folder.iterdir():
             stale_tmp = path.name.startswith(".") and path.name.endswith(".tmp")
             if stale_tmp or (self._pattern.match(path.name) and path.name not in keep):
-                remove_quietly(path)
+                path.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop the open shard without committing it (the run is failing)."""
         if self._tmp is not None:
             with contextlib.suppress(Exception):  # best effort while the run is failing
                 self._close()
-            remove_quietly(self._tmp)
+            self._tmp.unlink(missing_ok=True)
             self._tmp = None
