@@ -304,6 +304,46 @@ class TestThreatModelClaims:
         ], r
 
 
+CONTAINER_LIMITS = (
+    "import resource\n"
+    "def first(*paths):\n"
+    "    for p in paths:\n"
+    "        try:\n"
+    "            return open(p).read().split()\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "mem = first('/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory.max')\n"
+    "pids = first('/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/pids.max')\n"
+    "quota = first('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu.max')\n"
+    "print(int(mem[0]) >> 20, pids[0], quota[0])\n"
+    "for r in ('NOFILE', 'FSIZE', 'NPROC', 'CORE', 'DATA'):\n"
+    "    print(r, resource.getrlimit(getattr(resource, 'RLIMIT_' + r)))\n"
+)
+
+
+class TestContainerLimits:
+    async def test_limits_are_the_documented_ones(self, solo: SandboxClient) -> None:
+        """The container's cgroup limits (memory following the job, pids, CPU quota) and the
+        job's rlimits are what SandboxConfig and THREAT_MODEL.md say."""
+        low = await run_py(solo, CONTAINER_LIMITS, memory_mb=128)
+        high = await run_py(solo, CONTAINER_LIMITS, memory_mb=512)
+        assert low.status == high.status == "passed", (low, high)
+        mem_low, pids, quota = low.stdout.split("\n")[0].split()
+        mem_high = high.stdout.split()[0]
+        # memory_mb plus the supervisor's reserve (32 MiB + outputs, rounded up to 16 MiB)
+        assert 128 + 32 <= int(mem_low) <= 128 + 64, low.stdout
+        assert 512 + 32 <= int(mem_high) <= 512 + 64, high.stdout
+        assert (pids, quota) == ("128", "100000"), low.stdout
+        mib = 1 << 20
+        assert low.stdout.splitlines()[1:] == [
+            "NOFILE (256, 256)",
+            f"FSIZE ({32 * mib}, {32 * mib})",
+            "NPROC (96, 96)",
+            "CORE (0, 0)",
+            f"DATA ({128 * mib}, {128 * mib})",
+        ], low.stdout
+
+
 class TestVerdictIntegrity:
     async def test_liar_hidden_in_a_tuple_key_does_not_pass(self, solo: SandboxClient) -> None:
         """An always-equal object inside a tuple used as a set element or dict key fails."""
