@@ -306,3 +306,41 @@ def test_engine_names_no_layer_above_it() -> None:
         for m in word.finditer(line)
     ]
     assert found == []
+
+
+@pytest.mark.slow
+def test_stream_run_synthesises_with_the_synth_options(
+    tmp_path: Path, fake_llm: FakeOpenAIServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """codekiln-stream run with a synth: section runs the real synthesis job on the committed
+    corpus (fake LLM, no sandbox) with the section's options: only the textbook generator."""
+    from tests.synth import scripted
+
+    scripted.install(fake_llm)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        body = f"def f{i}(x):\n    '''Double x.'''\n" + "    x = x + x\n" * 20 + "    return x\n"
+        (src / f"m{i}.py").write_text(body)
+    raw = {
+        "stages": ["preprocess"],
+        "synth": {
+            "llm_url": fake_llm.url,
+            "data_dir": str(data_dir),
+            "generators": ["textbook"],
+            "max_seeds": 2,
+        },
+    }
+    out = tmp_path / "out"
+    monkeypatch.delenv("CODEKILN_SANDBOX_URL", raising=False)
+    code = cli.main(
+        ["run", str(src), "--out", str(out), "--config", str(_cfg(tmp_path, raw)), "--no-progress"]
+    )
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    result = manifest["synth"]["result"]
+    assert result["seeds"]["code"] == 2  # max_seeds
+    assert set(result["generators"]) == {"textbook"}
+    assert result["annealing"]["records"] > 0
+    assert (out / "synth" / "report.json").is_file()
+    fake_llm.assert_clean()
