@@ -98,7 +98,7 @@ $(EVALPLUS_VENV)/.installed: tests/eval/evalplus-requirements.txt
 test: setup test-tools vllm evalplus-venv
 	$(BIN)/python -m pytest -p no:cacheprovider
 
-bench: setup
+bench: setup vllm
 	$(BIN)/python bench/run_all.py
 
 lint: venv
