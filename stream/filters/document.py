@@ -192,6 +192,9 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
 }
 #: Starts of the line comments other than ``#``.
 _LINE_COMMENTS = ("//", "--")
+#: C-family languages whose pygments lexer does not count a line comment's line break as
+#: comment (those of C, C++, C#, Rust and Scala do).
+_BREAK_AFTER_COMMENT_IS_CODE = frozenset(["java", "go", "typescript", "tsx", "kotlin", "swift"])
 _QUOTES = frozenset("\"'`@")
 _INCLUDE_LINE = re.compile(r"[ \t]*#[ \t]*include[ \t]*[<\"]")
 _COMMENT_STARTS: dict[str, str] = {
@@ -596,8 +599,8 @@ class Document:
         total = sum(map(len, comments))
         if self.family == "perl":  # whole lines, their breaks included
             return total
-        if self.family == "js":  # pygments' JavaScript lexer leaves the line break as code
-            return total
+        if self.family == "js" or _lang_key(self.lang) in _BREAK_AFTER_COMMENT_IS_CODE:
+            return total  # their pygments lexers leave a line comment's break as code
         for comment in comments:
             if comment[0] == "\n":
                 total -= 1

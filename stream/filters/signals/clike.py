@@ -67,9 +67,73 @@ _C_FUNC = re.compile(
     r"[ \t]*\{?[ \t]*$",
     re.M,
 )
+# Go: parameters up to the first ")" across lines, as upstream (a parameter list over several
+# lines is one function); the receiver and type parameters as Go writes them.
 _GO_FUNC = re.compile(
-    r"^func[ \t]+(?:\([^()\n]*\)[ \t]*)?(\w+)[ \t]*(?:\[[^\]\n]*\])?\(([^()\n]*)\)", re.M
+    r"^func[ \t]+(?:\([^()\n]*\)[ \t]*)?(\w+)[ \t]*(?:\[[^\]\n]*\])?\(([^)]*)\)", re.M
 )
+# Java and C#: OpenCoder's method patterns: at a line start, modifiers, a one-word return type
+# (not an access modifier, "if" or "else"), the name, the parameters up to the first ")"
+# across lines. Declarations without a body (interfaces, abstract and extern methods) count;
+# constructors and generic return types (List<T> f()) do not, as upstream. Its statement
+# quirks are left out (see _STATEMENT_WORDS): return f(x), new T(x), await f().
+_JAVA_FUNC = re.compile(
+    r"^[ \t]*(?:(?:public|protected|private|static)\s+)*"
+    r"(?!public|private|protected|else|if)(?:<\w+>[ \t]*)?(\w+)\s+(\w+)\s*\(([^)]*)\)",
+    re.M,
+)
+_CS_FUNC = re.compile(
+    r"^[ \t]*(?:(?:public|protected|private|internal)\s+)?"
+    r"(?:(?:static|virtual|override|abstract|async)\s+)?"
+    r"(?!public|private|protected|if|else)(?:<\w+>[ \t]*)?(\w+)\s+(\w+)\s*\(([^)]*)\)",
+    re.M,
+)
+#: Words that make ``word name(...)`` a statement in Java and C#.
+_STATEMENT_WORDS = frozenset(
+    ["return", "new", "await", "throw", "case", "yield", "goto", "do", "else", "using", "in",
+     "is", "as", "out", "ref", "var", "typeof", "sizeof", "nameof", "default"]
+)  # fmt: skip
+
+# OpenCoder's no-logic terms of Java, C# and Go besides functions: import/using lines,
+# declarations without a value, trivial returns (Java's pattern as upstream; C# and Go count
+# every return upstream, here the trivial ones as in every other language: a deviation row)
+# and class / struct / interface declarations.
+_NO_LOGIC_TERMS: dict[str, tuple[re.Pattern[str], ...]] = {
+    "java": (
+        re.compile(r"^[ \t]*import\s+[\w.*]+\s*;[ \t]*$", re.M),
+        re.compile(
+            r"^[ \t]*(?:(?:public|protected|private|final|static)\s+)*"
+            r"(?:int|float|boolean|char|double|String|[A-Z][\w<>]*)\s+\w+\s*;",
+            re.M,
+        ),
+        re.compile(r'^[ \t]*return(?:;|\s+(?:\w*|"[^"\\\n]*(?:\\.[^"\\\n]*)*")\s*;[ \t]*)$', re.M),
+        re.compile(
+            r"^[ \t]*(?:(?:public|protected|private)\s+)?(?:(?:final|abstract)\s+)?class\s+[\w<>]+",
+            re.M,
+        ),
+    ),
+    "csharp": (
+        re.compile(r"^[ \t]*using\s+[\w.]+\s*;", re.M),
+        re.compile(
+            r"\b(?:int|float|double|char|string|bool|byte|sbyte|short|ushort|uint|long|ulong|"
+            r"decimal)\s+\w+\s*;"
+        ),
+        re.compile(r'^[ \t]*return(?:\s+(?:\w+|"[^"\\\n]*(?:\\.[^"\\\n]*)*"))?\s*;', re.M),
+        re.compile(
+            r"\b(?:(?:public|private|protected|internal|static|abstract|sealed)[ \t]+)?class\s+\w+"
+        ),
+    ),
+    "go": (
+        # each imported package (upstream's loop resets its in-block flag on every line, so
+        # only the "import (" line of a block counts there: a deviation row)
+        re.compile(r"^[ \t]*import\b|^[ \t]+(?:\w+[ \t]+)?\"[\w./-]+\"[ \t]*$", re.M),
+        re.compile(r"^[ \t]*var\s+\w+\s+\w+\s*;?[ \t]*$", re.M),
+        re.compile(r"^[ \t]*return(?:[ \t]+(?:\w+|\"[^\"\\\n]*\"|`[^`]*`))?[ \t]*;?[ \t]*$", re.M),
+        re.compile(r"^[ \t]*type\s+\w+\s+(?:struct|interface)\s*\{", re.M),
+    ),
+}
+#: OpenCoder's output lines: code lines containing the call's name.
+_PRINT_SUBSTRING = {"java": "System.out.print", "csharp": "Console.WriteLine", "go": "fmt.Print"}
 _JS_FUNC = re.compile(
     r"\bfunction\b[ \t*]*\w*[ \t]*\(([^()\n]*)\)"
     r"|(?:\(([^()\n]*)\)|\b\w+)[ \t]*=>"
@@ -228,6 +292,13 @@ def _functions(doc: Document, lang: str) -> list[tuple[str, str]]:
                 out.append(("", fn_params or arrow_params))
     elif lang in ("c", "cpp"):
         out = _c_functions(code) if "(" in code else []
+    elif lang in ("java", "csharp"):
+        pattern = _JAVA_FUNC if lang == "java" else _CS_FUNC
+        out = [
+            (name, params)
+            for kind, name, params in pattern.findall(code)
+            if kind not in _STATEMENT_WORDS and name not in _KEYWORDS
+        ] if "(" in code else []  # fmt: skip
     elif "(" in code:
         out = [(m[0], m[1]) for m in _C_FUNC.findall(code) if m[0] not in _KEYWORDS]
     doc.__dict__[key] = out
@@ -274,6 +345,10 @@ def _register_family(lang: str, tag: str, only: tuple[str, ...] = ()) -> None:
         if lang in _C_PRINT:
             terms = len(_functions(doc, lang)) + len(_C_NO_LOGIC.findall(code))
             return min(1.0, ratio(terms, doc.num_code_lines))
+        if lang in _NO_LOGIC_TERMS:
+            terms = len(_functions(doc, lang))
+            terms += sum(len(pattern.findall(code)) for pattern in _NO_LOGIC_TERMS[lang])
+            return ratio(terms, doc.num_code_lines)
         structure = (
             len(_functions(doc, lang))
             + len(_IMPORT_LINE[lang].findall(code))
@@ -288,6 +363,11 @@ def _register_family(lang: str, tag: str, only: tuple[str, ...] = ()) -> None:
             if "printf" not in code and (lang == "c" or "cout" not in code):
                 return 0.0
             return ratio(len(_C_PRINT[lang].findall(code)), doc.num_code_lines)
+        if lang in _PRINT_SUBSTRING:
+            name = _PRINT_SUBSTRING[lang]
+            if name not in code:
+                return 0.0
+            return ratio(sum(1 for line in code.split("\n") if name in line), doc.num_code_lines)
         if not any(hint in code for hint in _OUTPUT_HINTS[lang]):
             return 0.0
         return ratio(len(_OUTPUT[lang].findall(code)), doc.num_code_lines)
