@@ -36,7 +36,6 @@ import struct
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,13 +43,14 @@ from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sor
 from codekiln.stream.dedup.spill import (
     HELD_HEADER,
     Spill,
+    SpillingStage,
     held_fields,
     held_record,
     read_held,
     read_held_fields,
 )
 from codekiln.stream.record import Record
-from codekiln.stream.stage import GLOBAL, BatchStage, Scope
+from codekiln.stream.stage import GLOBAL, Scope
 
 #: Index entry: raw SHA-256, offset of the entry in the records file.
 _INDEX = struct.Struct("<32sQ")
@@ -101,7 +101,7 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class ExactDedupStage(BatchStage):
+class ExactDedupStage(SpillingStage):
     """SHA-256 exact dedup with a deterministic, configurable survivor priority."""
 
     name: ClassVar[str] = "exact_dedup"
@@ -142,17 +142,6 @@ class ExactDedupStage(BatchStage):
         self._memory: list[tuple[bytes, bytes, bytes]] = []
         self._memory_bytes = 0
         self._report: dict[str, Any] = {}
-
-    def open(self, work_dir: Path) -> None:
-        """Spill under the runtime's per-stage folder (kept across resumes of the same run)."""
-        if self._spill.path is None and self._spill_dir is None:
-            self._spill = Spill(work_dir, "spill")
-
-    def process(self, batch: list[Record]) -> list[Record]:
-        # Not BatchStage's retry-one-by-one: a batch half-held then retried would hold records
-        # twice. process_batch quarantines bad records itself, and an I/O error while spilling
-        # escapes: a crash, resumed from the last checkpoint.
-        return self.process_batch(batch)
 
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []

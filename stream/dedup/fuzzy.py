@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import pickle
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,7 +50,7 @@ from codekiln.stream.dedup.minhash import (
     signatures,
 )
 from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
-from codekiln.stream.dedup.spill import Spill, held_entry, held_fields, read_held
+from codekiln.stream.dedup.spill import Spill, SpillingStage, held_entry, held_fields, read_held
 from codekiln.stream.record import Record
 from codekiln.stream.stage import GLOBAL, BatchStage, Scope
 
@@ -171,7 +170,7 @@ class MinHashStage(_MinHashConfig, BatchStage):
         return batch
 
 
-class FuzzyDedupStage(_MinHashConfig, BatchStage):
+class FuzzyDedupStage(_MinHashConfig, SpillingStage):
     """MinHash + LSH near-duplicate removal with deterministic, priority-chosen survivors."""
 
     name: ClassVar[str] = "fuzzy_dedup"
@@ -219,17 +218,7 @@ class FuzzyDedupStage(_MinHashConfig, BatchStage):
         )
         self._report: dict[str, Any] = {}
 
-    def open(self, work_dir: Path) -> None:
-        if self._spill.path is None and self._spill_dir is None:
-            self._spill = Spill(work_dir, "spill")
-
     # -- streaming ---------------------------------------------------------------------------
-
-    def process(self, batch: list[Record]) -> list[Record]:
-        # Not BatchStage's retry-one-by-one: a batch half-indexed then retried would hold
-        # records twice. process_batch quarantines bad records itself; an I/O or index error
-        # (disk full, Redis gone) escapes: a crash, resumed from the last checkpoint.
-        return self.process_batch(batch)
 
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []

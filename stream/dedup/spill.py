@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from codekiln.stream.record import Record
+from codekiln.stream.stage import BatchStage
 
 #: writev takes at most this many buffers per call (POSIX IOV_MAX is at least 1024 on Linux).
 _IOV_MAX = 1024
@@ -260,3 +261,23 @@ class Spill:
         self.close()
         if self.path is not None and self.path.exists():
             shutil.rmtree(self.path)
+
+
+class SpillingStage(BatchStage):
+    """A stage that holds every record in a :class:`Spill` until the end of the stream (the
+    exact and fuzzy dedups). Subclasses set ``_spill`` and ``_spill_dir`` in ``__init__``."""
+
+    _spill: Spill
+    _spill_dir: str | None
+
+    def open(self, work_dir: Path) -> None:
+        """Spill under the runtime's per-stage folder (kept across resumes of the same run),
+        unless the stage was given a ``spill_dir`` of its own."""
+        if self._spill.path is None and self._spill_dir is None:
+            self._spill = Spill(work_dir, "spill")
+
+    def process(self, batch: list[Record]) -> list[Record]:
+        # Not BatchStage's retry-one-by-one: a batch half-held then retried would hold records
+        # twice. process_batch quarantines bad records itself; an I/O or index error (disk
+        # full, Redis gone) escapes: a crash, resumed from the last checkpoint.
+        return self.process_batch(batch)
