@@ -10,8 +10,14 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    REPO / "k8s" / "README.md",
+    REPO / "sandbox" / "THREAT_MODEL.md",
+]
 _FENCE = re.compile(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```", re.S | re.M)
+_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 
 
 @dataclass(frozen=True)
@@ -51,3 +57,15 @@ def stage_entries(block: Block) -> list[dict[str, Any]]:
     else:
         return []
     return [{"name": s} if isinstance(s, str) else dict(s) for s in steps]
+
+
+def spans() -> list[Block]:
+    """Every inline code span outside the fenced blocks (``lang`` is ``"inline"``)."""
+    out = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        prose = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+        for m in _SPAN.finditer(prose):
+            line = prose.count("\n", 0, m.start()) + 1
+            out.append(Block(str(page.relative_to(REPO)), line, "inline", m.group(1)))
+    return out

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import importlib
+import importlib.util
 import json
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import sys
@@ -35,7 +38,7 @@ import pytest
 import yaml
 
 from codekiln import shards
-from tests.contract.docblocks import REPO, Block, blocks, stage_entries
+from tests.contract.docblocks import REPO, Block, blocks, spans, stage_entries
 
 #: Lines shown in a block that are not commands for a reader to type into codekiln.
 NOT_RUN = {
@@ -47,8 +50,6 @@ NOT_RUN = {
     "corpus (codekiln-stream)": "a diagram of synthesis",
     "instruction files": "a diagram of synthesis",
     "installed packages": "a diagram of synthesis",
-    "export ": "sets an environment variable",
-    "head -c": "writes a token file (coreutils)",
     "#": "a comment",
 }
 
@@ -142,6 +143,33 @@ def _parse_only(module: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -
         main(argv)
 
 
+@functools.cache
+def _env_read() -> frozenset[str]:
+    """The CODEKILN_* variables codekiln's own code reads (named in its sources)."""
+    names: set[str] = set()
+    for top in REPO.iterdir():
+        if top.is_dir() and (top / "__init__.py").is_file() and top.name != "tests":
+            for path in top.rglob("*.py"):
+                names.update(re.findall(r"[\"'](CODEKILN_[A-Z0-9_]+)[\"']", path.read_text()))
+    return frozenset(names)
+
+
+def _token_file(folder: Path) -> None:
+    """docs/sandbox.md's token one-liner, run in ``folder``: a 0600 file the service accepts."""
+    from codekiln.sandbox.config import SandboxConfig
+
+    [command] = [c for _, c in _commands() if c.startswith("head -c")]
+    subprocess.run(["bash", "-c", command], cwd=folder, check=True, timeout=30)
+    token = folder / "token"
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert len(SandboxConfig.from_token_file(token).token) >= 32
+
+
+#: Shell lines run as typed (coreutils) -> what checks their result.
+SHELL: dict[str, Callable[[Path], None]] = {
+    "head -c 32 /dev/urandom | base64 > token && chmod 600 token": _token_file,
+}
+
 COMMANDS = [
     pytest.param(block, command, id=f"{block.where}:{command[:50]}")
     for block, command in _commands()
@@ -151,7 +179,7 @@ COMMANDS = [
 
 @pytest.mark.parametrize(("block", "command"), COMMANDS)
 def test_documented_command_is_understood(
-    block: Block, command: str, monkeypatch: pytest.MonkeyPatch
+    block: Block, command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The command's program exists and parses this command line (or the make target exists)."""
     argv = _argv(command)
@@ -162,6 +190,13 @@ def test_documented_command_is_understood(
         return
     if argv[0] in EXTERNAL:
         assert re.search(r"^vllm:", (REPO / "Makefile").read_text(), re.M), EXTERNAL[argv[0]]
+        return
+    if argv[0] == "export":
+        name = argv[1].partition("=")[0]
+        assert name in _env_read(), f"{block.where}: no code reads ${name} ({command!r})"
+        return
+    if command in SHELL:
+        SHELL[command](tmp_path)
         return
     if argv[0] == "torchrun":
         argv = ["codekiln-train", *argv[argv.index("codekiln.train.cli") + 1 :]]
@@ -175,6 +210,199 @@ def test_the_walk_sees_the_pages() -> None:
     """The extractor finds the commands of every CLI (a broken one would check nothing)."""
     programs = {_argv(c)[0] for _, c in _commands() if _not_run(c) is None}
     assert {"make", "torchrun", *MAINS} <= programs
+
+
+# -- commands named in the prose (inline code), k8s/README.md and THREAT_MODEL.md included ----
+
+#: How an inline span starts when it is a command a reader may type.
+INLINE_PROGRAMS = (*MAINS, "make", "kubectl", "torchrun", "python", "pip install")
+
+#: Repository folders whose files the prose names (a path there must exist).
+REPO_DIRS = ("bench/", "docs/", "k8s/", "tests/", "stream/", "sandbox/", "synth/", "train/",
+             "eval/", "codekiln/")  # fmt: skip
+
+
+def _inline_commands() -> list[tuple[Block, str]]:
+    out = []
+    for span in spans():
+        first = span.text.split(" ", 1)[0]
+        if span.text.startswith(INLINE_PROGRAMS[-1]) or first in INLINE_PROGRAMS:
+            out.append((span, span.text))
+    return out
+
+
+def _alternatives(argv: list[str], raw: str) -> list[list[str]]:
+    """Every command a synopsis' ``a|b|c`` words stand for (``_argv`` keeps only the first)."""
+    words = [w.strip("[]") for w in shlex.split(raw)]
+    out = [argv]
+    for i, word in enumerate(words[: len(argv)]):
+        if "|" in word and "://" not in word and not word.startswith("-"):
+            out += [[*argv[:i], alt, *argv[i + 1 :]] for alt in word.split("|")[1:]]
+    return out
+
+
+def _parse_exit(
+    module: str,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int | None, str]:
+    """None when ``argv`` parses, else argparse's exit status; and what it printed."""
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> Any:
+        original(self, args, namespace)
+        raise _Parsed
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", parse_args)
+        main: Callable[[list[str]], int] = importlib.import_module(module).main
+        try:
+            main(argv)
+        except _Parsed:
+            code = None
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _check_codekiln(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A whole command parses; a command named without its required arguments (``codekiln-eval
+    run``) is a real subcommand whose help lists every option the span shows."""
+    module = MAINS[argv[0]]
+    code, text = _parse_exit(module, argv[1:], monkeypatch, capsys)
+    if code is None:
+        return
+    assert code == 2, f"{argv}: {text[-500:]}"
+    assert "required" in text, f"{argv}: {text[-500:]}"
+    words = [w for w in argv[1:] if not w.startswith("-")]
+    options = [w.split("=")[0] for w in argv[1:] if w.startswith("-")]
+    for n in range(len(words), -1, -1):  # the longest run of words that names a subcommand
+        code, text = _parse_exit(module, [*words[:n], "--help"], monkeypatch, capsys)
+        if code == 0:
+            break
+    assert code == 0, f"{argv}: no such subcommand\n{text[-500:]}"
+    for option in options:
+        assert option in text.split(), f"{argv}: {option} is not an option of it"
+
+
+def _check_python(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python bench/x.py [options]``: the script parses them; ``python -m m``: m exists."""
+    if len(argv) == 1:
+        return  # the word alone
+    if argv[1] == "-m":
+        if argv[2].split(".")[0] in EXTERNAL:
+            return  # vllm's own server module: in .venv-vllm (`make vllm`), checked above
+        assert importlib.util.find_spec(argv[2]) is not None, f"no module {argv[2]}"
+        if argv[3:] and argv[2].startswith("tests."):
+            script = REPO / (argv[2].replace(".", "/") + ".py")
+        else:
+            return
+    else:
+        script = REPO / argv[1]
+        assert script.is_file(), f"no script {argv[1]}"
+    options = argv[3:] if argv[1] == "-m" else argv[2:]
+    if "argparse" not in script.read_text():  # a script reading sys.argv itself
+        for option in options:
+            assert f'"{option}"' in script.read_text(), f"{argv}: {script.name} takes no {option}"
+        return
+    monkeypatch.setattr(sys, "argv", [str(script), *options])
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> Any:
+        original(self, args, namespace)
+        raise _Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_args)
+    monkeypatch.syspath_prepend(str(script.parent))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except _Parsed:
+        return
+    except SystemExit as exc:
+        raise AssertionError(f"{argv}: {capsys.readouterr().err[-500:]}") from exc
+    raise AssertionError(f"{argv}: {script.name} ran without parsing its arguments")
+
+
+def _check_kubectl(argv: list[str], command: str) -> None:
+    """``kubectl apply|kustomize -k DIR``: DIR holds a kustomization; a secret's name is one
+    the manifests mount."""
+    if "create" in argv and "secret" in argv:
+        name = argv[argv.index("generic") + 1]
+        manifests = "".join(p.read_text() for p in (REPO / "k8s").rglob("*.yaml"))
+        assert name in manifests, f"no manifest uses the secret {name}"
+        return
+    folder = argv[-1]
+    if command.endswith((" DIR", "kustomize", "kubectl")):
+        return  # the generic form, no folder named
+    assert (REPO / folder / "kustomization.yaml").is_file(), f"no kustomization in {folder}"
+
+
+def _check_pip(command: str) -> None:
+    """``pip install 'codekiln[extra]'`` (or ``'.[extra]'``): the extra exists."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    named = re.findall(r"(?:codekiln|\.)\[([\w,-]+)\]", command)
+    assert named, f"{command!r}: installs no extra of codekiln"
+    for extra in ",".join(named).split(","):
+        assert extra in extras, f"no extra [{extra}] in pyproject.toml"
+
+
+INLINE = [
+    pytest.param(span, command, id=f"{span.where}:{command[:50]}")
+    for span, command in _inline_commands()
+]
+
+
+@pytest.mark.parametrize(("span", "command"), INLINE)
+def test_inline_command_is_understood(
+    span: Block,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A command named in the prose exists as shown: its subcommand and options, its make
+    target, its kustomize folder, its bench script's options, its package extra."""
+    if command == "pip install":
+        return  # the word alone
+    argv = _argv(command.replace("<pod name>", "pod-0"))
+    for alternative in _alternatives(argv, command):
+        if alternative[0] in MAINS:
+            _check_codekiln(alternative, monkeypatch, capsys)
+        elif alternative[0] == "make":
+            for target in alternative[1:]:
+                makefile = (REPO / "Makefile").read_text()
+                assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"no target {target}"
+        elif alternative[0] == "torchrun":
+            if "codekiln.train.cli" in alternative:
+                rest = alternative[alternative.index("codekiln.train.cli") + 1 :]
+                _check_codekiln(["codekiln-train", *rest], monkeypatch, capsys)
+        elif alternative[0] == "python":
+            _check_python(alternative, monkeypatch, capsys)
+        elif alternative[0] == "kubectl":
+            _check_kubectl(alternative, command)
+        else:
+            _check_pip(command)
+
+
+def test_inline_paths_exist() -> None:
+    """Every repository file or folder the prose names (``bench/...``, ``tests/...``) exists."""
+    missing = [
+        f"{span.where}: {span.text}"
+        for span in spans()
+        if re.fullmatch(r"[\w./-]+", span.text)
+        and span.text.startswith(REPO_DIRS)
+        and not (REPO / span.text.split("::")[0]).exists()
+    ]
+    assert not missing, missing
 
 
 # -- commands run for real, on small inputs -------------------------------------------------
@@ -317,7 +545,9 @@ def test_every_block_is_walked() -> None:
     for block, command in _commands():
         if _not_run(command) is None:
             program = _argv(command)[0]
-            known = {"make", "torchrun", *MAINS, *EXTERNAL}
+            known = {"make", "torchrun", "export", *MAINS, *EXTERNAL}
+            if command in SHELL:
+                continue
             assert program in known, f"{block.where}: {command!r}"
 
 
