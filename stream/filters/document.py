@@ -192,9 +192,16 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
 }
 #: Starts of the line comments other than ``#``.
 _LINE_COMMENTS = ("//", "--")
-#: C-family languages whose pygments lexer does not count a line comment's line break as
-#: comment (those of C, C++, C#, Rust and Scala do).
-_BREAK_AFTER_COMMENT_IS_CODE = frozenset(["java", "go", "typescript", "tsx", "kotlin", "swift"])
+#: Languages whose pygments lexer (what upstream removes comments with) does not count a line
+#: comment's line break as comment: C family (those of C, C++, C#, Rust and Scala do), ``#``
+#: family (shell, make and CMake do) and ``--`` family (SQL and Ada do).
+_BREAK_AFTER_COMMENT_IS_CODE = frozenset(
+    [
+        *("java", "go", "typescript", "tsx", "kotlin", "swift"),
+        *("ruby", "r", "yaml", "toml", "nix", "awk", "elixir", "julia", "nim", "coffeescript"),
+        *("powershell", "lua", "haskell", "vhdl", "elm"),
+    ]
+)
 _QUOTES = frozenset("\"'`@")
 _INCLUDE_LINE = re.compile(r"[ \t]*#[ \t]*include[ \t]*[<\"]")
 _COMMENT_STARTS: dict[str, str] = {

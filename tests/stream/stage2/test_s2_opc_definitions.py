@@ -105,6 +105,12 @@ class TestComments:
         assert Document("echo 1 # hi\necho 2\n", "Shell").comment_chars == 5
         assert Document("echo 1 # hi", "Shell").comment_chars == 4
 
+    def test_line_break_is_code_where_the_lexer_says_so(self) -> None:
+        """pygments' Ruby and Lua lexers end a line comment before its line break."""
+        assert Document("x = 1 # hi\ny = 2\n", "Ruby").comment_chars == 4
+        assert Document("x = 1 -- hi\ny = 2\n", "Lua").comment_chars == 5
+        assert Document("select 1 -- hi\nselect 2\n", "SQL").comment_chars == 6
+
     def test_python_share_is_cleaned_docstrings_and_comment_text(self) -> None:
         text = '"""Doc."""\n# a #b\nx = 1\n'
         # "Doc." + "\n" + " a b" (the # signs removed)
