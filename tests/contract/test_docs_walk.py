@@ -421,8 +421,31 @@ def _python_records(n: int) -> list[dict[str, Any]]:
     ]
 
 
+def _web_pages() -> list[dict[str, Any]]:
+    """Labelled pages for docs/stream-stage2.md's webclf commands: code on dev*, prose on news*."""
+    code = [
+        "def add(a, b):\n    return a + b\n",
+        "for (int i = 0; i < n; i++) { x[i] = 0; }",
+        "import numpy as np\nx = np.zeros(3)",
+        "public static void main(String[] args) {}",
+    ]
+    prose = [
+        "The weather today is sunny and warm in the city.",
+        "Buy cheap shoes online, free shipping on all orders.",
+        "Our team won the football match last night.",
+        "Mix flour, sugar and eggs, then bake for an hour.",
+    ]
+    return [
+        {"text": f"{t} v{i}", "label": label, "url": f"https://{host}{i % 3}.example.com/p{i}"}
+        for i in range(10)
+        for texts, label, host in ((code, "code", "dev"), (prose, "other", "news"))
+        for t in texts
+    ]
+
+
 def _prepare(cwd: Path, data_dir: Path) -> None:
-    """The files a reader of the pages would have: a corpus, a source tree, the data dir."""
+    """The files a reader of the pages would have: a corpus, a source tree, the data dir,
+    the inputs the commands of docs/stream-stage2.md name, a training config."""
     shards.write_objects(cwd / "corpus.jsonl", _python_records(40))
     (cwd / "out" / "run" / "corpus").mkdir(parents=True)
     shards.write_objects(
@@ -435,16 +458,73 @@ def _prepare(cwd: Path, data_dir: Path) -> None:
     link = cwd.parent / "shared" / "data"
     if not link.exists():
         link.symlink_to(data_dir)  # the pages' ../shared/data, seen from this folder
+    records = _python_records(10)
+    shards.write_objects(cwd / "synth.jsonl", [{**r, "id": f"s{r['id']}"} for r in records])
+    shards.write_objects(cwd / "books.jsonl", [{**r, "id": f"b{r['id']}"} for r in records])
+    pages = _web_pages()
+    shards.write_objects(cwd / "labelled.jsonl", pages)
+    shards.write_objects(cwd / "heldout.jsonl", pages[::5])
+    shards.write_objects(cwd / "code_pages.jsonl", [p for p in pages if p["label"] == "code"])
+    shards.write_objects(cwd / "web_pages.jsonl", [p for p in pages if p["label"] == "other"])
+    shards.write_objects(cwd / "pages.jsonl", [{"text": p["text"], "url": p["url"]} for p in pages])
+    shards.write_objects(cwd / "seeds.jsonl", pages[:20] + pages[-20:])
+    config = yaml.safe_load(_train_yaml(cwd).read_text())
+    (cwd / "file.yaml").write_text(yaml.safe_dump({**config, "deepspeed": {"zero_stage": 2}}))
 
 
-#: Commands run for real (a prefix of the page's command -> the exit code it must give).
-RUN = {
-    "codekiln-synth prompts": 0,
-    "codekiln-eval launch --help": 0,
-    "codekiln-stream tune corpus.jsonl": 0,
-    "codekiln-synth decontam out/run/corpus": 0,
-    "codekiln-stream run INPUT... --out DIR": 0,
+def _json_out(key: str) -> Callable[[Path, str], None]:
+    def check(cwd: Path, stdout: str) -> None:
+        assert key in json.loads(stdout), stdout[-500:]
+
+    return check
+
+
+def _files(*names: str) -> Callable[[Path, str], None]:
+    def check(cwd: Path, stdout: str) -> None:
+        for name in names:
+            assert (cwd / name).is_file(), name
+            assert (cwd / name).stat().st_size, name
+
+    return check
+
+
+def _pytorchjob(cwd: Path, stdout: str) -> None:
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(stdout) if doc}
+    assert "PyTorchJob" in kinds, kinds
+
+
+def _mixture(cwd: Path, stdout: str) -> None:
+    streams = {r["meta"]["mix_stream"] for r in shards.read_objects(cwd / "anneal.jsonl.zst")}
+    assert {"original", "synthetic", "textbooks"} <= streams, streams
+
+
+#: Commands run for real: a prefix of the page's command -> the exit code it must give and
+#: what checks its result (None: the exit code and no traceback).
+RUN: dict[str, tuple[int, Callable[[Path, str], None] | None]] = {
+    "codekiln-synth prompts": (0, None),
+    "codekiln-eval launch --help": (0, None),
+    "codekiln-stream tune corpus.jsonl": (0, None),
+    "codekiln-synth decontam out/run/corpus": (0, None),
+    "codekiln-stream run INPUT... --out DIR": (0, _files("out/dir/manifest.json")),
+    "codekiln-train deepspeed-config": (0, _json_out("zero_optimization")),
+    "codekiln-train launch --name": (0, _pytorchjob),  # --dry-run: renders, submits nothing
+    "codekiln-stream anneal-mix": (0, _mixture),
+    "codekiln-stream webclf train --data": (0, _files("model.bin")),
+    "codekiln-stream webclf train --positive": (0, _files("model.bin")),
+    "codekiln-stream webclf evaluate": (0, None),
+    "codekiln-stream webclf score": (0, _files("scored.jsonl")),
+    "codekiln-stream webclf domains": (0, _files("domains.json")),
+    "codekiln-stream webclf iterate": (0, _files("model.bin")),
 }
+
+#: Words of a synopsis replaced where the generic fill does not fit a real run.
+RUN_WORDS = {
+    "out.json": "tune.json",  # tune's --json FILE beside the corpus
+    "OUT/corpus": "out/run/corpus",  # anneal-mix: a run's corpus folder
+}
+#: Option values replaced in a run: anneal-mix's --total N counts characters, 2 would write
+#: nothing; --rounds 3 of webclf iterate are kept.
+RUN_VALUES = {"--total": "4000"}
 
 
 @pytest.mark.slow
@@ -460,16 +540,21 @@ def test_cheap_commands_run(tmp_path: Path, data_dir: Path) -> None:
         prefix = next((p for p in RUN if command.startswith(p)), None)
         if prefix is None:
             continue
-        argv = [a.replace("out.json", "tune.json") for a in _argv(command)]
-        if "--config" in argv:  # a synopsis' optional config: the default pipeline
-            i = argv.index("--config")
+        argv = [RUN_WORDS.get(a, a) for a in _argv(command)]
+        for i, word in enumerate(argv[:-1]):
+            argv[i + 1] = RUN_VALUES.get(word, argv[i + 1])
+        if argv[:2] == ["codekiln-stream", "run"] and "--config" in argv:
+            i = argv.index("--config")  # a synopsis' optional config: the default pipeline
             del argv[i : i + 2]
         proc = subprocess.run(
             [sys.executable, "-m", MAINS[argv[0]], *argv[1:]],
             cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600,
         )  # fmt: skip
-        assert proc.returncode == RUN[prefix], f"{block.where}: {command}\n{proc.stderr[-3000:]}"
+        code, check = RUN[prefix]
+        assert proc.returncode == code, f"{block.where}: {command}\n{proc.stderr[-3000:]}"
         assert "Traceback" not in proc.stderr, proc.stderr
+        if check is not None:
+            check(cwd, proc.stdout)
         ran.add(prefix)
     assert ran == set(RUN), f"documented commands no longer on the pages: {set(RUN) - ran}"
 
