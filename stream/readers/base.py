@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Generic, NotRequired, Protocol, TypedDict, TypeVar, Unpack
 
 from codekiln.stream.record import Record, record_id
 
@@ -85,3 +86,116 @@ def reject(
         meta=meta,
         drop_reason=f"{READER}:{rule}",
     )
+
+
+#: Shard fields a record takes by name; any other key of a shard's object lands in ``meta``.
+RECORD_FIELDS = ("lang", "path", "repo", "source", "meta")
+
+
+class ShardFields(TypedDict):
+    """The keyword arguments every shard reader takes (see :class:`ShardReader`)."""
+
+    text_key: str
+    id_key: str
+    source: NotRequired[str | None]
+
+
+#: What a shard reader's :meth:`ShardReader.open_shard` gives (a file handle, a Parquet file).
+Opened = TypeVar("Opened")
+
+
+class ShardReader(Generic[Opened]):
+    """What the JSONL and Parquet readers share: a list of shard files below ``root``, read in
+    order, positions ``(file index, line or row)``, the quarantine of a shard that is empty or
+    cannot be opened (one reject keyed ``<shard>:0``), and the rules that turn one object of a
+    shard into a record (``text_key``, ``id_key``, the other keys into ``meta``).
+
+    A subclass opens a shard (:meth:`open_shard`), names the failures that quarantine it
+    (:meth:`open_failure`) and reads the opened shard (:meth:`read_opened`).
+    """
+
+    def __init__(self, files: list[Path], root: Path, **fields: Unpack[ShardFields]) -> None:
+        self.files = files
+        self.root = root
+        self.text_key = fields["text_key"]
+        self.id_key = fields["id_key"]
+        self.source = fields.get("source") or root.resolve().name
+
+    def shard_name(self, path: Path) -> str:
+        """The shard's name in keys and ``path``: relative to the input folder."""
+        return path.name if path == self.root else path.relative_to(self.root).as_posix()
+
+    def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
+        first_file, after_item = (after[0], after[1]) if after else (0, -1)
+        for index, path in enumerate(self.files):
+            if index < first_file:
+                continue
+            skip_to = after_item if index == first_file else -1
+            for number, record in self.read_file(path, skip_to, budget):
+                yield (index, number), record
+            if budget.exhausted:
+                budget.not_read += len(self.files) - index - 1
+                return
+
+    def read_file(self, path: Path, skip_to: int, budget: Budget) -> Iterator[tuple[int, Record]]:
+        """``(line or row number, record)`` of one shard, those numbered above ``skip_to``."""
+        shard = self.shard_name(path)
+        try:
+            if path.stat().st_size == 0:
+                if skip_to < 0:
+                    yield 0, self.shard_reject(shard, "empty")
+                return
+            opened = self.open_shard(path)
+        except Exception as exc:
+            failure = self.open_failure(exc)
+            if failure is None:
+                raise
+            if skip_to < 0:
+                rule, error = failure
+                yield 0, self.shard_reject(shard, rule, error=error)
+            return
+        yield from self.read_opened(shard, opened, skip_to, budget)
+
+    def shard_reject(self, shard: str, rule: str, **meta: Any) -> Record:
+        """The one reject of a whole shard."""
+        return reject(self.source, f"{shard}:0", rule, path=shard, **meta)
+
+    def open_shard(self, path: Path) -> Opened:
+        raise NotImplementedError
+
+    def open_failure(self, exc: Exception) -> tuple[str, str | None] | None:
+        """``(rule, error)`` for an exception of :meth:`open_shard` that quarantines the shard;
+        ``None`` lets it through."""
+        raise NotImplementedError
+
+    def read_opened(
+        self, shard: str, opened: Opened, skip_to: int, budget: Budget
+    ) -> Iterator[tuple[int, Record]]:
+        raise NotImplementedError
+
+    def shard_record(
+        self, key: str, obj: dict[str, Any], text: str, meta: dict[str, Any], *, keep_null: bool
+    ) -> Record:
+        """The record of one shard object: its id from ``id_key`` (else derived from ``key``),
+        the known fields, and every other key added to ``meta`` (``None`` values too when
+        ``keep_null``)."""
+        raw_id = obj.get(self.id_key)
+        rid = (
+            str(raw_id)
+            if isinstance(raw_id, str | int) and raw_id != ""
+            else record_id(self.source, key)
+        )
+        for k, v in obj.items():
+            if k not in (self.text_key, self.id_key, *RECORD_FIELDS) and (
+                keep_null or v is not None
+            ):
+                meta.setdefault(k, v)
+        return Record(
+            id=rid,
+            text=text,
+            lang=str(obj.get("lang") or ""),
+            path=str(obj.get("path") or ""),
+            repo=str(obj.get("repo") or ""),
+            source=str(obj.get("source") or self.source),
+            meta=meta,
+        )

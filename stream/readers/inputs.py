@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.stream.config import InputConfig
-from codekiln.stream.readers.base import Budget, Item, Position, Reader, reject
+from codekiln.stream.readers.base import Budget, Item, Position, Reader, ShardFields, reject
 from codekiln.stream.readers.files import FileTreeReader
 from codekiln.stream.readers.jsonl import JsonlReader
 from codekiln.stream.readers.parquet import ParquetReader
@@ -111,24 +111,13 @@ def make_reader(path: Path, cfg: InputConfig, source: str | None = None) -> Read
         return FileTreeReader(
             path, max_file_bytes=cfg.max_file_bytes, exclude_dirs=cfg.exclude_dirs, source=source
         )
+    fields = ShardFields(text_key=cfg.text_key, id_key=cfg.id_key, source=source)
     if fmt == "jsonl":
-        return JsonlReader(
-            shard_files(path, JSONL_SUFFIXES),
-            path,
-            text_key=cfg.text_key,
-            id_key=cfg.id_key,
-            max_line_bytes=cfg.max_file_bytes,
-            source=source,
-        )
+        files = shard_files(path, JSONL_SUFFIXES)
+        return JsonlReader(files, path, max_line_bytes=cfg.max_file_bytes, **fields)
     if fmt == "parquet":
-        return ParquetReader(
-            shard_files(path, PARQUET_SUFFIXES),
-            path,
-            text_key=cfg.text_key,
-            id_key=cfg.id_key,
-            max_text_bytes=cfg.max_file_bytes,
-            source=source,
-        )
+        files = shard_files(path, PARQUET_SUFFIXES)
+        return ParquetReader(files, path, max_text_bytes=cfg.max_file_bytes, **fields)
     raise InputError(f"unknown input format {fmt!r}")
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Unpack
 
 import zstandard
-from codekiln.stream.readers.base import Budget, Item, Position, reject
-from codekiln.stream.record import Record, record_id
+from codekiln.stream.readers.base import Budget, ShardFields, ShardReader, reject
+from codekiln.stream.record import Record
 
 from codekiln.shards import ShardError, open_zst
-
-_KNOWN = ("lang", "path", "repo", "source", "meta")
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -33,54 +31,22 @@ def _open(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-class JsonlReader:
+class JsonlReader(ShardReader[IO[bytes]]):
     def __init__(
-        self,
-        files: list[Path],
-        root: Path,
-        *,
-        text_key: str,
-        id_key: str,
-        max_line_bytes: int,
-        source: str | None = None,
+        self, files: list[Path], root: Path, *, max_line_bytes: int, **fields: Unpack[ShardFields]
     ) -> None:
-        self.files = files
-        self.root = root
-        self.text_key = text_key
-        self.id_key = id_key
+        super().__init__(files, root, **fields)
         self.max_line_bytes = max_line_bytes
-        self.source = source or root.resolve().name
 
-    def _shard_name(self, path: Path) -> str:
-        return path.name if path == self.root else path.relative_to(self.root).as_posix()
+    def open_shard(self, path: Path) -> IO[bytes]:
+        return _open(path)
 
-    def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
-        first_file, after_line = (after[0], after[1]) if after else (0, -1)
-        for index, path in enumerate(self.files):
-            if index < first_file:
-                continue
-            skip_to = after_line if index == first_file else -1
-            for line_no, record in self._read_file(path, skip_to, budget):
-                yield (index, line_no), record
-            if budget.exhausted:
-                budget.not_read += len(self.files) - index - 1
-                return
+    def open_failure(self, exc: Exception) -> tuple[str, str | None] | None:
+        return ("unreadable", exc.strerror) if isinstance(exc, OSError) else None
 
-    def _read_file(self, path: Path, skip_to: int, budget: Budget) -> Iterator[tuple[int, Record]]:
-        shard = self._shard_name(path)
-        try:
-            if path.stat().st_size == 0:
-                if skip_to < 0:
-                    yield 0, reject(self.source, f"{shard}:0", "empty", path=shard)
-                return
-            fh = _open(path)
-        except OSError as exc:
-            if skip_to < 0:
-                yield (
-                    0,
-                    reject(self.source, f"{shard}:0", "unreadable", path=shard, error=exc.strerror),
-                )
-            return
+    def read_opened(
+        self, shard: str, fh: IO[bytes], skip_to: int, budget: Budget
+    ) -> Iterator[tuple[int, Record]]:
         line_no = 0
         try:
             with fh:
@@ -152,25 +118,8 @@ class JsonlReader:
                 text=decoded,
                 error=f"no string field {self.text_key!r}",
             )
-        raw_id = obj.get(self.id_key)
-        rid = (
-            str(raw_id)
-            if isinstance(raw_id, str | int) and raw_id != ""
-            else record_id(self.source, key)
-        )
         meta: dict[str, Any] = dict(obj["meta"]) if isinstance(obj.get("meta"), dict) else {}
-        for k, v in obj.items():
-            if k not in (self.text_key, self.id_key, *_KNOWN):
-                meta.setdefault(k, v)
-        return Record(
-            id=rid,
-            text=text,
-            lang=str(obj.get("lang") or ""),
-            path=str(obj.get("path") or ""),
-            repo=str(obj.get("repo") or ""),
-            source=str(obj.get("source") or self.source),
-            meta=meta,
-        )
+        return self.shard_record(key, obj, text, meta, keep_null=True)
 
 
 def _discard_rest_of_line(fh: IO[bytes]) -> int:
