@@ -169,11 +169,8 @@ class Spill:
     def read_pickles(self, name: str) -> Iterator[Any]:
         """The objects of one file, in append order. Spill files are this stage's own,
         written by this process or its predecessor in the same run: trusted input."""
-        f = self._files.get(name)
-        if f is not None:
-            f.flush()
-        path = self._dir() / name
-        if not path.exists():
+        path = self._written(name)
+        if path is None:
             return
         with open(path, "rb", buffering=1 << 20) as r:
             while True:
@@ -231,21 +228,23 @@ class Spill:
 
     def read(self, name: str) -> Iterator[bytes]:
         """The lines of one file, up to what has been written (flushes first)."""
-        f = self._files.get(name)
-        if f is not None:
-            f.flush()
-        path = self._dir() / name
-        if not path.exists():
+        path = self._written(name)
+        if path is None:
             return
         with open(path, "rb") as r:
             yield from r
 
     def read_bytes(self, name: str) -> bytes:
+        path = self._written(name)
+        return b"" if path is None else path.read_bytes()
+
+    def _written(self, name: str) -> Path | None:
+        """One file with all appended so far flushed to it; ``None`` when it does not exist."""
         f = self._files.get(name)
         if f is not None:
             f.flush()
         path = self._dir() / name
-        return path.read_bytes() if path.exists() else b""
+        return path if path.exists() else None
 
     def names(self) -> list[str]:
         if self.path is None or not self.path.exists():
