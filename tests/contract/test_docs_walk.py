@@ -683,3 +683,33 @@ def test_tiny_training_run_of_docs_train(tmp_path: Path) -> None:
     assert done["event"] == "done"
     assert done["steps"] == 2
     assert (cwd / "out" / "ckpt" / "metrics.jsonl").is_file()
+
+
+# -- the LLM client block of docs/synth.md, against two fake OpenAI servers -------------------
+
+
+async def test_llm_client_block_of_docs_synth_runs() -> None:
+    """docs/synth.md's LLMClient example runs as shown, its two endpoints two real aiohttp
+    servers speaking vLLM's protocol; what its comments promise holds."""
+    from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+    [block] = [b for b in blocks("python") if "LLMClient(LLMConfig(" in b.text]
+    judged = Reply("YES", top_logprobs=[{"YES": -0.1, "NO": -2.4}])
+    async with FakeOpenAIServer(model="coder") as a, FakeOpenAIServer(model="coder") as b:
+        text = block.text
+        for placeholder, server in (("http://a:8000", a), ("http://b:8000", b)):
+            assert f'"{placeholder}"' in text, f"{block.where}: the example's endpoints changed"
+            text = text.replace(f'"{placeholder}"', repr(server.url))
+            server.route("Is this code", judged)
+        code = compile(text, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        names: dict[str, Any] = {
+            "messages": [{"role": "user", "content": "Is this code correct? YES or NO"}]
+        }
+        coroutine = eval(code, names)  # the page's own example
+        if coroutine is not None:
+            await coroutine
+        a.assert_clean()
+        b.assert_clean()
+    assert len(names["out"].texts(prompt_index=1)) == 4  # "the 4 samples of p2"
+    assert names["chat"].choices[0].logprobs[0].top == {"YES": -0.1, "NO": -2.4}
+    assert a.served + b.served >= 2  # both calls answered (balanced over the endpoints)
