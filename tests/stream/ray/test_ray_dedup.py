@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 
 import numpy as np
 from codekiln.stream.dedup import exact_shards as rexact
@@ -20,6 +21,13 @@ from hypothesis import strategies as st
 from tests.stream.ray.corpus import near_copy, python_file
 
 PARAMS = {"num_perm": 256, "bands": 32, "rows": 8}  # threshold about 0.65
+
+#: A corpus seed, up to four cut points (taken modulo the corpus size) and a partition count.
+any_sharding = given(
+    seed=st.integers(0, 10**6),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+    partitions=st.integers(1, 5),
+)
 
 
 def _records(texts: list[str], stars: list[int]) -> list[Record]:
@@ -40,8 +48,26 @@ def _split(records: list[Record], cuts: list[int]) -> list[list[Record]]:
     return [records[a:b] for a, b in itertools.pairwise(bounds)]
 
 
+def _copy(record: Record) -> Record:
+    return Record(**{f: getattr(record, f) for f in record.__slots__})
+
+
+def _apply_shards(
+    shards: list[list[Record]], apply_for: Callable[[int], Callable[[Record, int], None]]
+) -> dict[str, str]:
+    """Each shard's records (copies) through its apply step: record id -> drop reason or kept."""
+    out = {}
+    for i, shard in enumerate(shards):
+        apply = apply_for(i)
+        for local, original in enumerate(shard):
+            r = _copy(original)
+            apply(r, local)
+            out[r.id] = r.drop_reason or "kept"
+    return out
+
+
 def _local(stage: ExactDedupStage | FuzzyDedupStage, records: list[Record]) -> dict[str, str]:
-    out = stage.process([Record(**{f: getattr(r, f) for f in r.__slots__}) for r in records])
+    out = stage.process([_copy(r) for r in records])
     out += stage.finish()
     return {r.id: r.drop_reason or "kept" for r in out}
 
@@ -55,14 +81,7 @@ def _exact_distributed(records: list[Record], cuts: list[int], partitions: int) 
         part, _ = rexact.reduce_partition([k[p] for k in keys], 5)
         for shard, hits in part.items():
             per_shard.setdefault(shard, {}).update(hits)
-    out = {}
-    for i, shard in enumerate(shards):
-        apply = rexact.ExactApply(stage.name, i, per_shard.get(i, {}))
-        for local, original in enumerate(shard):
-            r = Record(**{f: getattr(original, f) for f in original.__slots__})
-            apply(r, local)
-            out[r.id] = r.drop_reason or "kept"
-    return out
+    return _apply_shards(shards, lambda i: rexact.ExactApply(stage.name, i, per_shard.get(i, {})))
 
 
 class TestExact:
@@ -98,22 +117,12 @@ def _fuzzy_distributed(records: list[Record], cuts: list[int], partitions: int) 
         rfuzzy.shard_members(shards[s], s, m, stage.priority) for s, m in sorted(members.items())
     ]
     per_shard, _, _, _ = rfuzzy.winners(found)
-    out = {}
-    for i, shard in enumerate(shards):
-        apply = rfuzzy.FuzzyApply(stage.name, per_shard.get(i, {}))
-        for local, r in enumerate(shard):
-            apply(r, local)
-            out[r.id] = r.drop_reason or "kept"
-    return out
+    return _apply_shards(shards, lambda i: rfuzzy.FuzzyApply(stage.name, per_shard.get(i, {})))
 
 
 class TestFuzzy:
     @settings(max_examples=15, deadline=None)
-    @given(
-        seed=st.integers(0, 10**6),
-        cuts=st.lists(st.integers(0, 30), max_size=4),
-        partitions=st.integers(1, 5),
-    )
+    @any_sharding
     def test_any_sharding_gives_the_stage_decisions(self, seed, cuts, partitions):
         """Clusters and survivors equal FuzzyDedupStage's for any shards and partitions."""
         rng = random.Random(seed)
@@ -172,22 +181,13 @@ def _repo_distributed(records: list[Record], cuts: list[int], partitions: int) -
     keys = [rfuzzy.repo_partials(s, pickle.loads(fresh), partitions)[0] for s in shards]
     merged = [rfuzzy.merge_repos([k[p] for k in keys], stage) for p in range(partitions)]
     decided = rfuzzy.cluster_repos(merged, pickle.loads(fresh))
-    out = {}
     apply = rfuzzy.RepoApply(stage.name, decided.losers())
-    for shard in shards:
-        for local, r in enumerate(shard):
-            apply(r, local)
-            out[r.id] = r.drop_reason or "kept"
-    return out
+    return _apply_shards(shards, lambda _: apply)
 
 
 class TestFuzzyRepositories:
     @settings(max_examples=10, deadline=None)
-    @given(
-        seed=st.integers(0, 10**6),
-        cuts=st.lists(st.integers(0, 40), max_size=4),
-        partitions=st.integers(1, 4),
-    )
+    @any_sharding
     def test_any_sharding_gives_the_stage_decisions(self, seed, cuts, partitions):
         """Repository level: same repositories dropped as FuzzyDedupStage(level=repository)."""
         rng = random.Random(seed)
