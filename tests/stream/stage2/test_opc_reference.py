@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from codekiln.stream.filters.deviations import (
@@ -31,13 +30,6 @@ AGREE_BEGIN, AGREE_END = "<!-- opc-agreement:begin -->", "<!-- opc-agreement:end
 MAX_SKIPPED = 0.05
 #: Every language of the golden set.
 LANGUAGES = ("C", "C++", "HTML", "JavaScript", "Perl", "Python", "SQL", "Shell")
-#: Languages whose differential is expected to fail while fixes land (none now).
-IN_PROGRESS: set[str] = set()
-
-
-def _languages() -> list[Any]:
-    mark = pytest.mark.xfail(reason="issue 17: filter fixes in progress", strict=False)
-    return [pytest.param(t, marks=mark) if t in IN_PROGRESS else t for t in LANGUAGES]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +65,7 @@ def _uncovered(results: list[ref.FileResult]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("language", _languages())
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_signals_and_rules_equal_reference(results: list[ref.FileResult], language: str) -> None:
     """Each difference in a signal value or a fired rule is a row of the deviation table."""
     mine = [r for r in results if r.tag == language]
@@ -83,7 +75,7 @@ def test_signals_and_rules_equal_reference(results: list[ref.FileResult], langua
     assert not diffs, f"{len(diffs)} uncovered differences\n{stats}\n" + "\n".join(diffs[:40])
 
 
-@pytest.mark.parametrize("language", _languages())
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_verdicts_equal_reference(results: list[ref.FileResult], language: str) -> None:
     """Every keep/drop verdict equals the reference's unless the deviation table explains it."""
     bad = [
