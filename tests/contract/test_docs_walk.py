@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import asyncio
 import functools
 import importlib
 import importlib.util
@@ -28,8 +29,10 @@ import os
 import re
 import runpy
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -713,3 +716,84 @@ async def test_llm_client_block_of_docs_synth_runs() -> None:
     assert len(names["out"].texts(prompt_index=1)) == 4  # "the 4 samples of p2"
     assert names["chat"].choices[0].logprobs[0].top == {"YES": -0.1, "NO": -2.4}
     assert a.served + b.served >= 2  # both calls answered (balanced over the endpoints)
+
+
+# -- docs/sandbox.md's quick start, against the real service ----------------------------------
+
+
+async def _run_block(block: Block, text: str, names: dict[str, Any]) -> None:
+    """Execute a page's Python (top-level ``await`` allowed); its last bare expression is
+    kept in ``names["_"]``, as a reader at a prompt would see it."""
+    tree = ast.parse(text, filename=block.where)
+    body = tree.body
+    for node in ast.walk(tree):  # the last bare expression of the outermost block, or inside
+        if isinstance(node, (ast.AsyncWith, ast.With)):
+            body = node.body
+    if body and isinstance(body[-1], ast.Expr):
+        target = ast.Name("_", ast.Store())
+        body[-1] = ast.copy_location(ast.Assign([target], body[-1].value), body[-1])
+        ast.fix_missing_locations(tree)
+    code = compile(tree, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    coroutine = eval(code, names)  # the page's own example
+    if coroutine is not None:
+        await coroutine
+
+
+#: What the walk changes in the quick start to run it in CI: a free port instead of 8080 (the
+#: service says which in its ready file), one warm container instead of four (2 CPUs), and a
+#: list of requests for the ``[...]`` a reader fills.
+QUICK_START_SUBSTITUTIONS = {
+    "--port 8080": "--port 0",
+    "4": "1",
+    "[...]": '[RunRequest(language="python", code="print(1)")] * 3',
+}
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_sandbox_quick_start_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/sandbox.md's quick start as typed: the image (built if missing), the token, the
+    service, then the client example and the SandboxFusion client example against it."""
+    [shell] = [b for b in blocks("bash") if b.page == "docs/sandbox.md"]
+    client, fusion = [b for b in blocks("python") if b.page == "docs/sandbox.md"]
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "CODEKILN_LOG_DIR": str(tmp_path / "logs")}
+    build, token_line, serve = _lines(shell)
+    argv = _argv(build)
+    assert argv[:3] == ["codekiln-sandbox", "image", "build"], build
+    subprocess.run([sys.executable, "-m", MAINS[argv[0]], *argv[1:]], check=True, env=env)
+    subprocess.run(["bash", "-c", token_line], check=True)
+    typed = serve.replace("--port 8080", QUICK_START_SUBSTITUTIONS["--port 8080"])
+    argv = [QUICK_START_SUBSTITUTIONS.get(w, w) if w == "4" else w for w in _argv(typed)]
+    extra = ["--ready-file", "ready", "--instance", f"docs-walk-{os.getpid()}"]
+    with (tmp_path / "service.log").open("wb") as log:
+        service = subprocess.Popen(
+            [sys.executable, "-m", MAINS[argv[0]], *argv[1:], *extra],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300  # as tests/fixtures/sandbox.py: a first image build
+        while not (tmp_path / "ready").exists():
+            assert service.poll() is None, (tmp_path / "service.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "service.log").read_text()[-3000:]
+            time.sleep(0.1)
+        url = (tmp_path / "ready").read_text().strip()
+        text = client.text.replace('"http://127.0.0.1:8080"', repr(url))
+        text = text.replace("[...]", QUICK_START_SUBSTITUTIONS["[...]"])
+        names: dict[str, Any] = {}
+        asyncio.run(_run_block(client, text, names))
+        assert names["r"].status == "passed", names["r"]
+        assert [t.name for t in names["r"].tests] == ["line 1: assert f(1) == 2"]
+        assert [r.status for r in names["rs"]] == ["passed"] * 3
+        token = (tmp_path / "token").read_text().strip()
+        fusion_names: dict[str, Any] = {"token": token}
+        text = fusion.text.replace("http://127.0.0.1:8080", url)
+        asyncio.run(_run_block(fusion, text, fusion_names))
+        assert fusion_names["_"].run_result.stdout == "1\n", fusion_names["_"]
+    finally:
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(60)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
