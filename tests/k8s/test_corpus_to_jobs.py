@@ -11,7 +11,6 @@ import json
 import shutil
 import sys
 import sysconfig
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,6 @@ TRAIN = {
     "data": {"tokenizer_path": "/data/tokenizer/tokenizer.json"},
     "batch": {"global_batch": 1024, "micro_batch": 4},
 }
-
-
-@pytest.fixture
-async def kube(tmp_path: Path) -> AsyncIterator[tuple[FakeKubeAPI, Path]]:
-    api = FakeKubeAPI()
-    async with api.running():
-        cfg = tmp_path / "kubeconfig"
-        cfg.write_text(yaml.safe_dump(api.kubeconfig()))
-        yield api, cfg
 
 
 async def _stream_run(inputs: Path, out: Path, config: dict[str, Any]) -> dict[str, Any]:

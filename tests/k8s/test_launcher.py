@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,6 @@ def train_config(tmp_path: Path) -> Path:
     return p
 
 
-@pytest.fixture
-async def kube(tmp_path: Path) -> AsyncIterator[tuple[FakeKubeAPI, Path]]:
-    api = FakeKubeAPI()
-    async with api.running():
-        cfg = tmp_path / "kubeconfig"
-        cfg.write_text(yaml.safe_dump(api.kubeconfig()))
-        yield api, cfg
-
-
 def _train_argv(cfg: Path, *extra: str) -> list[str]:
     return [
         "--name",
@@ -61,6 +51,10 @@ def _train_argv(cfg: Path, *extra: str) -> list[str]:
         "ml",
         *extra,
     ]
+
+
+def _eval_argv(*extra: str) -> list[str]:
+    return ["--name", "ev1", "--image", "reg/codekiln:1", "--model-path", "/checkpoints/x", *extra]
 
 
 class TestDryRun:
@@ -106,17 +100,7 @@ class TestDryRun:
 
     def test_eval_yaml(self, capsys: pytest.CaptureFixture[str]) -> None:
         """Eval dry-run: vLLM Deployment + Service and a Job that waits for /v1/models."""
-        argv = [
-            "--name",
-            "ev1",
-            "--image",
-            "reg/codekiln:1",
-            "--model-path",
-            "/checkpoints/x",
-            "--dataset",
-            "humaneval+",
-            "--dry-run",
-        ]
+        argv = _eval_argv("--dataset", "humaneval+", "--dry-run")
         assert eval_launch_main(argv) == 0
         objs = list(yaml.safe_load_all(capsys.readouterr().out))
         assert [o["kind"] for o in objs] == ["Deployment", "Service", "Job"]
@@ -236,18 +220,7 @@ class TestSubmit:
     ) -> None:
         """eval launch creates vLLM + Job, follows the Job, then deletes the vLLM server."""
         api, kubeconfig = kube
-        argv = [
-            "--name",
-            "ev1",
-            "--image",
-            "reg/codekiln:1",
-            "--model-path",
-            "/checkpoints/x",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--poll-s",
-            "0.05",
-        ]
+        argv = _eval_argv("--kubeconfig", str(kubeconfig), "--poll-s", "0.05")
         assert await asyncio.to_thread(eval_launch_main, argv) == 0
         assert api.invalid == []
         assert sorted(api.deleted) == [("Deployment", "ev1-vllm"), ("Service", "ev1-vllm")]
