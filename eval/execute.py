@@ -157,6 +157,11 @@ class ExecConfig:
         """evalplus's time for a whole part, loading the solution included."""
         return min(self.part_timeout_cap_s, sum(limits)) + self.part_timeout_extra_s
 
+    def job_share_s(self) -> float:
+        """The CPU one check job may use before the next job goes on (a smaller sandbox cap
+        on one job lowers it)."""
+        return max(min(self.job_cpu_s, self.sandbox_max_timeout_s - self.load_allowance_s), 0.0)
+
     def job_timeout_s(self) -> float:
         # Limits are on CPU time inside the harness; this wall deadline only stops a job that
         # sleeps or hangs, so it is generous (a loaded machine must not fail correct solutions).
@@ -411,7 +416,9 @@ class Evaluator:
         lo, used, n = 0, 0.0, len(limits)
         while True:
             meta = json.loads(self._job_meta(task, "check", limits[lo:]))
-            meta.update(expected_offset=lo, budget_s=budget - used, job_cpu_s=self.config.job_cpu_s)
+            meta.update(
+                expected_offset=lo, budget_s=budget - used, job_cpu_s=self.config.job_share_s()
+            )
             files = {
                 _harness.JOB_FILE: json.dumps(meta),
                 _harness.SOLUTION_FILE: solution,

@@ -256,3 +256,27 @@ async def test_interrupted_evaluation_resumes_without_rerunning(
     two = await evaluate_samples(second, samples, Quarantine(), tmp_path)
     assert second.jobs_run == 0
     assert two.verdicts == one.verdicts
+
+
+async def test_a_part_split_over_many_jobs_gets_the_same_verdicts(
+    client: SandboxClient, refcache: Path, data_dir: Path
+) -> None:
+    """With a CPU share too small for two inputs, every input runs in its own job (the part's
+    budget carried over): the verdicts and the failing input are those of one job."""
+    full = load_dataset("humaneval+", data_dir)
+    ds = replace(full, tasks={"HumanEval/39": full.tasks["HumanEval/39"]})
+    task = ds.tasks["HumanEval/39"]
+    wrong = task.prompt + "    return [2, 3, 5, 13, 89, 1][min(n, 6) - 1]\n"
+    samples = [Sample(task.task_id, task.canonical, 0), Sample(task.task_id, wrong, 1)]
+    one_job = Evaluator(ds, client, ExecConfig(), cache_dir=refcache)
+    split = Evaluator(ds, client, ExecConfig(job_cpu_s=1e-6), cache_dir=refcache)
+    a = await evaluate_samples(one_job, samples, Quarantine())
+    b = await evaluate_samples(split, samples, Quarantine())
+    assert [{p: (v.status, v.fail_index) for p, v in x.items()} for x in b.verdicts] == [
+        {"base": ("pass", None), "plus": ("pass", None)},
+        {"base": ("fail", 5), "plus": ("fail", 0)},
+    ]
+    assert [{p: (v.status, v.fail_index) for p, v in x.items()} for x in a.verdicts] == [
+        {p: (v.status, v.fail_index) for p, v in x.items()} for x in b.verdicts
+    ]
+    assert split.jobs_run > one_job.jobs_run + 8
