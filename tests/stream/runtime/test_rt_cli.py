@@ -17,6 +17,8 @@ import pytest
 from codekiln.stream import cli
 from codekiln.stream.writers import read_jsonl_zst
 
+from tests.stream.procs import run_captured
+
 
 def _src(tmp_path: Path) -> Path:
     root = tmp_path / "src"
@@ -34,6 +36,11 @@ def _cfg(tmp_path: Path, text: str = "stages: [noop]\n") -> Path:
     return path
 
 
+def _run_args(src: Path, out: Path, cfg: Path) -> list[str]:
+    """``codekiln-stream`` arguments of a run of ``src`` into ``out``, without a progress bar."""
+    return ["run", str(src), "--out", str(out), "--config", str(cfg), "--no-progress"]
+
+
 def _fake_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> types.ModuleType:
     mod = types.ModuleType(name)
     mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
@@ -49,25 +56,8 @@ class TestRun:
     ) -> None:
         """The console entry writes the documented layout and prints the report path."""
         out = tmp_path / "out"
-        proc = subprocess.run(
-            [
-                python,
-                "-m",
-                "codekiln.stream.cli",
-                "run",
-                str(_src(tmp_path)),
-                "--out",
-                str(out),
-                "--config",
-                str(_cfg(tmp_path)),
-                "--no-progress",
-            ],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        args = _run_args(_src(tmp_path), out, _cfg(tmp_path))
+        proc = run_captured([python, "-m", "codekiln.stream.cli", *args], cli_env, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert f"report: {(out / 'report.md').resolve()}" in proc.stdout.replace("\n", "")
         corpus = [r for p in sorted((out / "corpus").iterdir()) for r in read_jsonl_zst(p)]
@@ -108,20 +98,7 @@ class TestRun:
         """report.md renders each stage's report() dict and its in/out/dropped counts."""
         out = tmp_path / "out"
         cfg = _cfg(tmp_path, "stages: ['rt_stages:ExactDedupStage']\n")
-        assert (
-            cli.main(
-                [
-                    "run",
-                    str(_src(tmp_path)),
-                    "--out",
-                    str(out),
-                    "--config",
-                    str(cfg),
-                    "--no-progress",
-                ]
-            )
-            == 0
-        )
+        assert cli.main(_run_args(_src(tmp_path), out, cfg)) == 0
         report = (out / "report.md").read_text()
         assert "| ExactDedupStage | 3 | 2 | 1 |" in report
         assert "### ExactDedupStage" in report
@@ -133,20 +110,7 @@ class TestRun:
         src, cfg = _src(tmp_path), _cfg(tmp_path)
         ids = []
         for name in ("o1", "o2"):
-            assert (
-                cli.main(
-                    [
-                        "run",
-                        str(src),
-                        "--out",
-                        str(tmp_path / name),
-                        "--config",
-                        str(cfg),
-                        "--no-progress",
-                    ]
-                )
-                == 0
-            )
+            assert cli.main(_run_args(src, tmp_path / name, cfg)) == 0
             ids.append(
                 [
                     r["id"]
@@ -191,17 +155,7 @@ class TestRun:
     ) -> None:
         """A stage crash is fatal: exit 1 and a message naming the stage."""
         cfg = _cfg(tmp_path, "stages: ['rt_stages:CrashStage']\n")
-        code = cli.main(
-            [
-                "run",
-                str(_src(tmp_path)),
-                "--out",
-                str(tmp_path / "out"),
-                "--config",
-                str(cfg),
-                "--no-progress",
-            ]
-        )
+        code = cli.main(_run_args(_src(tmp_path), tmp_path / "out", cfg))
         assert code == 1
         assert (
             "stage 'CrashStage' crashed: process() raised RuntimeError: disk on fire"
@@ -270,17 +224,7 @@ class TestPlugins:
 
         _fake_module(monkeypatch, "codekiln_broken_plugin", register=register)
         monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["codekiln_broken_plugin"])
-        code = cli.main(
-            [
-                "run",
-                str(_src(tmp_path)),
-                "--out",
-                str(tmp_path / "o"),
-                "--config",
-                str(_cfg(tmp_path)),
-                "--no-progress",
-            ]
-        )
+        code = cli.main(_run_args(_src(tmp_path), tmp_path / "o", _cfg(tmp_path)))
         assert code == 0
         assert (
             "subcommands of codekiln_broken_plugin are unavailable: RuntimeError: half-written"

@@ -15,19 +15,13 @@ import pytest
 from codekiln.stream.runtime.forked import ForkedPool
 from codekiln.stream.writers import read_jsonl_zst
 
+from tests.stream.procs import run_python
+
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the forked pool is Linux only")
 
 
 def _run_script(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # A fresh interpreter runs a single thread, as the CLI does when it forks its pool.
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(code, env, timeout=120)
 
 
 def _gone_or_zombie(pid: int) -> bool:

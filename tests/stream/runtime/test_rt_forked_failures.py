@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
+
+from tests.stream.procs import run_python
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the forked pool is Linux only")
 
@@ -33,13 +34,6 @@ print(json.dumps([raised, len(multiprocessing.active_children())]), flush=True)
 
 def test_close_returns_after_a_worker_died_before_its_stages(cli_env: dict[str, str]) -> None:
     """A worker killed before configure(): configure raises, close() returns, nothing hangs."""
-    done = subprocess.run(
-        [sys.executable, "-c", _KILL_ONE_THEN_CONFIGURE],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(_KILL_ONE_THEN_CONFIGURE, cli_env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["BrokenProcessPool", 0]

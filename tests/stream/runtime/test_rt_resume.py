@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.stream.kill9 import kill_runs
+from tests.stream.procs import run_captured
 
 
 def make_input(folder: Path, shards: int = 3, lines: int = 1500, seed: int = 7) -> Path:
@@ -106,14 +107,7 @@ def test_kill_9_then_rerun_gives_identical_output(
     # (which may fall during a shard commit, a checkpoint write, or stage finish()).
     kills = kill_runs(_cli(python, inp, out, cfg), out, cli_env, [0.2, None, None, None])
     assert kills >= 2, "the run finished before it could be killed; make the input bigger"
-    done = subprocess.run(
-        _cli(python, inp, out, cfg),
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = run_captured(_cli(python, inp, out, cfg), cli_env, timeout=240)
     assert done.returncode == 0, done.stderr
     got = output_of(out)
     assert got["ids"] == expected["ids"]

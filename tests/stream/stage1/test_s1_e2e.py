@@ -15,6 +15,7 @@ import yaml
 from codekiln.stream.writers import read_jsonl_zst
 
 from tests.stream.kill9 import kill_runs
+from tests.stream.procs import run_captured
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -103,8 +104,7 @@ def test_kill_9_then_rerun_gives_identical_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     kills = kill_runs(cli(inp, out, cfg), out, env(), [None] * 3, max_after=0.2)
     assert kills >= 1, "the run finished before it could be killed; make the input bigger"
-    done = subprocess.run(cli(inp, out, cfg), env=env(), capture_output=True, text=True,
-                          timeout=240, check=False)  # fmt: skip
+    done = run_captured(cli(inp, out, cfg), env(), timeout=240)
     assert done.returncode == 0, done.stderr
     assert output_of(out) == expected
     assert json.loads((out / "manifest.json").read_text())["starts"] >= 2
