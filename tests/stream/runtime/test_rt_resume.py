@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from codekiln.stream.config import config_from_dict
+from codekiln.stream.config import StreamConfig, config_from_dict
 from codekiln.stream.runtime.errors import CheckpointError, StageCrashed
 from codekiln.stream.runtime.job import JobSpec, run_job
 from codekiln.stream.writers import read_jsonl_zst
@@ -115,6 +115,17 @@ def test_kill_9_then_rerun_gives_identical_output(
     assert json.loads((out / "manifest.json").read_text())["starts"] >= 2
 
 
+async def _run_then_change_stages(tmp_path: Path) -> tuple[Path, Path, StreamConfig]:
+    """A complete run of one noop stage: its input, its output folder, and a config with
+    other stages (two noops) to run again on it."""
+    inp = make_input(tmp_path / "in", shards=1, lines=50)
+    out = tmp_path / "out"
+    await run_job(
+        JobSpec(inputs=(str(inp),), out_dir=out, config=config_from_dict({"stages": ["noop"]}))
+    )
+    return inp, out, config_from_dict({"stages": ["noop", "noop"]})
+
+
 class TestInProcessResume:
     async def test_crash_then_rerun_equals_uninterrupted_run(self, tmp_path: Path) -> None:
         """A stage crash mid-run, then the same job again: output equals an uninterrupted run."""
@@ -146,12 +157,7 @@ class TestInProcessResume:
 
     async def test_other_config_on_same_output_is_refused(self, tmp_path: Path) -> None:
         """Resuming with different stages fails with CheckpointError naming --overwrite."""
-        inp = make_input(tmp_path / "in", shards=1, lines=50)
-        out = tmp_path / "out"
-        await run_job(
-            JobSpec(inputs=(str(inp),), out_dir=out, config=config_from_dict({"stages": ["noop"]}))
-        )
-        other = config_from_dict({"stages": ["noop", "noop"]})
+        inp, out, other = await _run_then_change_stages(tmp_path)
         with pytest.raises(CheckpointError, match="--overwrite"):
             await run_job(JobSpec(inputs=(str(inp),), out_dir=out, config=other))
         result = await run_job(
@@ -161,12 +167,7 @@ class TestInProcessResume:
 
     async def test_restart_on_change_replaces_a_foreign_run(self, tmp_path: Path) -> None:
         """With restart_on_change, a run made with other stages is replaced, not refused."""
-        inp = make_input(tmp_path / "in", shards=1, lines=50)
-        out = tmp_path / "out"
-        await run_job(
-            JobSpec(inputs=(str(inp),), out_dir=out, config=config_from_dict({"stages": ["noop"]}))
-        )
-        other = config_from_dict({"stages": ["noop", "noop"]})
+        inp, out, other = await _run_then_change_stages(tmp_path)
         result = await run_job(
             JobSpec(inputs=(str(inp),), out_dir=out, config=other, restart_on_change=True)
         )
