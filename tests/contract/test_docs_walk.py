@@ -471,6 +471,7 @@ def _prepare(cwd: Path, data_dir: Path) -> None:
     shards.write_objects(cwd / "web_pages.jsonl", [p for p in pages if p["label"] == "other"])
     shards.write_objects(cwd / "pages.jsonl", [{"text": p["text"], "url": p["url"]} for p in pages])
     shards.write_objects(cwd / "seeds.jsonl", pages[:20] + pages[-20:])
+    shards.write_objects(cwd / "records.jsonl", _python_records(5))
     config = yaml.safe_load(_train_yaml(cwd).read_text())
     (cwd / "file.yaml").write_text(yaml.safe_dump({**config, "deepspeed": {"zero_stage": 2}}))
     for folder, name, version, n in (
@@ -502,6 +503,11 @@ def _files(*names: str) -> Callable[[Path, str], None]:
     return check
 
 
+def _scores(cwd: Path, stdout: str) -> None:
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert [line["score"] for line in lines] == [1.0] * 5, stdout[-500:]  # every answer YES
+
+
 def _pytorchjob(cwd: Path, stdout: str) -> None:
     kinds = {doc["kind"] for doc in yaml.safe_load_all(stdout) if doc}
     assert "PyTorchJob" in kinds, kinds
@@ -530,6 +536,7 @@ RUN: dict[str, tuple[int, Callable[[Path, str], None] | None]] = {
     "codekiln-stream webclf domains": (0, _files("domains.json")),
     "codekiln-stream webclf iterate": (0, _files("model.bin")),
     "codekiln-eval compare": (0, _files("report/compare.md", "report/compare.png")),
+    "codekiln-synth score": (0, _scores),  # the LLM: a fake OpenAI server answering YES
 }
 
 #: Words of a synopsis replaced where the generic fill does not fit a real run.
@@ -548,14 +555,29 @@ def test_cheap_commands_run(tmp_path: Path, data_dir: Path) -> None:
     cwd = tmp_path / "user"
     cwd.mkdir()
     _prepare(cwd, data_dir)
-    ran = set()
+    ran: set[str] = set()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
     env["CODEKILN_LOG_DIR"] = str(tmp_path / "logs")
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--text", "YES"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    ) as llm:  # fmt: skip
+        try:
+            assert llm.stdout is not None
+            ready = llm.stdout.readline().split()
+            assert ready[:1] == ["READY"], ready
+            _run_commands(cwd, env, {**RUN_WORDS, "http://gpu:8000": ready[1]}, ran)
+        finally:
+            llm.terminate()
+    assert ran == set(RUN), f"documented commands no longer on the pages: {set(RUN) - ran}"
+
+
+def _run_commands(cwd: Path, env: dict[str, str], words: dict[str, str], ran: set[str]) -> None:
     for block, command in _commands():
         prefix = next((p for p in RUN if command.startswith(p)), None)
         if prefix is None:
             continue
-        argv = [RUN_WORDS.get(a, a) for a in _argv(command)]
+        argv = [words.get(a, a) for a in _argv(command)]
         for i, word in enumerate(argv[:-1]):
             argv[i + 1] = RUN_VALUES.get(word, argv[i + 1])
         if argv[:2] == ["codekiln-stream", "run"] and "--config" in argv:
@@ -571,7 +593,6 @@ def test_cheap_commands_run(tmp_path: Path, data_dir: Path) -> None:
         if check is not None:
             check(cwd, proc.stdout)
         ran.add(prefix)
-    assert ran == set(RUN), f"documented commands no longer on the pages: {set(RUN) - ran}"
 
 
 # -- YAML and Python blocks -------------------------------------------------------------------
