@@ -75,10 +75,22 @@ def test_go_build_constraint_kept() -> None:
     assert text == "//go:build linux\n\npackage x\n"
 
 
-def test_non_licence_comments_kept() -> None:
-    """Leading comments that are not licence text are kept verbatim."""
-    src = "# Utilities for parsing config files.\n# Author notes: see docs.\n\nimport os\n"
-    text, _, meta = run("Python", src)
+@pytest.mark.parametrize(
+    ("lang", "src"),
+    [
+        # Leading comments that are not licence text.
+        (
+            "Python",
+            "# Utilities for parsing config files.\n# Author notes: see docs.\n\nimport os\n",
+        ),
+        # Unlike RedPajama's routine, a licence-looking block after code is never cut.
+        ("C", "#include <stdio.h>\n/* Copyright 2020 X. All rights reserved. */\nint x;\n"),
+    ],
+    ids=["non_licence_comments", "block_comment_after_code"],
+)
+def test_kept_verbatim(lang: str, src: str) -> None:
+    """Comments that are not a leading licence stay as they are, and no removal is recorded."""
+    text, _, meta = run(lang, src)
     assert text == src
     assert "copyright_removed" not in meta
 
@@ -93,14 +105,6 @@ def test_mixed_docstring_keeps_description() -> None:
     assert "Tools for frobbing." in text
     assert "More." in text
     assert "Copyright" not in text
-
-
-def test_block_comment_after_code_untouched() -> None:
-    """Unlike RedPajama's routine, a licence-looking block after code is never cut."""
-    src = "#include <stdio.h>\n/* Copyright 2020 X. All rights reserved. */\nint x;\n"
-    text, _, meta = run("C", src)
-    assert text == src
-    assert "copyright_removed" not in meta
 
 
 def test_orphaned_rulers_go_with_the_licence() -> None:
