@@ -30,6 +30,7 @@ import re
 import runpy
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -818,3 +819,39 @@ def test_sandbox_quick_start_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         except subprocess.TimeoutExpired:
             service.kill()
             service.wait()
+
+
+# -- docs/stream.md's config example, run ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_stream_config_example_fails_fast_on_its_unreachable_llm(tmp_path: Path) -> None:
+    """docs/stream.md's config example, given to ``codekiln-stream run`` with nothing listening
+    at its ``synth.llm_url``: one line naming the key, exit 2, and no work started (the page:
+    "An unreachable endpoint or an invalid launch fails in seconds, not after the run").
+    Its ``mypkg.stages:MyStage`` step, a reader's own stage, is left out."""
+    [block] = [b for b in blocks("yaml") if b.page == "docs/stream.md"]
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    assert "llm_url: http://127.0.0.1:8000/v1" in block.text, block.where
+    text = block.text.replace("http://127.0.0.1:8000/v1", closed)
+    text = "".join(line for line in text.splitlines(True) if "mypkg." not in line)
+    (tmp_path / "stream.yaml").write_text(text)
+    _train_yaml(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "m.py").write_text(_python_records(1)[0]["text"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
+    env["CODEKILN_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run(
+        [sys.executable, "-m", MAINS["codekiln-stream"], "run", "src", "--out", "out/run",
+         "--config", "stream.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"codekiln-stream: error: config: synth.llm_url: cannot reach {closed}"
+    )
+    assert not (tmp_path / "out" / "run" / "corpus").exists()
