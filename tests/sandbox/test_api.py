@@ -196,6 +196,23 @@ class TestSandboxFusion:
         assert out["compile_result"]["return_code"] != 0
         assert "error" in out["compile_result"]["stderr"]
 
+    @pytest.mark.parametrize(
+        "content", [b"\xed\xa0\x80", b"\xff\xfe"], ids=["encoded-surrogate", "not-utf8"]
+    )
+    async def test_run_code_file_that_is_no_text_is_400(
+        self, http: aiohttp.ClientSession, content: bytes
+    ) -> None:
+        """A SandboxFusion file whose bytes are no UTF-8 text (a UTF-8-encoded lone surrogate
+        included) is a 400 naming the file, not the program's own failure."""
+        body = {
+            "code": "print(1)",
+            "language": "python",
+            "files": {"d.bin": base64.b64encode(content).decode()},
+        }
+        async with http.post("/run_code", json=body) as resp:
+            assert resp.status == 400
+            assert "d.bin" in (await resp.json())["error"]
+
     async def test_run_code_nodejs_name(self, http: aiohttp.ClientSession) -> None:
         """SandboxFusion's 'nodejs' runs JavaScript."""
         body = {"code": "console.log([1,2].map(x => x * 2).join(','))", "language": "nodejs"}
