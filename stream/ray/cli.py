@@ -5,30 +5,35 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from codekiln.stream.ray.options import RayOptions
 from codekiln.stream.runtime.errors import ConfigError
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+Number = TypeVar("Number", int, float)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+def _above(
+    convert: Callable[[str], Number], noun: str, bound: int, *, or_equal: bool
+) -> Callable[[str], Number]:
+    """An argparse ``type``: ``convert`` of the text, refused unless above ``bound`` (or equal to
+    it when ``or_equal``)."""
+
+    def parse(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if value < bound or (value == bound and not or_equal):
+            relation = ">=" if or_equal else ">"
+            raise argparse.ArgumentTypeError(f"must be {relation} {bound}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _above(int, "an integer", 1, or_equal=True)
+_positive_float = _above(float, "a number", 0, or_equal=False)
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
