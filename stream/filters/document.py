@@ -139,9 +139,11 @@ _PERL_COMMENTS = re.compile(
     re.M,
 )
 #: The rest of a JavaScript regex literal after its ``/`` (a class may hold ``/``): pygments'
-#: pattern, written linear.
+#: pattern, written linear. A class holds at most 256 characters and no "[" (possessive): a
+#: class may hold "/", so an unclosed one would otherwise be rescanned to the line's end from
+#: every later "/" (quadratic on one long line).
 _JS_REGEX_BODY = (
-    r"(?![*/])[^\[/\\\n]*(?:(?:\\.|\[[^\]\\\n]*(?:\\.[^\]\\\n]*)*\])[^\[/\\\n]*)*/[A-Za-z]*"
+    r"(?![*/])[^\[/\\\n]*(?:(?:\\.|\[(?:[^][\\\n]|\\.){0,256}+\])[^\[/\\\n]*)*/[A-Za-z]*"
 )
 #: Keywords after which pygments expects a regex literal, not a division.
 _JS_REGEX_KEYWORDS = ("return", "typeof", "instanceof", "in", "of", "new", "delete", "void",

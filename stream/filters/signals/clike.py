@@ -261,7 +261,7 @@ _C_NO_LOGIC = re.compile(
     r"\#\s*include\s+[\"<][^\">\n]+[\">]"  # includes
     r"|(?:unsigned\s+)?(?:int|float|double|char|bool|std::string|auto)\s+\w+\s*;"  # int x;
     r"|return\s*(?:(?:\w+|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')\s*)?;[^\S\n]*$"
-    r"|class\s+\w+\s*(?::[^{;]*)?\{"  # class X [: bases] {
+    r"|class\s+\w+\s*(?::[^{;]{0,512})?\{"  # class X [: bases] { (bounded: linear)
     r")",
     re.M,
 )  # fmt: skip

@@ -30,7 +30,7 @@ _PRESERVE = frozenset(("pre", "textarea"))
 _SPACES = " \t\n\f\r"
 _BLANK = re.compile(f"[{_SPACES}]*")
 #: Markup outside the root element: the XML declaration, doctype, comments.
-_OUTER_MARKUP = re.compile(r"<[!?][^>]*>")
+_OUTER_MARKUP = re.compile(r"<[!?][^<>]*>")  # no "<" inside: linear on "<!<!<!..."
 _HTML_OPEN = re.compile(r"<html[\s>]", re.I)
 _HTML_CLOSE = "</html>"
 

@@ -151,3 +151,12 @@ def test_line_comment_break_is_code() -> None:
     doc = Document(text, "JavaScript", "a.js")
     assert doc.comment_chars == len("// one") + len("// two")
     assert Document(text, "C", "a.c").comment_chars == len("// one\n") + len("// two\n")
+
+
+def test_unclosed_regex_classes_stay_code() -> None:
+    """Hostile text (a long line of "=/[" with no "]") is scanned to its end with nothing
+    taken for a comment or string, and a long class still ends a regex."""
+    text = "=/[" * 5000 + " // tail\n"
+    assert Document(text, "JavaScript", "a.js").code_text == "=/[" * 5000 + " \n"
+    ok = "r = /[" + "a-z" * 50 + "`]/; // c\n"
+    assert Document(ok, "JavaScript", "a.js").code_text == ok[: ok.index("//")] + "\n"
