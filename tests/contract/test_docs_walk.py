@@ -183,10 +183,19 @@ COMMANDS = [
 
 @pytest.mark.parametrize(("block", "command"), COMMANDS)
 def test_documented_command_is_understood(
-    block: Block, command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    block: Block,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The command's program exists and parses this command line (or the make target exists)."""
-    argv = _argv(command)
+    names, argv = _environment(_argv(command))
+    if argv[0] in PYTHONS:  # python -m pytest ..., python bench/x.py ...: as in the prose
+        _check_python(["python", *argv[1:]], monkeypatch, capsys, names)
+        return
+    for name in names:
+        assert name in _env_read(), f"{block.where}: no code reads ${name} ({command!r})"
     if argv[0] == "make":
         makefile = (REPO / "Makefile").read_text()
         for target in argv[1:]:
@@ -208,6 +217,19 @@ def test_documented_command_is_understood(
     if "--help" in argv:
         return  # run for real in test_cheap_commands_run
     _parse_only(MAINS[argv[0]], argv[1:], monkeypatch)
+
+
+#: How the pages spell the Python interpreter (the project's virtual environment's included).
+PYTHONS = ("python", ".venv/bin/python")
+
+
+def _environment(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The variables a command line sets before its program (``A=1 B=2 prog ...``), and the rest."""
+    names = []
+    while len(argv) > 1 and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", argv[0]):
+        names.append(argv[0].partition("=")[0])
+        argv = argv[1:]
+    return names, argv
 
 
 def test_the_walk_sees_the_pages() -> None:
@@ -295,11 +317,26 @@ def _check_codekiln(
 
 
 def _check_python(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    names: list[str] | None = None,
 ) -> None:
-    """``python bench/x.py [options]``: the script parses them; ``python -m m``: m exists."""
+    """``python bench/x.py [options]``: the script parses them; ``python -m m``: m exists;
+    ``python -m pytest ... FILES``: the files exist and read the variables set before it."""
     if len(argv) == 1:
         return  # the word alone
+    if argv[1:3] == ["-m", "pytest"]:
+        files = [REPO / a.split("::")[0] for a in argv[3:] if a.startswith("tests/")]
+        assert files, f"{argv}: runs no test file of the repository"
+        for path in files:
+            assert path.exists(), f"{argv}: no {path.relative_to(REPO)}"
+        sources = "".join(f.read_text() for f in files if f.is_file())
+        for name in names or []:
+            assert name in sources, f"{argv}: the tests it runs do not read ${name}"
+        return
+    for name in names or []:
+        assert name in _env_read(), f"{argv}: no code reads ${name}"
     if argv[1] == "-m":
         if argv[2].split(".")[0] in EXTERNAL:
             return  # vllm's own server module: in .venv-vllm (`make vllm`), checked above
@@ -666,8 +703,8 @@ def test_every_block_is_walked() -> None:
     """No block escapes the walk: each is a command, YAML, Python, or named in NOT_RUN."""
     for block, command in _commands():
         if _not_run(command) is None:
-            program = _argv(command)[0]
-            known = {"make", "torchrun", "export", *MAINS, *EXTERNAL}
+            program = _environment(_argv(command))[1][0]
+            known = {"make", "torchrun", "export", *PYTHONS, *MAINS, *EXTERNAL}
             if command in SHELL:
                 continue
             assert program in known, f"{block.where}: {command!r}"
