@@ -6,9 +6,7 @@ runtime names (``run_job``, ``load_config``, the error tree) load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from codekiln.stream.lazy import lazy_getattr
 from codekiln.stream.record import Record, record_id
 from codekiln.stream.stage import BatchStage, FilterStage, FlatMapStage, MapStage, Stage
 
@@ -48,7 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'codekiln.stream' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -14,19 +14,12 @@ the stages' own (:mod:`codekiln.stream.dedup`); the run protocol is the runtime'
 
 from __future__ import annotations
 
-from typing import Any
+from codekiln.stream.lazy import lazy_getattr
 
 __all__ = ["RayOptions", "run_ray_job"]
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy: the CLI imports codekiln.stream.ray.cli to add its options to every `run`.
-    if name == "run_ray_job":
-        from codekiln.stream.ray.job import run_ray_job
-
-        return run_ray_job
-    if name == "RayOptions":
-        from codekiln.stream.ray.options import RayOptions
-
-        return RayOptions
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Lazy: the CLI imports codekiln.stream.ray.cli to add its options to every `run`.
+__getattr__ = lazy_getattr(
+    __name__,
+    {"run_ray_job": "codekiln.stream.ray.job", "RayOptions": "codekiln.stream.ray.options"},
+)

@@ -6,9 +6,7 @@ on first use, which keeps this package free of import cycles.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from codekiln.stream.lazy import lazy_getattr
 from codekiln.stream.runtime.errors import (
     CheckpointError,
     ConfigError,
@@ -36,7 +34,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'codekiln.stream.runtime' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
