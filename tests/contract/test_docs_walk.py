@@ -1,19 +1,29 @@
-"""Issue 19: README.md and every docs/*.md page, walked as a new user would.
+"""Issue 19: README.md, every docs/*.md page, k8s/README.md and sandbox/THREAT_MODEL.md,
+walked as a new user would.
 
 Every fenced block is classified and checked, and a block nobody checks fails the walk:
 
 - a ``codekiln-*`` command (or ``torchrun -m codekiln...``) is parsed by that CLI's own
   argument parser, synopsis brackets opened and placeholders filled (a renamed flag, a
   removed subcommand or a bad choice fails); the cheap ones in :data:`RUN` are run for real
-  on small inputs, the rest need a GPU, a cluster or a model server;
-- ``make X`` needs a Makefile target X;
+  on small inputs (an LLM, where one is needed, is the fake OpenAI server), and their results
+  checked; the rest need a GPU, a cluster, a real model or minutes;
+- ``make X`` needs a Makefile target X; ``export NAME=...`` (or ``NAME=... prog``) needs code
+  that reads NAME; ``python -m pytest FILES`` needs the files; the shell lines in
+  :data:`SHELL` run;
 - a YAML block is validated by what it configures (the whole stream + flow config, a
   training config, a ``launch:`` section, a ``synth:`` section; pipeline steps are built in
-  test_doc_configs.py), and the tiny training config of docs/train.md is trained for real;
-- a Python block must compile and its imports must resolve.
+  test_doc_configs.py); docs/train.md's tiny config trains for real and docs/stream.md's
+  example is given to ``codekiln-stream run``;
+- a Python block must compile and its imports must resolve; docs/synth.md's LLM client and
+  docs/sandbox.md's quick start (service, client, SandboxFusion client) run for real.
 
-What is shown but not run (output samples, diagrams, shell one-liners) is in :data:`NOT_RUN`,
-each with its reason: the one table the walk and a reader of this file share.
+Commands named in the prose (inline code) are checked too: a subcommand and the options shown
+exist, a make target, a kustomize folder, a bench script's options, a package extra; and the
+repository paths the prose names exist.
+
+What is shown but not run (output samples, diagrams, comments) is in :data:`NOT_RUN`, each
+with its reason: the one table the walk and a reader of this file share.
 """
 
 from __future__ import annotations
