@@ -902,3 +902,34 @@ def test_stream_config_example_fails_fast_on_its_unreachable_llm(tmp_path: Path)
         f"codekiln-stream: error: config: synth.llm_url: cannot reach {closed}"
     )
     assert not (tmp_path / "out" / "run" / "corpus").exists()
+
+
+# -- the pages' `vllm serve` lines, by real vLLM's own parser ---------------------------------
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_documented_vllm_serve_is_accepted_by_vllm() -> None:
+    """Every ``vllm serve`` line of the pages (docs/vllm.md's GPU and CPU recipes) parses with
+    ``vllm serve``'s own parser and validation, in the vLLM venv ``make vllm`` installs
+    (tests/vllm/parse_serve_args.py, the oracle tests/vllm/test_serve_args.py uses)."""
+    from tests.fixtures.vllm import VLLM_BIN, vllm_unavailable
+
+    reason = vllm_unavailable()
+    if reason or not (VLLM_BIN / "python").is_file():
+        pytest.skip(reason or "no .venv-vllm here (make vllm)")
+    commands = [(block.where, _argv(command)) for block, command in _commands()]
+    lines = {where: argv for where, argv in commands if argv[:1] and argv[0] in EXTERNAL}
+    assert all(argv[1] == "serve" for argv in lines.values()), lines
+    assert len(lines) >= 2, lines  # docs/vllm.md: the GPU line and the CPU recipe
+    proc = subprocess.run(
+        [str(VLLM_BIN / "python"), str(REPO / "tests" / "vllm" / "parse_serve_args.py")],
+        input=json.dumps([argv[2:] for argv in lines.values()]),
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    results = dict(zip(lines, rows, strict=False))
+    assert len(results) == len(lines), proc.stdout[-2000:]
+    refused = {where: r.get("error") for where, r in results.items() if not r["ok"]}
+    assert refused == {}
+    assert {r["model"] for r in results.values()} == {"out/model"}
