@@ -273,13 +273,13 @@ def js_facts(doc: Document) -> JsFacts:
     facts.imports = len(captures.get("import", ()))
     facts.classes = len(captures.get("class", ()))
     for node in captures.get("declarator", ()):
-        name = node.child_by_field_name("name")
+        declared = node.child_by_field_name("name")
         value = _value(node.child_by_field_name("value"))
         if _is_function_expression(value):
-            if name is not None and name.type == "identifier":
+            if declared is not None and declared.type == "identifier":
                 facts.functions += 1
             continue
-        if name is not None and name.type == "identifier":
+        if declared is not None and declared.type == "identifier":
             facts.variables += 1
         if value is None or value.type in _SIMPLE:
             facts.simple_variables += 1
