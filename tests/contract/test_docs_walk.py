@@ -70,8 +70,9 @@ NOT_RUN = {
 #: Programs that are not codekiln's, shown to be run as they are: each with what the walk
 #: checks instead of running it (they need a model, a GPU or minutes to start).
 EXTERNAL = {
-    "vllm": "the vLLM server: installed by `make vllm` (checked: the target exists)",
-    ".venv-vllm/bin/vllm": "the vLLM server `make vllm` installs (checked: the target exists)",
+    "vllm": "the vLLM server: installed by `make vllm` (the target exists; `serve` lines are "
+    "parsed by vLLM's own parser in test_documented_vllm_serve_is_accepted_by_vllm)",
+    ".venv-vllm/bin/vllm": "the vLLM server `make vllm` installs (as `vllm`)",
 }
 
 #: Block languages that hold no commands: ``text`` blocks are diagrams.
@@ -251,7 +252,7 @@ def test_the_walk_sees_the_pages() -> None:
 # -- commands named in the prose (inline code), k8s/README.md and THREAT_MODEL.md included ----
 
 #: How an inline span starts when it is a command a reader may type.
-INLINE_PROGRAMS = (*MAINS, "make", "kubectl", "torchrun", "python", "pip install")
+INLINE_PROGRAMS = (*MAINS, "make", "kubectl", "torchrun", *PYTHONS, "pip install")
 
 #: Repository folders whose files the prose names (a path there must exist).
 REPO_DIRS = ("bench/", "docs/", "k8s/", "tests/", "stream/", "sandbox/", "synth/", "train/",
@@ -436,7 +437,7 @@ def test_inline_command_is_understood(
             if "codekiln.train.cli" in alternative:
                 rest = alternative[alternative.index("codekiln.train.cli") + 1 :]
                 _check_codekiln(["codekiln-train", *rest], monkeypatch, capsys)
-        elif alternative[0] == "python":
+        elif alternative[0] in PYTHONS:
             _check_python(alternative, monkeypatch, capsys)
         elif alternative[0] == "kubectl":
             _check_kubectl(alternative, command)
