@@ -97,6 +97,7 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
 }
+ABUSE = frozenset({"infinite_loop", "fork_bomb", "memory_hog", "output_flood"})
 FORK_BOMB_STATUSES = ("timeout", "memory_exceeded", "failed")
 MATRIX = [(lang, case) for lang, cases in CASES.items() for case in cases]
 
@@ -105,8 +106,8 @@ MATRIX = [(lang, case) for lang, cases in CASES.items() for case in cases]
 async def test_verdict_then_an_innocent_program_passes(
     solo: SandboxClient, language: str, case: str
 ) -> None:
-    """Each case gets its verdict; the same language's plain program then passes in the same
-    (or a replacing) container."""
+    """Each case gets its verdict; after an abuse case, the same language's plain program
+    passes in the same (or a replacing) container."""
     code, expected = CASES[language][case]
     # A JVM fills its heap slowly on a busy machine: the hogs get time to reach their limit.
     timeout_s = 10 if case == "memory_hog" else 2
@@ -121,6 +122,7 @@ async def test_verdict_then_an_innocent_program_passes(
         assert r.exit_code == 3, r
     if case == "output_flood":
         assert r.truncated, r
-    hello, _ = CASES[language]["hello"]
-    after = await solo.run(RunRequest(language=language, code=hello, timeout_s=10))
-    assert (after.status, after.stdout) == ("passed", "ok\n"), after
+    if case in ABUSE:
+        hello, _ = CASES[language]["hello"]
+        after = await solo.run(RunRequest(language=language, code=hello, timeout_s=10))
+        assert (after.status, after.stdout) == ("passed", "ok\n"), after
