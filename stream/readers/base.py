@@ -30,6 +30,10 @@ class Reader(Protocol):
         ...
 
 
+#: The checkpointed fields of :class:`Budget`, each with its type.
+_BUDGET_STATE: dict[str, type] = {"files": int, "bytes": int, "exhausted": bool, "not_read": int}
+
+
 @dataclass
 class Budget:
     """The optional caps on how much input a run admits (``--max-files``, ``--max-bytes``).
@@ -59,18 +63,12 @@ class Budget:
         return True
 
     def state(self) -> dict[str, Any]:
-        return {
-            "files": self.files,
-            "bytes": self.bytes,
-            "exhausted": self.exhausted,
-            "not_read": self.not_read,
-        }
+        """The counts a checkpoint holds (the caps come from the config)."""
+        return {name: getattr(self, name) for name in _BUDGET_STATE}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.files = int(state["files"])
-        self.bytes = int(state["bytes"])
-        self.exhausted = bool(state["exhausted"])
-        self.not_read = int(state["not_read"])
+        for name, kind in _BUDGET_STATE.items():
+            setattr(self, name, kind(state[name]))
 
 
 def reject(

@@ -26,7 +26,7 @@ Steps
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,7 @@ class Shard:
     end: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "input": self.input,
-            "path": self.path,
-            "kind": self.kind,
-            "start": self.start,
-            "end": self.end,
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Shard:
