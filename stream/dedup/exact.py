@@ -42,7 +42,6 @@ import numpy as np
 from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
 from codekiln.stream.dedup.spill import (
     HELD_HEADER,
-    Spill,
     SpillingStage,
     held_fields,
     held_record,
@@ -50,7 +49,6 @@ from codekiln.stream.dedup.spill import (
     read_held_fields,
 )
 from codekiln.stream.record import Record
-from codekiln.stream.stage import GLOBAL, Scope
 
 #: Index entry: raw SHA-256, offset of the entry in the records file.
 _INDEX = struct.Struct("<32sQ")
@@ -105,11 +103,7 @@ class ExactDedupStage(SpillingStage):
     """SHA-256 exact dedup with a deterministic, configurable survivor priority."""
 
     name: ClassVar[str] = "exact_dedup"
-    stateful: ClassVar[bool] = True
     global_step: ClassVar[str | None] = "exact"
-
-    def scope(self) -> Scope:
-        return GLOBAL
 
     def __init__(
         self,
@@ -132,8 +126,7 @@ class ExactDedupStage(SpillingStage):
         self.memory_mb = memory_mb
         self._budget = int(memory_mb * 1e6)
         self.top_clusters = top_clusters
-        self._spill_dir = spill_dir
-        self._spill = Spill(spill_dir, "exact_dedup")
+        self._spill_to(spill_dir, "exact_dedup")
         self._held = 0
         self._spilled = 0
         self._spilled_bytes = 0

@@ -50,9 +50,9 @@ from codekiln.stream.dedup.minhash import (
     signatures,
 )
 from codekiln.stream.dedup.priority import DEFAULT_PRIORITY, parse_priority, sort_key
-from codekiln.stream.dedup.spill import Spill, SpillingStage, held_entry, held_fields, read_held
+from codekiln.stream.dedup.spill import SpillingStage, held_entry, held_fields, read_held
 from codekiln.stream.record import Record
-from codekiln.stream.stage import GLOBAL, BatchStage, Scope
+from codekiln.stream.stage import BatchStage
 
 #: Held records (:func:`~.spill.held_entry` layout), in arrival order.
 RECORDS = "records.bin"
@@ -174,11 +174,7 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
     """MinHash + LSH near-duplicate removal with deterministic, priority-chosen survivors."""
 
     name: ClassVar[str] = "fuzzy_dedup"
-    stateful: ClassVar[bool] = True
     global_step: ClassVar[str | None] = "fuzzy"
-
-    def scope(self) -> Scope:
-        return GLOBAL
 
     def __init__(
         self,
@@ -207,8 +203,7 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
                 "signature is complete only at the end of the stream); use index: bands"
             )
         self.top_clusters = top_clusters
-        self._spill_dir = spill_dir
-        self._spill = Spill(spill_dir, "fuzzy_dedup")
+        self._spill_to(spill_dir, "fuzzy_dedup")
         self._held = 0
         self._no_shingles = 0
         self._computed_here = 0

@@ -26,10 +26,10 @@ import struct
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from codekiln.stream.record import Record
-from codekiln.stream.stage import BatchStage
+from codekiln.stream.stage import GLOBAL, BatchStage, Scope
 
 #: writev takes at most this many buffers per call (POSIX IOV_MAX is at least 1024 on Linux).
 _IOV_MAX = 1024
@@ -264,10 +264,22 @@ class Spill:
 
 class SpillingStage(BatchStage):
     """A stage that holds every record in a :class:`Spill` until the end of the stream (the
-    exact and fuzzy dedups). Subclasses set ``_spill`` and ``_spill_dir`` in ``__init__``."""
+    exact and fuzzy dedups): stateful, and global in scope (it decides only once it has seen
+    the whole stream). Subclasses call :meth:`_spill_to` in ``__init__``."""
+
+    stateful: ClassVar[bool] = True
 
     _spill: Spill
     _spill_dir: str | None
+
+    def scope(self) -> Scope:
+        return GLOBAL
+
+    def _spill_to(self, spill_dir: str | None, prefix: str) -> None:
+        """Spill under ``spill_dir`` when given, else under the runtime's folder (see
+        :meth:`open`); ``prefix`` names the spill's folder."""
+        self._spill_dir = spill_dir
+        self._spill = Spill(spill_dir, prefix)
 
     def open(self, work_dir: Path) -> None:
         """Spill under the runtime's per-stage folder (kept across resumes of the same run),
