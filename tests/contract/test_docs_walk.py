@@ -557,6 +557,12 @@ def _scores(cwd: Path, stdout: str) -> None:
     assert [line["score"] for line in lines] == [1.0] * 5, stdout[-500:]  # every answer YES
 
 
+def _ray_run(cwd: Path, stdout: str) -> None:
+    manifest = json.loads((cwd / "out" / "ray" / "manifest.json").read_text())
+    assert manifest["complete"], manifest
+    assert manifest["executor"]["kind"] == "ray", manifest["executor"]
+
+
 def _pytorchjob(cwd: Path, stdout: str) -> None:
     kinds = {doc["kind"] for doc in yaml.safe_load_all(stdout) if doc}
     assert "PyTorchJob" in kinds, kinds
@@ -586,16 +592,25 @@ RUN: dict[str, tuple[int, Callable[[Path, str], None] | None]] = {
     "codekiln-stream webclf iterate": (0, _files("model.bin")),
     "codekiln-eval compare": (0, _files("report/compare.md", "report/compare.png")),
     "codekiln-synth score": (0, _scores),  # the LLM: a fake OpenAI server answering YES
+    # docs/ray.md's local Ray instance (the lines with --address need a cluster): whole line
+    "codekiln-stream run /data/raw --out /data/refinecode --executor ray$": (0, _ray_run),
 }
 
 #: Words of a synopsis replaced where the generic fill does not fit a real run.
 RUN_WORDS = {
     "out.json": "tune.json",  # tune's --json FILE beside the corpus
     "OUT/corpus": "out/run/corpus",  # anneal-mix: a run's corpus folder
+    "/data/raw": "src",  # docs/ray.md's input and output, here
+    "/data/refinecode": "out/ray",
 }
 #: Option values replaced in a run: anneal-mix's --total N counts characters, 2 would write
 #: nothing; --rounds 3 of webclf iterate are kept.
 RUN_VALUES = {"--total": "4000"}
+
+
+def _runs(command: str, key: str) -> bool:
+    """A key of RUN is a prefix of the commands it runs, or with a final ``$`` the whole line."""
+    return command == key[:-1] if key.endswith("$") else command.startswith(key)
 
 
 @pytest.mark.slow
@@ -623,7 +638,7 @@ def test_cheap_commands_run(tmp_path: Path, data_dir: Path) -> None:
 
 def _run_commands(cwd: Path, env: dict[str, str], words: dict[str, str], ran: set[str]) -> None:
     for block, command in _commands():
-        prefix = next((p for p in RUN if command.startswith(p)), None)
+        prefix = next((p for p in RUN if _runs(command, p)), None)
         if prefix is None:
             continue
         argv = [words.get(a, a) for a in _argv(command)]
