@@ -72,3 +72,20 @@ def test_unreachable_address_fails_fast(tmp_path: Path, capsys):
     code = main([*argv, "--executor", "ray", "--address", f"127.0.0.1:{port}"])
     assert code == 1
     assert "cannot reach the Ray cluster" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--partitions", "0", "must be >= 1, got 0"),
+        ("--shard-files", "x", "not an integer: 'x'"),
+        ("--task-timeout-s", "0", "must be > 0, got 0.0"),
+        ("--task-timeout-s", "soon", "not a number: 'soon'"),
+    ],
+)
+def test_out_of_range_option_exits_2(tmp_path: Path, capsys, option, value, message):
+    """A count below 1, a timeout not above 0 or a word: exit 2, the option and value named."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(tmp_path), "--out", str(tmp_path / "o"), option, value])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: {message}" in capsys.readouterr().err
