@@ -223,7 +223,7 @@ async def handle_run(request: web.Request) -> web.Response:
             result = await _run_one(request.app, req, lang)
     except _Overloaded as exc:
         return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
-    return web.json_response(result.to_json())
+    return _json_utf8(result.to_json())
 
 
 async def handle_batch(request: web.Request) -> web.StreamResponse:
@@ -257,13 +257,21 @@ async def handle_batch(request: web.Request) -> web.StreamResponse:
         return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
 
 
-def encode_result(result: RunResult) -> bytes:
-    """One result as UTF-8 JSON. Not ASCII-escaped: binary output decodes to U+FFFD, 3 bytes
-    here against 6 as an escape."""
+def encode_json(obj: Any) -> bytes:
+    """UTF-8 JSON, not ASCII-escaped: a run's binary output decodes to U+FFFD, 3 bytes here
+    against 6 as an escape."""
     try:
-        return json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
+        return json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from the container: escape it
-        return json.dumps(result.to_json()).encode("ascii")
+        return json.dumps(obj).encode("ascii")
+
+
+def encode_result(result: RunResult) -> bytes:
+    return encode_json(result.to_json())
+
+
+def _json_utf8(obj: Any) -> web.Response:
+    return web.Response(body=encode_json(obj), content_type="application/json", charset="utf-8")
 
 
 async def _stream_batch(
@@ -343,7 +351,7 @@ async def handle_run_code(request: web.Request) -> web.Response:
             result = await _run_one(request.app, req, lang)
     except _Overloaded as exc:
         return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
-    return web.json_response(sandboxfusion.to_response(result, lang))
+    return _json_utf8(sandboxfusion.to_response(result, lang))
 
 
 async def handle_health(request: web.Request) -> web.Response:

@@ -92,3 +92,24 @@ async def test_client_gone_mid_batch_frees_every_held_result(service: SandboxSer
         async with http.post(f"{service.url}/v1/run/batch", json=[quick] * 40) as resp:
             results = await resp.json()
     assert [r["stdout"] for r in results] == ["42\n"] * 40
+
+
+@pytest.mark.parametrize("route", ["/v1/run", "/v1/run/batch"])
+async def test_binary_output_is_sent_as_utf8_not_escapes(
+    service: SandboxService, route: str
+) -> None:
+    """Binary output (decoded to U+FFFD) goes out as 3 UTF-8 bytes per byte, not as a 6-byte
+    JSON escape: the answer for 100,000 bytes of 0xff stays under 400,000 bytes."""
+    run = {"language": "python", "code": "import os\nos.write(1, b'\\xff' * 100_000)"}
+    body: object = [run] if route.endswith("batch") else run
+    headers = {"Authorization": f"Bearer {service.token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.post(f"{service.url}{route}", json=body) as resp,
+    ):
+        assert resp.status == 200
+        raw = await resp.read()
+    decoded = json.loads(raw)
+    result = decoded[0] if isinstance(decoded, list) else decoded
+    assert result["stdout"] == "\ufffd" * 100_000
+    assert len(raw) < 400_000, len(raw)
