@@ -193,7 +193,9 @@ _OUTPUT_HINTS = {
 
 
 #: A name directly followed by ``(`` (OpenCoder's pattern allows no space between them).
-_C_CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
+# (only after a blank or "*": a name right after "(", "=", "," or "." has no type word
+# before it, so the regex engine skips those calls without a Python step each)
+_C_CALL = re.compile(r"(?<=[\s*])([A-Za-z_]\w*)\(")
 #: What may separate the last type word from the name: OpenCoder's ``\s*(?:\*+)?\s+`` after a
 #: type word, then ``\*?\s*`` before the name (so ``char *f(``, ``char * f(`` and ``char* f(``
 #: are declarations, ``char*f(`` and ``char **f(`` are not).

@@ -35,13 +35,23 @@ _HTML_OPEN = re.compile(r"<html[\s>]", re.I)
 _HTML_CLOSE = "</html>"
 
 
-def _visible_chars(doc: Document) -> int:
-    cached: int | Unparseable | None = doc.__dict__.get("_visible_chars")
+def _tree(doc: Document) -> lxml.html.HtmlElement:
+    """The document's lxml tree, parsed once (the parse rule runs first; the visible text is
+    counted only when a rule reads it)."""
+    cached: lxml.html.HtmlElement | Unparseable | None = doc.__dict__.get("_html_tree")
     if cached is None:
-        cached = _count(doc.text)
-        doc.__dict__["_visible_chars"] = cached
+        cached = _parse(doc.text)
+        doc.__dict__["_html_tree"] = cached
     if isinstance(cached, Unparseable):
         raise cached
+    return cached
+
+
+def _visible_chars(doc: Document) -> int:
+    cached: int | None = doc.__dict__.get("_visible_chars")
+    if cached is None:
+        cached = _count(_tree(doc)) + _outer(doc.text)
+        doc.__dict__["_visible_chars"] = cached
     return cached
 
 
@@ -89,7 +99,7 @@ def _outer(text: str) -> int:
     return count
 
 
-def _count(text: str) -> int | Unparseable:
+def _parse(text: str) -> lxml.html.HtmlElement | Unparseable:
     if not text.strip():
         return Unparseable(HTML_PARSER, "empty document")
     try:
@@ -101,6 +111,10 @@ def _count(text: str) -> int | Unparseable:
         )
     except (lxml.etree.ParserError, ValueError, lxml.etree.XMLSyntaxError) as exc:
         return Unparseable(HTML_PARSER, f"{type(exc).__name__}: {str(exc)[:200]}")
+    return root
+
+
+def _count(root: lxml.html.HtmlElement) -> int:
     total = _squeezed_total(list(root.itertext()))
     # Less the text of invisible elements (their tails are visible), outermost ones only.
     for hidden in root.iter(*_INVISIBLE):
@@ -110,13 +124,13 @@ def _count(text: str) -> int | Unparseable:
     for kept in root.iter(*_PRESERVE):
         if not any(up.tag in _PRESERVE or up.tag in _INVISIBLE for up in kept.iterancestors()):
             total += _unsqueezed(kept)
-    return total + _outer(text)
+    return total
 
 
 @signal("html_unparseable")
 def html_unparseable(doc: Document) -> float:
     """0 when lxml builds a tree; raises Unparseable (reason ``unparseable``) when not."""
-    _visible_chars(doc)
+    _tree(doc)
     return 0.0
 
 
