@@ -949,3 +949,81 @@ def test_documented_vllm_serve_is_accepted_by_vllm() -> None:
     refused = {where: r.get("error") for where, r in results.items() if not r["ok"]}
     assert refused == {}
     assert {r["model"] for r in results.values()} == {"out/model"}
+
+
+# -- docs/synth.md's synthesis run, with its configuration block -------------------------------
+
+
+def _instructions(folder: Path) -> list[str]:
+    """Small files for the ``--instructions evol.jsonl infinity.jsonl mceval.jsonl`` shown."""
+    rows: list[dict[str, Any]] = [
+        {"instruction": "Write a Python function to reverse a string.",
+         "output": "```python\ndef rev(s):\n    return s[::-1]\n```"},
+        {"conversations": [{"from": "human", "value": "Sort a list in Python?"},
+                           {"from": "gpt", "value": "Use sorted(xs)."}]},
+    ]  # fmt: skip
+    names = ["evol.jsonl", "infinity.jsonl", "mceval.jsonl"]
+    for name in names:
+        shards.write_objects(folder / name, rows)
+    return names
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+async def test_synth_run_of_docs_synth(
+    tmp_path: Path, data_dir: Path, sandbox_service: Any
+) -> None:
+    """docs/synth.md's ``codekiln-synth run`` line, every option given, with its configuration
+    block as ``synth.yaml``: the LLM is the fake OpenAI server answering every synth prompt
+    (tests/synth/scripted.py), the sandbox the real service; every output the page lists."""
+    from tests.fakes.openai_server import FakeOpenAIServer
+    from tests.synth import scripted
+
+    [line] = [
+        c
+        for b, c in _commands()
+        if b.page == "docs/synth.md" and c.startswith("codekiln-synth run --corpus")
+    ]
+    [config] = [b for b in blocks("yaml") if b.page == "docs/synth.md" and "synth:" in b.text]
+    cwd = tmp_path / "user"
+    cwd.mkdir()
+    _prepare(cwd, data_dir)  # ../shared/data
+    seeds = [  # code seeds and a prose page within the config's seed_min_chars/max_chars
+        {"id": f"{i:032x}", "lang": "Python", "path": f"m{i}.py",
+         "text": f"def f{i}(x):\n    '''Double x.'''\n" + "    x = x + x\n" * 20 + "    return x\n"}
+        for i in range(6)
+    ] + [{"id": "f" * 32, "lang": "Markdown", "path": "README.md",
+          "text": "Heaps are tree-based structures used for priority queues in schedulers "
+                  "and in graph algorithms such as Dijkstra's shortest paths. " * 3}]  # fmt: skip
+    shards.write_objects(cwd / "out" / "run" / "corpus" / "part-00000.jsonl.zst", seeds)
+    (cwd / "synth.yaml").write_text(config.text)
+    (cwd / "token").write_text(sandbox_service.token)
+    assert _instructions(cwd) == [w for w in _argv(line) if w.endswith(".jsonl")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
+    env["CODEKILN_LOG_DIR"] = str(tmp_path / "logs")
+    async with FakeOpenAIServer(model="coder") as llm:
+        scripted.install(llm)
+        words = {"http://gpu:8000": llm.url, "http://127.0.0.1:8080": sandbox_service.url}
+        argv = [words.get(w, w) for w in _argv(line)]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", MAINS[argv[0]], *argv[1:], cwd=cwd, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 600)
+        llm.assert_clean()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert b"Traceback" not in err, err.decode()[-3000:]
+    synth = cwd / "out" / "synth"
+    listed = _output_table("docs/synth.md")
+    assert "seeds.jsonl" in listed, listed
+    for pattern in listed:  # the page's Output table: every path it lists is there
+        assert list(synth.glob(pattern.rstrip("/"))), (pattern, sorted(synth.rglob("*")))
+    for stage in ("stage1", "stage2"):
+        assert list(shards.read_objects(synth / "sft" / stage)), f"sft/{stage} is empty"
+
+
+def _output_table(page: str) -> list[str]:
+    """The paths in the first column of a page's ``## Output`` table (``a``, ``b`` split)."""
+    text = (REPO / page).read_text(encoding="utf-8").split("## Output", 1)[1]
+    rows = [line for line in text.split("\n## ", 1)[0].splitlines() if line.startswith("| `")]
+    return [path for row in rows for path in re.findall(r"`([^`]+)`", row.split("|")[1])]
