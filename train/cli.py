@@ -4,6 +4,7 @@
 
     codekiln-train run --config FILE [--stop-at-step N]
     codekiln-train deepspeed-config --config FILE --world-size N
+    codekiln-train export --config FILE --out DIR [--step-dir DIR]
     codekiln-train launch --config FILE --image IMAGE [--gpus N --nodes N ...] [--dry-run]
 
 Exit codes: 0 success, 1 the job or run failed, 2 bad input (config, arguments), 130
@@ -54,6 +55,19 @@ def _ds_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from codekiln.train.config import TrainConfig
+    from codekiln.train.export import check_export, export_checkpoint
+
+    cfg = TrainConfig.load(args.config)
+    out = export_checkpoint(cfg, Path(args.out), Path(args.step_dir) if args.step_dir else None)
+    ids = check_export(out)
+    print(json.dumps({"event": "exported", "dir": str(out), "eos": ids.eos, "pad": ids.pad}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="codekiln-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     ds.add_argument(
         "--no-bf16", action="store_true", help="bf16 off (always off for precision: fp32)"
     )
+    export = sub.add_parser(
+        "export",
+        help="write a checkpoint as a Hugging Face model vLLM serves as is",
+        formatter_class=fmt,
+    )
+    export.add_argument("--config", required=True, help="the run's training config YAML")
+    export.add_argument("--out", required=True, help="folder for the model")
+    export.add_argument("--step-dir", help="a step folder (default: checkpoint.dir's latest)")
     sub.add_parser(
         "launch", help="render and submit a training job (see launch --help)", add_help=False
     )
@@ -88,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "export":
+            return _export(args)
         return _ds_config(args)
     except (ConfigError, DataError) as exc:
         print(f"codekiln-train: error: {exc}", file=sys.stderr)

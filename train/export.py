@@ -22,11 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.train._errors import DataError
-from codekiln.train.config import DataConfig
+from codekiln.train.config import DataConfig, TrainConfig
 from codekiln.train.data import load_tokenizer, token_id
 from codekiln.train.sft import CHAT_TEMPLATE
 
-__all__ = ["SpecialTokenIds", "apply_ids", "check_export", "special_token_ids", "write_export"]
+__all__ = [
+    "SpecialTokenIds",
+    "apply_ids",
+    "check_export",
+    "export_checkpoint",
+    "special_token_ids",
+    "write_export",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,48 @@ def write_export(
         )
     )
     return ids
+
+
+def export_checkpoint(cfg: TrainConfig, out: Path, step_dir: Path | None = None) -> Path:
+    """Export a saved training step (default: ``checkpoint.dir``'s latest) to ``out``.
+
+    ``codekiln-train export``: the same files a run writes to ``checkpoint.export_dir`` at its
+    end, for a run stopped early or a chosen step. Plain-torch checkpoints only (``model.pt``);
+    a DeepSpeed run exports at its end.
+    """
+    import torch
+    from codekiln.train import checkpoint as ckpt
+    from codekiln.train.presets import model_config
+    from transformers import LlamaForCausalLM
+
+    root = Path(cfg.checkpoint.dir)
+    path = step_dir or ckpt.latest(root)
+    if path is None:
+        raise DataError(f"no checkpoint under {root} to export (codekiln-train run writes them)")
+    weights = path / "model.pt"
+    if not weights.is_file():
+        raise DataError(
+            f"{path} has no model.pt (a DeepSpeed checkpoint: set checkpoint.export_dir and the "
+            "run exports at its end)"
+        )
+    if cfg.model.init_from:
+        model: Any = LlamaForCausalLM.from_pretrained(cfg.model.init_from)
+    else:
+        tokenizer = load_tokenizer(cfg.data.tokenizer_path)
+        model = LlamaForCausalLM(
+            model_config(
+                cfg.model.preset,
+                tokenizer_vocab=tokenizer.get_vocab_size(),
+                max_seq_len=cfg.max_seq_len,
+                overrides=cfg.model.overrides,
+            )
+        )
+    try:
+        model.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+    except (OSError, RuntimeError) as exc:
+        raise DataError(f"cannot load {weights} into the configured model: {exc}") from exc
+    write_export(out, model, cfg.data, max_position_embeddings=model.config.max_position_embeddings)
+    return out
 
 
 def check_export(path: Path) -> SpecialTokenIds:

@@ -106,3 +106,33 @@ def test_preset_head_size_is_served(preset: str) -> None:
     cfg: Any = model_config(preset, tokenizer_vocab=400, max_seq_len=64)
     head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     assert head in SERVED_HEAD_SIZES
+
+
+def test_export_command_writes_the_same_model(exported: Path, tmp_path: Path) -> None:
+    """`codekiln-train export` of the run's last step gives the weights and ids the run wrote."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "again"
+    assert main(["export", "--config", str(exported.parent / "train.yaml"), "--out", str(out)]) == 0
+    assert check_export(out) == check_export(exported)
+    ours, theirs = load_file(out / "model.safetensors"), load_file(exported / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    assert all(bool((ours[k] == theirs[k]).all()) for k in ours)
+
+
+def test_export_without_a_checkpoint_is_a_data_error(
+    tmp_path: Path, corpus_dir: Path, tokenizer_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing trained yet: exit 2 and a message naming the checkpoint folder."""
+    import yaml
+
+    from .conftest import tiny_config
+
+    (tmp_path / "train.yaml").write_text(
+        yaml.safe_dump(tiny_config(tmp_path, corpus_dir, tokenizer_path))
+    )
+    assert (
+        main(["export", "--config", str(tmp_path / "train.yaml"), "--out", str(tmp_path / "m")])
+        == 2
+    )
+    assert f"no checkpoint under {tmp_path / 'ckpt'}" in capsys.readouterr().err
