@@ -6,18 +6,15 @@ import codekiln.train
 import codekiln.train.kube
 import codekiln.train.launcher
 
+#: codekiln.train's error tree, rooted at TrainError.
+ERRORS = ["CheckpointError", "ConfigError", "DataError", "LaunchError", "ManifestError"]
+
 
 def test_train_exports() -> None:
-    """codekiln.train exports the config and the error tree."""
-    assert sorted(codekiln.train.__all__) == [
-        "CheckpointError",
-        "ConfigError",
-        "DataError",
-        "LaunchError",
-        "ManifestError",
-        "TrainConfig",
-        "TrainError",
-    ]
+    """codekiln.train exports the config and the error tree, which has one root."""
+    assert sorted(codekiln.train.__all__) == sorted(["TrainConfig", "TrainError", *ERRORS])
+    for name in ERRORS:
+        assert issubclass(getattr(codekiln.train, name), codekiln.train.TrainError)
 
 
 def test_kube_exports() -> None:

@@ -2,59 +2,52 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import codekiln.stream
 import codekiln.stream.runtime
+import pytest
+
+#: The error tree: exported by codekiln.stream and codekiln.stream.runtime alike.
+ERRORS = [
+    "CheckpointError",
+    "ConfigError",
+    "InputError",
+    "SinkError",
+    "StageCrashed",
+    "StreamError",
+]
+#: The stage contract: a record and the stage kinds.
+CONTRACT = ["BatchStage", "FilterStage", "FlatMapStage", "MapStage", "Record", "Stage", "record_id"]
+#: What runs a job: its config, spec, result and entry point.
+ENTRY_POINTS = ["JobResult", "JobSpec", "StreamConfig", "load_config", "run_job"]
+#: The engine under the job.
+ENGINE = ["Barrier", "Batch", "Pipeline", "PipelineOptions"]
 
 
-def test_stream_exports() -> None:
-    """codekiln.stream exports the stage contract and the runtime entry points, all resolvable."""
-    assert sorted(codekiln.stream.__all__) == [
-        "BatchStage",
-        "CheckpointError",
-        "ConfigError",
-        "FilterStage",
-        "FlatMapStage",
-        "InputError",
-        "JobResult",
-        "JobSpec",
-        "MapStage",
-        "Record",
-        "SinkError",
-        "Stage",
-        "StageCrashed",
-        "StreamConfig",
-        "StreamError",
-        "load_config",
-        "record_id",
-        "run_job",
-    ]
-    for name in codekiln.stream.__all__:
-        assert getattr(codekiln.stream, name) is not None
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        (codekiln.stream, [*CONTRACT, *ENTRY_POINTS, *ERRORS]),
+        (codekiln.stream.runtime, [*ENGINE, *ERRORS]),
+    ],
+    ids=["stream", "runtime"],
+)
+def test_exports(module: ModuleType, expected: list[str]) -> None:
+    """codekiln.stream exports the stage contract, the job's entry points and the error tree;
+    codekiln.stream.runtime the engine and the error tree; every name resolves."""
+    assert sorted(module.__all__) == sorted(expected)
+    for name in module.__all__:
+        assert getattr(module, name) is not None
 
 
-def test_error_tree_has_one_root() -> None:
+@pytest.mark.parametrize(
+    "module", [codekiln.stream, codekiln.stream.runtime], ids=["stream", "runtime"]
+)
+def test_error_tree_has_one_root(module: ModuleType) -> None:
     """Every runtime error derives from StreamError."""
-    s = codekiln.stream
-    for exc in (s.ConfigError, s.InputError, s.StageCrashed, s.CheckpointError, s.SinkError):
-        assert issubclass(exc, s.StreamError)
-
-
-def test_runtime_exports() -> None:
-    """codekiln.stream.runtime exports the engine and the error tree."""
-    assert sorted(codekiln.stream.runtime.__all__) == [
-        "Barrier",
-        "Batch",
-        "CheckpointError",
-        "ConfigError",
-        "InputError",
-        "Pipeline",
-        "PipelineOptions",
-        "SinkError",
-        "StageCrashed",
-        "StreamError",
-    ]
-    for name in codekiln.stream.runtime.__all__:
-        assert getattr(codekiln.stream.runtime, name) is not None
+    for name in ERRORS:
+        assert issubclass(getattr(module, name), module.StreamError)
 
 
 def test_each_module_imports_on_its_own() -> None:
