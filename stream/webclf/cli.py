@@ -59,16 +59,12 @@ def _in_holdout(text: str, share: float) -> bool:
     return int.from_bytes(digest, "big") / 2.0**64 < share
 
 
+#: The TrainParams fields the command line sets, each as ``--name`` (``_`` spelt ``-``).
+_TRAIN_OPTIONS = ("dim", "epoch", "lr", "word_ngrams", "min_count", "threads", "seed")
+
+
 def _params(args: argparse.Namespace) -> TrainParams:
-    return TrainParams(
-        dim=args.dim,
-        epoch=args.epoch,
-        lr=args.lr,
-        word_ngrams=args.word_ngrams,
-        min_count=args.min_count,
-        threads=args.threads,
-        seed=args.seed,
-    )
+    return TrainParams(**{name: getattr(args, name) for name in _TRAIN_OPTIONS})
 
 
 def _print_eval(title: str, result: dict[str, Any]) -> None:
@@ -192,13 +188,9 @@ def cmd_iterate(args: argparse.Namespace) -> int:
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
     defaults = TrainParams()
-    parser.add_argument("--dim", type=int, default=defaults.dim)
-    parser.add_argument("--epoch", type=int, default=defaults.epoch)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--word-ngrams", type=int, default=defaults.word_ngrams)
-    parser.add_argument("--min-count", type=int, default=defaults.min_count)
-    parser.add_argument("--threads", type=int, default=defaults.threads)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    for name in _TRAIN_OPTIONS:
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
 
 
 def _guard(fn: Any) -> Any:
