@@ -503,9 +503,9 @@ def _prepare(cwd: Path, data_dir: Path) -> None:
     shards.write_objects(
         cwd / "out" / "run" / "corpus" / "part-00000.jsonl.zst", _python_records(20)
     )
-    (cwd / "src").mkdir()
-    for i in range(3):
-        (cwd / "src" / f"m{i}.py").write_text(_python_records(3)[i]["text"] * 5)
+    (cwd / "src").mkdir()  # a source tree: real modules, which the default filters keep
+    for name in ("units.py", "shards.py", "progress.py"):
+        (cwd / "src" / name).write_text((REPO / "codekiln" / name).read_text())
     (cwd.parent / "shared").mkdir(exist_ok=True)
     link = cwd.parent / "shared" / "data"
     if not link.exists():
@@ -536,6 +536,27 @@ def _prepare(cwd: Path, data_dir: Path) -> None:
         (cwd / "out" / folder / "eval_results.json").write_text(json.dumps(results))
 
 
+def _output_table(page: str) -> list[str]:
+    """The paths in the first column of a page's ``## Output`` table (``a``, ``b`` split), as
+    glob patterns (``NNNNN`` -> ``*``)."""
+    text = (REPO / page).read_text(encoding="utf-8").split("## Output", 1)[1]
+    rows = [line for line in text.split("\n## ", 1)[0].splitlines() if line.startswith("| `")]
+    paths = [path for row in rows for path in re.findall(r"`([^`]+)`", row.split("|")[1])]
+    return [path.replace("NNNNN", "*").rstrip("/") for path in paths]
+
+
+def _layout(page: str, folder: str) -> Callable[[Path, str], None]:
+    """A run's result: every path of ``page``'s output table is in ``folder``."""
+
+    def check(cwd: Path, stdout: str) -> None:
+        listed = _output_table(page)
+        assert len(listed) >= 4, listed
+        for pattern in listed:
+            assert list((cwd / folder).glob(pattern)), (pattern, sorted((cwd / folder).rglob("*")))
+
+    return check
+
+
 def _json_out(key: str) -> Callable[[Path, str], None]:
     def check(cwd: Path, stdout: str) -> None:
         assert key in json.loads(stdout), stdout[-500:]
@@ -555,6 +576,12 @@ def _files(*names: str) -> Callable[[Path, str], None]:
 def _scores(cwd: Path, stdout: str) -> None:
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert [line["score"] for line in lines] == [1.0] * 5, stdout[-500:]  # every answer YES
+
+
+def _stream_run(cwd: Path, stdout: str) -> None:
+    _layout("docs/stream.md", "out/dir")(cwd, stdout)  # every path of the page's layout
+    manifest = json.loads((cwd / "out" / "dir" / "manifest.json").read_text())
+    assert manifest["corpus"]["records"] >= 1, manifest["corpus"]  # not an empty corpus
 
 
 def _ray_run(cwd: Path, stdout: str) -> None:
@@ -580,7 +607,7 @@ RUN: dict[str, tuple[int, Callable[[Path, str], None] | None]] = {
     "codekiln-eval launch --help": (0, None),
     "codekiln-stream tune corpus.jsonl": (0, None),
     "codekiln-synth decontam out/run/corpus": (0, None),
-    "codekiln-stream run INPUT... --out DIR": (0, _files("out/dir/manifest.json")),
+    "codekiln-stream run INPUT... --out DIR": (0, _stream_run),
     "codekiln-train deepspeed-config": (0, _json_out("zero_optimization")),
     "codekiln-train launch --name": (0, _pytorchjob),  # --dry-run: renders, submits nothing
     "codekiln-stream anneal-mix": (0, _mixture),
@@ -1014,16 +1041,6 @@ async def test_synth_run_of_docs_synth(
     assert proc.returncode == 0, err.decode()[-3000:]
     assert b"Traceback" not in err, err.decode()[-3000:]
     synth = cwd / "out" / "synth"
-    listed = _output_table("docs/synth.md")
-    assert "seeds.jsonl" in listed, listed
-    for pattern in listed:  # the page's Output table: every path it lists is there
-        assert list(synth.glob(pattern.rstrip("/"))), (pattern, sorted(synth.rglob("*")))
+    _layout("docs/synth.md", "out/synth")(cwd, "")  # every path of the page's Output table
     for stage in ("stage1", "stage2"):
         assert list(shards.read_objects(synth / "sft" / stage)), f"sft/{stage} is empty"
-
-
-def _output_table(page: str) -> list[str]:
-    """The paths in the first column of a page's ``## Output`` table (``a``, ``b`` split)."""
-    text = (REPO / page).read_text(encoding="utf-8").split("## Output", 1)[1]
-    rows = [line for line in text.split("\n## ", 1)[0].splitlines() if line.startswith("| `")]
-    return [path for row in rows for path in re.findall(r"`([^`]+)`", row.split("|")[1])]
