@@ -588,6 +588,11 @@ def _ray_run(cwd: Path, stdout: str) -> None:
     manifest = json.loads((cwd / "out" / "ray" / "manifest.json").read_text())
     assert manifest["complete"], manifest
     assert manifest["executor"]["kind"] == "ray", manifest["executor"]
+    shards_named = [p.name for p in (cwd / "out" / "ray" / "corpus").iterdir()]
+    assert shards_named, "no corpus shard"
+    assert all(re.fullmatch(r"part-s\d{5}-\d{5}\.jsonl\.zst", n) for n in shards_named), (
+        shards_named  # docs/ray.md: part-sNNNNN-MMMMM.jsonl.zst
+    )
 
 
 def _pytorchjob(cwd: Path, stdout: str) -> None:
