@@ -3,35 +3,56 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import codekiln.sandbox
+from codekiln.sandbox import errors
 
 SANDBOX_DIR = Path(codekiln.sandbox.__file__).resolve().parent
 
+#: The wire models a client sends and receives.
+MODELS = ["STATUSES", "RunRequest", "RunResult", "TestVerdict"]
+
+
+def drawn_error_tree() -> dict[str, str | None]:
+    """Each error of the tree drawn in sandbox/errors.py's docstring, with its drawn parent."""
+    parents: dict[str, str | None] = {}
+    path: list[str] = []
+    drawing = (errors.__doc__ or "").split("\n\n", 1)[-1]  # the tree follows the title
+    for line in drawing.splitlines():
+        match = re.match(r"([│ ]*)(?:[├└]── )?([A-Z]\w*)\s", line)
+        if match is None:
+            continue
+        depth = len(match.group(1)) // 4 + (1 if "──" in line[: match.end()] else 0)
+        del path[depth:]
+        parents[match.group(2)] = path[-1] if path else None
+        path.append(match.group(2))
+    return parents
+
 
 def test_exported_members() -> None:
-    """The public surface is exactly what we mean to export."""
-    assert sorted(codekiln.sandbox.__all__) == sorted(
-        [
-            "STATUSES",
-            "AuthError",
-            "ClientError",
-            "ConfigInvalid",
-            "EngineError",
-            "ImageError",
-            "Overloaded",
-            "ProtocolError",
-            "RequestInvalid",
-            "RunRequest",
-            "RunResult",
-            "SandboxError",
-            "ServiceUnavailable",
-            "TestVerdict",
-        ]
-    )
+    """The public surface is the wire models and every error of the drawn tree."""
+    assert sorted(codekiln.sandbox.__all__) == sorted([*MODELS, *drawn_error_tree()])
+    for name in codekiln.sandbox.__all__:
+        assert getattr(codekiln.sandbox, name) is not None
+
+
+def test_error_tree_is_as_drawn() -> None:
+    """errors.py defines exactly the drawn errors, each subclassing its drawn parent."""
+    tree = drawn_error_tree()
+    defined = {
+        name
+        for name, obj in vars(errors).items()
+        if isinstance(obj, type) and issubclass(obj, Exception)
+    }
+    assert set(tree) == defined
+    assert [name for name, parent in tree.items() if parent is None] == ["SandboxError"]
+    for name, parent in tree.items():
+        if parent is not None:
+            assert parent in [b.__name__ for b in getattr(errors, name).__bases__]
 
 
 def test_sources_import_nothing_else_of_codekiln() -> None:
