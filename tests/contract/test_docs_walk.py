@@ -56,8 +56,8 @@ from tests.contract.docblocks import REPO, Block, blocks, spans, stage_entries
 
 #: Lines shown in a block that are not commands for a reader to type into codekiln.
 NOT_RUN = {
-    "humaneval+ v0.1.10": "sample output of codekiln-eval",
-    "pass@1:": "sample output of codekiln-eval",
+    "humaneval+ v0.1.10": "sample output of codekiln-eval (its shape: test_evaluate_of_docs_eval)",
+    "pass@1:": "sample output of codekiln-eval (its shape: test_evaluate_of_docs_eval)",
     "map[": "a diagram of the Ray plan",
     "-> map[": "a diagram of the Ray plan",
     "preprocess ->": "a diagram of the pipeline",
@@ -1049,3 +1049,45 @@ async def test_synth_run_of_docs_synth(
     _layout("docs/synth.md", "out/synth")(cwd, "")  # every path of the page's Output table
     for stage in ("stage1", "stage2"):
         assert list(shards.read_objects(synth / "sft" / stage)), f"sft/{stage} is empty"
+
+
+# -- docs/eval.md's evaluate line, on two MBPP+ tasks ------------------------------------------
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_evaluate_of_docs_eval(tmp_path: Path, data_dir: Path, sandbox_service: Any) -> None:
+    """docs/eval.md's ``codekiln-eval evaluate samples.jsonl --dataset mbpp+ --out out/mbpp``
+    as typed, the sandbox and data from the variables the page names, on a samples file of
+    two tasks' canonical solutions (all pass) and one wrong one: pass@1 over those tasks."""
+    from codekiln.eval.data import load_dataset
+
+    [line] = [c for _, c in _commands() if c.startswith("codekiln-eval evaluate")]
+    tasks = list(load_dataset("mbpp+", data_dir).tasks.values())[:3]
+    samples = [{"task_id": t.task_id, "solution": t.canonical} for t in tasks]
+    samples[2]["solution"] = "def nothing():\n    return None\n"
+    shards.write_objects(tmp_path / "samples.jsonl", samples)
+    (tmp_path / "token").write_text(sandbox_service.token)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
+    env |= {
+        "CODEKILN_LOG_DIR": str(tmp_path / "logs"),
+        "CODEKILN_DATA_DIR": str(data_dir),
+        "CODEKILN_SANDBOX_URL": sandbox_service.url,
+        "CODEKILN_SANDBOX_TOKEN_FILE": "token",
+    }
+    argv = _argv(line)
+    proc = subprocess.run(
+        [sys.executable, "-m", MAINS[argv[0]], *argv[1:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "out" / "mbpp" / "eval_results.json").read_text())
+    for part in ("base", "plus"):
+        assert results["pass_at_k"][part]["pass@1"] == pytest.approx(200 / 3), results
+    # what it prints has the shape of the page's sample output (another dataset, other scores)
+    [sample] = [b for b in blocks() if b.page == "docs/eval.md" and b.text.startswith("humaneval+")]
+    printed = proc.stdout.splitlines()
+    for shown in sample.text.splitlines():
+        pattern = re.escape(shown).replace(re.escape("humaneval+ v0.1.10"), r"mbpp\+ v[\d.]+")
+        pattern = re.sub(r"\d+\\\.\d+$", r"[\\d.]+", pattern)
+        assert any(re.fullmatch(pattern, line) for line in printed), (shown, printed)
