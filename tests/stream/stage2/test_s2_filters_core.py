@@ -20,6 +20,8 @@ from codekiln.stream.record import Record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.stream.stage2.samples import word
+
 GOOD_PYTHON = '''"""Inventory helpers for the warehouse service."""
 
 import logging
@@ -56,19 +58,6 @@ class Inventory:
                 missing[shelf] = minimum - count
         return missing
 '''
-
-
-_SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "da", "fe", "gu", "he")
-
-
-def word(i: int) -> str:
-    """A distinct pronounceable word per ``i`` (varied vocabulary keeps n-gram rules quiet)."""
-    out = ""
-    i += 7
-    while i:
-        i, r = divmod(i, len(_SYLLABLES))
-        out += _SYLLABLES[r]
-    return out
 
 
 def rec(text: str, lang: str = "Python", path: str = "pkg/mod.py", **meta: object) -> Record:

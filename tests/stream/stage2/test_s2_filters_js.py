@@ -18,24 +18,10 @@ from codekiln.stream.record import Record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.stream.stage2.samples import GOOD_JS
+
 REPO = Path(__file__).resolve().parents[3]
 
-GOOD_JS = """'use strict';
-
-const DEFAULT_LIMIT = 20;
-
-/** Splits a list of search results into pages of a fixed size. */
-function paginate(items, limit) {
-  const size = limit || DEFAULT_LIMIT;
-  const pages = [];
-  for (let start = 0; start < items.length; start += size) {
-    pages.push(items.slice(start, start + size));
-  }
-  return pages;
-}
-
-module.exports = { paginate };
-"""
 
 #: Input tree-sitter needs a long time for (linear, ~0.25 MB/s here: about 2.5 s).
 SLOW_GARBAGE = "({" * 300_000

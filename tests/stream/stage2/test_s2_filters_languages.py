@@ -7,6 +7,8 @@ from codekiln.stream.filters import SIGNALS, HeuristicFilterStage
 from codekiln.stream.filters.document import Document
 from codekiln.stream.record import Record
 
+from tests.stream.stage2.samples import GOOD_JS, word
+
 GOOD_C = """#include <stdio.h>
 #include <stdlib.h>
 
@@ -119,32 +121,6 @@ namespace Shop.Pricing
 }
 """
 
-GOOD_JS = """'use strict';
-
-const DEFAULT_LIMIT = 20;
-
-/**
- * Splits a list of search results into pages of a fixed size.
- */
-function paginate(items, limit) {
-  const size = limit || DEFAULT_LIMIT;
-  const pages = [];
-  for (let start = 0; start < items.length; start += size) {
-    pages.push(items.slice(start, start + size));
-  }
-  return pages;
-}
-
-function summarize(pages) {
-  let total = 0;
-  pages.forEach((page) => {
-    total += page.length;
-  });
-  return { pages: pages.length, total: total };
-}
-
-module.exports = { paginate, summarize };
-"""
 
 GOOD_HTML = """<!DOCTYPE html>
 <html lang="en">
@@ -166,19 +142,6 @@ GOOD_HTML = """<!DOCTYPE html>
 </body>
 </html>
 """
-
-
-_SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "da", "fe", "gu", "he")
-
-
-def word(i: int) -> str:
-    """A distinct pronounceable word per ``i`` (varied vocabulary keeps n-gram rules quiet)."""
-    out = ""
-    i += 7
-    while i:
-        i, r = divmod(i, len(_SYLLABLES))
-        out += _SYLLABLES[r]
-    return out
 
 
 def rec(text: str, lang: str, path: str = "src/file", **meta: object) -> Record:
