@@ -1091,3 +1091,50 @@ def test_evaluate_of_docs_eval(tmp_path: Path, data_dir: Path, sandbox_service: 
         pattern = re.escape(shown).replace(re.escape("humaneval+ v0.1.10"), r"mbpp\+ v[\d.]+")
         pattern = re.sub(r"\d+\\\.\d+$", r"[\\d.]+", pattern)
         assert any(re.fullmatch(pattern, line) for line in printed), (shown, printed)
+
+
+EVAL_RUNS = [
+    pytest.param(c, id=b.where)
+    for b, c in _commands()
+    if c.startswith("codekiln-eval run --endpoint http://127.0.0.1:8000")
+]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("line", EVAL_RUNS)
+async def test_eval_run_of_the_pages(
+    line: str, tmp_path: Path, data_dir: Path, sandbox_service: Any
+) -> None:
+    """The ``codekiln-eval run`` lines of docs/eval.md and docs/vllm.md (generate, then
+    evaluate) with every option they show, plus ``--limit 2`` (docs/eval.md's smoke run),
+    against a fake OpenAI server at their endpoint that completes the first task's prompt
+    with its canonical body and the second with a wrong one: pass@1 50."""
+    from codekiln.eval.data import load_dataset
+
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    right, wrong = list(load_dataset("humaneval+", data_dir).tasks.values())[:2]
+    (tmp_path / "token").write_text(sandbox_service.token)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
+    env |= {
+        "CODEKILN_LOG_DIR": str(tmp_path / "logs"),
+        "CODEKILN_DATA_DIR": str(data_dir),
+        "CODEKILN_SANDBOX_URL": sandbox_service.url,
+        "CODEKILN_SANDBOX_TOKEN_FILE": "token",
+    }
+    async with FakeOpenAIServer(model="my-coder") as llm:
+        body = right.canonical.removeprefix(right.prompt.strip())
+        llm.route(right.prompt.strip(), body)
+        llm.route(wrong.prompt.strip(), "    return None\n")
+        argv = [w.replace("http://127.0.0.1:8000", llm.url) for w in _argv(line)]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", MAINS[argv[0]], *argv[1:], "--limit", "2", cwd=tmp_path,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 600)
+        llm.assert_clean()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    out = tmp_path / argv[argv.index("--out") + 1]
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["pass_at_k"]["base"]["pass@1"] == pytest.approx(50.0), results["pass_at_k"]
