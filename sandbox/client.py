@@ -16,7 +16,6 @@ import io
 import json
 import random
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -68,13 +67,8 @@ class SandboxClient:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()  # the session closes alike whether or not the block raised
 
     async def aclose(self) -> None:
         if self._session is not None:

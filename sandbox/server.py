@@ -211,9 +211,14 @@ async def _run_one(app: web.Application, req: RunRequest, lang: Language) -> Run
     return result
 
 
-async def handle_run(request: web.Request) -> web.Response:
+async def _handle_single(
+    request: web.Request,
+    parse: Callable[[Any], RunRequest],
+    render: Callable[[RunResult, Language], Any],
+) -> web.Response:
+    """One run through admission: ``parse`` reads the body, ``render`` shapes the answer."""
     try:
-        req = RunRequest.from_json(await _json_body(request))
+        req = parse(await _json_body(request))
         lang = check_caps(req, request.app[CONFIG])
     except RequestInvalid as exc:
         return _error(400, str(exc), request)
@@ -223,7 +228,13 @@ async def handle_run(request: web.Request) -> web.Response:
             result = await _run_one(request.app, req, lang)
     except _Overloaded as exc:
         return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
-    return _json_utf8(result.to_json())
+    return _json_utf8(render(result, lang))
+
+
+async def handle_run(request: web.Request) -> web.Response:
+    return await _handle_single(
+        request, RunRequest.from_json, lambda result, _lang: result.to_json()
+    )
 
 
 async def handle_batch(request: web.Request) -> web.StreamResponse:
@@ -340,18 +351,7 @@ async def _stream_batch(
 
 
 async def handle_run_code(request: web.Request) -> web.Response:
-    try:
-        req = sandboxfusion.to_run_request(await _json_body(request))
-        lang = check_caps(req, request.app[CONFIG])
-    except RequestInvalid as exc:
-        return _error(400, str(exc), request)
-    request["runs"] = 1
-    try:
-        with _Admission(request.app, 1):
-            result = await _run_one(request.app, req, lang)
-    except _Overloaded as exc:
-        return _error(429, str(exc), request, **{"Retry-After": str(exc.retry_after_s)})
-    return _json_utf8(sandboxfusion.to_response(result, lang))
+    return await _handle_single(request, sandboxfusion.to_run_request, sandboxfusion.to_response)
 
 
 async def handle_health(request: web.Request) -> web.Response:
