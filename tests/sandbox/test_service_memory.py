@@ -44,6 +44,17 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxService
         stop_service(svc)
 
 
+async def post_ok(service: SandboxService, route: str, body: object) -> bytes:
+    """POST ``body`` as JSON to ``route`` with the service's token; the raw answer of a 200."""
+    headers = {"Authorization": f"Bearer {service.token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.post(f"{service.url}{route}", json=body) as resp,
+    ):
+        assert resp.status == 200
+        return await resp.read()
+
+
 async def test_batch_of_output_floods_keeps_service_rss_bounded(service: SandboxService) -> None:
     """A batch whose every program prints its full output cap of binary to both streams is
     answered whole, in order, while the service's peak RSS stays under 512 MiB."""
@@ -51,14 +62,7 @@ async def test_batch_of_output_floods_keeps_service_rss_bounded(service: Sandbox
         {"language": "python", "code": f"INDEX = {i}\n" + FLOOD, "timeout_s": 10}
         for i in range(ITEMS)
     ]
-    headers = {"Authorization": f"Bearer {service.token}"}
-    async with (
-        aiohttp.ClientSession(headers=headers) as http,
-        http.post(f"{service.url}/v1/run/batch", json=body) as resp,
-    ):
-        assert resp.status == 200
-        raw = await resp.read()
-    results = json.loads(raw)
+    results = json.loads(await post_ok(service, "/v1/run/batch", body))
     assert len(results) == ITEMS
     for i, r in enumerate(results):
         assert r["status"] == "output_exceeded", r["reason"]
@@ -102,13 +106,7 @@ async def test_binary_output_is_sent_as_utf8_not_escapes(
     JSON escape: the answer for 100,000 bytes of 0xff stays under 400,000 bytes."""
     run = {"language": "python", "code": "import os\nos.write(1, b'\\xff' * 100_000)"}
     body: object = [run] if route.endswith("batch") else run
-    headers = {"Authorization": f"Bearer {service.token}"}
-    async with (
-        aiohttp.ClientSession(headers=headers) as http,
-        http.post(f"{service.url}{route}", json=body) as resp,
-    ):
-        assert resp.status == 200
-        raw = await resp.read()
+    raw = await post_ok(service, route, body)
     decoded = json.loads(raw)
     result = decoded[0] if isinstance(decoded, list) else decoded
     assert result["stdout"] == "\ufffd" * 100_000
