@@ -1138,3 +1138,39 @@ async def test_eval_run_of_the_pages(
     out = tmp_path / argv[argv.index("--out") + 1]
     results = json.loads((out / "eval_results.json").read_text())
     assert results["pass_at_k"]["base"]["pass@1"] == pytest.approx(50.0), results["pass_at_k"]
+
+
+# -- the stream worker of k8s/README.md, with the config its pods mount --------------------------
+
+
+@pytest.mark.slow
+def test_stream_worker_with_the_k8s_config(tmp_path: Path) -> None:
+    """k8s/README.md's ``codekiln-stream worker --config /etc/codekiln/stream.yaml --worker-id
+    <pod name>``, with the file mounted there (k8s/base/stream/stream.yaml), here: its pod paths
+    and port replaced by docs/stream.md's overrides (``--watch-dir``, ``--out``,
+    ``--metrics-port 0``) and ``--once``; a published shard comes out with run's layout."""
+    [line] = [s.text for s in spans() if s.text.startswith("codekiln-stream worker --config /")]
+    argv = _argv(line.replace("<pod name>", "pod-0"))
+    config = REPO / "k8s" / "base" / "stream" / "stream.yaml"
+    argv[argv.index("--config") + 1] = str(config)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    records = [
+        {"id": name, "text": (REPO / "codekiln" / name).read_text(), "lang": "Python",
+         "path": name}
+        for name in ("units.py", "shards.py", "progress.py")
+    ]  # fmt: skip
+    shards.write_objects(incoming / ".a.jsonl", records)  # hidden while written
+    (incoming / ".a.jsonl").rename(incoming / "a.jsonl")  # then published, as the page says
+    here = ["--watch-dir", "incoming", "--out", "out", "--metrics-port", "0", "--once"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
+    env["CODEKILN_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run(
+        [sys.executable, "-m", MAINS[argv[0]], *argv[1:], *here],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (incoming / ".done" / "a.jsonl").is_file(), sorted(incoming.rglob("*"))
+    _layout("docs/stream.md", "out/a")(tmp_path, "")  # out_dir/<shard name, no extension>/
+    manifest = json.loads((tmp_path / "out" / "a" / "manifest.json").read_text())
+    assert manifest["corpus"]["records"] >= 1, manifest["corpus"]
