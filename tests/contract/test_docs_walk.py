@@ -1174,3 +1174,21 @@ def test_stream_worker_with_the_k8s_config(tmp_path: Path) -> None:
     _layout("docs/stream.md", "out/a")(tmp_path, "")  # out_dir/<shard name, no extension>/
     manifest = json.loads((tmp_path / "out" / "a" / "manifest.json").read_text())
     assert manifest["corpus"]["records"] >= 1, manifest["corpus"]
+
+
+def test_diagrams_name_real_modules() -> None:
+    """The diagrams (``text`` blocks: README's architecture) name modules and files that exist:
+    every ``codekiln.x`` module is found, every ``*.py`` is a file (``codekiln/`` or the
+    repository's root, for a bare name beside one with its folder)."""
+    diagrams = [b for b in blocks() if b.lang in NOT_RUN_LANGS]
+    assert diagrams, "no diagram found"
+    for block in diagrams:
+        modules = set(re.findall(r"\bcodekiln(?:\.\w+)+", block.text))
+        files = set(re.findall(r"[\w/]+\.py\b", block.text))
+        assert modules or files, f"{block.where}: names nothing to check"
+        for module in modules:
+            assert importlib.util.find_spec(module) is not None, f"{block.where}: {module}"
+        for name in files:
+            assert (REPO / name).is_file() or (REPO / "codekiln" / name).is_file(), (
+                f"{block.where}: {name}"
+            )
