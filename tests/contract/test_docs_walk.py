@@ -1192,3 +1192,31 @@ def test_diagrams_name_real_modules() -> None:
             assert (REPO / name).is_file() or (REPO / "codekiln" / name).is_file(), (
                 f"{block.where}: {name}"
             )
+
+
+def _make_run() -> str:
+    """The command ``make run`` runs, its variables expanded (``$(BIN)/`` is the venv's)."""
+    makefile = (REPO / "Makefile").read_text()
+    [recipe] = re.findall(r"^run:.*\n\t(.+)", makefile, re.M)
+    variables = dict(re.findall(r"^(\w+) \?= (.+)$", makefile, re.M))
+    recipe = recipe.replace("$(BIN)/", "")
+    return re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], recipe)
+
+
+def test_what_make_run_does_is_what_the_pages_say() -> None:
+    """A line the pages mark ``# what `make run` does`` is the Makefile's run recipe; a path
+    marked ``# what `make run` writes`` is under its --out."""
+    recipe = _make_run()
+    out = shlex.split(recipe)[shlex.split(recipe).index("--out") + 1]
+    marked = 0
+    for block in blocks():
+        for line in block.text.splitlines():
+            code, _, comment = line.partition("#")
+            if "what `make run` does" in comment:
+                assert code.strip() == recipe, f"{block.where}: {code.strip()!r} != {recipe!r}"
+                marked += 1
+            elif "what `make run` writes" in comment:
+                path = code.split(":", 1)[-1].strip()
+                assert path.startswith(out + "/"), f"{block.where}: {path} is not under {out}"
+                marked += 1
+    assert marked >= 2, "the pages no longer say what make run does"
