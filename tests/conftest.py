@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.vllm"]
+pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.sandbox", "tests.fixtures.vllm"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,35 +67,6 @@ class TestDownsampleSizes:
         assert stage.targets["Go"].max_bytes == 500 * 2**20
         with pytest.raises(DownsampleConfigError, match=r"targets\['Java'\]\.from_bytes"):
             DownsampleStage(targets={"Java": {"from_bytes": "lots", "to_bytes": 1}})
-
-
-@pytest.fixture
-def redis_port(tmp_path: Path) -> Iterator[int]:
-    """A throw-away redis-server on a free loopback port, no persistence."""
-    redis = pytest.importorskip("redis", reason="the redis client is in the stream extra")
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield port
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_redis_fuzzy_block_runs(redis_port: int, tmp_path: Path) -> None:

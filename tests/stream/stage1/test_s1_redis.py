@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,44 +10,7 @@ from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
 from s1_helpers import run_stage
 from test_s1_fuzzy import PRESET, corpus, kept
 
-pytest.importorskip("redis", reason="the redis client is an optional extra (pip install redis)")
-if shutil.which("redis-server") is None:
-    pytest.skip(
-        "redis-server is not installed (apt-get install redis-server)", allow_module_level=True
-    )
-
-
-@pytest.fixture
-def redis_port(tmp_path: Path) -> Iterator[int]:
-    """A throw-away redis-server on a free loopback port, no persistence."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+# redis_port: tests/fixtures/redis.py (skips where redis or redis-server is missing).
 
 
 def redis_stage(tmp: Path, port: int, basename: str) -> FuzzyDedupStage:
