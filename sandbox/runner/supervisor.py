@@ -239,22 +239,33 @@ def _wipe(path: str) -> bool:
         return False
 
 
+def read_kernel_file(path: str, size: int = 0) -> bytes | None:
+    """A /proc or /sys file's bytes, or None where it cannot be read. With ``size``, one read(2)
+    of at most that many bytes (a cgroup counter is read atomically); else read to its end."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if size:
+            return os.read(fd, size)
+        data = b""
+        while chunk := os.read(fd, 65536):
+            data += chunk
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _ipc_objects() -> list[tuple[int, int]]:
     """(kind, id) of every System V IPC object in the container: kind is SYSVIPC's index."""
     found = []
     for kind, path in enumerate(SYSVIPC):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        data = read_kernel_file(path)
+        if data is None:
             continue
-        try:
-            data = b""
-            while chunk := os.read(fd, 65536):
-                data += chunk
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
         for line in data.splitlines()[1:]:  # the first line is the header
             fields = line.split()
             if len(fields) > 1 and fields[1].isdigit():
@@ -284,16 +295,11 @@ def _remove_ipc_objects() -> bool:
 def _pids_in_container() -> int | None:
     """Tasks in this container's pids cgroup (one atomic count), or None where unreadable."""
     for path in PIDS_CURRENT:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        data = read_kernel_file(path, 64)
+        if data is None:
             continue
-        try:
-            return int(os.read(fd, 64))
-        except (OSError, ValueError):
-            continue
-        finally:
-            os.close(fd)
+        with contextlib.suppress(ValueError):
+            return int(data)
     return None
 
 
@@ -411,16 +417,9 @@ OOM_EVENTS = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory
 def oom_kills() -> int:
     """The container's memory cgroup's OOM-kill count (cgroup v1 or v2)."""
     for path in OOM_EVENTS:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        data = read_kernel_file(path, 4096)
+        if data is None:
             continue
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
         for line in data.splitlines():
             if line.startswith(b"oom_kill "):
                 return int(line.split()[1])
@@ -570,6 +569,20 @@ def proc_usage(pid: int) -> tuple[float, float]:
     return cpu_s, rss_mb
 
 
+def pump(fd: int, poller: select.poll, streams: dict[int, Capture], open_streams: set[int]) -> bool:
+    """Read what one of the job's pipes holds into its capture; a pipe at EOF leaves the poller
+    and ``open_streams``. True when the capture went over its cap."""
+    try:
+        chunk = os.read(fd, READ_CHUNK)
+    except (BlockingIOError, InterruptedError):
+        return False
+    if not chunk:
+        poller.unregister(fd)
+        open_streams.discard(fd)
+        return False
+    return streams[fd].add(chunk)
+
+
 def run_phase(
     job: dict[str, Any],
     argv: list[str] | None,
@@ -635,16 +648,8 @@ def run_phase(
                     poller.unregister(in_w)
                     os.close(in_w)
                     in_w = -1
-            elif fd in open_streams:
-                try:
-                    chunk = os.read(fd, READ_CHUNK)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                if not chunk:
-                    poller.unregister(fd)
-                    open_streams.discard(fd)
-                elif streams[fd].add(chunk) and fd != rec_r:
-                    exceeded = True
+            elif fd in open_streams and pump(fd, poller, streams, open_streams) and fd != rec_r:
+                exceeded = True
         if exceeded:
             break
     killed = timed_out or exceeded
@@ -673,16 +678,7 @@ def run_phase(
         if not events:
             break
         for fd, _ev in events:
-            if fd not in open_streams:
-                continue
-            try:
-                chunk = os.read(fd, READ_CHUNK)
-            except (BlockingIOError, InterruptedError):
-                continue
-            if not chunk:
-                poller.unregister(fd)
-                open_streams.discard(fd)
-            elif streams[fd].add(chunk) and fd != rec_r:
+            if fd in open_streams and pump(fd, poller, streams, open_streams) and fd != rec_r:
                 exceeded = not killed
     if open_streams:
         killed = True
