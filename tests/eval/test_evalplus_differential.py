@@ -65,8 +65,9 @@ def _loop_rate() -> float:
 
 
 def own_samples(dataset: str) -> list[dict[str, str]]:
-    """Samples at evalplus's time limits; the loops run ~0.05 s (pass) or ~5 s (fail)."""
-    fast, slow = int(0.05 * _loop_rate()), int(5 * _loop_rate())
+    """Samples at evalplus's time limits; the loops run ~0.05 s (pass) or ~2 s (fail: past
+    evalplus's 1 s, inside the 4 s that codekiln used to allow) per call."""
+    fast, slow = int(0.05 * _loop_rate()), int(2 * _loop_rate())
     if dataset == "humaneval":
         fib_iter = (
             "    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
@@ -80,7 +81,7 @@ def own_samples(dataset: str) -> list[dict[str, str]]:
                 "task_id": "HumanEval/55",
                 "solution": f"def fib(n):\n    for _ in range({fast}):\n        pass\n{fib_iter}",
             },
-            {  # right, but each call runs ~5 s: past the 1 s limit, a failed input
+            {  # right, but each call runs ~2 s: past the 1 s limit, a failed input
                 "task_id": "HumanEval/55",
                 "solution": f"def fib(n):\n    for _ in range({slow}):\n        pass\n{fib_iter}",
             },
@@ -99,11 +100,10 @@ def own_samples(dataset: str) -> list[dict[str, str]]:
             "task_id": "Mbpp/793",
             "solution": "while True:\n    pass\n\n\ndef last(arr, x):\n    return -1\n",
         },
-        {  # a counting loop of ~5 s on every call: past the 1 s limit
+        {  # right, but a loop of ~2 s on every call: past the 1 s limit
             "task_id": "Mbpp/803",
-            "solution": "def is_perfect_square(n):\n    d = 2\n"
-            f"    while d < {slow // 4}:\n        d += 1\n"
-            "    return int(n ** 0.5) ** 2 == n if n >= 0 else False\n",
+            "solution": f"def is_perfect_square(n):\n    for _ in range({slow}):\n        pass\n"
+            "    return n >= 0 and int(n ** 0.5) ** 2 == n\n",
         },
     ]
 
