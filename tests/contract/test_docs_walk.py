@@ -1000,22 +1000,24 @@ def _instructions(folder: Path) -> list[str]:
     return names
 
 
+SYNTH_RUNS = [
+    pytest.param(c, id=b.where) for b, c in _commands() if c.startswith("codekiln-synth run --")
+]
+
+
 @pytest.mark.docker
 @pytest.mark.slow
-async def test_synth_run_of_docs_synth(
-    tmp_path: Path, data_dir: Path, sandbox_service: Any
+@pytest.mark.parametrize("line", SYNTH_RUNS)
+async def test_synth_run_of_the_pages(
+    line: str, tmp_path: Path, data_dir: Path, sandbox_service: Any
 ) -> None:
-    """docs/synth.md's ``codekiln-synth run`` line, every option given, with its configuration
-    block as ``synth.yaml``: the LLM is the fake OpenAI server answering every synth prompt
-    (tests/synth/scripted.py), the sandbox the real service; every output the page lists."""
+    """The ``codekiln-synth run`` lines: docs/synth.md's, every option given, with its
+    configuration block as ``synth.yaml``, and docs/vllm.md's, settings from the variables the
+    pages export. The LLM is the fake OpenAI server answering every synth prompt
+    (tests/synth/scripted.py), the sandbox the real service; every output docs/synth.md lists."""
     from tests.fakes.openai_server import FakeOpenAIServer
     from tests.synth import scripted
 
-    [line] = [
-        c
-        for b, c in _commands()
-        if b.page == "docs/synth.md" and c.startswith("codekiln-synth run --corpus")
-    ]
     [config] = [b for b in blocks("yaml") if b.page == "docs/synth.md" and "synth:" in b.text]
     cwd = tmp_path / "user"
     cwd.mkdir()
@@ -1030,11 +1032,16 @@ async def test_synth_run_of_docs_synth(
     shards.write_objects(cwd / "out" / "run" / "corpus" / "part-00000.jsonl.zst", seeds)
     (cwd / "synth.yaml").write_text(config.text)
     (cwd / "token").write_text(sandbox_service.token)
-    assert _instructions(cwd) == [w for w in _argv(line) if w.endswith(".jsonl")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
-    env["CODEKILN_LOG_DIR"] = str(tmp_path / "logs")
+    if "--instructions" in line:
+        assert _instructions(cwd) == [w for w in _argv(line) if w.endswith(".jsonl")]
     async with FakeOpenAIServer(model="coder") as llm:
         scripted.install(llm)
+        here = {
+            "http://127.0.0.1:8000": llm.url,
+            "http://gpu-host:8000": llm.url,
+            "http://127.0.0.1:8080": sandbox_service.url,
+        }  # ../shared/data is there: _prepare
+        env = _shell_env(line, here) | {"CODEKILN_LOG_DIR": str(tmp_path / "logs")}
         words = {"http://gpu:8000": llm.url, "http://127.0.0.1:8080": sandbox_service.url}
         argv = [words.get(w, w) for w in _argv(line)]
         proc = await asyncio.create_subprocess_exec(
@@ -1058,7 +1065,7 @@ async def test_synth_run_of_docs_synth(
 @pytest.mark.slow
 def test_evaluate_of_docs_eval(tmp_path: Path, data_dir: Path, sandbox_service: Any) -> None:
     """docs/eval.md's ``codekiln-eval evaluate samples.jsonl --dataset mbpp+ --out out/mbpp``
-    as typed, the sandbox and data from the variables the page names, on a samples file of
+    as typed, the sandbox and data from the variables the pages export, on a samples file of
     two tasks' canonical solutions (all pass) and one wrong one: pass@1 over those tasks."""
     from codekiln.eval.data import load_dataset
 
@@ -1068,13 +1075,8 @@ def test_evaluate_of_docs_eval(tmp_path: Path, data_dir: Path, sandbox_service: 
     samples[2]["solution"] = "def nothing():\n    return None\n"
     shards.write_objects(tmp_path / "samples.jsonl", samples)
     (tmp_path / "token").write_text(sandbox_service.token)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
-    env |= {
-        "CODEKILN_LOG_DIR": str(tmp_path / "logs"),
-        "CODEKILN_DATA_DIR": str(data_dir),
-        "CODEKILN_SANDBOX_URL": sandbox_service.url,
-        "CODEKILN_SANDBOX_TOKEN_FILE": "token",
-    }
+    here = {"http://127.0.0.1:8080": sandbox_service.url, "../shared/data": str(data_dir)}
+    env = _shell_env(line, here) | {"CODEKILN_LOG_DIR": str(tmp_path / "logs")}
     argv = _argv(line)
     proc = subprocess.run(
         [sys.executable, "-m", MAINS[argv[0]], *argv[1:]],
@@ -1091,6 +1093,24 @@ def test_evaluate_of_docs_eval(tmp_path: Path, data_dir: Path, sandbox_service: 
         pattern = re.escape(shown).replace(re.escape("humaneval+ v0.1.10"), r"mbpp\+ v[\d.]+")
         pattern = re.sub(r"\d+\\\.\d+$", r"[\\d.]+", pattern)
         assert any(re.fullmatch(pattern, line) for line in printed), (shown, printed)
+
+
+def _shell_env(line: str, here: dict[str, str]) -> dict[str, str]:
+    """The environment a reader has when typing ``line``: the ``export`` lines above it in its
+    block, else (a block that sets none) those of docs/synth.md's set-up block, the one place
+    the pages set them all; each value mapped through ``here`` (an endpoint to the one this
+    test serves, ``../shared/data`` to the data). Nothing else of codekiln's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
+    holder = next(b for b, c in _commands() if c == line)
+    exports = [c for b, c in _commands() if b == holder and c.startswith("export ")]
+    exports = exports[: [c for b, c in _commands() if b == holder].index(line)]
+    if not exports:
+        [setup] = [b for b in blocks() if b.page == "docs/synth.md" and "export " in b.text]
+        exports = [c for b, c in _commands() if b == setup and c.startswith("export ")]
+    for export in exports:
+        name, _, value = _argv(export)[1].partition("=")
+        env[name] = here.get(value, value)
+    return env
 
 
 EVAL_RUNS = [
@@ -1116,14 +1136,14 @@ async def test_eval_run_of_the_pages(
 
     right, wrong = list(load_dataset("humaneval+", data_dir).tasks.values())[:2]
     (tmp_path / "token").write_text(sandbox_service.token)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
-    env |= {
-        "CODEKILN_LOG_DIR": str(tmp_path / "logs"),
-        "CODEKILN_DATA_DIR": str(data_dir),
-        "CODEKILN_SANDBOX_URL": sandbox_service.url,
-        "CODEKILN_SANDBOX_TOKEN_FILE": "token",
-    }
     async with FakeOpenAIServer(model="my-coder") as llm:
+        here = {
+            "http://127.0.0.1:8000": llm.url,
+            "http://gpu-host:8000": llm.url,
+            "http://127.0.0.1:8080": sandbox_service.url,
+            "../shared/data": str(data_dir),
+        }
+        env = _shell_env(line, here) | {"CODEKILN_LOG_DIR": str(tmp_path / "logs")}
         body = right.canonical.removeprefix(right.prompt.strip())
         llm.route(right.prompt.strip(), body)
         llm.route(wrong.prompt.strip(), "    return None\n")
