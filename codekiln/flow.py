@@ -216,6 +216,8 @@ class SynthStep:
             kwargs["config"] = SynthConfig.from_mapping(options)
         if self.flow.data_dir:
             kwargs["data_dir"] = self.flow.data_dir
+        if self.flow.env.sandbox_token:  # from CODEKILN_SANDBOX_TOKEN_FILE too, as checked
+            kwargs["sandbox_token"] = self.flow.env.sandbox_token
         return await _call(fn, **kwargs)
 
     def entry(self, result: dict[str, Any] | None) -> dict[str, Any]:

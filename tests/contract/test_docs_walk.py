@@ -1240,3 +1240,37 @@ def test_what_make_run_does_is_what_the_pages_say() -> None:
                 assert path.startswith(out + "/"), f"{block.where}: {path} is not under {out}"
                 marked += 1
     assert marked >= 2, "the pages no longer say what make run does"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+async def test_make_run_with_an_llm_writes_the_synthesis_report(
+    tmp_path: Path, data_dir: Path, sandbox_service: Any
+) -> None:
+    """docs/synth.md's set-up block: with its exports, ``make run`` (the Makefile's recipe, on
+    a small source tree instead of --default-input) runs synthesis after the pipeline and
+    writes ``out/run/synth/report.md``, as the block's last comment says."""
+    from tests.fakes.openai_server import FakeOpenAIServer
+    from tests.synth import scripted
+
+    [line] = [c for b, c in _commands() if b.page == "docs/synth.md" and c.startswith("make run")]
+    promised = line.split("->", 1)[1].strip()
+    cwd = tmp_path / "user"
+    cwd.mkdir()
+    _prepare(cwd, data_dir)  # src/, ../shared/data
+    (cwd / "token").write_text(sandbox_service.token)
+    argv = shlex.split(_make_run())
+    argv[argv.index("--default-input")] = "src"
+    async with FakeOpenAIServer(model="coder") as llm:
+        scripted.install(llm)
+        here = {"http://gpu-host:8000": llm.url, "http://127.0.0.1:8080": sandbox_service.url}
+        env = _shell_env(line, here) | {"CODEKILN_LOG_DIR": str(tmp_path / "logs")}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", MAINS[argv[0]], *argv[1:], cwd=cwd, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 600)
+        llm.assert_clean()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert (cwd / promised).is_file(), sorted((cwd / "out").rglob("*"))
+    assert llm.served > 0
