@@ -68,13 +68,6 @@ def workload(n: int, hostile_frac: float, seed: int) -> list[tuple[str, RunReque
     return items
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _pct(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
@@ -149,7 +142,7 @@ async def run(args: argparse.Namespace) -> int:
             await one_run(client, http, url, friendly[:32], 8)  # warm-up
             f = await one_run(client, http, url, friendly, args.concurrency)
             m = await one_run(client, http, url, mixed, args.concurrency)
-            rss = _peak_rss_mb(svc.process.pid)
+            rss = svc.memory_mb("VmHWM")
     print(
         f"pool {args.pool_size}, concurrency {args.concurrency}, {args.n} requests; mixed: "
         f"{n_hostile} hostile ({n_hostile / args.n:.0%}, {HOSTILE_TIMEOUT_S:g} s limit each)"

@@ -80,13 +80,6 @@ def _plan() -> list[str]:
     return kinds
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def _job_processes(container_ids: set[str]) -> list[str]:
     """Host processes of a job uid inside any container this service ever ran (other test
     sessions on the machine run their own sandboxes: theirs are not ours to count)."""
@@ -133,7 +126,7 @@ async def test_thousand_mixed_requests(load_service: SandboxService) -> None:
             except Exception as exc:  # collected and asserted on below
                 results.append((kind, exc))
             if len(results) in (TOTAL // 5, TOTAL - 1):
-                rss.append(_rss_mb(load_service.process.pid))
+                rss.append(load_service.memory_mb("VmRSS"))
 
     host = Host(load_service.instance, load_service.url)
     seen: set[str] = set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,13 +25,6 @@ FLOOD = (
     "os.write(2, os.urandom((1 << 20) + 1))\n"
 )
 ITEMS = 32
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc/<pid>/status")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +61,7 @@ async def test_batch_of_output_floods_keeps_service_rss_bounded(service: Sandbox
         assert r["truncated"] is True
         assert r["stdout"].startswith(f"{i}\n")
         assert len(r["stdout"].encode("utf-8", "surrogatepass")) >= 1 << 20
-    peak = _peak_rss_mb(service.process.pid)
+    peak = service.memory_mb("VmHWM")
     assert peak <= RSS_LIMIT_MB, f"service peak RSS {peak:.0f} MiB"
 
 
