@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from tests.stream.procs import run_captured
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def kill_runs(
@@ -44,3 +54,43 @@ def kill_runs(
         finally:
             proc.wait(timeout=30)
     return kills
+
+
+def stream_cli(inp: Path, out: Path, cfg: Path) -> list[str]:
+    """``codekiln-stream run`` of ``inp`` into ``out`` with the config file ``cfg``."""
+    return [sys.executable, "-m", "codekiln.stream.cli", "run", str(inp), "--out", str(out),
+            "--config", str(cfg), "--no-progress"]  # fmt: skip
+
+
+def repo_env(*drop: str) -> dict[str, str]:
+    """This environment with the repository importable, less the variables named in ``drop``."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+def clean_and_resumed(
+    tmp: Path,
+    inp: Path,
+    config: dict[str, Any],
+    summary: Callable[[Path], T],
+    *,
+    env: dict[str, str],
+    max_after: float,
+) -> tuple[T, T]:
+    """``summary`` of a clean run of ``inp`` with ``config``, and of a run SIGKILLed three times
+    (at random moments up to ``max_after`` s after a checkpoint, at least once before its end)
+    then run to its end: that one must exit 0 and its manifest count at least two starts."""
+    cfg = tmp / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    ref = tmp / "ref"
+    subprocess.run(stream_cli(inp, ref, cfg), env=env, check=True, capture_output=True,
+                   timeout=240)  # fmt: skip
+    out = tmp / "out"
+    cmd = stream_cli(inp, out, cfg)
+    kills = kill_runs(cmd, out, env, [None] * 3, max_after)
+    assert kills >= 1, "the run finished before it could be killed; make the input bigger"
+    done = run_captured(cmd, env, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "manifest.json").read_text())["starts"] >= 2
+    return summary(ref), summary(out)

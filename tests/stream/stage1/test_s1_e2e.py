@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from codekiln.stream.writers import read_jsonl_zst
 
-from tests.stream.kill9 import kill_runs
-from tests.stream.procs import run_captured
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.stream.kill9 import clean_and_resumed, repo_env
 
 LICENCE = "# Copyright 2020 Example Corp.\n# Licensed under the MIT License.\n\n"
 
@@ -62,18 +55,6 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def cli(inp: Path, out: Path, cfg: Path) -> list[str]:
-    return [sys.executable, "-m", "codekiln.stream.cli", "run", str(inp), "--out", str(out),
-            "--config", str(cfg), "--no-progress"]  # fmt: skip
-
-
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([str(REPO), e.get("PYTHONPATH", "")])
-    e.pop("CODEKILN_LLM_URL", None)
-    return e
-
-
 def output_of(out: Path) -> dict[str, Any]:
     manifest = json.loads((out / "manifest.json").read_text())
     corpus = [r for p in sorted((out / "corpus").glob("*.zst")) for r in read_jsonl_zst(p)]
@@ -89,11 +70,9 @@ def output_of(out: Path) -> dict[str, Any]:
 def test_kill_9_then_rerun_gives_identical_output(tmp_path: Path) -> None:
     """SIGKILL mid-run (dedup state, spill files, held records), rerun: same output."""
     inp = make_input(tmp_path / "in")
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump(CONFIG))
-    ref = tmp_path / "ref"
-    subprocess.run(cli(inp, ref, cfg), env=env(), check=True, capture_output=True, timeout=240)
-    expected = output_of(ref)
+    expected, got = clean_and_resumed(
+        tmp_path, inp, CONFIG, output_of, env=repo_env("CODEKILN_LLM_URL"), max_after=0.2
+    )
     reasons = {reason for _, reason in expected["rejects"]}
     assert any(removed for _, _, removed in expected["corpus"])
     assert {
@@ -101,10 +80,4 @@ def test_kill_9_then_rerun_gives_identical_output(tmp_path: Path) -> None:
         "fuzzy_dedup:duplicate",
         "preprocess:excluded_language",
     } <= reasons
-    out = tmp_path / "out"
-    kills = kill_runs(cli(inp, out, cfg), out, env(), [None] * 3, max_after=0.2)
-    assert kills >= 1, "the run finished before it could be killed; make the input bigger"
-    done = run_captured(cli(inp, out, cfg), env(), timeout=240)
-    assert done.returncode == 0, done.stderr
-    assert output_of(out) == expected
-    assert json.loads((out / "manifest.json").read_text())["starts"] >= 2
+    assert got == expected

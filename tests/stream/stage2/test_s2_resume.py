@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.stream.kill9 import kill_runs
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.stream.kill9 import clean_and_resumed, repo_env
 
 CONFIG: dict[str, Any] = {
     "input": {"format": "jsonl"},
@@ -54,17 +48,6 @@ def make_input(folder: Path, n: int = 1200, seed: int = 5) -> Path:
     return folder
 
 
-def cli(inp: Path, out: Path, cfg: Path) -> list[str]:
-    return [sys.executable, "-m", "codekiln.stream.cli", "run", str(inp), "--out", str(out),
-            "--config", str(cfg), "--no-progress"]  # fmt: skip
-
-
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([str(REPO), e.get("PYTHONPATH", "")])
-    return e
-
-
 def filter_report(out: Path) -> dict[str, Any]:
     manifest = json.loads((out / "manifest.json").read_text())
     (report,) = [s["report"] for s in manifest["stages"] if s["key"] == "filters"]
@@ -75,19 +58,10 @@ def filter_report(out: Path) -> dict[str, Any]:
 def test_filter_counts_exact_after_kill_9(tmp_path: Path) -> None:
     """SIGKILL after checkpoints, rerun: per-rule and per-language counts equal a clean run's."""
     inp = make_input(tmp_path / "in")
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump(CONFIG))
-    ref = tmp_path / "ref"
-    subprocess.run(cli(inp, ref, cfg), env=env(), check=True, capture_output=True, timeout=240)
-    expected = filter_report(ref)
+    expected, got = clean_and_resumed(
+        tmp_path, inp, CONFIG, filter_report, env=repo_env(), max_after=0.1
+    )
     assert expected["docs_in"] == 1200
     assert expected["docs_kept"] > 600
     assert {"unparseable", "py_cate_no_var"} <= set(expected["drops_by_rule"])
-    out = tmp_path / "out"
-    kills = kill_runs(cli(inp, out, cfg), out, env(), [None] * 3, max_after=0.1)
-    assert kills >= 1, "the run finished before it could be killed; make the input bigger"
-    done = subprocess.run(cli(inp, out, cfg), env=env(), capture_output=True, text=True,
-                          timeout=240, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert filter_report(out) == expected
-    assert json.loads((out / "manifest.json").read_text())["starts"] >= 2
+    assert got == expected
