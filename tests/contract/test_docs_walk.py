@@ -1274,3 +1274,61 @@ async def test_make_run_with_an_llm_writes_the_synthesis_report(
     assert proc.returncode == 0, err.decode()[-3000:]
     assert (cwd / promised).is_file(), sorted((cwd / "out").rglob("*"))
     assert llm.served > 0
+
+
+# -- commands the pages say k8s/ runs ----------------------------------------------------------
+
+
+def _manifest_commands() -> list[list[str]]:
+    """Every command line a manifest under k8s/ runs: containers' command + args, a RayJob's
+    entrypoint, the ``exec`` line of a shell script."""
+    found: list[list[str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("entrypoint"), str):
+                found.append(shlex.split(node["entrypoint"]))
+            if isinstance(node.get("command"), list):
+                argv = [str(a) for a in node["command"] + node.get("args", [])]
+                found.append(argv)
+                for line in " ".join(argv).replace("\\\n", " ").splitlines():
+                    if line.strip().startswith("exec "):
+                        found.append(shlex.split(line.strip())[1:])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted((REPO / "k8s").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            walk(doc)
+    return found
+
+
+#: A page's placeholder -> what the manifest puts there.
+K8S_FILL = {"<pod name>": "$(WORKER_POD)"}
+
+
+def test_commands_the_pages_say_k8s_runs() -> None:
+    """A command of the pages that reads its config from /etc/codekiln (where the manifests
+    mount it) is one a manifest under k8s/ runs, word for word."""
+    shown = [c for _, c in _commands()] + [s.text for s in spans()]
+    shown = [c for c in shown if "/etc/codekiln/" in c and c.split()[0] in (*MAINS, "torchrun")]
+    assert len(shown) >= 3, shown  # the RayJob, the stream worker, the PyTorchJob
+    run = _manifest_commands()
+    for command in shown:
+        filled = command
+        for placeholder, value in K8S_FILL.items():
+            filled = filled.replace(placeholder, value)
+        assert shlex.split(filled) in run, f"no manifest under k8s/ runs {command!r}"
+
+
+def test_the_configs_k8s_mounts_are_valid(data_dir: Path) -> None:
+    """The pipeline and worker configs the k8s/ ConfigMaps mount (k8s/ray/pipeline.yaml,
+    k8s/base/stream/stream.yaml) load with the flow's own loader, as the pods would."""
+    from codekiln.flow import FlowEnv, flow_from_dict
+
+    env = FlowEnv.from_environ({"CODEKILN_DATA_DIR": str(data_dir)})
+    for path in (REPO / "k8s" / "ray" / "pipeline.yaml", REPO / "k8s/base/stream/stream.yaml"):
+        flow_from_dict(yaml.safe_load(path.read_text()), env)
