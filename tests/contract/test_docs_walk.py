@@ -803,6 +803,20 @@ def test_tiny_training_run_of_docs_train(tmp_path: Path) -> None:
     assert done["event"] == "done"
     assert done["steps"] == 2
     assert (cwd / "out" / "ckpt" / "metrics.jsonl").is_file()
+    # then the synopsis' export line, on that run: a model folder vLLM can serve (docs/vllm.md)
+    [export] = [c for _, c in _commands() if c.startswith("codekiln-train export")]
+    argv = [{"FILE": "tiny.yaml", "DIR": "out/model"}.get(w, w) for w in shlex.split(export)]
+    argv = [w for w in argv if not w.startswith("[")][: argv.index("--out") + 2]
+    proc = subprocess.run(
+        [sys.executable, "-m", MAINS[argv[0]], *argv[1:]],
+        cwd=cwd, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = cwd / "out" / "model"
+    config = json.loads((model / "config.json").read_text())
+    assert config["model_type"] == "llama", config
+    assert (model / "tokenizer.json").is_file(), sorted(p.name for p in model.iterdir())
+    assert list(model.glob("*.safetensors")), sorted(p.name for p in model.iterdir())
 
 
 # -- the LLM client block of docs/synth.md, against two fake OpenAI servers -------------------
