@@ -43,6 +43,7 @@ from codekiln.stream.stage import Stage
 from codekiln.stream.writers.jsonl import JsonlZstWriter
 
 from codekiln.cli_common import check_sandbox
+from codekiln.shards import BadLine, ShardError, iter_objects
 
 from .autods import AutoDSScorer, select
 from .config import SynthConfig
@@ -68,37 +69,18 @@ _BATCH = 64
 
 
 def iter_corpus(corpus_dir: Path) -> Iterator[Record]:
-    """Records of a stream corpus folder (``*.jsonl.zst`` / ``*.jsonl`` shards)."""
-    import zstandard
-
-    shards = sorted(
-        p
-        for p in corpus_dir.rglob("*")
-        if p.is_file() and p.name.endswith((".jsonl.zst", ".jsonl"))
-    )
-    if not shards:
-        raise ConfigError(f"no corpus shards (*.jsonl.zst, *.jsonl) under {corpus_dir}")
-    for shard in shards:
-        with shard.open("rb") as raw:
-            stream = (
-                zstandard.ZstdDecompressor().stream_reader(raw) if shard.suffix == ".zst" else raw
-            )
-            buf = b""
-            while chunk := stream.read(1 << 20):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                yield from _records(lines)
-            yield from _records([buf])
-
-
-def _records(lines: Iterable[bytes]) -> Iterator[Record]:
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            yield Record.from_json(json.loads(line))
-        except (ValueError, KeyError, TypeError):
-            continue  # the stream wrote the corpus; a bad line here is not ours to quarantine
+    """Records of a stream corpus folder: its shards in every format the stream writes
+    (``*.jsonl.zst``, ``*.jsonl``, ``*.parquet``), read by codekiln.shards."""
+    try:
+        for _, _, obj in iter_objects(corpus_dir):
+            if isinstance(obj, BadLine):
+                continue  # the stream wrote the corpus; a bad line here is not ours to quarantine
+            try:
+                yield Record.from_json(obj)
+            except (ValueError, KeyError, TypeError):
+                continue
+    except (ShardError, FileNotFoundError) as exc:
+        raise ConfigError(f"no corpus shards (*.jsonl.zst, *.jsonl, *.parquet): {exc}") from exc
 
 
 def pick_seeds(corpus: Iterable[Record], config: SynthConfig) -> tuple[list[Record], list[Record]]:

@@ -200,3 +200,15 @@ class TestParquetTwin:
         [rec] = list(iter_records(shard, stats))
         assert rec["meta"] == {"corpus": "x"}
         assert stats == {}
+
+
+def test_synth_reads_a_parquet_corpus(tmp_path: Path) -> None:
+    """synth's corpus reader takes a corpus written with output.format: parquet."""
+    from codekiln.stream.writers.parquet import ParquetWriter
+    from codekiln.synth.job import iter_corpus
+
+    writer = ParquetWriter(tmp_path, prefix="part", max_records=10, max_bytes=1 << 20)
+    writer.write([Record(id="1", text="def f():\n    pass\n", lang="Python", meta={"k": 1})])
+    writer.commit()
+    [record] = list(iter_corpus(tmp_path))
+    assert (record.id, record.lang, record.meta) == ("1", "Python", {"k": 1})
