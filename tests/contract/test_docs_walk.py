@@ -615,6 +615,8 @@ RUN: dict[str, tuple[int, Callable[[Path, str], None] | None]] = {
     "codekiln-stream run INPUT... --out DIR": (0, _stream_run),
     "codekiln-train deepspeed-config": (0, _json_out("zero_optimization")),
     "codekiln-train launch --name": (0, _pytorchjob),  # --dry-run: renders, submits nothing
+    # no --dry-run and no cluster here (KUBECONFIG names no file): one line, exit 1
+    "codekiln-eval launch --name": (1, None),
     "codekiln-stream anneal-mix": (0, _mixture),
     "codekiln-stream webclf train --data": (0, _files("model.bin")),
     "codekiln-stream webclf train --positive": (0, _files("model.bin")),
@@ -654,6 +656,7 @@ def test_cheap_commands_run(tmp_path: Path, data_dir: Path) -> None:
     ran: set[str] = set()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEKILN_")}
     env["CODEKILN_LOG_DIR"] = str(tmp_path / "logs")
+    env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")  # no cluster, whatever the host has
     with subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.openai_server", "--text", "YES"],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
@@ -686,6 +689,8 @@ def _run_commands(cwd: Path, env: dict[str, str], words: dict[str, str], ran: se
         code, check = RUN[prefix]
         assert proc.returncode == code, f"{block.where}: {command}\n{proc.stderr[-3000:]}"
         assert "Traceback" not in proc.stderr, proc.stderr
+        if code:  # a failure a user can act on: one line
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         if check is not None:
             check(cwd, proc.stdout)
         ran.add(prefix)
