@@ -25,7 +25,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,20 @@ async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, 
     return dict(result or {})
 
 
+def _prefixed(section: str, text: str) -> str:
+    """Each line of a step's config error under one ``config: <section>`` prefix."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or ["failed"]
+    out = []
+    for line in lines:
+        if line.startswith("config: "):
+            out.append(line)
+        elif line.startswith((f"{section}:", f"{section}.")):
+            out.append(f"config: {line}")
+        else:
+            out.append(f"config: {section}: {line}")
+    return "\n".join(out)
+
+
 def _json_section(title: str, value: Any) -> tuple[str, ...]:
     return (
         f"## {title}",
@@ -218,7 +232,14 @@ class SynthStep:
             kwargs["data_dir"] = self.flow.data_dir
         if self.flow.env.sandbox_token:  # from CODEKILN_SANDBOX_TOKEN_FILE too, as checked
             kwargs["sandbox_token"] = self.flow.env.sandbox_token
-        return await _call(fn, **kwargs)
+        from codekiln.synth.errors import ConfigError as SynthConfigError
+
+        try:
+            return await _call(fn, **kwargs)
+        except SynthConfigError as exc:
+            # A user error found only once synthesis starts (e.g. the server's context is
+            # shorter than a prompt's max_tokens): the engine's ConfigError, exit 2, one line.
+            raise ConfigError(_prefixed("synth", str(exc))) from exc
 
     def entry(self, result: dict[str, Any] | None) -> dict[str, Any]:
         if not self.flow.llm_url:
@@ -282,7 +303,12 @@ class LaunchStep:
         fn = await asyncio.to_thread(_optional_callable, LAUNCHER_MODULE, LAUNCHER_FUNC)
         if fn is None:  # checked by load_flow; the module vanished since
             raise ConfigError(f"config: launch: {LAUNCHER_MODULE}:{LAUNCHER_FUNC} is not available")
-        return await _call(fn, committed.manifest_path, dict(self.launch))
+        from codekiln.train import ConfigError as TrainConfigError
+
+        try:
+            return await _call(fn, committed.manifest_path, dict(self.launch))
+        except TrainConfigError as exc:
+            raise ConfigError(_prefixed("launch", str(exc))) from exc
 
     def entry(self, result: dict[str, Any] | None) -> dict[str, Any] | None:
         return result if self.launch is not None else None
@@ -312,19 +338,23 @@ def _synth_problems(raw: Any, env: FlowEnv) -> tuple[dict[str, Any], list[str]]:
         value = section.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             problems.append(f"config: synth.{key}: expected a non-empty string, got {value!r}")
+    url_problems = bool(problems)
     llm_url = section.get("llm_url") or env.llm_url
-    if not problems and (llm_url or set(section) - set(_SYNTH_URL_KEYS)):
-        # The synthesis job's own check of its options (codekiln.synth.config.SynthConfig).
+    options = {k: v for k, v in section.items() if k not in _SYNTH_URL_KEYS}
+    if llm_url or options:
+        # The synthesis job's own check of its options (codekiln.synth.config.SynthConfig),
+        # made whatever the URL keys hold: a bad URL does not hide a bad option.
         from codekiln.synth.config import SynthConfig
         from codekiln.synth.errors import SynthError
 
         try:
-            SynthConfig.from_mapping(section)
+            SynthConfig.from_mapping(section if not url_problems else options)
         except SynthError as exc:
             text = str(exc)
             problems.append(text if text.startswith("config: ") else f"config: {text}")
-    if llm_url and not problems:
-        data_dir = section.get("data_dir") or env.data_dir
+    data_dir = section.get("data_dir") or env.data_dir
+    # A data_dir that is no string is SynthConfig's problem, reported above.
+    if llm_url and (data_dir is None or isinstance(data_dir, str)):
         if not data_dir:
             problems.append(
                 "config: synth.data_dir: synthesis needs the benchmark files for "
@@ -361,14 +391,17 @@ def _launch_problems(raw: Any) -> list[str]:
         check(dict(raw))
     except Exception as exc:  # the launcher's ConfigError, or a schema error under it
         text = str(exc).strip() or type(exc).__name__
-        return [f"config: launch: {line}" for line in text.splitlines() if line.strip()]
+        # The launcher often names the key path itself (launch.image): one prefix, not two.
+        return _prefixed("launch", text).splitlines()
     return []
 
 
-def flow_from_dict(raw: Any, env: FlowEnv | None = None) -> FlowConfig:
-    """Validate every section of a combined config mapping (no network: see
-    :func:`check_endpoints`); every problem found is one line of the ConfigError raised."""
-    env = env or FlowEnv()
+def _validate(raw: Any, env: FlowEnv) -> tuple[FlowConfig, list[str], FlowConfig | None]:
+    """(the flow as far as it is valid, every static problem, what check_endpoints may probe).
+
+    Every section is checked whatever another one holds. The third item is ``None`` when the
+    LLM URL itself is malformed (nothing to probe); a malformed sandbox URL is left out of it.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -384,16 +417,39 @@ def flow_from_dict(raw: Any, env: FlowEnv | None = None) -> FlowConfig:
         problems.append(str(exc))
     synth, synth_problems = _synth_problems(raw.get("synth"), env)
     problems += synth_problems
-    problems += _launch_problems(raw.get("launch"))
-    if problems:
-        raise ConfigError("\n".join(problems))
+    launch_problems = _launch_problems(raw.get("launch"))
+    problems += launch_problems
     launch = raw.get("launch")
-    return FlowConfig(
+    flow = FlowConfig(
         stream=stream,
         synth=synth,
-        launch=None if launch is None else dict(launch),
+        launch=dict(launch) if isinstance(launch, Mapping) and not launch_problems else None,
         env=env,
     )
+
+    def well_formed(key: str) -> bool:
+        value = synth.get(key)
+        return value is None or (isinstance(value, str) and bool(value))
+
+    probe: FlowConfig | None = flow
+    if not well_formed("llm_url"):
+        probe = None
+    elif not well_formed("sandbox_url"):
+        probe = replace(
+            flow,
+            synth={k: v for k, v in synth.items() if k != "sandbox_url"},
+            env=replace(env, sandbox_url=None),
+        )
+    return flow, problems, probe
+
+
+def flow_from_dict(raw: Any, env: FlowEnv | None = None) -> FlowConfig:
+    """Validate every section of a combined config mapping (no network: see
+    :func:`check_endpoints`); every problem found is one line of the ConfigError raised."""
+    flow, problems, _ = _validate(raw, env or FlowEnv())
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return flow
 
 
 def _probe(
@@ -479,8 +535,11 @@ def load_flow(path: str | Path | None, env: FlowEnv | None = None) -> FlowConfig
     Runs before any work starts; raises one :class:`ConfigError` with one line per problem.
     """
     raw = {} if path is None else read_config_file(path)
-    flow = flow_from_dict(raw, env)
-    problems = check_endpoints(flow)
+    # One pass: the endpoints are probed even when a section has problems (an unreachable
+    # LLM is reported beside a bad launch: section), unless their own URL is malformed.
+    flow, problems, probe = _validate(raw, env or FlowEnv())
+    if probe is not None:
+        problems += check_endpoints(probe)
     if problems:
         raise ConfigError("\n".join(problems))
     return flow

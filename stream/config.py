@@ -5,6 +5,8 @@ starts, e.g.::
 
     config: stages[2].options: unknown key 'thresold' for stage 'filters' (known: ...)
 
+Every problem in the file is reported at once, one line each, in one :class:`ConfigError`.
+
 Example (every key optional; the values shown are the defaults)::
 
     input:
@@ -200,10 +202,18 @@ def _section(name: str, cls: type[Any], raw: Any) -> Any:
     if not isinstance(raw, Mapping):
         raise _fail(name, f"expected a mapping, got {_describe(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
     for key in raw:
         if key not in fields:
-            raise _fail(name, f"unknown key {key!r} (known: {', '.join(fields)})")
-    values = {key: _check_value(f"{name}.{key}", fields[key].metadata, raw[key]) for key in raw}
+            problems.append(str(_fail(name, f"unknown key {key!r} (known: {', '.join(fields)})")))
+            continue
+        try:
+            values[key] = _check_value(f"{name}.{key}", fields[key].metadata, raw[key])
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
     return cls(**values)
 
 
@@ -277,27 +287,36 @@ def validate_stage_options(where: str, name: str, cls: type[Stage], options: Any
     if not isinstance(options, Mapping):
         raise _fail(f"{where}.options", f"expected a mapping, got {_describe(options)}")
     names, required, var_kw = stage_option_names(cls)
+    problems: list[ConfigError] = []
     if not var_kw:
         for key in options:
             if key not in names:
                 known = ", ".join(names) if names else "none"
-                raise _fail(
-                    f"{where}.options",
-                    f"unknown key {key!r} for stage {name!r} (known: {known})",
+                problems.append(
+                    _fail(
+                        f"{where}.options",
+                        f"unknown key {key!r} for stage {name!r} (known: {known})",
+                    )
                 )
     for key in required:
         if key not in options:
-            raise _fail(f"{where}.options", f"missing required option {key!r} for stage {name!r}")
+            problems.append(
+                _fail(f"{where}.options", f"missing required option {key!r} for stage {name!r}")
+            )
     try:
         hints = typing.get_type_hints(cls.__init__)
     except Exception:
         hints = {}
     for key, value in options.items():
         if key in hints and _type_ok(value, hints[key]) is False:
-            raise _fail(
-                f"{where}.options.{key}",
-                f"expected {_hint_name(hints[key])} for stage {name!r}, got {_describe(value)}",
+            problems.append(
+                _fail(
+                    f"{where}.options.{key}",
+                    f"expected {_hint_name(hints[key])} for stage {name!r}, got {_describe(value)}",
+                )
             )
+    if problems:
+        raise ConfigError("\n".join(str(p) for p in problems))
     return dict(options)
 
 
@@ -313,23 +332,33 @@ def _stages(raw: Any) -> tuple[StageConfig, ...] | None:
     if not raw:
         raise _fail("stages", "the list is empty (omit the key for the default pipeline)")
     out = []
+    problems: list[str] = []
     for i, item in enumerate(raw):
-        where = f"stages[{i}]"
-        options: Any = None
-        if isinstance(item, str):
-            name = item
-        elif isinstance(item, Mapping):
-            for key in item:
-                if key not in ("name", "options"):
-                    raise _fail(where, f"unknown key {key!r} (known: name, options)")
-            if not isinstance(item.get("name"), str) or not item["name"]:
-                raise _fail(where, "needs a 'name' (a registered stage or module:Class)")
-            name, options = item["name"], item.get("options")
-        else:
-            raise _fail(where, f"expected a stage name or a mapping, got {_describe(item)}")
-        cls = resolve_stage(where, name)
-        out.append(StageConfig(name, validate_stage_options(where, name, cls, options)))
+        # Each step is checked on its own: every bad step is reported, not only the first.
+        try:
+            out.append(_stage(f"stages[{i}]", item))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
     return tuple(out)
+
+
+def _stage(where: str, item: Any) -> StageConfig:
+    options: Any = None
+    if isinstance(item, str):
+        name = item
+    elif isinstance(item, Mapping):
+        for key in item:
+            if key not in ("name", "options"):
+                raise _fail(where, f"unknown key {key!r} (known: name, options)")
+        if not isinstance(item.get("name"), str) or not item["name"]:
+            raise _fail(where, "needs a 'name' (a registered stage or module:Class)")
+        name, options = item["name"], item.get("options")
+    else:
+        raise _fail(where, f"expected a stage name or a mapping, got {_describe(item)}")
+    cls = resolve_stage(where, name)
+    return StageConfig(name, validate_stage_options(where, name, cls, options))
 
 
 def config_from_dict(raw: Any, *, known_above: Sequence[str] = ()) -> StreamConfig:
@@ -343,11 +372,27 @@ def config_from_dict(raw: Any, *, known_above: Sequence[str] = ()) -> StreamConf
     if not isinstance(raw, Mapping):
         raise _fail("", f"the file must hold a mapping at the top, got {_describe(raw)}")
     known = (*TOP_KEYS, *known_above)
-    for key in raw:
-        if key not in known:
-            raise _fail("", f"unknown key {key!r} (known: {', '.join(known)})")
-    sections = {name: _section(name, cls, raw.get(name)) for name, cls in _SECTIONS.items()}
-    return StreamConfig(stages=_stages(raw.get("stages")), **sections)
+    # Every section is checked, whatever another one holds: the ConfigError raised lists
+    # every problem found, one line each (a single problem reads as it always has).
+    problems = [
+        str(_fail("", f"unknown key {key!r} (known: {', '.join(known)})"))
+        for key in raw
+        if key not in known
+    ]
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        try:
+            sections[name] = _section(name, cls, raw.get(name))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    stages: tuple[StageConfig, ...] | None = None
+    try:
+        stages = _stages(raw.get("stages"))
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return StreamConfig(stages=stages, **sections)
 
 
 def read_config_file(path: str | Path) -> Any:

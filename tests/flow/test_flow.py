@@ -135,6 +135,85 @@ class TestCheckedBeforeWork:
         ]
         assert "colour" in errors[2]
 
+    def test_stream_sections_report_every_problem(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Two bad stream keys are two lines, not only the first one found."""
+        raw = {"runtime": {"batch_size": 0}, "output": {"format": "csv"}}
+        assert _run(tmp_path, raw) == 2
+        assert _errors(capsys) == [
+            "config: runtime.batch_size: must be >= 1, got 0",
+            "config: output.format: expected one of jsonl.zst, parquet, got str 'csv'",
+        ]
+        assert not (tmp_path / "out").exists()
+
+    def test_every_bad_stage_and_option_is_a_line(self) -> None:
+        """Each bad step of stages: and each bad option of a step is reported, in order."""
+        from codekiln.stream.config import config_from_dict
+
+        with pytest.raises(ConfigError) as info:
+            config_from_dict(
+                {
+                    "bogus": 1,
+                    "stages": ["nope", {"name": "noop", "options": {"x": 1, "y": 2}}],
+                    "input": {"format": "xml", "max_files": 0},
+                }
+            )
+        lines = str(info.value).splitlines()
+        assert [line.split(": ")[1] for line in lines] == [
+            "unknown key 'bogus' (known",
+            "input.format",
+            "input.max_files",
+            "stages[0]",
+            "stages[1].options",
+            "stages[1].options",
+        ]
+
+    def test_endpoints_are_checked_while_sections_have_problems(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Bad stream and launch: sections do not hide an unreachable LLM: one pass, all lines."""
+        monkeypatch.setenv("CODEKILN_DATA_DIR", str(tmp_path))
+        url = f"http://127.0.0.1:{_closed_port()}/v1"
+        raw = {
+            "runtime": {"batch_size": 0},
+            "synth": {"llm_url": url, "max_seeds": -1},
+            "launch": {"preset": "anneal"},
+        }
+        assert _run(tmp_path, raw) == 2
+        errors = _errors(capsys)
+        assert [e.split(":")[1].strip() for e in errors] == [
+            "runtime.batch_size",
+            "synth.max_seeds must be an integer >= 0, got -1",
+            "launch",
+            "synth.llm_url",
+        ]
+        assert errors[3].startswith(f"config: synth.llm_url: cannot reach {url}: ")
+
+    def test_malformed_llm_url_is_not_probed(self, tmp_path: Path) -> None:
+        """A URL that is no string is one line; no reachability line is made up for it."""
+        cfg = _cfg(tmp_path, {"synth": {"llm_url": 5}, "runtime": {"batch_size": 0}})
+        with pytest.raises(ConfigError) as info:
+            load_flow(cfg, FlowEnv(data_dir=str(tmp_path)))
+        assert str(info.value).splitlines() == [
+            "config: runtime.batch_size: must be >= 1, got 0",
+            "config: synth.llm_url: expected a non-empty string, got 5",
+        ]
+
+    def test_launch_problem_has_one_prefix(self) -> None:
+        """The launcher's key path is the prefix (config: launch.image), never repeated."""
+        with pytest.raises(ConfigError) as info:
+            flow_from_dict({"launch": {"train": {"config": TRAIN}}})
+        assert str(info.value) == ("config: launch.image: the codekiln container image is required")
+        with pytest.raises(ConfigError) as info:
+            flow_from_dict({"launch": {"image": "reg/codekiln:1", "train": {}}})
+        assert str(info.value) == (
+            "config: launch.train.config: a training config (file path or mapping) is required"
+        )
+        with pytest.raises(ConfigError) as info:
+            flow_from_dict({"launch": {"preset": "anneal"}})
+        assert str(info.value).startswith("config: launch: unknown key(s) preset (known: ")
+
     def test_synth_without_data_dir_fails_before_the_run(self) -> None:
         """Synthesis needs the decontamination data: without it the config is refused."""
         with pytest.raises(ConfigError) as info:
