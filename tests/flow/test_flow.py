@@ -423,3 +423,28 @@ def test_stream_run_synthesises_with_the_synth_options(
     assert result["annealing"]["records"] > 0
     assert (out / "synth" / "report.json").is_file()
     fake_llm.assert_clean()
+
+
+@pytest.mark.slow
+def test_synthesis_config_error_after_the_pipeline_is_a_config_error(
+    tmp_path: Path,
+    fake_llm: FakeOpenAIServer,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A config error synthesis finds only once it starts (a served context shorter than a
+    prompt's max_tokens) is one config line and exit 2, not an internal error."""
+    from tests.fakes import openai_server
+
+    monkeypatch.setattr(openai_server, "MAX_MODEL_LEN", 16)
+    monkeypatch.delenv("CODEKILN_SANDBOX_URL", raising=False)
+    raw = {
+        "stages": ["noop"],
+        "synth": {"llm_url": fake_llm.url, "data_dir": str(data_dir), "max_seeds": 1},
+    }
+    assert _run(tmp_path, raw) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1
+    assert errors[0].startswith("config: synth: the server's context is max_model_len=16 tokens")
+    assert "internal error" not in errors[0]
