@@ -2,7 +2,8 @@
 
 - Exit codes: :data:`EXIT_OK` 0, :data:`EXIT_FAILURE` 1 (the work failed), :data:`EXIT_USAGE` 2
   (bad command line, config, missing input or a refused token), 130 interrupted (Ctrl-C,
-  state kept for a resume).
+  state kept for a resume), :data:`EXIT_BROKEN_PIPE` 141 (the reader of stdout went away,
+  e.g. ``| head``: no message, as a tool killed by SIGPIPE).
 - Secrets never on the command line: :func:`read_secret` takes ``--X-file PATH``, else the
   ``*_FILE`` variable naming a file, else the variable holding the value.
 - A user error is one line on stderr; the traceback goes to a log file
@@ -16,15 +17,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DATA_DIR_ENV",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -37,14 +40,18 @@ __all__ = [
     "default_data_dir",
     "log_dir",
     "log_exception",
+    "quiet_on_closed_stdout",
     "read_secret",
     "sandbox_token",
+    "stdout_closed",
 ]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE, what ``set -o pipefail`` shows for ``seq 1 1000000 | head``.
+EXIT_BROKEN_PIPE = 141
 
 SANDBOX_TOKEN_FILE_ENV = "CODEKILN_SANDBOX_TOKEN_FILE"
 SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN"
@@ -161,3 +168,33 @@ def log_exception(prog: str, exc: BaseException, environ: Mapping[str, str] | No
     except OSError as err:
         return f"(the traceback could not be logged: {err})"
     return str(path)
+
+
+def stdout_closed() -> int:
+    """Point stdout at /dev/null (the interpreter's last flush would fail again) and return
+    :data:`EXIT_BROKEN_PIPE`: the reader of our stdout went away, nothing more to say."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def quiet_on_closed_stdout(main: Callable[..., int]) -> Callable[..., int]:
+    """A CLI entry that ends quietly with :data:`EXIT_BROKEN_PIPE` when stdout's reader closes
+    the pipe (``codekiln-train deepspeed-config ... | head``); stdout is flushed inside, so a
+    buffered write that fails is caught too. The entry's own handlers re-raise
+    BrokenPipeError (an OSError) for this wrapper."""
+
+    @functools.wraps(main)
+    def entry(*args: object, **kwargs: object) -> int:
+        try:
+            code = main(*args, **kwargs)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return stdout_closed()
+        return code
+
+    return entry

@@ -33,6 +33,7 @@ from codekiln.cli_common import (
     DefaultsHelpFormatter,
     default_data_dir,
     log_exception,
+    quiet_on_closed_stdout,
 )
 
 from .data import DATASETS, VARIANTS, load_dataset
@@ -285,6 +286,7 @@ def _launch(argv: list[str]) -> int:
     return result
 
 
+@quiet_on_closed_stdout
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "launch":
@@ -306,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{kind}: {path}")
             return 0
         return run_main(argv)
+    except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
+        raise
     except ConfigError as exc:
         print(f"codekiln-eval: {exc}", file=sys.stderr)
         return EXIT_USAGE

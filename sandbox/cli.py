@@ -7,7 +7,8 @@ codekiln-sandbox image load FILE [--wait-s 120]
 codekiln-sandbox serve --host 127.0.0.1 --port 8080 --token-file /run/secrets/token
 
 Exit codes: 0 done, 1 failed (the engine, the image, a port already in use: one line on
-stderr), 2 bad usage. The token is read from --token-file only, never from the command line.
+stderr), 2 bad usage, 141 stdout's reader went away (``| head``: no message). The token is read
+from --token-file only, never from the command line.
 """
 
 from __future__ import annotations
@@ -95,7 +96,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: 128 + SIGPIPE (codekiln.cli_common.EXIT_BROKEN_PIPE; the sandbox deploys alone).
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a buffered write to a closed pipe fails here, not at exit
+    except BrokenPipeError:
+        # The reader of stdout went away: end quietly, as a tool killed by SIGPIPE (the same
+        # recipe as codekiln.cli_common.stdout_closed); /dev/null takes the last flush.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:

@@ -30,7 +30,7 @@ from typing import Any
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 
-from codekiln.cli_common import DefaultsHelpFormatter
+from codekiln.cli_common import DefaultsHelpFormatter, quiet_on_closed_stdout
 from codekiln.units import SizeError
 from codekiln.units import parse_size as parse_size_value
 
@@ -382,6 +382,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
 
 
+@quiet_on_closed_stdout
 def main(argv: Sequence[str] | None = None) -> int:
     from codekiln.stream.runtime.malloc import limit_malloc_arenas
 
@@ -395,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
+        raise
     except (ConfigError, InputError) as exc:
         _err(str(exc))
         return 2

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from codekiln.cli_common import DefaultsHelpFormatter, default_data_dir
+from codekiln.cli_common import DefaultsHelpFormatter, default_data_dir, quiet_on_closed_stdout
 
 from .errors import ConfigError, SynthError
 
@@ -214,12 +214,15 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+@quiet_on_closed_stdout
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _cmd_run, "score": _cmd_score, "decontam": _cmd_decontam,
                 "prompts": _cmd_prompts}  # fmt: skip
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
+        raise
     except ConfigError as exc:
         print(f"codekiln-synth: configuration error: {exc}", file=sys.stderr)
         return 2

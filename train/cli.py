@@ -19,6 +19,8 @@ import sys
 
 from codekiln.train._errors import ConfigError, DataError, TrainError
 
+from codekiln.cli_common import quiet_on_closed_stdout
+
 
 def _run(args: argparse.Namespace) -> int:
     from codekiln.train.config import TrainConfig
@@ -68,6 +70,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+@quiet_on_closed_stdout
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="codekiln-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return _export(args)
         return _ds_config(args)
+    except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
+        raise
     except (ConfigError, DataError) as exc:
         print(f"codekiln-train: error: {exc}", file=sys.stderr)
         return 2
