@@ -11,6 +11,9 @@ after the commit (:class:`SynthStep`, :class:`LaunchStep`: the engine's ``AfterC
 protocol), owns the combined config file (the engine's sections plus ``synth:`` and
 ``launch:``) and validates the whole of it, every endpoint it names included, before any work
 starts (:func:`load_flow`): each problem is one line of the :class:`ConfigError` it raises.
+A step's own errors are translated at this boundary: a config error it meets is the engine's
+``ConfigError`` (exit 2), any other error of codekiln.synth or codekiln.train is
+:class:`StepFailed` (a ``StreamError``, exit 1); the corpus stays committed either way.
 
 ``codekiln-stream run`` and ``codekiln-stream worker`` build their runs here.
 """
@@ -31,7 +34,7 @@ from typing import Any
 
 from codekiln.stream.config import StreamConfig, config_from_dict, read_config_file
 from codekiln.stream.report import ReportPart
-from codekiln.stream.runtime.errors import ConfigError
+from codekiln.stream.runtime.errors import ConfigError, StreamError
 from codekiln.stream.runtime.job import AfterCommit, CorpusCommitted, JobSpec
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "FlowConfig",
     "FlowEnv",
     "LaunchStep",
+    "StepFailed",
     "SynthStep",
     "check_endpoints",
     "flow_from_dict",
@@ -57,6 +61,11 @@ FLOW_KEYS = ("synth", "launch")
 _SYNTH_URL_KEYS = ("llm_url", "sandbox_url")
 #: Each endpoint check gives up after this long: a config check must end in seconds.
 ENDPOINT_TIMEOUT_S = 5.0
+
+
+class StepFailed(StreamError):
+    """A step after the commit (synthesis, launch) failed; the corpus stays committed and the
+    same command retries the step. One line, exit 1 (a config error there is ConfigError)."""
 
 
 @dataclass(frozen=True)
@@ -233,13 +242,16 @@ class SynthStep:
         if self.flow.env.sandbox_token:  # from CODEKILN_SANDBOX_TOKEN_FILE too, as checked
             kwargs["sandbox_token"] = self.flow.env.sandbox_token
         from codekiln.synth.errors import ConfigError as SynthConfigError
+        from codekiln.synth.errors import PromptError, SynthError
 
         try:
             return await _call(fn, **kwargs)
-        except SynthConfigError as exc:
+        except (SynthConfigError, PromptError) as exc:
             # A user error found only once synthesis starts (e.g. the server's context is
             # shorter than a prompt's max_tokens): the engine's ConfigError, exit 2, one line.
             raise ConfigError(_prefixed("synth", str(exc))) from exc
+        except SynthError as exc:  # the LLM or the sandbox failed: a failure, not a bug
+            raise StepFailed(f"synth: {type(exc).__name__}: {exc}") from exc
 
     def entry(self, result: dict[str, Any] | None) -> dict[str, Any]:
         if not self.flow.llm_url:
@@ -304,11 +316,14 @@ class LaunchStep:
         if fn is None:  # checked by load_flow; the module vanished since
             raise ConfigError(f"config: launch: {LAUNCHER_MODULE}:{LAUNCHER_FUNC} is not available")
         from codekiln.train import ConfigError as TrainConfigError
+        from codekiln.train import TrainError
 
         try:
             return await _call(fn, committed.manifest_path, dict(self.launch))
         except TrainConfigError as exc:
             raise ConfigError(_prefixed("launch", str(exc))) from exc
+        except TrainError as exc:  # the cluster refused or a job failed: a failure, not a bug
+            raise StepFailed(f"launch: {type(exc).__name__}: {exc}") from exc
 
     def entry(self, result: dict[str, Any] | None) -> dict[str, Any] | None:
         return result if self.launch is not None else None

@@ -371,6 +371,57 @@ class TestAfterCommit:
         assert manifest["launch"] == {"job": "anneal-1", "status": "submitted"}
         assert "anneal-1" in (out / "report.md").read_text()
 
+    def test_failed_launch_after_the_commit_is_one_line(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The launcher's own failure (codekiln.train.LaunchError) is one line and exit 1, not
+        an internal error; its config error is a config line and exit 2."""
+        from codekiln.train import ConfigError as TrainConfigError
+        from codekiln.train import LaunchError
+
+        raised: list[Exception] = [LaunchError("the cluster refused the job: forbidden")]
+
+        def on_corpus_committed(manifest_path: Path, launch: dict[str, Any]) -> dict[str, Any]:
+            raise raised[0]
+
+        _fake_module(
+            monkeypatch,
+            "codekiln.train.launcher",
+            on_corpus_committed=on_corpus_committed,
+            validate_launch_config=lambda launch: None,
+        )
+        assert _run(tmp_path, {"stages": ["noop"], "launch": {"job": "anneal"}}) == 1
+        assert _errors(capsys) == [
+            "launch: LaunchError: the cluster refused the job: forbidden",
+        ]
+        raised[0] = TrainConfigError("launch.train.config: cannot read t.yaml: gone")
+        again = tmp_path / "again"
+        again.mkdir()
+        assert _run(again, {"stages": ["noop"], "launch": {"job": "anneal"}}) == 2
+        assert _errors(capsys) == ["config: launch.train.config: cannot read t.yaml: gone"]
+
+    def test_failed_synthesis_after_the_commit_is_one_line(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        fake_llm: FakeOpenAIServer,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """An LLM failure during synthesis (codekiln.synth's LLMError) is one line, exit 1."""
+        from codekiln.synth.errors import LLMError
+
+        def run_synthesis(**kwargs: Any) -> dict[str, Any]:
+            raise LLMError("no request was answered: 3 x HTTP 500")
+
+        _fake_module(monkeypatch, "codekiln.synth.job", run_synthesis=run_synthesis)
+        monkeypatch.setenv("CODEKILN_DATA_DIR", str(tmp_path))
+        raw = {"stages": ["noop"], "synth": {"llm_url": fake_llm.url}}
+        assert _run(tmp_path, raw) == 1
+        assert _errors(capsys) == ["synth: LLMError: no request was answered: 3 x HTTP 500"]
+
 
 def test_engine_names_no_layer_above_it() -> None:
     """stream/runtime, stream/config.py and stream/report.py name neither synth, train nor
