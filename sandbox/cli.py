@@ -127,6 +127,39 @@ def _main(argv: list[str] | None) -> int:
     except SandboxError as exc:
         print(f"codekiln-sandbox: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("codekiln-sandbox: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback in a log
+        print(
+            f"codekiln-sandbox: internal error: {type(exc).__name__}: {exc} "
+            f"(traceback: {_log_traceback(exc)})",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _log_traceback(exc: BaseException) -> str:
+    """Append ``exc``'s traceback to $CODEKILN_LOG_DIR (else ~/.cache/codekiln/logs)/
+    codekiln-sandbox.log, where codekiln.cli_common logs the other CLIs' (the sandbox deploys
+    alone and imports none of it); the path, or why it could not be written."""
+    import traceback
+
+    folder = Path(
+        os.environ.get("CODEKILN_LOG_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codekiln" / "logs"
+    )
+    path = folder / "codekiln-sandbox.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- codekiln-sandbox {' '.join(sys.argv[1:])}\n")
+            fh.write("".join(traceback.format_exception(exc)) + "\n")
+    except OSError as err:
+        return f"not logged: {err}"
+    return str(path)
 
 
 def _image(args: argparse.Namespace) -> int:

@@ -70,24 +70,32 @@ def test_missing_input_is_one_line(cli: str, argv: list[str], tmp_path: Path) ->
     assert "nope.jsonl" in proc.stderr
 
 
-def test_internal_error_is_one_line_and_logged(tmp_path: Path) -> None:
-    """An unexpected exception: one line naming the log file, which holds the traceback."""
+@pytest.mark.parametrize(
+    ("module", "patched", "argv"),
+    [("synth", "_cmd_prompts", "['prompts']"), ("sandbox", "_image", "['image', 'tag']")],
+)
+def test_internal_error_is_one_line_and_logged(
+    tmp_path: Path, module: str, patched: str, argv: str
+) -> None:
+    """An unexpected exception: one line naming the log file, which holds the traceback (the
+    sandbox's CLI too, which logs without codekiln.cli_common)."""
     logs = tmp_path / "logs"
     code = (
         "import sys\n"
-        "import codekiln.synth.cli as cli\n"
+        f"import codekiln.{module}.cli as cli\n"
         "def boom(args):\n"
         "    raise RuntimeError('kaboom')\n"
-        "cli._cmd_prompts = boom\n"
-        "sys.exit(cli.main(['prompts']))\n"
+        f"cli.{patched} = boom\n"
+        f"sys.exit(cli.main({argv}))\n"
     )
     env = {**os.environ, "CODEKILN_LOG_DIR": str(logs)}
     proc = _run("-c", code, env=env)
     assert proc.returncode == 1
     [line] = proc.stderr.strip().splitlines()
     assert "internal error: RuntimeError: kaboom" in line
-    assert str(logs / "codekiln-synth.log") in line
-    assert "Traceback" in (logs / "codekiln-synth.log").read_text()
+    log = logs / f"codekiln-{module}.log"
+    assert str(log) in line
+    assert "Traceback" in log.read_text()
 
 
 @pytest.mark.parametrize(
