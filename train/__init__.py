@@ -1,6 +1,7 @@
 """codekiln.train: pretrain / anneal / SFT trainer, DeepSpeed configs, Kubernetes launchers."""
 
-from codekiln.train._errors import (
+from codekiln.train.config import TrainConfig
+from codekiln.train.errors import (
     CheckpointError,
     ConfigError,
     DataError,
@@ -8,7 +9,6 @@ from codekiln.train._errors import (
     ManifestError,
     TrainError,
 )
-from codekiln.train.config import TrainConfig
 
 __all__ = [
     "CheckpointError",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from codekiln.train._errors import CheckpointError
+from codekiln.train.errors import CheckpointError
 
 
 @dataclass(frozen=True, slots=True)

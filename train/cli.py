@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from codekiln.train._errors import ConfigError, DataError, TrainError
+from codekiln.train.errors import ConfigError, DataError, TrainError
 
 from codekiln.cli_common import quiet_on_closed_stdout
 

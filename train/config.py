@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from codekiln.train._errors import ConfigError
+from codekiln.train.errors import ConfigError
 
 STAGES = ("pretrain", "anneal", "sft1", "sft2")
 PRECISIONS = ("auto", "bf16", "fp32")

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from codekiln.train._errors import DataError
 from codekiln.train.config import StreamSpec, TrainConfig
+from codekiln.train.errors import DataError
 
 from codekiln.progress import track
 from codekiln.shards import BadLine, iter_lines

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codekiln.train._errors import ConfigError
 from codekiln.train.config import TrainConfig
+from codekiln.train.errors import ConfigError
 
 # torchrun (torch.distributed.run) sets these in every worker it starts.
 _TORCHRUN_MARKERS = ("TORCHELASTIC_RUN_ID", "LOCAL_WORLD_SIZE", "GROUP_RANK")

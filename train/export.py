@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codekiln.train._errors import DataError
 from codekiln.train.config import DataConfig, TrainConfig
 from codekiln.train.data import load_tokenizer, token_id
+from codekiln.train.errors import DataError
 from codekiln.train.sft import CHAT_TEMPLATE
 
 __all__ = [

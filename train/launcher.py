@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from codekiln.train._errors import ConfigError, DataError, LaunchError, ManifestError, TrainError
-from codekiln.train.kube._objects import (
+from codekiln.train.errors import ConfigError, DataError, LaunchError, ManifestError, TrainError
+from codekiln.train.kube import (
     DEFAULT_NAMESPACE,
     EVAL_DATASETS,
     TRAIN_KINDS,
@@ -39,8 +39,8 @@ from codekiln.train.kube._objects import (
     Volumes,
     build_eval_objects,
     build_train_objects,
+    validate_all,
 )
-from codekiln.train.kube._schema import validate_all
 
 __all__ = [
     "DEFAULT_NAMESPACE",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codekiln.train._errors import ConfigError
+from codekiln.train.errors import ConfigError
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {

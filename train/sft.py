@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from codekiln.train._errors import DataError
 from codekiln.train.config import TrainConfig
 from codekiln.train.data import corpus_shards, iter_records, load_tokenizer, token_id
+from codekiln.train.errors import DataError
 
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.train import checkpoint as ckpt
-from codekiln.train._errors import ConfigError, DataError
 from codekiln.train.config import TrainConfig
 from codekiln.train.data import PackedMixture, corpus_shards, load_tokenizer, prepare_tokens
 from codekiln.train.distributed import DistEnv, dist_env, load_deepspeed_config
+from codekiln.train.errors import ConfigError, DataError
 from codekiln.train.presets import model_config
 from codekiln.train.sft import ChatEncoder, SFTBatches, load_sft_examples
 

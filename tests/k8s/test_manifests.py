@@ -172,7 +172,7 @@ class TestSchemas:
 
 def test_launcher_matches_static_pytorchjob() -> None:
     """The launcher's PyTorchJob runs the same container as k8s/training: command, mounts."""
-    from codekiln.train.kube._objects import TrainJobParams, build_train_objects
+    from codekiln.train.kube import TrainJobParams, build_train_objects
 
     static = next(
         o for o in render_kustomization(K8S / "training" / "pretrain") if o["kind"] == "PyTorchJob"

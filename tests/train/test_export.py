@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from codekiln.train._errors import DataError
 from codekiln.train.cli import main
 from codekiln.train.config import DataConfig
+from codekiln.train.errors import DataError
 from codekiln.train.export import check_export, special_token_ids
 from codekiln.train.presets import PRESETS, model_config
 

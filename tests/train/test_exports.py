@@ -18,8 +18,17 @@ def test_train_exports() -> None:
 
 
 def test_kube_exports() -> None:
-    """codekiln.train.kube exports rendering and validation."""
+    """codekiln.train.kube exports the job builders, rendering and validation."""
     assert sorted(codekiln.train.kube.__all__) == [
+        "DEFAULT_NAMESPACE",
+        "EVAL_DATASETS",
+        "EvalJobParams",
+        "TRAIN_KINDS",
+        "TrainJobParams",
+        "VLLM_IMAGE",
+        "Volumes",
+        "build_eval_objects",
+        "build_train_objects",
         "custom_kinds",
         "render_kustomization",
         "validate_all",

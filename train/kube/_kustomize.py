@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from codekiln.train._errors import ManifestError
+from codekiln.train.errors import ManifestError
 
 _SUPPORTED = {
     "apiVersion",

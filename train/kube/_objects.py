@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from codekiln.train._errors import ConfigError
 from codekiln.train.config import TrainConfig
 from codekiln.train.distributed import deepspeed_config
+from codekiln.train.errors import ConfigError
 
 #: The namespace of k8s/ (k8s/overlays/prod and the `kubectl -n codekiln` commands of
 #: k8s/README.md), so a launched job finds the PVCs and the sandbox token the manifests made.

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from codekiln.train._errors import ManifestError
+from codekiln.train.errors import ManifestError
 
 DEFAULT_K8S_VERSION = "1.32"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
