@@ -315,8 +315,11 @@ def _has_params(params: str) -> bool:
 #: OpenCoder's C/C++ variable declaration, ``type [type] [*]name[, [*]name...] [= ...];``,
 #: as two searches: without an initialiser, and up to the ``=`` of one (whose value runs to
 #: the next ``;``, so it only needs a ``;`` somewhere after). The name list is bounded so that
-#: a long comma list cannot be rescanned from each of its words.
-_C_NAMES = r"\b\w+\s+\**\s*[\w\[\]]+\s*(?:,\s*\**\s*[\w\[\]]+\s*){0,64}"
+#: a long comma list cannot be rescanned from each of its words. Whitespace around the optional
+#: stars has one way to match ("\s+\**\s*" as "\s+(?:\*+\s*)?", the same text): with two
+#: runs of blanks each list item could split its indentation several ways, and a failing
+#: search tried every split of every item (a 6 kB table of "5ul," lines ran for minutes).
+_C_NAMES = r"\b\w+\s+(?:\*+\s*)?[\w\[\]]+\s*(?:,\s*(?:\*+\s*)?[\w\[\]]+\s*){0,64}"
 _C_DECLARATION = re.compile(_C_NAMES + ";")
 _C_DECLARATION_INIT = re.compile(_C_NAMES + "=")
 

@@ -386,3 +386,15 @@ class TestCUpstreamTerms:
         doc = Document(text, "C", "a.c")
         lines = doc.num_code_lines  # 5: the comment took its line break
         assert SIGNALS["c_frac_lines_preprocessor"].fn(doc) == pytest.approx(3 / lines)
+
+
+def test_long_indented_lists_are_scanned_once() -> None:
+    """A table of indented "5ul," lines (libstdc++'s hash_prime_size_policy_imp.hpp) is a
+    comma list that is not a declaration: the variable search fails in one pass (its blanks
+    have one way to match; before, each item's indentation could split two ways and the
+    failing search tried every combination, 2^40 here)."""
+    items = "".join(f",\n          {i}ul" for i in range(40))
+    table = "a b" + items + "\n  }\n"
+    assert SIGNALS["c_cate_no_var"].fn(Document(table, "C", "a.c")) == 1.0
+    assert SIGNALS["c_cate_no_var"].fn(Document("a b" + items + ";\n", "C", "a.c")) == 0.0
+    assert SIGNALS["cpp_cate_no_var"].fn(Document("int * p, *q;\n", "C++", "a.cpp")) == 0.0
