@@ -213,6 +213,7 @@ async def test_verdicts_are_evalplus_verdicts(
     }
     print(json.dumps(report))
     report_dir = Path(os.environ.get("CODEKILN_EVALPLUS_REPORT_DIR") or tmp_path)
+    report_dir.mkdir(parents=True, exist_ok=True)
     flipped = [rows[i]["task_id"] for i in flips]
     (report_dir / f"diff-{dataset}.json").write_text(
         json.dumps({**report, "differences": differ, "flipped": flipped}, indent=1)
