@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from codekiln.stream._native_loader import native as _native
+from codekiln.stream.native_loader import native as _native
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]

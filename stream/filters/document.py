@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from codekiln.stream import _native_loader
+from codekiln.stream import native_loader
 
 #: The C extension or None (the signal modules and the tests read it here).
-_native = _native_loader.native
+_native = native_loader.native
 
 # Language (Linguist name, lower-cased) -> comment/string syntax family.
 _C_FAMILY = (
@@ -441,7 +441,7 @@ class Document:
         return self.text.isascii() and _ASCII_SPECIAL.search(self.encoded) is None
 
     @cached_property
-    def _word_arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def word_arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(word ids, word lengths) in text order. Equal words have equal ids (and, up to
         64-bit hash collisions, unequal words unequal ids); only equality is ever used.
 
@@ -483,11 +483,11 @@ class Document:
 
     @cached_property
     def word_lengths(self) -> npt.NDArray[np.int64]:
-        return self._word_arrays[1]
+        return self.word_arrays[1]
 
     @cached_property
     def num_words(self) -> int:
-        return len(self._word_arrays[1])
+        return len(self.word_arrays[1])
 
     @cached_property
     def word_chars(self) -> int:
@@ -496,7 +496,7 @@ class Document:
     @cached_property
     def word_ranks(self) -> tuple[npt.NDArray[np.int64], int]:
         """(dense rank 1..V of each word, V the number of distinct words)."""
-        ranks, vocab, _ = _dense_ranks(self._word_arrays[0])
+        ranks, vocab, _ = _dense_ranks(self.word_arrays[0])
         return ranks, vocab
 
     @cached_property

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from codekiln.stream.filters._budget import (
+from codekiln.stream.filters.budget import (
     DEADLINE,
     SignalTimeout,
     alarm_handler,
@@ -37,7 +37,7 @@ from codekiln.stream.filters._budget import (
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.rules import Rule, RuleSet, RuleTable, load_rules
 from codekiln.stream.filters.signals import SIGNALS, Unparseable
-from codekiln.stream.filters.signals._registry import SignalFn
+from codekiln.stream.filters.signals.registry import SignalFn
 from codekiln.stream.record import Record
 from codekiln.stream.stage import BatchStage
 
@@ -173,7 +173,7 @@ class HeuristicFilterStage(BatchStage):
                 continue
             value = values.get(sig)
             if value is None:
-                # The signal's deadline in _budget's cell: one clock read per signal, shared
+                # The signal's deadline in budget's cell: one clock read per signal, shared
                 # with the document deadline check of the next rule.
                 try:
                     if armed:

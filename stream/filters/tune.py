@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codekiln.stream._subcommand import standalone_main
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.heuristic import HeuristicFilterStage
 from codekiln.stream.filters.rules import Rule, RuleConfigError
 from codekiln.stream.filters.signals import SIGNALS, Unparseable
 from codekiln.stream.record import Record
+from codekiln.stream.subcommand import standalone_main
 
 from codekiln.cli_common import DefaultsHelpFormatter
 from codekiln.progress import track

@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from codekiln.stream._native_loader import native as _native
+from codekiln.stream.native_loader import native as _native
 from codekiln.stream.record import Record
 from codekiln.stream.stage import SHARD, BatchStage, Scope
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from codekiln.stream._subcommand import standalone_main
 from codekiln.stream.sampling.mixture import MixSpec, MixtureError, build_mixture
+from codekiln.stream.subcommand import standalone_main
 
 
 def _named_paths(values: list[str]) -> dict[str, list[Path]]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codekiln.stream._subcommand import standalone_main
+from codekiln.stream.subcommand import standalone_main
 from codekiln.stream.webclf.domains import (
     IterationParams,
     aggregate,

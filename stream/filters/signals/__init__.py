@@ -8,6 +8,6 @@ from codekiln.stream.filters.signals import (  # noqa: F401 - importing register
     python,
     text,
 )
-from codekiln.stream.filters.signals._registry import SIGNALS, Signal, Unparseable, signal
+from codekiln.stream.filters.signals.registry import SIGNALS, Signal, Unparseable, signal
 
 __all__ = ["SIGNALS", "Signal", "Unparseable", "signal"]

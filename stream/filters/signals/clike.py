@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import ratio, signal
+from codekiln.stream.filters.signals.registry import ratio, signal
 
 _KEYWORDS = frozenset(
     [

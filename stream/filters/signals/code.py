@@ -15,7 +15,7 @@ import numpy.typing as npt
 from codekiln.stream.filters import document
 from codekiln.stream.filters.document import TRIVIAL_LINE_KEYS, Document
 from codekiln.stream.filters.signals import python
-from codekiln.stream.filters.signals._registry import ratio, signal
+from codekiln.stream.filters.signals.registry import ratio, signal
 
 
 @signal("frac_lines_dupe_lines")

@@ -19,7 +19,7 @@ import re
 import lxml.etree
 import lxml.html
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals.registry import Unparseable, ratio, signal
 
 HTML_PARSER = "lxml.html"
 #: Elements whose text is not visible (BeautifulSoup's string containers other than text).

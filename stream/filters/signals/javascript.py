@@ -30,9 +30,9 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from codekiln.stream.filters._budget import DEADLINE, SignalTimeout
+from codekiln.stream.filters.budget import DEADLINE, SignalTimeout
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals.registry import Unparseable, ratio, signal
 
 if TYPE_CHECKING:
     import tree_sitter

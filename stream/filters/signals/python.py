@@ -23,7 +23,7 @@ import warnings
 from typing import Any
 
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals.registry import Unparseable, ratio, signal
 
 PARSER = f"python{sys.version_info.major}.{sys.version_info.minor}-ast"
 #: Files larger than this are not parsed (a parse of a multi-MB file may take seconds): the

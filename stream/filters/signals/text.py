@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from codekiln.stream.filters import document
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import ratio, signal
+from codekiln.stream.filters.signals.registry import ratio, signal
 
 # ---- size ----------------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ def _native_ngrams(doc: Document) -> tuple[float, ...] | None:
         return None
     cached: tuple[float, ...] | None = doc.__dict__.get("_native_ngrams")
     if cached is None:
-        ids, lengths = doc._word_arrays
+        ids, lengths = doc.word_arrays
         cached = native.ngram_signals(ids, lengths)
         doc.__dict__["_native_ngrams"] = cached
     return cached

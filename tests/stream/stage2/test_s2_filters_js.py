@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from codekiln.stream.filters import SIGNALS, HeuristicFilterStage, Unparseable
-from codekiln.stream.filters._budget import DEADLINE, SignalTimeout
+from codekiln.stream.filters.budget import DEADLINE, SignalTimeout
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals import javascript
 from codekiln.stream.record import Record

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from codekiln.stream.filters import SIGNALS, HeuristicFilterStage
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals._registry import Unparseable
 from codekiln.stream.filters.signals.javascript import JsFacts, js_facts
+from codekiln.stream.filters.signals.registry import Unparseable
 from codekiln.stream.record import Record
 
 

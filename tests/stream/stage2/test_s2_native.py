@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from codekiln.stream.dedup import minhash
 from codekiln.stream.filters import document
-from codekiln.stream.filters._budget import DEADLINE, SignalTimeout, alarm_handler
+from codekiln.stream.filters.budget import DEADLINE, SignalTimeout, alarm_handler
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals import SIGNALS, code
 from codekiln.stream.sampling import anneal
@@ -59,16 +59,16 @@ class TestAsciiWords:
     @given(_ASCII_TEXT)
     def test_same_words_as_numpy(self, text: str) -> None:
         """Same word lengths, and equal ids exactly where the numpy ids are equal."""
-        ids, lengths = Document(text)._word_arrays
+        ids, lengths = Document(text).word_arrays
         with numpy_only():
-            want_ids, want_lengths = Document(text)._word_arrays
+            want_ids, want_lengths = Document(text).word_arrays
         assert lengths.tolist() == want_lengths.tolist()
         assert _first_seen(ids) == _first_seen(want_ids)
 
     def test_case_folded(self) -> None:
         """Words differing only in case get one id; digits are word bytes, ``_`` separates
         words (upstream replaces ASCII punctuation, ``_`` included, by a space)."""
-        ids, lengths = Document("Foo fOO foo1_x FOO1_X bar")._word_arrays
+        ids, lengths = Document("Foo fOO foo1_x FOO1_X bar").word_arrays
         assert lengths.tolist() == [3, 3, 4, 1, 4, 1, 3]
         assert ids[0] == ids[1]
         assert ids[2] == ids[4]
@@ -98,11 +98,11 @@ class TestStrWordsAndClasses:
         """Words (lengths, and equal ids exactly where the words are equal) and character
         classes of any text equal the Python paths' (regex words, str.isalpha and co.)."""
         doc = Document(text)
-        ids, lengths = doc._word_arrays
+        ids, lengths = doc.word_arrays
         classes = doc.char_classes
         with numpy_only():
             want = Document(text)
-            want_ids, want_lengths = want._word_arrays
+            want_ids, want_lengths = want.word_arrays
             assert classes == want.char_classes
         assert lengths.tolist() == want_lengths.tolist()
         assert _first_seen(ids) == _first_seen(want_ids)
@@ -113,7 +113,7 @@ def test_tokens_need_no_separator() -> None:
     """A word and a run of symbols touch: one token a character at most, never past the
     buffer (20,000 tokens in 20,000 characters)."""
     text = "a\u00a9" * 10_000
-    ids, lengths = Document(text)._word_arrays
+    ids, lengths = Document(text).word_arrays
     assert lengths.tolist() == [1] * 20_000
     assert len(set(ids[0::2].tolist())) == 1
     assert ids[0] != ids[1]
@@ -163,7 +163,7 @@ class TestNgramSignals:
         loop (it checks for signals as it goes), instead of running to completion."""
         text = "a b " * 2_000_000
         doc = Document(text)
-        doc._word_arrays  # noqa: B018 - the words first, outside the budget
+        doc.word_arrays  # noqa: B018 - the words first, outside the budget
         fn = SIGNALS["frac_chars_dupe_10grams"].fn
         # The first tick (50 ms) finds the deadline passed; the loop takes about 0.5 s.
 
@@ -385,10 +385,10 @@ def test_a_stale_build_is_set_aside(
     import sys
     import types
 
-    from codekiln.stream import _native_loader
+    from codekiln.stream import native_loader
 
     stale = types.ModuleType("codekiln.stream._native")
-    stale.VERSION = _native_loader.EXPECTED_VERSION - 1  # type: ignore[attr-defined]
+    stale.VERSION = native_loader.EXPECTED_VERSION - 1  # type: ignore[attr-defined]
     stale.__file__ = "/old/_native.so"
     import codekiln.stream
 
@@ -396,13 +396,13 @@ def test_a_stale_build_is_set_aside(
     monkeypatch.setattr(codekiln.stream, "_native", stale, raising=False)
     try:
         with caplog.at_level("WARNING"):
-            reloaded = importlib.reload(_native_loader)
+            reloaded = importlib.reload(native_loader)
         assert reloaded.native is None
         assert "not used" in caplog.text
     finally:
         monkeypatch.undo()
-        importlib.reload(_native_loader)
-    assert (_native_loader.native is not None) == BUILT
+        importlib.reload(native_loader)
+    assert (native_loader.native is not None) == BUILT
 
 
 def test_numpy_only_restores_the_extension() -> None:
