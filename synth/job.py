@@ -20,19 +20,20 @@ prose records for diverse synthesis; (2) AutoDS scores the code seeds, the top f
 above-threshold ones are selected; (3) generators run as async stages with bounded
 concurrency; (4) decontamination against HumanEval(+)/MBPP(+); (5) the stream's exact and
 fuzzy dedup stages, separately for annealing and SFT samples; (6) writers.
+
+The seeds live in :mod:`.seeds`, the cache of finished steps (what a rerun reuses) in
+:mod:`.step_cache`, the report's rendering in :mod:`.report`; this module drives the steps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import heapq
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ from codekiln.stream.stage import Stage
 from codekiln.stream.writers.jsonl import JsonlZstWriter
 
 from codekiln.cli_common import check_sandbox
-from codekiln.shards import BadLine, ShardError, iter_objects
 
 from .autods import AutoDSScorer, select
 from .config import SynthConfig
@@ -56,6 +56,9 @@ from .generators.instructions import DiverseStage, EducationalStage, PackageStag
 from .llm import LLMConfig
 from .mixture import SFTMixtureWriter
 from .packages import api_docs
+from .report import nothing_generated, render_report
+from .seeds import iter_corpus, pick_seeds
+from .step_cache import inputs_fingerprint, load_cache, save_cache
 
 __all__ = ["DISABLED_NOTE", "run_synthesis"]
 
@@ -66,55 +69,6 @@ DISABLED_NOTE = (
     "filter, or the synth: section of the config file; see docs/synth.md."
 )
 _BATCH = 64
-
-
-def iter_corpus(corpus_dir: Path) -> Iterator[Record]:
-    """Records of a stream corpus folder: its shards in every format the stream writes
-    (``*.jsonl.zst``, ``*.jsonl``, ``*.parquet``), read by codekiln.shards."""
-    try:
-        for _, _, obj in iter_objects(corpus_dir):
-            if isinstance(obj, BadLine):
-                continue  # the stream wrote the corpus; a bad line here is not ours to quarantine
-            try:
-                yield Record.from_json(obj)
-            except (ValueError, KeyError, TypeError):
-                continue
-    except (ShardError, FileNotFoundError) as exc:
-        raise ConfigError(f"no corpus shards (*.jsonl.zst, *.jsonl, *.parquet): {exc}") from exc
-
-
-def pick_seeds(corpus: Iterable[Record], config: SynthConfig) -> tuple[list[Record], list[Record]]:
-    """(code seeds, prose seeds): the smallest record ids that qualify, a deterministic sample."""
-    code: list[tuple[str, int, Record]] = []
-    prose: list[tuple[str, int, Record]] = []
-    # The stream names languages as Linguist does ("Python", "Markdown"): compare folded.
-    code_langs = {lang.casefold() for lang in config.seed_langs}
-    prose_langs = {lang.casefold() for lang in config.web_langs}
-    for i, r in enumerate(corpus):
-        size = len(r.text)
-        lang = r.lang.casefold()
-        if lang in code_langs and config.seed_min_chars <= size <= config.seed_max_chars:
-            _keep_smallest(code, (r.id, i, r), config.max_seeds)
-        elif (lang in prose_langs or r.meta.get("lang_type") == "prose") and size >= 200:
-            _keep_smallest(prose, (r.id, i, r), config.max_web_seeds)
-    return [r for *_, r in sorted(code)], [r for *_, r in sorted(prose)]
-
-
-def _keep_smallest(
-    heap: list[tuple[str, int, Record]], item: tuple[str, int, Record], k: int
-) -> None:
-    # A max-heap by id (negated through the key trick: ids are hex, so invert the order).
-    if k <= 0:
-        return
-    key = (_invert(item[0]), item[1], item[2])
-    if len(heap) < k:
-        heapq.heappush(heap, key)  # type: ignore[arg-type]
-    elif key > heap[0]:  # type: ignore[operator]
-        heapq.heapreplace(heap, key)  # type: ignore[arg-type]
-
-
-def _invert(hex_id: str) -> str:
-    return hex_id.translate(str.maketrans("0123456789abcdef", "fedcba9876543210"))
 
 
 class _Outputs:
@@ -154,11 +108,11 @@ async def _drive(stage: Stage, records: Sequence[Record], work_dir: Path) -> lis
 async def _score_seeds(
     ctx: SynthContext, seeds: list[Record], config: SynthConfig, outputs: _Outputs, work: Path
 ) -> tuple[list[Record], list[dict[str, Any]]]:
-    fingerprint = _fingerprint(config.autods_questions, config.autods_api, config.prompt_dir,
+    fingerprint = inputs_fingerprint(config.autods_questions, config.autods_api, config.prompt_dir,
                                ctx.llm.model,
                                [r.id for r in seeds])  # fmt: skip
     cache = work / "autods" / "scored.jsonl"
-    cached = await asyncio.to_thread(_load_cache, cache, fingerprint)
+    cached = await asyncio.to_thread(load_cache, cache, fingerprint)
     if cached is not None:
         seeds = cached
     else:
@@ -188,7 +142,7 @@ async def _score_seeds(
                 record.meta["autods"] = {"score": result.score, "answers": result.answers}
 
         await asyncio.gather(*(one(r) for r in seeds))
-        await asyncio.to_thread(_save_cache, cache, fingerprint, seeds)
+        await asyncio.to_thread(save_cache, cache, fingerprint, seeds)
     scored = [(r, float(r.meta["autods"]["score"])) for r in seeds if r.drop_reason is None]
     outputs.route([r for r in seeds if r.drop_reason is not None], [])
     keep = (
@@ -224,50 +178,6 @@ def _check_max_tokens(ctx: SynthContext, stages: Sequence[AsyncStage]) -> None:
             f"of prompt {', '.join(over)}: serve a longer context (vllm serve --max-model-len) "
             "or lower max_tokens in a prompt_dir copy of the prompt"
         )
-
-
-def _nothing_generated(stats: dict[str, Any]) -> str | None:
-    """Why the run produced nothing at all: requests sent, none answered; else ``None``."""
-    requests = sum(s["requests"] for s in stats.values())
-    if requests == 0 or any(s["successes"] for s in stats.values()):
-        return None
-    failures: Counter[str] = Counter()
-    for s in stats.values():
-        failures.update(s["failures"])
-    return (
-        f"no LLM request succeeded ({requests} sent; failures: "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(failures.items()))}): nothing was generated"
-    )
-
-
-def _fingerprint(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def _load_cache(path: Path, fingerprint: str) -> list[Record] | None:
-    """Records a finished step saved, if they were made from the same inputs and settings."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            head = json.loads(fh.readline())
-            if head.get("fingerprint") != fingerprint:
-                return None
-            return [Record.from_json(json.loads(line)) for line in fh]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _save_cache(path: Path, fingerprint: str, records: Iterable[Record]) -> None:
-    """Atomically (temp, fsync, rename): a killed run never leaves a half cache behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"fingerprint": fingerprint}) + "\n")
-        for r in records:
-            fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def _copy(records: Iterable[Record]) -> list[Record]:
@@ -343,13 +253,13 @@ async def _synthesise(
         start = time.perf_counter()
         # A finished generator's output is kept under .work/: a rerun after a crash (or a
         # kill) reuses it instead of paying for the generations again.
-        fingerprint = _fingerprint(key, settings, ctx.llm.model, [r.id for r in seeds],
+        fingerprint = inputs_fingerprint(key, settings, ctx.llm.model, [r.id for r in seeds],
                                    ctx.execution is not None)  # fmt: skip
         cache = work / key / "output.jsonl"
-        produced = await asyncio.to_thread(_load_cache, cache, fingerprint)
+        produced = await asyncio.to_thread(load_cache, cache, fingerprint)
         if produced is None:
             produced = await _drive(generator, seeds, work / key)
-            await asyncio.to_thread(_save_cache, cache, fingerprint, produced)
+            await asyncio.to_thread(save_cache, cache, fingerprint, produced)
         else:
             report.setdefault("reused", []).append(key)
         kept = [r for r in produced if r.drop_reason is None]
@@ -506,36 +416,7 @@ def run_synthesis(
     report["seconds"] = round(time.perf_counter() - start, 2)
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True), "utf-8")
     (out / "report.md").write_text(render_report(report), "utf-8")
-    problem = _nothing_generated(report["llm"])
+    problem = nothing_generated(report["llm"])
     if problem is not None:
         raise LLMError(f"{problem}; see {out / 'report.md'}")
     return report
-
-
-def render_report(report: dict[str, Any]) -> str:
-    lines = ["# Synthesis report", ""]
-    lines.append(f"Model: {report.get('model')}; {report.get('seconds')} s; execution filter: "
-                 f"{'on' if report.get('execution_filter') else 'OFF'}")  # fmt: skip
-    seeds = report.get("seeds", {})
-    lines += ["", f"Seeds: {seeds.get('code', 0)} code, {seeds.get('prose', 0)} prose; "
-              f"{seeds.get('selected', 0)} selected by AutoDS "
-              f"(mean score {report.get('autods', {}).get('mean_score')})", ""]  # fmt: skip
-    lines += ["| generator | seeds | kept | dropped |", "|---|---|---|---|"]
-    for name, g in report.get("generators", {}).items():
-        dropped = ", ".join(f"{k}: {v}" for k, v in sorted(g["dropped"].items())) or "-"
-        lines.append(f"| {name} | {g['seeds']} | {g['kept']} | {dropped} |")
-    for name, why in report.get("skipped", {}).items():
-        lines.append(f"| {name} | skipped: {why} | | |")
-    lines += ["", "Decontamination and dedup:", ""]
-    for dest, steps in report.get("post", {}).items():
-        if isinstance(steps, dict):
-            for step, figures in steps.items():
-                lines.append(f"- {dest} / {step}: {figures.get('in')} -> {figures.get('out')}")
-    sft = report.get("sft", {}).get("stages", {})
-    lines += ["", f"Annealing samples: {report.get('annealing', {}).get('records', 0)}"]
-    for stage, s in sft.items():
-        lines.append(f"SFT {stage} ({s['name']}): {s['written']} written from {s['samples']}")
-    lines += ["", "Drop reasons:", ""]
-    for reason, n in report.get("rejects", {}).get("reasons", {}).items():
-        lines.append(f"- `{reason}`: {n}")
-    return "\n".join(lines) + "\n"
