@@ -12,9 +12,13 @@ Definitions used throughout (see docs/stream-stage2.md):
   other non-space characters (a ``©`` or ``→`` is a word) are the words (:func:`normal_words`);
 - *lines*: the text split on ``\\n``;
 - *code text*: the text with comments removed (the comment syntax comes from the language's
-  family, :data:`COMMENT_FAMILY`); *code lines*: its non-blank lines;
+  family, :data:`~codekiln.stream.filters.scanner.COMMENT_FAMILY`); *code lines*: its
+  non-blank lines;
 - *string literals*: quoted literals of the family's syntax, found in the same single scan
   that finds comments (so a ``//`` inside a string is not a comment and vice versa).
+
+The comment/string scanner lives in :mod:`.scanner`; this module holds the document, its word
+and line statistics and the word n-gram index.
 """
 
 from __future__ import annotations
@@ -24,198 +28,24 @@ import re
 import string
 import unicodedata
 from functools import cached_property
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from codekiln.stream import native_loader
+from codekiln.stream.filters.scanner import COMMENT_FAMILY, comment_chars, family_of, scan
+
+__all__ = [
+    "COMMENT_FAMILY",  # re-exported: it was defined here before the scanner had its module
+    "NGRAM_MAX",
+    "TRIVIAL_LINE_KEYS",
+    "Document",
+    "normal_text",
+    "normal_words",
+]
 
 #: The C extension or None (the signal modules and the tests read it here).
 _native = native_loader.native
-
-# Language (Linguist name, lower-cased) -> comment/string syntax family.
-_C_FAMILY = (
-    "c",
-    "c++",
-    "c#",
-    "java",
-    "javascript",
-    "typescript",
-    "tsx",
-    "jsx",
-    "go",
-    "rust",
-    "kotlin",
-    "swift",
-    "scala",
-    "dart",
-    "objective-c",
-    "objective-c++",
-    "php",
-    "groovy",
-    "css",
-    "scss",
-    "less",
-    "cuda",
-    "glsl",
-    "hlsl",
-    "protocol buffer",
-    "d",
-    "zig",
-    "solidity",
-    "verilog",
-    "systemverilog",
-    "apex",
-    "haxe",
-    "vala",
-    "json5",
-    "jsonc",
-)
-_HASH_FAMILY = (
-    "shell",
-    "bash",
-    "zsh",
-    "powershell",
-    "ruby",
-    "r",
-    "yaml",
-    "toml",
-    "makefile",
-    "dockerfile",
-    "cmake",
-    "nix",
-    "tcl",
-    "awk",
-    "elixir",
-    "crystal",
-    "julia",
-    "nim",
-    "coffeescript",
-    "ini",
-    "gnuplot",
-    "starlark",
-    "hcl",
-    "graphql",
-)
-_DASH_FAMILY = ("sql", "plsql", "tsql", "plpgsql", "lua", "haskell", "elm", "ada", "vhdl")
-_MARKUP_FAMILY = ("html", "xml", "svg", "vue", "xslt", "html+erb", "html+php")
-COMMENT_FAMILY: dict[str, str] = {
-    **dict.fromkeys(_C_FAMILY, "c"),
-    **dict.fromkeys(_HASH_FAMILY, "hash"),
-    **dict.fromkeys(_DASH_FAMILY, "dash"),
-    **dict.fromkeys(_MARKUP_FAMILY, "markup"),
-    # C and C++ line comments take their line break with them, as upstream's lexer (pygments)
-    # removes it: ``a; // x`` and the next line are one code line.
-    **dict.fromkeys(("c", "c++"), "clang"),
-    # JavaScript: regex literals and a leading #! line, as pygments' JavaScript lexer.
-    **dict.fromkeys(("javascript", "jsx"), "js"),
-    "python": "python",
-    "cython": "python",
-    "starlark": "python",
-    "perl": "perl",
-}  # fmt: skip
-
-# One scanner per family: comments and string literals in a single left-to-right pass, as
-# ``split`` on one capturing group (pieces of code and matches alternate, all built in C).
-# Every alternative starts with a literal character so that the regex engine can skip straight
-# to candidate positions (a leading class, group or look-behind makes it try every position:
-# 4x slower), and none can backtrack quadratically: unterminated block comments and strings run
-# to the end of the text (or line) instead of being retried at each position. A match is told
-# apart by its first character (:data:`_COMMENT_STARTS`).
-_DQ = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
-_SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
-_BLOCK = r"/\*[^*]*(?:\*(?!/)[^*]*)*(?:\*/)?"
-_TDQ = r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:""")?'
-_TSQ = r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:''')?"
-#: Perl comments are whole lines, as upstream reads them (a ``#`` in Perl is as often a regex
-#: delimiter, ``$#array`` or heredoc text as a comment): a line whose first non-blank
-#: character is ``#``; a POD block, from a line starting (first column) with ``=`` and a
-#: letter through the ``=cut`` line or the end; a stray ``=cut`` line. Line breaks included.
-_PERL_COMMENTS = re.compile(
-    r"(^[^\S\n]*#[^\n]*\n?"
-    r"|^=(?!cut\b)[A-Za-z][^\n]*(?:\n(?!=cut\b)[^\n]*)*(?:\n=cut\b[^\n]*)?\n?"
-    r"|^=cut\b[^\n]*\n?)",
-    re.M,
-)
-#: The rest of a JavaScript regex literal after its ``/`` (a class may hold ``/``): pygments'
-#: pattern, written linear. A class holds at most 256 characters and no "[" (possessive): a
-#: class may hold "/", so an unclosed one would otherwise be rescanned to the line's end from
-#: every later "/" (quadratic on one long line).
-_JS_REGEX_BODY = (
-    r"(?![*/])[^\[/\\\n]*(?:(?:\\.|\[(?:[^][\\\n]|\\.){0,256}+\])[^\[/\\\n]*)*/[A-Za-z]*"
-)
-#: Keywords after which pygments expects a regex literal, not a division.
-_JS_REGEX_KEYWORDS = ("return", "typeof", "instanceof", "in", "of", "new", "delete", "void",
-                      "throw", "case", "do", "else", "yield", "await", "export")  # fmt: skip
-#: What may precede a regex literal's ``/``: an operator or ``{([;,`` then 0-16 blanks, or a
-#: keyword then 0-2 blanks.
-_JS_REGEX_AFTER = "|".join(
-    [rf"(?<=[-(,=:\[!&|?{{;+*%<>~^]\s{{{k}}}/)" for k in range(17)]
-    + [
-        rf"(?<=\b(?:{'|'.join(w for w in _JS_REGEX_KEYWORDS if len(w) == n)})\s{{{k}}}/)"
-        for n in sorted({len(w) for w in _JS_REGEX_KEYWORDS})
-        for k in range(3)
-    ]
-)
-_SCANNERS: dict[str, re.Pattern[str]] = {
-    "c": re.compile(
-        rf'(//[^\n]*|{_BLOCK}|@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ})',
-        re.S,
-    ),
-    # pygments' C lexer: a line comment runs to the first line break not escaped by a
-    # backslash (and takes that line break with it: see _scan); no backtick or verbatim
-    # strings.
-    "clang": re.compile(rf"(//[^\n]*(?:(?<=\\)\n[^\n]*)*|{_BLOCK}|{_DQ}|{_SQ})", re.S),
-    # JavaScript as pygments lexes it: a ``#!`` first line is a comment, and a regex literal
-    # (``/.../flags`` where pygments expects one: after an operator, one of ``{([;,`` or a
-    # keyword, and up to 16 blanks) is code, so that a quote, backtick or ``/*`` inside it
-    # opens nothing. Its alternative starts with the literal ``/`` and looks back (fixed-width
-    # look-behinds, one per blank count), which keeps the scan ~2.6x faster than matching the
-    # character before it.
-    "js": re.compile(
-        rf"(\A#![^\n]*|//[^\n]*|{_BLOCK}|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ}"
-        rf"|/(?:{_JS_REGEX_AFTER}){_JS_REGEX_BODY})",
-        re.S,
-    ),
-    # A triple-quoted string that starts its line is a docstring, i.e. a comment: the scanned
-    # text gets a leading newline so a docstring on the first line is found the same way. The
-    # indentation is possessive (``*+``, never given back: a quote or prefix letter must
-    # follow), which spares a retry per indentation column at every line start.
-    "python": re.compile(
-        rf"(#[^\n]*|\n[ \t]*+[rRuU]?(?:{_TDQ}|{_TSQ})|{_TDQ}|{_TSQ}|{_DQ}|{_SQ})", re.S
-    ),
-    # ``#`` not preceded by a word character, ``$`` or a backslash (shell ``$#``, ``\#``).
-    "hash": re.compile(rf"(#(?<![\w$\\]#)[^\n]*|{_DQ}|{_SQ})", re.S),
-    # Perl: string literals of the code text (comments are whole lines, see _PERL_COMMENTS).
-    "perl": re.compile(rf"({_DQ}|{_SQ})", re.S),
-    "dash": re.compile(rf"(--[^\n]*|{_BLOCK}|'[^']*(?:''[^']*)*'?|{_DQ})", re.S),
-    "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
-}
-#: Starts of the line comments other than ``#``.
-_LINE_COMMENTS = ("//", "--")
-#: Languages whose pygments lexer (what upstream removes comments with) does not count a line
-#: comment's line break as comment: C family (those of C, C++, C#, Rust and Scala do), ``#``
-#: family (shell, make and CMake do) and ``--`` family (SQL and Ada do).
-_BREAK_AFTER_COMMENT_IS_CODE = frozenset(
-    [
-        *("java", "go", "typescript", "tsx", "kotlin", "swift"),
-        *("ruby", "r", "yaml", "toml", "nix", "awk", "elixir", "julia", "nim", "coffeescript"),
-        *("powershell", "lua", "haskell", "vhdl", "elm"),
-    ]
-)
-_QUOTES = frozenset("\"'`@")
-_INCLUDE_LINE = re.compile(r"[ \t]*#[ \t]*include[ \t]*[<\"]")
-_COMMENT_STARTS: dict[str, str] = {
-    "c": "/",
-    "clang": "/",
-    "js": "/#",
-    "python": "#\n",
-    "hash": "#",
-    "perl": "#\n",
-    "dash": "-/",
-    "markup": "<",
-}
 
 #: Word tokens of the normalised text (nltk's ``wordpunct_tokenize``).
 _WORD = re.compile(r"\w+|[^\w\s]+")
@@ -351,10 +181,6 @@ def _dense_ranks(keys: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], int, np
     return ranks, int(sorted_ranks[-1]) if len(keys) else 0, order
 
 
-def _lang_key(lang: str) -> str:
-    return lang.strip().lower()
-
-
 class Document:
     """The text of one record and lazily computed analyses of it."""
 
@@ -363,7 +189,7 @@ class Document:
         self.lang = lang
         self.path = path
         self.table = table
-        self.family = COMMENT_FAMILY.get(_lang_key(lang), "none")
+        self.family = family_of(lang)
 
     # ---- identity -----------------------------------------------------------------------
     @cached_property
@@ -546,46 +372,12 @@ class Document:
     # ---- comments and strings -----------------------------------------------------------
     @cached_property
     def _scan(self) -> tuple[str, list[str], list[str]]:
-        """(code text, comment texts, string literals) from one pass of the family scanner.
-
-        In the code text a comment is removed; a docstring leaves its line break. Code after a
-        removed block comment joins the line before it: code lines are counted after removal.
-        """
-        scanner = _SCANNERS.get(self.family)
-        if scanner is None:
-            return self.text, [], []
-        python = self.family == "python"
-        if python and _native is not None:
+        """(code text, comment texts, string literals): :func:`.scanner.scan`."""
+        if self.family == "python" and _native is not None:
             # The same split, in C, on the UTF-8 bytes: every character the scanner looks at
             # is ASCII, and UTF-8 never puts an ASCII byte inside a multi-byte character.
             return _native.scan_python(b"\n" + self.encoded)
-        if self.family == "perl":
-            pieces = _PERL_COMMENTS.split(self.text)
-            code = "".join(pieces[0::2])
-            return code, pieces[1::2], scanner.findall(code)
-        parts = scanner.split("\n" + self.text if python else self.text)
-        starts = _COMMENT_STARTS[self.family]
-        comments: list[str] = []
-        strings: list[str] = []
-        # C/C++: where each part starts in the text (before removal), for the line breaks.
-        offsets = list(accumulate(map(len, parts), initial=0)) if self.family == "clang" else []
-        regex = self.family == "js"  # a match starting with "/" may be a regex literal
-        for i in range(1, len(parts), 2):
-            match = parts[i]
-            if match[0] in starts and (not regex or match[1] in "/*!"):
-                comments.append(match)
-                parts[i] = "\n" if match[0] == "\n" else ""
-                if offsets and match[1] == "/" and parts[i + 1][:1] == "\n":
-                    # The line comment's line break goes too, except after an #include
-                    # (pygments' rule for an include line leaves it).
-                    line = self.text.rfind("\n", 0, offsets[i]) + 1
-                    if not _INCLUDE_LINE.match(self.text, line):
-                        parts[i + 1] = parts[i + 1][1:]
-            elif match[0] in _QUOTES:
-                strings.append(match)
-            # else: a JavaScript regex literal, code
-        code = "".join(parts)
-        return (code[1:] if python else code), comments, strings
+        return scan(self.text, self.family)
 
     @cached_property
     def code_text(self) -> str:
@@ -602,23 +394,8 @@ class Document:
 
     @cached_property
     def comment_chars(self) -> int:
-        """Characters of the comments; a line comment's line break counts as its own (as the
-        lexers of upstream see it), the line break before a docstring or POD block does not."""
-        comments = self._scan[1]
-        total = sum(map(len, comments))
-        if self.family == "perl":  # whole lines, their breaks included
-            return total
-        if self.family == "js" or _lang_key(self.lang) in _BREAK_AFTER_COMMENT_IS_CODE:
-            return total  # their pygments lexers leave a line comment's break as code
-        for comment in comments:
-            if comment[0] == "\n":
-                total -= 1
-            elif comment[0] == "#" or comment[:2] in _LINE_COMMENTS:
-                total += 1
-        last = comments[-1] if comments else ""
-        if last and last[0] != "\n" and "\n" not in last and self.text.endswith(last):
-            total -= 1  # the text ends with the line comment: no line break follows it
-        return total
+        """Characters of the comments, see :func:`.scanner.comment_chars`."""
+        return comment_chars(self.text, self.lang, self.family, self._scan[1])
 
     @cached_property
     def code_lines(self) -> list[str]:
