@@ -274,7 +274,7 @@ def run_main(argv: Sequence[str]) -> int:
 
 def _launch(argv: list[str]) -> int:
     try:
-        from codekiln.train.launcher import eval_launch_main
+        from codekiln.train.eval_launch import eval_launch_main
     except ImportError as exc:
         print(
             "codekiln-eval launch needs the Kubernetes launcher of the train component: "
