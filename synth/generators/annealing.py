@@ -6,19 +6,9 @@ from typing import ClassVar
 
 from codekiln.stream.record import Record
 
-from ..errors import ParseError
 from .base import AsyncStage, synth_record
 
 __all__ = ["SnippetStage", "TextbookStage"]
-
-
-def _parse_failure(
-    stage: AsyncStage, seed: Record, index: int, raw: str, exc: ParseError
-) -> Record:
-    out = synth_record(seed, stage.name, index, raw, kind="parse_failure")
-    out.drop_reason = f"{stage.name}:parse:{exc.rule}"
-    out.meta["error"] = str(exc)[:500]
-    return out
 
 
 class SnippetStage(AsyncStage):
@@ -28,26 +18,17 @@ class SnippetStage(AsyncStage):
     prompts: ClassVar[tuple[str, ...]] = ("annealing_snippet",)
 
     async def agenerate(self, record: Record) -> list[Record]:
-        template = self.prompt("annealing_snippet")
-        out = []
-        for i, (raw, parsed) in enumerate(await self.ask(template, {"seed": record.text[:6000]})):
-            if isinstance(parsed, ParseError):
-                out.append(_parse_failure(self, record, i, raw, parsed))
-                continue
+        async def sample(i: int, parsed: dict[str, str]) -> Record:
             code, tests = parsed["code"], parsed["tests"]
-            sample = synth_record(
+            out = synth_record(
                 record, self.name, i, f"{code}\n\n\n{tests}\n",
                 lang="python", kind="annealing", code=code, tests=tests,
             )  # fmt: skip
-            verdict = await self.judge(code, tests)
-            if verdict is None:
-                sample.drop_reason = f"{self.name}:exec:no_sandbox"
-            else:
-                sample.meta["execution"] = verdict.detail
-                if not verdict.passed:
-                    sample.drop_reason = f"{self.name}:{verdict.rule}"
-            out.append(sample)
-        return out
+            await self.check_execution(out, code, tests)
+            return out
+
+        template = self.prompt("annealing_snippet")
+        return await self.each_answer(record, template, {"seed": record.text[:6000]}, sample)
 
 
 class TextbookStage(AsyncStage):
@@ -57,16 +38,11 @@ class TextbookStage(AsyncStage):
     prompts: ClassVar[tuple[str, ...]] = ("annealing_textbook",)
 
     async def agenerate(self, record: Record) -> list[Record]:
-        template = self.prompt("annealing_textbook")
-        out = []
-        values = {"seed": record.text[:6000], "lang": record.lang or "source"}
-        for i, (raw, parsed) in enumerate(await self.ask(template, values)):
-            if isinstance(parsed, ParseError):
-                out.append(_parse_failure(self, record, i, raw, parsed))
-                continue
-            out.append(
-                synth_record(
-                    record, self.name, i, parsed["text"], lang="markdown", kind="annealing"
-                )
+        async def sample(i: int, parsed: dict[str, str]) -> Record:
+            return synth_record(
+                record, self.name, i, parsed["text"], lang="markdown", kind="annealing"
             )
-        return out
+
+        template = self.prompt("annealing_textbook")
+        values = {"seed": record.text[:6000], "lang": record.lang or "source"}
+        return await self.each_answer(record, template, values, sample)

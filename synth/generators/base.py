@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -259,3 +260,40 @@ class AsyncStage(Stage):
         if execution is None:
             return None
         return await execution.judge(code, tests, language)
+
+    async def each_answer(
+        self,
+        seed: Record,
+        template: PromptTemplate,
+        values: dict[str, str],
+        build: Callable[[int, dict[str, str]], Awaitable[Record]],
+    ) -> list[Record]:
+        """One record per sample of one chat (:meth:`ask`), in sample order: ``build(index,
+        parsed)`` for a parsed answer, :meth:`parse_failure` for one that failed its parser."""
+        out = []
+        for i, (raw, parsed) in enumerate(await self.ask(template, values)):
+            if isinstance(parsed, ParseError):
+                out.append(self.parse_failure(seed, i, raw, parsed))
+            else:
+                out.append(await build(i, parsed))
+        return out
+
+    def parse_failure(self, seed: Record, index: int, raw: str, exc: ParseError) -> Record:
+        """A dropped ``parse_failure`` sample: ``<stage>:parse:<rule>``, the raw answer kept."""
+        out = synth_record(seed, self.name, index, raw, kind="parse_failure")
+        out.drop_reason = f"{self.name}:parse:{exc.rule}"
+        out.meta["error"] = str(exc)[:500]
+        return out
+
+    async def check_execution(
+        self, sample: Record, code: str, tests: str, language: str = "python"
+    ) -> None:
+        """Judge ``code`` against ``tests``: the verdict goes to ``meta["execution"]``, a failure
+        (or no sandbox: ``<stage>:exec:no_sandbox``) to the sample's ``drop_reason``."""
+        verdict = await self.judge(code, tests, language)
+        if verdict is None:
+            sample.drop_reason = f"{self.name}:exec:no_sandbox"
+            return
+        sample.meta["execution"] = verdict.detail
+        if not verdict.passed:
+            sample.drop_reason = f"{self.name}:{verdict.rule}"

@@ -17,7 +17,6 @@ from codekiln.stream.record import Record
 
 from ..errors import ParseError
 from ..parsers import code_blocks
-from .annealing import _parse_failure
 from .base import AsyncStage, synth_record
 
 __all__ = [
@@ -63,16 +62,6 @@ def sft_record(
     )
 
 
-async def _execute(stage: AsyncStage, sample: Record, code: str, tests: str, lang: str) -> None:
-    verdict = await stage.judge(code, tests, lang)
-    if verdict is None:
-        sample.drop_reason = f"{stage.name}:exec:no_sandbox"
-        return
-    sample.meta["execution"] = verdict.detail
-    if not verdict.passed:
-        sample.drop_reason = f"{stage.name}:{verdict.rule}"
-
-
 class EducationalStage(AsyncStage):
     """A scored seed -> Python task, analysis, solution and tests; execution-filtered."""
 
@@ -80,20 +69,17 @@ class EducationalStage(AsyncStage):
     prompts: ClassVar[tuple[str, ...]] = ("edu_instruction",)
 
     async def agenerate(self, record: Record) -> list[Record]:
-        template = self.prompt("edu_instruction")
-        out = []
-        for i, (raw, parsed) in enumerate(await self.ask(template, {"seed": record.text[:6000]})):
-            if isinstance(parsed, ParseError):
-                out.append(_parse_failure(self, record, i, raw, parsed))
-                continue
+        async def sample(i: int, parsed: dict[str, str]) -> Record:
             answer = f"{parsed['analysis']}\n\n```python\n{parsed['solution']}\n```"
-            sample = sft_record(
+            out = sft_record(
                 record, self.name, i, parsed["task"], answer, stage=2, tests=parsed["tests"],
                 lang="python", kind="sft", source_kind="educational",
             )  # fmt: skip
-            await _execute(self, sample, parsed["solution"], parsed["tests"], "python")
-            out.append(sample)
-        return out
+            await self.check_execution(out, parsed["solution"], parsed["tests"], "python")
+            return out
+
+        template = self.prompt("edu_instruction")
+        return await self.each_answer(record, template, {"seed": record.text[:6000]}, sample)
 
 
 class PackageStage(AsyncStage):
@@ -112,24 +98,22 @@ class PackageStage(AsyncStage):
             "signature": str(meta.get("signature", "")),
             "doc": record.text[:4000],
         }
-        out = []
-        for i, (raw, parsed) in enumerate(await self.ask(template, values)):
-            if isinstance(parsed, ParseError):
-                out.append(_parse_failure(self, record, i, raw, parsed))
-                continue
+
+        async def sample(i: int, parsed: dict[str, str]) -> Record:
             answer = f"```python\n{parsed['solution']}\n```"
-            sample = sft_record(
+            out = sft_record(
                 record, self.name, i, parsed["problem"], answer, stage=2, tests=parsed["tests"],
                 lang="python", kind="sft", source_kind="package", package=values["package"],
                 api=values["api"],
             )  # fmt: skip
             short = values["api"].rsplit(".", 1)[-1]
             if short not in parsed["solution"]:
-                sample.drop_reason = f"{self.name}:api_not_used"
+                out.drop_reason = f"{self.name}:api_not_used"
             else:
-                await _execute(self, sample, parsed["solution"], parsed["tests"], "python")
-            out.append(sample)
-        return out
+                await self.check_execution(out, parsed["solution"], parsed["tests"], "python")
+            return out
+
+        return await self.each_answer(record, template, values, sample)
 
 
 def seed_sentence(text: str, rng: random.Random) -> str | None:
@@ -176,27 +160,24 @@ class DiverseStage(AsyncStage):
             "difficulty": rng.choice(DIFFICULTIES),
             "task_type": rng.choice(TASK_TYPES),
         }
-        template = self.prompt("diverse_instruction")
-        out = []
-        for i, (raw, parsed) in enumerate(await self.ask(template, {"seed": sentence, **spec})):
-            if isinstance(parsed, ParseError):
-                out.append(_parse_failure(self, record, i, raw, parsed))
-                continue
+
+        async def sample(i: int, parsed: dict[str, str]) -> Record:
             language = parsed["code_language"] or spec["language"]
-            sample = sft_record(
+            out = sft_record(
                 record, self.name, i, parsed["instruction"], parsed["response"], stage=1,
                 tests=parsed["tests"], lang=language, kind="sft", source_kind="diverse",
                 spec=spec, seed_sentence=sentence,
             )  # fmt: skip
             if language != spec["language"]:
-                sample.drop_reason = f"{self.name}:wrong_language"
-                out.append(sample)
-                continue
-            await _execute(self, sample, parsed["code"], parsed["tests"], language)
-            if sample.drop_reason is None:
-                await self._annotate(sample, parsed["response"], parsed["code"], language)
-            out.append(sample)
-        return out
+                out.drop_reason = f"{self.name}:wrong_language"
+                return out
+            await self.check_execution(out, parsed["code"], parsed["tests"], language)
+            if out.drop_reason is None:
+                await self._annotate(out, parsed["response"], parsed["code"], language)
+            return out
+
+        template = self.prompt("diverse_instruction")
+        return await self.each_answer(record, template, {"seed": sentence, **spec}, sample)
 
     async def _annotate(self, sample: Record, response: str, code: str, language: str) -> None:
         template = self.prompt("code_annotation")
