@@ -40,12 +40,14 @@ __all__ = [
     "NGRAM_MAX",
     "TRIVIAL_LINE_KEYS",
     "Document",
+    "native",
     "normal_text",
     "normal_words",
 ]
 
-#: The C extension or None (the signal modules and the tests read it here).
-_native = native_loader.native
+#: The C extension or None (the signal modules and the tests read it here; a test sets it to
+#: None to run the numpy paths).
+native = native_loader.native
 
 #: Word tokens of the normalised text (nltk's ``wordpunct_tokenize``).
 _WORD = re.compile(r"\w+|[^\w\s]+")
@@ -216,7 +218,7 @@ class Document:
         """Characters of the longest line; ASCII texts measure it on the bytes (numpy)."""
         if "lines" in self.__dict__ or not self.text.isascii():
             return max(map(len, self.lines))
-        if _native is not None:
+        if native is not None:
             return self._ascii_profile[3]
         breaks = np.flatnonzero(np.frombuffer(self.encoded, dtype=np.uint8) == 10)
         if not len(breaks):
@@ -229,8 +231,8 @@ class Document:
     def char_classes(self) -> tuple[int, int, int]:
         """(letters, digits, whitespace) over the whole text, with a bytes fast path."""
         text = self.text
-        if _native is not None:
-            return self._ascii_profile[:3] if text.isascii() else _native.str_classes(text)
+        if native is not None:
+            return self._ascii_profile[:3] if text.isascii() else native.str_classes(text)
         ascii_part = self.encoded if text.isascii() else text.encode("ascii", "ignore")
         # One counting pass over the bytes (numpy), then a sum per class over 128 counters.
         counts = np.bincount(np.frombuffer(ascii_part, dtype=np.uint8), minlength=128)
@@ -251,7 +253,7 @@ class Document:
     @cached_property
     def _ascii_profile(self) -> tuple[int, int, int, int]:
         """ASCII texts with the C extension: (letters, digits, whitespace, longest line)."""
-        return _native.ascii_profile(self.encoded)
+        return native.ascii_profile(self.encoded)
 
     # ---- words --------------------------------------------------------------------------
     @cached_property
@@ -276,8 +278,8 @@ class Document:
         bytes taken from one prefix sum over the whole text (numpy, no per-word Python work).
         """
         if not self._plain_ascii:
-            if _native is not None:  # the same words (tokens of the normalised text), in C
-                raw_ids, raw_lengths = _native.str_tokens(normal_text(self.text))
+            if native is not None:  # the same words (tokens of the normalised text), in C
+                raw_ids, raw_lengths = native.str_tokens(normal_text(self.text))
                 return np.frombuffer(raw_ids, dtype=np.int64), np.frombuffer(raw_lengths, np.int64)
             words = self.words
             ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
@@ -288,8 +290,8 @@ class Document:
             with np.errstate(over="ignore"):
                 ids ^= lengths * np.int64(_LENGTH_MIX)
             return ids, lengths
-        if _native is not None:  # the same words, ids from another 64-bit hash
-            raw_ids, raw_lengths = _native.ascii_words(self.encoded)
+        if native is not None:  # the same words, ids from another 64-bit hash
+            raw_ids, raw_lengths = native.ascii_words(self.encoded)
             return np.frombuffer(raw_ids, dtype=np.int64), np.frombuffer(raw_lengths, np.int64)
         raw = np.frombuffer(self.encoded.translate(_ASCII_WORD_MAP), dtype=np.uint8)
         size = len(raw)
@@ -373,10 +375,10 @@ class Document:
     @cached_property
     def _scan(self) -> tuple[str, list[str], list[str]]:
         """(code text, comment texts, string literals): :func:`.scanner.scan`."""
-        if self.family == "python" and _native is not None:
+        if self.family == "python" and native is not None:
             # The same split, in C, on the UTF-8 bytes: every character the scanner looks at
             # is ASCII, and UTF-8 never puts an ASCII byte inside a multi-byte character.
-            return _native.scan_python(b"\n" + self.encoded)
+            return native.scan_python(b"\n" + self.encoded)
         return scan(self.text, self.family)
 
     @cached_property
@@ -403,7 +405,7 @@ class Document:
 
     @cached_property
     def num_code_lines(self) -> int:
-        if _native is not None:
+        if native is not None:
             return self.code_line_stats[0]
         code = self.code_text
         if not code.isascii():
@@ -423,7 +425,7 @@ class Document:
         """With the C extension: (code lines, code lines repeating another one once whitespace
         is removed), see frac_lines_dupe_lines."""
         code = self.code_text.encode("utf-8", "surrogatepass")
-        return _native.code_line_stats(code)
+        return native.code_line_stats(code)
 
     @cached_property
     def squeezed_code_lines(self) -> list[bytes]:

@@ -1,6 +1,6 @@
 """Structure between modules: no module uses a private name (leading underscore) of a module in
-another folder, whether it imports it, or reaches into an object's private attribute defined
-in another folder of its component.
+another folder, whether it imports it, reads or sets it on the imported module, or reaches into
+an object's private attribute defined in another folder of its component.
 
 Issue 20 started at 68 such uses; the ones still left would be listed in :data:`KNOWN` (now
 none). The list may only shrink: a new use fails (remove an entry once its use is gone).
@@ -72,6 +72,23 @@ def _defined_private(tree: ast.AST) -> set[str]:
     return names
 
 
+def _bound_modules(tree: ast.AST, modules: dict[str, Path]) -> dict[str, str]:
+    """Local name -> codekiln module it is bound to by an import (``from a import mod``,
+    ``import a.mod as mod``)."""
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in modules:
+                    bound[alias.asname or alias.name] = full
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name in modules:
+                    bound[alias.asname] = alias.name
+    return bound
+
+
 def private_uses(root: Path = REPO) -> set[tuple[str, str]]:
     """(file, private name) for every use of another folder's private name under ``root``."""
     files = _files(root)
@@ -82,6 +99,7 @@ def private_uses(root: Path = REPO) -> set[tuple[str, str]]:
     for path, tree in trees.items():
         rel = str(path.relative_to(root))
         here = _folder(path)
+        bound = _bound_modules(tree, modules)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 if not node.module.startswith("codekiln"):
@@ -106,6 +124,16 @@ def private_uses(root: Path = REPO) -> set[tuple[str, str]]:
                         and _folder_of_module(target, modules) != here
                     ):
                         uses.add((rel, target))
+            elif (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in bound
+            ):
+                # A module's private global (``document._native``), read or set.
+                module = bound[node.value.id]
+                if _folder(modules[module]) != here:
+                    uses.add((rel, f"{module}.{node.attr}"))
             elif (
                 isinstance(node, ast.Attribute)
                 and _private(node.attr)
@@ -155,6 +183,10 @@ def test_the_check_finds_each_kind_of_use(tmp_path: Path) -> None:
         "stream/sub/b.py": "from codekiln.stream import _helper\n",
         "stream/sub/c.py": "import codekiln.stream._helper\n",
         "stream/sub/d.py": "def f(t):\n    return t._held, t._merge()\n",
+        "stream/sub/f.py": (
+            "from codekiln.stream import shared\nfrom codekiln.stream.sub import a\n"
+            "print(shared._cache, a._near)\n"
+        ),
         "stream/sub/e.py": "class Own:\n    def _merge(self) -> None:\n        pass\n\n"
         "def g(o):\n    return o._merge()\n",
     }
@@ -168,4 +200,5 @@ def test_the_check_finds_each_kind_of_use(tmp_path: Path) -> None:
         ("stream/sub/c.py", "codekiln.stream._helper"),
         ("stream/sub/d.py", "codekiln.stream.shared._held"),
         ("stream/sub/d.py", "codekiln.stream.shared._merge"),
+        ("stream/sub/f.py", "codekiln.stream.shared._cache"),
     }

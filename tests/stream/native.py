@@ -8,22 +8,22 @@ from collections.abc import Iterator
 from codekiln.stream.dedup import minhash
 from codekiln.stream.filters import document
 
-#: The modules that pick the C loops when the extension is built.
-_USERS = (document, minhash)
-BUILT = document._native is not None
+#: The modules that pick the C loops when the extension is built, with the name they keep it by.
+_USERS = ((document, "native"), (minhash, "_native"))
+BUILT = document.native is not None
 
 
 @contextlib.contextmanager
 def numpy_only() -> Iterator[None]:
     """The numpy implementations, as on an install without a C compiler."""
-    saved = [module._native for module in _USERS]
-    for module in _USERS:
-        module._native = None  # type: ignore[assignment]
+    saved = [getattr(module, name) for module, name in _USERS]
+    for module, name in _USERS:
+        setattr(module, name, None)
     try:
         yield
     finally:
-        for module, native in zip(_USERS, saved, strict=True):
-            module._native = native  # type: ignore[assignment]
+        for (module, name), native in zip(_USERS, saved, strict=True):
+            setattr(module, name, native)
 
 
 def implementations() -> Iterator[str]:

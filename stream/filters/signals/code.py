@@ -22,7 +22,7 @@ from codekiln.stream.filters.signals.registry import ratio, signal
 def frac_lines_dupe_lines(doc: Document) -> float:
     """Code lines whose text (every whitespace character removed) occurs on another code line
     too, every occurrence counted, over code lines; one-character lines and ``},`` aside."""
-    if document._native is not None:
+    if document.native is not None:
         lines, repeated = doc.code_line_stats
         return ratio(repeated, lines)
     code = doc.code_text
@@ -178,8 +178,8 @@ def _base64_sizes(doc: Document) -> list[int]:
     """Sizes of the matches of the base64 pattern: its runs of 64+ alphabet characters are
     maximal runs, found on the bytes (a non-ASCII character is never in the alphabet, and
     splits a run as its bytes do)."""
-    if document._native is not None:
-        flat = np.frombuffer(document._native.base64_runs(doc.encoded, 64), dtype=np.int64)
+    if document.native is not None:
+        flat = np.frombuffer(document.native.base64_runs(doc.encoded, 64), dtype=np.int64)
         starts, ends = flat[0::2], flat[1::2]
     else:
         flags = doc.encoded.translate(_B64_MAP)
@@ -205,8 +205,8 @@ def _hex_sizes(doc: Document) -> list[int]:
 
 def _hex_runs(data: bytes) -> list[tuple[int, int]]:
     """(start, end) of the runs of hex-run characters holding 16+ hex digits (ASCII bytes)."""
-    if document._native is not None:
-        flat = np.frombuffer(document._native.hex_runs(data, _HEX_RUN_DIGITS), dtype=np.int64)
+    if document.native is not None:
+        flat = np.frombuffer(document.native.hex_runs(data, _HEX_RUN_DIGITS), dtype=np.int64)
         return list(zip(flat[0::2].tolist(), flat[1::2].tolist(), strict=True))
     starts, ends = _runs(data.translate(_HEX_RUN_MAP), 1)
     if not len(starts):

@@ -107,7 +107,7 @@ def frac_chars_whitespace(doc: Document) -> float:
 
 def _native_ngrams(doc: Document) -> tuple[float, ...] | None:
     """Every n-gram signal at once from the C extension (top 2-4, dupe 5-10), when built."""
-    native = document._native
+    native = document.native
     if native is None:
         return None
     cached: tuple[float, ...] | None = doc.__dict__.get("_native_ngrams")

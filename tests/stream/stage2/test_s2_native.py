@@ -407,8 +407,8 @@ def test_a_stale_build_is_set_aside(
 
 def test_numpy_only_restores_the_extension() -> None:
     """The test helper puts the extension back after a numpy-only block."""
-    before = document._native, minhash._native
+    before = document.native, minhash._native
     with numpy_only():
-        assert document._native is None
+        assert document.native is None
         assert minhash._native is None
-    assert (document._native, minhash._native) == before
+    assert (document.native, minhash._native) == before
