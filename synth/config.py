@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .checks import require_int_at_least, require_positive_number
 from .errors import ConfigError
 from .packages import DEFAULT_PACKAGES
 
@@ -68,18 +69,16 @@ class SynthConfig:
         unknown = sorted(set(self.generators) - set(GENERATORS))
         if unknown:
             raise ConfigError(f"synth.generators: unknown {unknown}; known: {GENERATORS}")
-        for name in ("max_seeds", "max_web_seeds", "samples_per_seed", "concurrency",
-                     "apis_per_package", "exec_memory_mb",
-                     "decontam_max_overlap_count"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"synth.{name} must be an integer >= 0, got {value!r}")
+        require_int_at_least(
+            self,
+            "synth",
+            ("max_seeds", "max_web_seeds", "samples_per_seed", "concurrency", "apis_per_package",
+             "exec_memory_mb", "decontam_max_overlap_count"),
+            0,
+        )  # fmt: skip
         if self.concurrency < 1 or self.samples_per_seed < 1:
             raise ConfigError("synth.concurrency and synth.samples_per_seed must be >= 1")
-        for name in ("deadline_s", "exec_timeout_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"synth.{name} must be a number > 0, got {value!r}")
+        require_positive_number(self, "synth", ("deadline_s", "exec_timeout_s"))
         if self.autods_threshold is None and self.autods_top_fraction is None:
             raise ConfigError("synth: set autods_threshold or autods_top_fraction (or both)")
         if self.autods_threshold is not None and not 0 <= self.autods_threshold <= 1:

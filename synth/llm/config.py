@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import require_int_at_least, require_positive_number
 from ..errors import ConfigError
 
 __all__ = ["LLMConfig", "SamplingParams", "normalize_base_url"]
@@ -49,24 +50,16 @@ class LLMConfig:
         )
         if len(set(self.endpoints)) != len(self.endpoints):
             raise ConfigError(f"llm.endpoints has duplicates: {list(self.endpoints)}")
-        for name in ("max_concurrency_per_endpoint", "breaker_failures", "max_stop_strings"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"llm.{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise ConfigError(f"llm.max_retries must be an integer >= 0, got {self.max_retries!r}")
-        if self.max_retries < 0:
-            raise ConfigError(f"llm.max_retries must be an integer >= 0, got {self.max_retries!r}")
-        for name in (
-            "backoff_base_s",
-            "backoff_max_s",
-            "connect_timeout_s",
-            "read_timeout_s",
-            "breaker_reset_s",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"llm.{name} must be a number > 0, got {value!r}")
+        require_int_at_least(
+            self, "llm", ("max_concurrency_per_endpoint", "breaker_failures", "max_stop_strings"), 1
+        )
+        require_int_at_least(self, "llm", ("max_retries",), 0)
+        require_positive_number(
+            self,
+            "llm",
+            ("backoff_base_s", "backoff_max_s", "connect_timeout_s", "read_timeout_s",
+             "breaker_reset_s"),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from codekiln.synth.config import SynthConfig
 from codekiln.synth.errors import ConfigError
+from codekiln.synth.llm import LLMConfig
 from codekiln.synth.packages import api_docs
 
 
@@ -39,6 +40,45 @@ class TestConfig:
         path = tmp_path / "c.yaml"
         path.write_text("synth:\n  max_seeds: 5\n")
         assert SynthConfig.from_file(path).max_seeds == 5
+
+
+class TestFieldMessages:
+    """SynthConfig and LLMConfig share one validator per rule: the exact messages."""
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ({"max_seeds": True}, "synth.max_seeds must be an integer >= 0, got True"),
+            ({"exec_memory_mb": 1.5}, "synth.exec_memory_mb must be an integer >= 0, got 1.5"),
+            ({"deadline_s": 0}, "synth.deadline_s must be a number > 0, got 0"),
+            ({"exec_timeout_s": "9"}, "synth.exec_timeout_s must be a number > 0, got '9'"),
+        ],
+    )
+    def test_synth_config(self, raw: dict[str, object], message: str) -> None:
+        """A bad integer or duration field of the synth: section names it and its value."""
+        with pytest.raises(ConfigError) as info:
+            SynthConfig(**raw)  # type: ignore[arg-type]
+        assert str(info.value) == message
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ({"breaker_failures": 0}, "llm.breaker_failures must be an integer >= 1, got 0"),
+            (
+                {"max_stop_strings": False},
+                "llm.max_stop_strings must be an integer >= 1, got False",
+            ),
+            ({"max_retries": -1}, "llm.max_retries must be an integer >= 0, got -1"),
+            ({"max_retries": 2.0}, "llm.max_retries must be an integer >= 0, got 2.0"),
+            ({"read_timeout_s": -3}, "llm.read_timeout_s must be a number > 0, got -3"),
+            ({"breaker_reset_s": None}, "llm.breaker_reset_s must be a number > 0, got None"),
+        ],
+    )
+    def test_llm_config(self, raw: dict[str, object], message: str) -> None:
+        """A bad integer or duration field of the LLM client's config names it and its value."""
+        with pytest.raises(ConfigError) as info:
+            LLMConfig(endpoints=("http://127.0.0.1:1",), **raw)  # type: ignore[arg-type]
+        assert str(info.value) == message
 
 
 class TestPackages:
