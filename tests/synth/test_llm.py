@@ -155,15 +155,31 @@ class TestRetries:
         assert len(fake_llm.requests) == 1
         fake_llm.errors.clear()  # the server rightly rejected the unknown model
 
-    async def test_retries_exhausted(self, fake_llm: FakeOpenAIServer) -> None:
-        """An endpoint that always fails ends in LLMRetriesExhausted with the last error."""
-        config = fast_config(fake_llm.mode_url("fail"), model="fake-coder", max_retries=2,
-                             breaker_failures=100)  # fmt: skip
+    @pytest.mark.parametrize(
+        ("mode", "settings", "last", "attempts"),
+        [
+            # An endpoint that always fails: the last error is the server's 5xx.
+            ("fail", {"max_retries": 2, "breaker_failures": 100}, LLMServerError, 3),
+            # A reply slower than read_timeout_s is an LLMTimeout, retried like a 5xx.
+            ("slow", {"read_timeout_s": 0.1, "max_retries": 0}, LLMTimeout, 1),
+        ],
+        ids=["server_error", "read_timeout"],
+    )
+    async def test_retries_exhausted(
+        self,
+        fake_llm: FakeOpenAIServer,
+        mode: str,
+        settings: dict[str, float],
+        last: type[Exception],
+        attempts: int,
+    ) -> None:
+        """Retryable failures end in LLMRetriesExhausted with the last error and the count."""
+        config = fast_config(fake_llm.mode_url(mode), model="fake-coder", **settings)
         async with LLMClient(config) as client:
             with pytest.raises(LLMRetriesExhausted) as info:
                 await client.complete("x")
-        assert isinstance(info.value.last, LLMServerError)
-        assert info.value.attempts == 3
+        assert isinstance(info.value.last, last)
+        assert info.value.attempts == attempts
 
     async def test_connection_refused_is_retryable(self) -> None:
         """Nothing listening: connection errors are retried, then reported."""
@@ -172,15 +188,6 @@ class TestRetries:
             with pytest.raises(LLMRetriesExhausted) as info:
                 await client.complete("x")
         assert isinstance(info.value.last, LLMConnectionError)
-
-    async def test_read_timeout_is_retryable(self, fake_llm: FakeOpenAIServer) -> None:
-        """A reply slower than read_timeout_s is an LLMTimeout."""
-        config = fast_config(fake_llm.mode_url("slow"), model="fake-coder", read_timeout_s=0.1,
-                             max_retries=0)  # fmt: skip
-        async with LLMClient(config) as client:
-            with pytest.raises(LLMRetriesExhausted) as info:
-                await client.complete("x")
-        assert isinstance(info.value.last, LLMTimeout)
 
     async def test_deadline_bounds_a_slow_call(self, fake_llm: FakeOpenAIServer) -> None:
         """deadline_s ends a call that would take longer with LLMDeadlineExceeded."""
