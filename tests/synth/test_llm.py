@@ -375,3 +375,17 @@ class TestServerLimits:
         with pytest.raises(LLMBadRequest, match="max_model_len=4096"):
             await llm.complete("x", SamplingParams(max_tokens=4097))
         assert len(fake_llm.requests) == sent
+
+
+def test_llm_exported_members() -> None:
+    """codekiln.synth.llm keeps the public names it had as one module, now a package."""
+    from codekiln.synth import llm as llm_package
+
+    assert sorted(llm_package.__all__) == sorted(
+        ["Choice", "Completion", "EndpointStats", "LLMAuthError", "LLMBadRequest", "LLMClient",
+         "LLMConfig", "LLMConnectionError", "LLMDeadlineExceeded", "LLMError", "LLMFatalError",
+         "LLMProtocolError", "LLMRateLimited", "LLMRetriesExhausted", "LLMRetryableError",
+         "LLMServerError", "LLMTimeout", "LLMUnavailable", "SamplingParams", "TokenLogprob",
+         "Usage", "cut_at_stops", "normalize_base_url"]
+    )  # fmt: skip
+    assert all(hasattr(llm_package, name) for name in llm_package.__all__)
