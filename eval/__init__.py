@@ -13,8 +13,10 @@ from .errors import (
     SampleError,
 )
 from .evaluate import Evaluation, evaluate_samples, pass_at_k_lines, read_samples, write_outputs
-from .execute import Evaluator, ExecConfig, Verdict
+from .execute import Evaluator
+from .limits import ExecConfig
 from .passk import mean_pass_at_k, pass_at_k
+from .verdicts import Verdict
 
 __all__ = [
     "DATASETS",

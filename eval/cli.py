@@ -38,7 +38,7 @@ from codekiln.cli_common import (
 
 from .data import DATASETS, VARIANTS, load_dataset
 from .errors import ConfigError, EvalError
-from .execute import ExecConfig
+from .limits import ExecConfig
 from .prompts import MODES
 
 SANDBOX_URL_ENV = "CODEKILN_SANDBOX_URL"
@@ -88,12 +88,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     # evalplus 0.3.1's defaults (DEFAULT_MIN_TIME_LIMIT, DEFAULT_GT_TIME_LIMIT_FACTOR)
     p.add_argument("--min-time-limit-s", type=float, default=ExecConfig.min_time_limit_s)
     p.add_argument("--time-limit-factor", type=float, default=ExecConfig.time_limit_factor)
-    p.add_argument("--max-job-s", type=float, default=60.0)
-    p.add_argument("--memory-mb", type=int, default=1024)
+    p.add_argument("--max-job-s", type=float, default=ExecConfig.max_job_s)
+    p.add_argument("--memory-mb", type=int, default=ExecConfig.memory_mb)
     p.add_argument(
         "--sandbox-max-timeout-s",
         type=float,
-        default=60.0,
+        default=ExecConfig.sandbox_max_timeout_s,
         help="the sandbox service's cap on one job; slower parts are split into several jobs",
     )
     p.add_argument("--limit", type=int, help="only the first N tasks (a smoke run)")

@@ -21,8 +21,9 @@ from typing import Any, TextIO
 
 from .data import Dataset
 from .errors import SampleError
-from .execute import PASS, Evaluator, Verdict, harness_version
+from .execute import Evaluator, harness_version
 from .passk import mean_pass_at_k
+from .verdicts import PASS, Verdict
 
 RESULTS_FILE = "eval_results.json"
 VERDICTS_FILE = "verdicts.jsonl"

