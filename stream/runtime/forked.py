@@ -45,6 +45,11 @@ def _die_with_parent() -> None:
 
 def _init_when_told(setup: Any, parent_pid: int) -> None:
     _die_with_parent()
+    # The parent may have died before the line above ran (a worker scheduled late, on a busy
+    # machine, after its sibling took every start-up task): no signal will come then, and the
+    # setup message may already be in the queue, so this worker would run on for good.
+    if os.getppid() != parent_pid:
+        os._exit(1)
     while True:
         try:
             message: Setup = setup.get(timeout=1.0)

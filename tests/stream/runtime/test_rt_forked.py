@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -131,6 +132,20 @@ class TestForkedPool:
         for p in alive:  # do not leave them behind when the assertion fails
             os.kill(p, 9)
         assert alive == []
+
+    def test_a_worker_started_after_its_parent_died_exits(self) -> None:
+        """A worker whose initializer runs only after the parent died (no death signal can
+        come any more) exits instead of taking the setup message waiting in its queue."""
+        from codekiln.stream.runtime.forked import _init_when_told
+
+        ctx = multiprocessing.get_context("fork")
+        setup = ctx.Queue(1)
+        setup.put(None)  # the message is there: without the check the worker would go on
+        not_the_parent = os.getpid() + 1_000_000  # getppid() never equals it: parent "gone"
+        worker = ctx.Process(target=_init_when_told, args=(setup, not_the_parent))
+        worker.start()
+        worker.join(30)
+        assert worker.exitcode == 1
 
 
 class TestPoolStageClasses:
