@@ -52,6 +52,7 @@ from .limits import ExecConfig
 from .verdicts import (
     PASS,
     Verdict,
+    assert_verdict,
     describe_result,
     parse_progress,
     parse_reference,
@@ -376,14 +377,7 @@ class Evaluator:
             ),
             self.config.sandbox_max_timeout_s,
         )
-        result = await self._assert_job(task, solution, limit)
-        if result.status == "passed":
-            return Verdict(PASS)
-        if result.status == "timeout":
-            return Verdict("timeout", message=describe_result(result))
-        if result.status == "error":
-            return Verdict("error", message=describe_result(result))
-        return Verdict("fail", message=describe_result(result))
+        return assert_verdict(await self._assert_job(task, solution, limit))
 
     async def _harness_job(self, files: dict[str, str], timeout_s: float) -> RunResult:
         """One job of the harness (a reference or a check of a differential task)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from codekiln.sandbox.client import RunResult
 
@@ -20,6 +20,7 @@ __all__ = [
     "PASS",
     "Status",
     "Verdict",
+    "assert_verdict",
     "describe_result",
     "parse_progress",
     "parse_reference",
@@ -45,13 +46,21 @@ class Verdict:
     message: str = ""
 
 
-def parse_reference(stdout: str) -> tuple[list[float], str, int] | None:
-    start = stdout.rfind(_harness.REF_BEGIN)
-    end = stdout.rfind(_harness.REF_END)
-    if start < 0 or end < start:
+def _record(stdout: str, begin: str, end: str) -> Any:
+    """The JSON the harness printed last between ``begin`` and ``end``; None if there is none."""
+    start = stdout.rfind(begin)
+    stop = stdout.rfind(end)
+    if start < 0 or stop < start:
         return None
     try:
-        obj = json.loads(stdout[start + len(_harness.REF_BEGIN) : end])
+        return json.loads(stdout[start + len(begin) : stop])
+    except ValueError:
+        return None
+
+
+def parse_reference(stdout: str) -> tuple[list[float], str, int] | None:
+    obj = _record(stdout, _harness.REF_BEGIN, _harness.REF_END)
+    try:
         return [float(t) for t in obj["times_s"]], str(obj["expected"]), int(obj["errors"])
     except (ValueError, KeyError, TypeError):
         return None
@@ -68,12 +77,8 @@ def describe_result(result: RunResult) -> str:
 
 
 def parse_progress(stdout: str) -> tuple[int | None, float, float] | None:
-    start = stdout.rfind(_harness.PROGRESS_BEGIN)
-    end = stdout.rfind(_harness.PROGRESS_END)
-    if start < 0 or end < start:
-        return None
+    obj = _record(stdout, _harness.PROGRESS_BEGIN, _harness.PROGRESS_END)
     try:
-        obj = json.loads(stdout[start + len(_harness.PROGRESS_BEGIN) : end])
         nxt = obj["next"]
         return (
             None if nxt is None else int(nxt),
@@ -84,14 +89,28 @@ def parse_progress(stdout: str) -> tuple[int | None, float, float] | None:
         return None
 
 
-def verdict_of(result: RunResult) -> Verdict:
-    """The status evalplus would give: see STATUS_MAP in docs/eval.md."""
+def _settled(result: RunResult) -> Verdict | None:
+    """The verdict of a job that passed, timed out or met a sandbox fault; None otherwise."""
     if result.status == "passed":
         return Verdict(PASS)
     if result.status == "timeout":
         return Verdict("timeout", message=describe_result(result))
     if result.status == "error":
         return Verdict("error", message=describe_result(result))
+    return None
+
+
+def assert_verdict(result: RunResult) -> Verdict:
+    """An assert task's verdict: its test program passed, timed out, or failed ("fail")."""
+    settled = _settled(result)
+    return settled if settled is not None else Verdict("fail", message=describe_result(result))
+
+
+def verdict_of(result: RunResult) -> Verdict:
+    """The status evalplus would give: see STATUS_MAP in docs/eval.md."""
+    settled = _settled(result)
+    if settled is not None:
+        return settled
     for test in result.tests:
         match = _FAIL_RE.search(test.message)
         if match:
