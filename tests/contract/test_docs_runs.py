@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from tests.contract.test_docs_walk import (
     _python_records,
     _train_yaml,
 )
+from tests.fixtures.sandbox import stop_process
 
 # -- the LLM client block of docs/synth.md, against two fake OpenAI servers -------------------
 
@@ -151,12 +151,7 @@ def test_sandbox_quick_start_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         asyncio.run(_run_block(fusion, text, fusion_names))
         assert fusion_names["_"].run_result.stdout == "1\n", fusion_names["_"]
     finally:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(60)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
+        stop_process(service)
 
 
 # -- docs/stream.md's config example, run ------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,16 +73,36 @@ def passes(ev: Evaluation) -> dict[str, int]:
 
 @pytest.mark.timeout(900)
 @pytest.mark.slow
-async def test_humaneval_plus_canonical_passes_every_base_and_plus_input(
-    client: SandboxClient, refcache: Path, data_dir: Path
+@pytest.mark.parametrize(
+    ("dataset", "defects", "reference_gaps"),
+    [
+        # 164/164 canonical solutions pass base and plus with every input of HumanEval+.
+        ("humaneval+", set(), set()),
+        # 378/378 MBPP+ canonical solutions pass base and plus with every input.
+        ("mbpp+", set(), KNOWN_REFERENCE_GAPS),
+        # The original MBPP's reference code passes its own asserts on the 500 test tasks.
+        ("mbpp", MBPP_ORIGINAL_DEFECTS, set()),
+    ],
+    ids=["humaneval+", "mbpp+", "mbpp"],
+)
+async def test_canonical_solutions_pass_every_input(
+    client: SandboxClient,
+    refcache: Path,
+    data_dir: Path,
+    *,
+    dataset: str,
+    defects: set[str],
+    reference_gaps: set[str],
 ) -> None:
-    """164/164 canonical solutions pass base and plus with every input of HumanEval+."""
-    ds = load_dataset("humaneval+", data_dir)
+    """Every canonical solution passes every part but the dataset's known defects."""
+    ds = load_dataset(dataset, data_dir)
     ev = await evaluate(ds, client, refcache, {t.task_id: t.canonical for t in ds.tasks.values()})
-    assert failures(ev, "base") == {}
-    assert failures(ev, "plus") == {}
-    assert ev.reference_issues == {}
-    assert ev.pass_at_k() == {"base": {"pass@1": 100.0}, "plus": {"pass@1": 100.0}}
+    parts = ("base", "plus") if ds.kind == "differential" else ("base",)
+    for part in parts:
+        assert set(failures(ev, part)) == defects, failures(ev, part)
+    assert set(ev.reference_issues) <= reference_gaps, ev.reference_issues
+    score = 100.0 * (len(ds.tasks) - len(defects)) / len(ds.tasks)
+    assert ev.pass_at_k() == {part: {"pass@1": score} for part in parts}
 
 
 async def test_humaneval_plus_empty_and_wrong_solutions_pass_nothing(
@@ -108,30 +128,6 @@ async def test_humaneval_original_canonical_all_pass_and_empty_none(
         ds, client, refcache, {t.task_id: t.prompt + "    pass\n" for t in ds.tasks.values()}
     )
     assert passes(empty)["base"] == 0
-
-
-@pytest.mark.timeout(900)
-@pytest.mark.slow
-async def test_mbpp_plus_canonical_passes_every_task(
-    client: SandboxClient, refcache: Path, data_dir: Path
-) -> None:
-    """378/378 MBPP+ canonical solutions pass base and plus with every input."""
-    ds = load_dataset("mbpp+", data_dir)
-    ev = await evaluate(ds, client, refcache, {t.task_id: t.canonical for t in ds.tasks.values()})
-    assert failures(ev, "base") == {}
-    assert failures(ev, "plus") == {}
-    assert set(ev.reference_issues) <= KNOWN_REFERENCE_GAPS
-
-
-@pytest.mark.timeout(900)
-@pytest.mark.slow
-async def test_mbpp_original_canonical_passes_its_asserts(
-    client: SandboxClient, refcache: Path, data_dir: Path
-) -> None:
-    """The original MBPP's reference code passes its own asserts on the 500 test tasks."""
-    ds = load_dataset("mbpp", data_dir)
-    ev = await evaluate(ds, client, refcache, {t.task_id: t.canonical for t in ds.tasks.values()})
-    assert set(failures(ev, "base")) == MBPP_ORIGINAL_DEFECTS
 
 
 CHEATS = {
@@ -180,22 +176,23 @@ async def test_cheating_solutions_do_not_pass(
     assert passed == []
 
 
-async def test_run_with_fake_endpoint_of_canonical_solutions_scores_100(
-    sandbox_service: SandboxService, refcache: Path, data_dir: Path, tmp_path: Path
+async def run_eval_cli_scoring_100(
+    sandbox_service: SandboxService,
+    refcache: Path,
+    out: Path,
+    model: str,
+    answer: Callable[[str, int], str],
+    *args: str,
 ) -> None:
-    """``codekiln-eval run`` (base prompts, real CLI process) on canonical completions: 100%."""
-    ds = load_dataset("humaneval+", data_dir)
-    tasks = list(ds.tasks.values())[:40]
-    replies = {base_prompt(t): t.canonical[len(t.prompt) :] for t in tasks}
-    token = tmp_path / "token"
+    """Run ``codekiln-eval run ... args`` (a real CLI process) against a fake endpoint serving
+    ``model`` that answers with ``answer``; assert it succeeds and prints 100% base and plus."""
+    token = out.parent / "token"
     token.write_text(sandbox_service.token)
-    out = tmp_path / "out"
-    async with FakeOpenAIServer(model="fake-coder") as server:
-        server.default = lambda prompt, i: replies[prompt]
+    async with FakeOpenAIServer(model=model) as server:
+        server.default = answer
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "codekiln.eval.cli", "run",
-            "--endpoint", server.url, "--model", "fake-coder", "--dataset", "humaneval+",
-            "--data-dir", str(data_dir), "--out", str(out), "--limit", "40",
+            sys.executable, "-m", "codekiln.eval.cli", "run", *args,
+            "--endpoint", server.url, "--out", str(out),
             "--sandbox-url", sandbox_service.url, "--sandbox-token-file", str(token),
             "--reference-cache", str(refcache),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -204,6 +201,21 @@ async def test_run_with_fake_endpoint_of_canonical_solutions_scores_100(
         server.assert_clean()
     assert proc.returncode == 0, stderr.decode()[-3000:]
     assert stdout.decode().count("pass@1: 100.0") == 2, stdout.decode()
+
+
+async def test_run_with_fake_endpoint_of_canonical_solutions_scores_100(
+    sandbox_service: SandboxService, refcache: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """``codekiln-eval run`` (base prompts, real CLI process) on canonical completions: 100%."""
+    ds = load_dataset("humaneval+", data_dir)
+    tasks = list(ds.tasks.values())[:40]
+    replies = {base_prompt(t): t.canonical[len(t.prompt) :] for t in tasks}
+    out = tmp_path / "out"
+    await run_eval_cli_scoring_100(
+        sandbox_service, refcache, out, "fake-coder", lambda prompt, i: replies[prompt],
+        "--model", "fake-coder", "--dataset", "humaneval+", "--limit", "40",
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
     results = json.loads((out / "eval_results.json").read_text())
     assert results["hash"] == ds.hash
     assert results["model"] == "fake-coder"
@@ -223,23 +235,10 @@ async def test_run_instruct_mode_extracts_code_from_chat_answers(
         task = next(t for t in tasks if t.prompt.strip() in prompt)
         return f"Sure! Here it is:\n```python\n{task.canonical}\n\nprint('demo')\n```\nDone."
 
-    token = tmp_path / "token"
-    token.write_text(sandbox_service.token)
-    out = tmp_path / "out"
-    async with FakeOpenAIServer(model="fake-chat") as server:
-        server.default = answer
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "codekiln.eval.cli", "run", "--mode", "instruct",
-            "--endpoint", server.url, "--dataset", "mbpp+", "--limit", "25",
-            "--data-dir", str(data_dir), "--out", str(out),
-            "--sandbox-url", sandbox_service.url, "--sandbox-token-file", str(token),
-            "--reference-cache", str(refcache),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        stdout, stderr = await proc.communicate()
-        server.assert_clean()
-    assert proc.returncode == 0, stderr.decode()[-3000:]
-    assert stdout.decode().count("pass@1: 100.0") == 2, stdout.decode()
+    await run_eval_cli_scoring_100(
+        sandbox_service, refcache, tmp_path / "out", "fake-chat", answer,
+        "--mode", "instruct", "--dataset", "mbpp+", "--limit", "25", "--data-dir", str(data_dir),
+    )  # fmt: skip
 
 
 async def test_interrupted_evaluation_resumes_without_rerunning(

@@ -19,7 +19,7 @@ import docker
 import pytest
 from codekiln.sandbox.client import RunRequest, RunResult, SandboxClient
 
-from tests.fixtures.sandbox import start_service, stop_service
+from tests.fixtures.sandbox import start_service, stop_process, stop_service
 
 from .conftest import CONTAINER_ID, SPARES, Host, run_py
 
@@ -171,12 +171,7 @@ def test_engine_blind_to_the_temporary_directory(tmp_path: Path, shared: bool) -
         assert (r.status, r.stdout) == ("passed", "42\n"), r
         assert ("no socket, attached stdio" in log_path.read_text()) is not shared
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(visible, ignore_errors=True)
     assert _wait_for(lambda: not _containers(instance))
 
