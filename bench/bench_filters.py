@@ -56,28 +56,23 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.stdlib import stdlib_sources
 
 #: Files processed untimed before each measured pass.
 WARM_UP = 10
 
 
 def corpus(cap_mb: float) -> list[tuple[str, str]]:
-    root = Path(sysconfig.get_paths()["stdlib"])
     out: list[tuple[str, str]] = []
     total = 0
-    for path in sorted(root.rglob("*.py")):
-        if "site-packages" in path.parts:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        out.append((str(path.relative_to(root)), text))
+    for name, text in stdlib_sources():
+        out.append((name, text))
         total += len(text.encode())
         if total >= cap_mb * 1e6:
             break

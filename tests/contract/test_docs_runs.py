@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,6 +47,9 @@ from tests.contract.test_docs_walk import (
     _train_yaml,
 )
 from tests.fixtures.sandbox import stop_process
+
+if TYPE_CHECKING:
+    from tests.fakes.openai_server import FakeOpenAIServer
 
 # -- the LLM client block of docs/synth.md, against two fake OpenAI servers -------------------
 
@@ -282,13 +285,7 @@ async def test_synth_run_of_the_pages(
         env = _shell_env(line, here) | {"CODEKILN_LOG_DIR": str(tmp_path / "logs")}
         words = {"http://gpu:8000": llm.url, "http://127.0.0.1:8080": sandbox_service.url}
         argv = [words.get(w, w) for w in _argv(line)]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", MAINS[argv[0]], *argv[1:], cwd=cwd, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await asyncio.wait_for(proc.communicate(), 600)
-        llm.assert_clean()
-    assert proc.returncode == 0, err.decode()[-3000:]
+        err = await _run_documented(argv, llm, cwd, env)
     assert b"Traceback" not in err, err.decode()[-3000:]
     synth = cwd / "out" / "synth"
     _layout("docs/synth.md", "out/synth")(cwd, "")  # every path of the page's Output table
@@ -331,6 +328,21 @@ def test_evaluate_of_docs_eval(tmp_path: Path, data_dir: Path, sandbox_service: 
         pattern = re.escape(shown).replace(re.escape("humaneval+ v0.1.10"), r"mbpp\+ v[\d.]+")
         pattern = re.sub(r"\d+\\\.\d+$", r"[\\d.]+", pattern)
         assert any(re.fullmatch(pattern, line) for line in printed), (shown, printed)
+
+
+async def _run_documented(
+    argv: list[str], llm: FakeOpenAIServer, cwd: Path, env: dict[str, str]
+) -> bytes:
+    """Run a documented command line (its program's module by MAINS) in ``cwd``; assert that it
+    exits 0 and that ``llm`` answered every request cleanly. Its stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", MAINS[argv[0]], *argv[1:], cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 600)
+    llm.assert_clean()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return err
 
 
 def _shell_env(line: str, here: dict[str, str]) -> dict[str, str]:
@@ -386,13 +398,7 @@ async def test_eval_run_of_the_pages(
         llm.route(right.prompt.strip(), body)
         llm.route(wrong.prompt.strip(), "    return None\n")
         argv = [w.replace("http://127.0.0.1:8000", llm.url) for w in _argv(line)]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", MAINS[argv[0]], *argv[1:], "--limit", "2", cwd=tmp_path,
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await asyncio.wait_for(proc.communicate(), 600)
-        llm.assert_clean()
-    assert proc.returncode == 0, err.decode()[-3000:]
+        await _run_documented([*argv, "--limit", "2"], llm, tmp_path, env)
     out = tmp_path / argv[argv.index("--out") + 1]
     results = json.loads((out / "eval_results.json").read_text())
     assert results["pass_at_k"]["base"]["pass@1"] == pytest.approx(50.0), results["pass_at_k"]
@@ -457,12 +463,6 @@ async def test_make_run_with_an_llm_writes_the_synthesis_report(
         scripted.install(llm)
         here = {"http://gpu-host:8000": llm.url, "http://127.0.0.1:8080": sandbox_service.url}
         env = _shell_env(line, here) | {"CODEKILN_LOG_DIR": str(tmp_path / "logs")}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", MAINS[argv[0]], *argv[1:], cwd=cwd, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await asyncio.wait_for(proc.communicate(), 600)
-        llm.assert_clean()
-    assert proc.returncode == 0, err.decode()[-3000:]
+        await _run_documented(argv, llm, cwd, env)
     assert (cwd / promised).is_file(), sorted((cwd / "out").rglob("*"))
     assert llm.served > 0

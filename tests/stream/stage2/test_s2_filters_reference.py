@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import pytest
 from codekiln.stream.filters import HeuristicFilterStage
 from codekiln.stream.record import Record
 
+from tests.fixtures.stdlib import stdlib_sources
 from tests.stream.native import BUILT, numpy_only
 
 REFERENCE = Path(__file__).parent / "data" / "filters_reference.json.gz"
@@ -58,25 +58,18 @@ MIN_MATCHED = 0.8
 
 
 def _sample() -> list[tuple[str, str]]:
-    root = Path(sysconfig.get_paths()["stdlib"])
     out: list[tuple[str, str]] = []
     total = 0
     index = 0
     non_ascii = 0
-    for path in sorted(root.rglob("*.py")):
-        if "site-packages" in path.parts:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
+    for name, text in stdlib_sources():
         if total < SAMPLE_MB * 1e6:
             if index % 4 == 0:
-                out.append((str(path.relative_to(root)), text))
+                out.append((name, text))
             index += 1
             total += len(text.encode())
         elif not text.isascii() and len(text) < NON_ASCII_MAX_CHARS:
-            out.append((str(path.relative_to(root)), text))
+            out.append((name, text))
             non_ascii += 1
             if non_ascii == NON_ASCII_FILES:
                 break
