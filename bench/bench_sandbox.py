@@ -50,10 +50,6 @@ from codekiln.sandbox.image.build import default_recipe
 from tests.fixtures.sandbox import SandboxService, start_service, stop_service
 
 TRIVIAL = "print(sum(range(10)))"
-#: A Python fork bomb that keeps forking through EAGAIN (the hostile benchmarks run it).
-FORK_BOMB_PY = (
-    "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-)
 
 
 @dataclass

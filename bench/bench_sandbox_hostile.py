@@ -23,31 +23,21 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sandbox import FORK_BOMB_PY, recycles, service
+from bench_sandbox import recycles, service
 from codekiln.sandbox.client import RunRequest, SandboxClient
+from hostile_programs import hostile
 
 HOSTILE_TIMEOUT_S = 1.0
 FRIENDLY = {
     "python": "print(sum(range(10)))",
     "bash": "echo $((6 * 7))",
 }
-HOSTILE = {
-    "fork_bomb": ("python", FORK_BOMB_PY),
-    "memory_hog": ("python", "xs = []\nwhile True:\n    xs.append(bytearray(1 << 24))\n"),
-    "sleeper": ("python", "import time\ntime.sleep(30)\n"),
-    "zombie_maker": (
-        "python",
-        "import os\nfor _ in range(40):\n    if os.fork() == 0:\n        os._exit(0)\n"
-        "print('left', 40, 'zombies')\n",
-    ),
-    "outliver": (
-        "python",
-        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
-        "print('parent exits')\n",
-    ),
-    "output_flood": ("python", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"),
-    "spin": ("bash", "while true; do :; done"),
-}
+# The mix: every kind but those bench_sandbox_isolation adds (C programs, bash fork bombs,
+# setsid sleepers), with a 1 s limit each.
+HOSTILE = hostile(
+    "fork bomb (python)", "memory hog", "sleeper", "zombie maker (python)", "outliver",
+    "output flood", "spin (bash)",
+)  # fmt: skip
 
 
 def workload(n: int, hostile_frac: float, seed: int) -> list[tuple[str, RunRequest]]:
@@ -157,7 +147,7 @@ async def run(args: argparse.Namespace) -> int:
     for kind, xs in sorted(by_kind.items()):
         statuses = Counter(x[3] for x in xs)
         print(
-            f"    {kind:<13} x{len(xs):<3} own wall max {max(x[2] for x in xs):5.2f} s, "
+            f"    {kind:<21} x{len(xs):<3} own wall max {max(x[2] for x in xs):5.2f} s, "
             f"latency max {max(x[1] for x in xs):5.2f} s; {dict(statuses)}"
         )
     worst = max((x[2] for x in hostile), default=0.0)

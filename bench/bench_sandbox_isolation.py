@@ -24,34 +24,14 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sandbox import FORK_BOMB_PY, recycles, service
+from bench_sandbox import recycles, service
 from codekiln.sandbox.client import RunRequest, SandboxClient
+from hostile_programs import SLEEPERS, hostile
 
 LIMIT_S = 1.0
-# Per language, a program that only sleeps: its latency is the deadline plus what the language
-# costs (the compile, for C).
-BASELINES = {
-    "python": "import time\ntime.sleep(30)\n",
-    "c": "#include <unistd.h>\nint main(void) { sleep(30); }\n",
-    "bash": "sleep 30\n",
-}
-HOSTILE = {
-    "fork bomb (python)": ("python", FORK_BOMB_PY),
-    "fork bomb (c)": ("c", "#include <unistd.h>\nint main(void) { for (;;) fork(); }\n"),
-    "fork bomb (bash)": ("bash", ":(){ :|:& };:\nsleep 30\n"),
-    "zombie maker (c)": (
-        "c",
-        "#define _GNU_SOURCE\n#include <sched.h>\n#include <signal.h>\n#include <unistd.h>\n"
-        "static char stack[65536];\nstatic int child(void *a) { (void)a; pause(); return 0; }\n"
-        "int main(void) { for (int i = 0; i < 200; i++) "
-        "clone(child, stack + sizeof stack, CLONE_PARENT | SIGCHLD, NULL); sleep(30); }\n",
-    ),
-    "setsid sleepers": (
-        "python",
-        "import os, time\nfor _ in range(20):\n    if os.fork() == 0:\n        os.setsid()\n"
-        "        time.sleep(1000)\ntime.sleep(30)\n",
-    ),
-}
+HOSTILE = hostile(
+    "fork bomb (python)", "fork bomb (c)", "fork bomb (bash)", "zombie maker (c)", "setsid sleepers"
+)
 INNOCENT = RunRequest(language="python", code="print(6 * 7)")
 
 
@@ -70,7 +50,7 @@ async def run(reps: int) -> int:
         ):
             await client.run(INNOCENT)  # warm-up
             base_med = {}
-            for language, code in BASELINES.items():
+            for language, code in SLEEPERS.items():
                 base = [(await timed(client, language, code))[0] for _ in range(reps)]
                 base_med[language] = statistics.median(base)
                 print(
