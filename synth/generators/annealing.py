@@ -24,8 +24,7 @@ class SnippetStage(AsyncStage):
                 record, self.name, i, f"{code}\n\n\n{tests}\n",
                 lang="python", kind="annealing", code=code, tests=tests,
             )  # fmt: skip
-            await self.check_execution(out, code, tests)
-            return out
+            return await self.check_execution(out, code, tests)
 
         template = self.prompt("annealing_snippet")
         return await self.each_answer(record, template, {"seed": record.text[:6000]}, sample)

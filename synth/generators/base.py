@@ -287,13 +287,15 @@ class AsyncStage(Stage):
 
     async def check_execution(
         self, sample: Record, code: str, tests: str, language: str = "python"
-    ) -> None:
+    ) -> Record:
         """Judge ``code`` against ``tests``: the verdict goes to ``meta["execution"]``, a failure
-        (or no sandbox: ``<stage>:exec:no_sandbox``) to the sample's ``drop_reason``."""
+        (or no sandbox: ``<stage>:exec:no_sandbox``) to the sample's ``drop_reason``. The
+        sample, so that a builder can return it checked."""
         verdict = await self.judge(code, tests, language)
         if verdict is None:
             sample.drop_reason = f"{self.name}:exec:no_sandbox"
-            return
+            return sample
         sample.meta["execution"] = verdict.detail
         if not verdict.passed:
             sample.drop_reason = f"{self.name}:{verdict.rule}"
+        return sample

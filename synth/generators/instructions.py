@@ -75,8 +75,7 @@ class EducationalStage(AsyncStage):
                 record, self.name, i, parsed["task"], answer, stage=2, tests=parsed["tests"],
                 lang="python", kind="sft", source_kind="educational",
             )  # fmt: skip
-            await self.check_execution(out, parsed["solution"], parsed["tests"], "python")
-            return out
+            return await self.check_execution(out, parsed["solution"], parsed["tests"])
 
         template = self.prompt("edu_instruction")
         return await self.each_answer(record, template, {"seed": record.text[:6000]}, sample)
