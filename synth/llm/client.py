@@ -7,7 +7,6 @@ import asyncio
 import json
 import random
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -69,12 +68,8 @@ class LLMClient:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Closes the session whatever ended the block (the exception, if any, propagates)."""
         await self.aclose()
 
     async def aclose(self) -> None:
