@@ -71,7 +71,7 @@ Rules for stateful stages (what makes ``kill -9`` then resume exactly-once):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -159,19 +159,26 @@ class Stage:
         record.meta["error"] = str(exc)[:500]
         return record
 
+    def _each(
+        self, batch: list[Record], records_of: Callable[[Record], Iterable[Record]]
+    ) -> list[Record]:
+        """``records_of(record)`` for every record of ``batch``, in order; a record for which
+        it raises is quarantined in its place (what it yielded before raising is kept)."""
+        out: list[Record] = []
+        for record in batch:
+            try:
+                out.extend(records_of(record))
+            except Exception as exc:
+                out.append(self._quarantine(record, exc))
+        return out
+
 
 class MapStage(Stage):
     def map(self, record: Record) -> Record:
         raise NotImplementedError
 
     def process(self, batch: list[Record]) -> list[Record]:
-        out = []
-        for record in batch:
-            try:
-                out.append(self.map(record))
-            except Exception as exc:
-                out.append(self._quarantine(record, exc))
-        return out
+        return self._each(batch, lambda record: (self.map(record),))
 
 
 class FilterStage(Stage):
@@ -196,13 +203,7 @@ class FlatMapStage(Stage):
         raise NotImplementedError
 
     def process(self, batch: list[Record]) -> list[Record]:
-        out: list[Record] = []
-        for record in batch:
-            try:
-                out.extend(self.flat_map(record))
-            except Exception as exc:
-                out.append(self._quarantine(record, exc))
-        return out
+        return self._each(batch, self.flat_map)
 
 
 class BatchStage(Stage):
@@ -217,10 +218,4 @@ class BatchStage(Stage):
                 return [self._quarantine(batch[0], exc)]
         # Re-run one record at a time: only the records that raise on their own are
         # quarantined, the rest of the batch goes on.
-        out: list[Record] = []
-        for record in batch:
-            try:
-                out.extend(self.process_batch([record]))
-            except Exception as exc:
-                out.append(self._quarantine(record, exc))
-        return out
+        return self._each(batch, lambda record: self.process_batch([record]))
