@@ -75,6 +75,16 @@ def _errors(capsys: pytest.CaptureFixture[str]) -> list[str]:
     ]
 
 
+def _keys(errors: list[str]) -> list[str]:
+    """What each ``config: <key>: <problem>`` line names (the problem too, where a colon does
+    not follow the key)."""
+    return [e.split(":")[1].strip() for e in errors]
+
+
+#: The keys that a bad runtime.batch_size, synth.max_seeds and launch section give, in order.
+BAD_SECTIONS = ["runtime.batch_size", "synth.max_seeds must be an integer >= 0, got -1", "launch"]
+
+
 @pytest.fixture
 def fake_llm() -> Iterator[FakeOpenAIServer]:
     """A real fake OpenAI server on port 0, served from its own thread (the CLI under test
@@ -128,11 +138,7 @@ class TestCheckedBeforeWork:
         }
         assert _run(tmp_path, raw) == 2
         errors = _errors(capsys)
-        assert [e.split(":")[1].strip() for e in errors] == [
-            "runtime.batch_size",
-            "synth.max_seeds must be an integer >= 0, got -1",
-            "launch",
-        ]
+        assert _keys(errors) == BAD_SECTIONS
         assert "colour" in errors[2]
 
     def test_stream_sections_report_every_problem(
@@ -182,12 +188,7 @@ class TestCheckedBeforeWork:
         }
         assert _run(tmp_path, raw) == 2
         errors = _errors(capsys)
-        assert [e.split(":")[1].strip() for e in errors] == [
-            "runtime.batch_size",
-            "synth.max_seeds must be an integer >= 0, got -1",
-            "launch",
-            "synth.llm_url",
-        ]
+        assert _keys(errors) == [*BAD_SECTIONS, "synth.llm_url"]
         assert errors[3].startswith(f"config: synth.llm_url: cannot reach {url}: ")
 
     def test_malformed_llm_url_is_not_probed(self, tmp_path: Path) -> None:
