@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from codekiln.eval.compare import compare
-from codekiln.eval.data import load_dataset
 
+from tests.eval.helpers import evaluate_canonical_argv
 from tests.fixtures.sandbox import SandboxService
 
 
@@ -71,22 +71,12 @@ async def test_limit_leaves_later_tasks_out_not_quarantined(
     """evaluate --limit 1 --json on samples of 3 tasks: 1 evaluated, 2 counted outside the
     limit, the summary as JSON on stdout."""
     import asyncio
-    import sys
 
-    tasks = list(load_dataset("humaneval+", data_dir).tasks.values())[:3]
-    samples = tmp_path / "samples.jsonl"
-    samples.write_text(
-        "".join(json.dumps({"task_id": t.task_id, "solution": t.canonical}) + "\n" for t in tasks)
-    )
-    token = tmp_path / "token"
-    token.write_text(sandbox_service.token)
+    argv = evaluate_canonical_argv(sandbox_service, data_dir, tmp_path, tasks=3, limit=1)
     out = tmp_path / "out"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "codekiln.eval.cli", "evaluate", str(samples),
-        "--dataset", "humaneval+", "--data-dir", str(data_dir), "--out", str(out),
-        "--limit", "1", "--sandbox-url", sandbox_service.url, "--sandbox-token-file", str(token),
-        "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        *argv, "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     stdout, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "samples: 1/1 (" in err.decode()  # count, rate and elapsed time

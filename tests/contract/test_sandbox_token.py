@@ -11,6 +11,7 @@ import pytest
 from codekiln.eval.data import load_dataset
 
 from codekiln import shards
+from tests.eval.helpers import evaluate_canonical_argv
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fixtures.sandbox import SandboxService
 
@@ -93,18 +94,7 @@ async def test_eval_ctrl_c_is_one_line_and_resumes(
     """SIGINT during evaluate: exit 130 with one line; the same command then finishes."""
     import signal
 
-    tasks = list(load_dataset("humaneval+", data_dir).tasks.values())[:12]
-    samples = tmp_path / "samples.jsonl"
-    samples.write_text(
-        "".join(json.dumps({"task_id": t.task_id, "solution": t.canonical}) + "\n" for t in tasks)
-    )
-    token = tmp_path / "token"
-    token.write_text(sandbox_service.token)
-    argv = [
-        sys.executable, "-m", "codekiln.eval.cli", "evaluate", str(samples),
-        "--dataset", "humaneval+", "--data-dir", str(data_dir), "--out", str(tmp_path / "out"),
-        "--limit", "12", "--sandbox-url", sandbox_service.url, "--sandbox-token-file", str(token),
-    ]  # fmt: skip
+    argv = evaluate_canonical_argv(sandbox_service, data_dir, tmp_path, tasks=12, limit=12)
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
