@@ -35,6 +35,51 @@ def only_supervisor_left(procs: dict[str, list[dict[str, str]]]) -> bool:
     )
 
 
+#: Abusive jobs that end with one verdict and leave the container fit for the next job:
+#: (language, code, limits, verdict).
+ABUSE = {
+    # Allocating without bound.
+    "memory bomb": (
+        "python",
+        "x = []\nwhile True:\n    x.append(bytearray(10**7))\n",
+        {"memory_mb": 128},
+        "memory_exceeded",
+    ),
+    # Several processes together exceeding the container memory.
+    "memory bomb in children": (
+        "python",
+        "import os, time\n"
+        "for _ in range(12):\n"
+        "    if os.fork() == 0:\n"
+        "        x = bytearray(200 * 2**20)\n"
+        "        x[::4096] = b'x' * len(x[::4096])\n"
+        "        time.sleep(5)\n"
+        "        os._exit(0)\n"
+        "for _ in range(12):\n"
+        "    os.wait()\n",
+        {"memory_mb": 256, "timeout_s": 8},
+        "memory_exceeded",
+    ),
+    # A C program touching memory until malloc fails.
+    "C memory bomb": (
+        "c",
+        "#include <stdlib.h>\n#include <string.h>\n"
+        "int main(void){ for(;;){ char *p = malloc(1<<20); if(!p) return 1;"
+        " memset(p, 1, 1<<20);} }\n",
+        {"memory_mb": 64, "timeout_s": 5},
+        "memory_exceeded",
+    ),
+    # Closing stdout/stderr and spinning still ends at the deadline.
+    "closed output then busy loop": (
+        "python",
+        "import os\nos.close(1)\nos.close(2)\nwhile True:\n    pass\n",
+        {"timeout_s": 1},
+        "timeout",
+    ),
+    "cpu spin": ("python", "while True:\n    pass\n", {"timeout_s": 1}, "timeout"),
+}
+
+
 class TestResourceAbuse:
     async def test_fork_bomb_is_contained(self, solo: SandboxClient, host: Host) -> None:
         """A fork bomb ends as timeout or failed, and every process it made is gone."""
@@ -48,40 +93,12 @@ class TestResourceAbuse:
         assert only_supervisor_left(await settle(host))
         await assert_next_job_healthy(solo)
 
-    async def test_memory_bomb_is_memory_exceeded(self, solo: SandboxClient) -> None:
-        """Allocating without bound is reported as memory_exceeded."""
-        r = await run_py(
-            solo, "x = []\nwhile True:\n    x.append(bytearray(10**7))\n", memory_mb=128
-        )
-        assert r.status == "memory_exceeded", r
-        await assert_next_job_healthy(solo)
-
-    async def test_memory_bomb_in_children_is_memory_exceeded(self, solo: SandboxClient) -> None:
-        """Several processes together exceeding the container memory are memory_exceeded."""
-        code = (
-            "import os, time\n"
-            "for _ in range(12):\n"
-            "    if os.fork() == 0:\n"
-            "        x = bytearray(200 * 2**20)\n"
-            "        x[::4096] = b'x' * len(x[::4096])\n"
-            "        time.sleep(5)\n"
-            "        os._exit(0)\n"
-            "for _ in range(12):\n"
-            "    os.wait()\n"
-        )
-        r = await run_py(solo, code, memory_mb=256, timeout_s=8)
-        assert r.status == "memory_exceeded", r
-        await assert_next_job_healthy(solo)
-
-    async def test_c_memory_bomb_is_memory_exceeded(self, solo: SandboxClient) -> None:
-        """A C program touching memory until malloc fails is memory_exceeded."""
-        code = (
-            "#include <stdlib.h>\n#include <string.h>\n"
-            "int main(void){ for(;;){ char *p = malloc(1<<20); if(!p) return 1;"
-            " memset(p, 1, 1<<20);} }\n"
-        )
-        r = await solo.run(RunRequest(language="c", code=code, memory_mb=64, timeout_s=5))
-        assert r.status == "memory_exceeded", r
+    @pytest.mark.parametrize("name", ABUSE)
+    async def test_abusive_job_gets_its_verdict(self, solo: SandboxClient, name: str) -> None:
+        """Each job of ABUSE ends with its verdict, and the next job runs normally."""
+        language, code, limits, verdict = ABUSE[name]
+        r = await solo.run(RunRequest(language=language, code=code, **limits))
+        assert r.status == verdict, r
         await assert_next_job_healthy(solo)
 
     async def test_disk_fill_fails_and_is_wiped(self, solo: SandboxClient) -> None:
@@ -103,13 +120,6 @@ class TestResourceAbuse:
         assert 0 < len(r.stdout) <= 1024 * 1024
         await assert_next_job_healthy(solo)
 
-    async def test_closed_output_then_busy_loop_times_out(self, solo: SandboxClient) -> None:
-        """Closing stdout/stderr and spinning still ends at the deadline."""
-        code = "import os\nos.close(1)\nos.close(2)\nwhile True:\n    pass\n"
-        r = await run_py(solo, code, timeout_s=1)
-        assert r.status == "timeout", r
-        await assert_next_job_healthy(solo)
-
     async def test_blocking_on_stdin_sees_eof(self, solo: SandboxClient) -> None:
         """A job reading stdin gets the given input then EOF, never a hang."""
         r = await run_py(
@@ -127,12 +137,6 @@ class TestResourceAbuse:
         r = await run_py(solo, "import time\ntime.sleep(10**6)\n", timeout_s=1)
         assert r.status == "timeout", r
         assert 1.0 <= r.wall_s < 5.0
-        await assert_next_job_healthy(solo)
-
-    async def test_cpu_spin_times_out(self, solo: SandboxClient) -> None:
-        """A CPU spin is a timeout."""
-        r = await run_py(solo, "while True:\n    pass\n", timeout_s=1)
-        assert r.status == "timeout", r
         await assert_next_job_healthy(solo)
 
 
