@@ -30,8 +30,9 @@ from codekiln.cli_common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    DefaultsHelpFormatter,
+    CommandParser,
     default_data_dir,
+    internal_error,
     log_exception,
     quiet_on_closed_stdout,
 )
@@ -106,13 +107,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codekiln-eval", description=__doc__.split("\n")[0])
+    # --help shows every default, the subcommands' too
+    parser = CommandParser(prog="codekiln-eval", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-
-    fmt = DefaultsHelpFormatter  # --help shows every default
-    run = sub.add_parser(
-        "run", help="generate samples from an endpoint, then evaluate them", formatter_class=fmt
-    )
+    run = sub.add_parser("run", help="generate samples from an endpoint, then evaluate them")
     run.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL (vLLM)")
     run.add_argument("--model", help="model name (default: the first /v1/models lists)")
     run.add_argument("--mode", default="base", choices=MODES)
@@ -123,14 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--llm-concurrency", type=int, default=16)
     _add_common(run)
 
-    ev = sub.add_parser("evaluate", help="evaluate an evalplus samples JSONL", formatter_class=fmt)
+    ev = sub.add_parser("evaluate", help="evaluate an evalplus samples JSONL")
     ev.add_argument("samples", type=Path)
     ev.add_argument("--model", help="model label stored in the results")
     _add_common(ev)
 
-    cmp_ = sub.add_parser(
-        "compare", help="compare results against published baselines", formatter_class=fmt
-    )
+    cmp_ = sub.add_parser("compare", help="compare results against published baselines")
     cmp_.add_argument("results", type=Path, nargs="+", help="eval_results.json files")
     cmp_.add_argument("--out", type=Path, help="write compare.md, compare.png, compare.json")
     cmp_.add_argument("--model", help="label for these results (default: from the results)")
@@ -333,12 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codekiln-eval: {type(first).__name__}: {first} (details: {where})", file=sys.stderr)
         return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILURE
     except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
-        where = log_exception("codekiln-eval", exc)
-        print(
-            f"codekiln-eval: internal error: {type(exc).__name__}: {exc} (traceback: {where})",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+        return internal_error("codekiln-eval", exc)
 
 
 def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:

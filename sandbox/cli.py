@@ -21,33 +21,22 @@ import socket
 import sys
 from pathlib import Path
 
+from .cli_base import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    CommandParser,
+    internal_error,
+    quiet_on_closed_stdout,
+)
 from .errors import SandboxError
 
 
-class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` with every option's default (the sandbox deploys alone: its own copy of
-    codekiln.cli_common.DefaultsHelpFormatter)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        default = action.default
-        said = "default" in text.lower()  # the text already names its default
-        # Identity, not ==: a default of 0 is shown, only None/False/SUPPRESS are not.
-        if said or default is None or default is False or default is argparse.SUPPRESS:
-            return text or None
-        if default == []:
-            return text or None
-        if action.option_strings or action.nargs in ("?", "*"):
-            text += " (default: %(default)s)"
-        return text.strip()
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codekiln-sandbox", description=__doc__.splitlines()[0])
+    p = CommandParser(prog="codekiln-sandbox", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     image = sub.add_parser("image", help="the sandbox image")
     isub = image.add_subparsers(dest="image_command", required=True)
-    b = isub.add_parser("build", help="build the sandbox image", formatter_class=_DefaultsHelp)
+    b = isub.add_parser("build", help="build the sandbox image")
     b.add_argument("--if-missing", action="store_true", help="do nothing if the tag exists")
     b.add_argument("--method", choices=("offline", "dockerfile"), default="offline")
     b.add_argument("--mirror", default="http://deb.debian.org/debian")
@@ -61,16 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     sv = isub.add_parser("save", help="write the sandbox image to a tarball")
     sv.add_argument("file", type=Path)
     sv.add_argument("--tag", default=None, help="image tag (default: the current recipe's)")
-    ld = isub.add_parser(
-        "load",
-        help="load a tarball written by `image save` into the engine",
-        formatter_class=_DefaultsHelp,
-    )
+    ld = isub.add_parser("load", help="load a tarball written by `image save` into the engine")
     ld.add_argument("file", type=Path)
     ld.add_argument(
         "--wait-s", type=float, default=0.0, help="wait this long for the engine to answer first"
     )
-    s = sub.add_parser("serve", help="serve the execution API", formatter_class=_DefaultsHelp)
+    s = sub.add_parser("serve", help="serve the execution API")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free one)")
     s.add_argument("--token-file", type=Path, required=True)
@@ -96,28 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-#: 128 + SIGPIPE (codekiln.cli_common.EXIT_BROKEN_PIPE; the sandbox deploys alone).
-EXIT_BROKEN_PIPE = 141
-
-
+@quiet_on_closed_stdout
 def main(argv: list[str] | None = None) -> int:
-    try:
-        code = _main(argv)
-        sys.stdout.flush()  # a buffered write to a closed pipe fails here, not at exit
-    except BrokenPipeError:
-        # The reader of stdout went away: end quietly, as a tool killed by SIGPIPE (the same
-        # recipe as codekiln.cli_common.stdout_closed); /dev/null takes the last flush.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):
-            pass
-        return EXIT_BROKEN_PIPE
-    return code
-
-
-def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
@@ -126,40 +91,14 @@ def _main(argv: list[str] | None) -> int:
         return _serve(args)
     except SandboxError as exc:
         print(f"codekiln-sandbox: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("codekiln-sandbox: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
         raise
-    except Exception as exc:  # a bug, not a user error: one line here, the traceback in a log
-        print(
-            f"codekiln-sandbox: internal error: {type(exc).__name__}: {exc} "
-            f"(traceback: {_log_traceback(exc)})",
-            file=sys.stderr,
-        )
-        return 1
-
-
-def _log_traceback(exc: BaseException) -> str:
-    """Append ``exc``'s traceback to $CODEKILN_LOG_DIR (else ~/.cache/codekiln/logs)/
-    codekiln-sandbox.log, where codekiln.cli_common logs the other CLIs' (the sandbox deploys
-    alone and imports none of it); the path, or why it could not be written."""
-    import traceback
-
-    folder = Path(
-        os.environ.get("CODEKILN_LOG_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codekiln" / "logs"
-    )
-    path = folder / "codekiln-sandbox.log"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- codekiln-sandbox {' '.join(sys.argv[1:])}\n")
-            fh.write("".join(traceback.format_exception(exc)) + "\n")
-    except OSError as err:
-        return f"not logged: {err}"
-    return str(path)
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
+        return internal_error("codekiln-sandbox", exc)
 
 
 def _image(args: argparse.Namespace) -> int:

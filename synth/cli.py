@@ -26,19 +26,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from codekiln.cli_common import DefaultsHelpFormatter, default_data_dir, quiet_on_closed_stdout
+from codekiln.cli_common import (
+    CommandParser,
+    default_data_dir,
+    internal_error,
+    quiet_on_closed_stdout,
+)
 
 from .errors import ConfigError, SynthError
 
 
 def _parser() -> argparse.ArgumentParser:
     env = os.environ
-    p = argparse.ArgumentParser(prog="codekiln-synth", description=__doc__.splitlines()[0])
+    # --help shows every default, the subcommands' too
+    p = CommandParser(prog="codekiln-synth", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    fmt = DefaultsHelpFormatter  # --help shows every default
-    run = sub.add_parser(
-        "run", help="run the synthesis job on a stream corpus", formatter_class=fmt
-    )
+    run = sub.add_parser("run", help="run the synthesis job on a stream corpus")
     run.add_argument("--corpus", required=True, type=Path, help="a codekiln-stream corpus/ folder")
     run.add_argument("--out", required=True, type=Path)
     # run: flag > config file > environment (resolved in _cmd_run)
@@ -60,9 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="Evol-Instruct / Infinity-Instruct / McEval JSONL files to ingest",
     )
-    score = sub.add_parser(
-        "score", help="AutoDS-score the text of each JSONL record", formatter_class=fmt
-    )
+    score = sub.add_parser("score", help="AutoDS-score the text of each JSONL record")
     score.add_argument("file", type=Path)
     score.add_argument("--llm-url", default=env.get("CODEKILN_LLM_URL"))
     score.add_argument("--questions", default="code_quality", help="AutoDS question set")
@@ -71,7 +72,6 @@ def _parser() -> argparse.ArgumentParser:
         "decontam",
         help="check records against HumanEval(+)/MBPP(+); prints one JSON line per "
         "contaminated (or unreadable) record, then the totals",
-        formatter_class=fmt,
     )
     dec.add_argument("file", type=Path, help=".jsonl, .jsonl.zst, .parquet or a shard folder")
     dec.add_argument(
@@ -233,14 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("codekiln-synth: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
-        from codekiln.cli_common import log_exception
-
-        where = log_exception("codekiln-synth", exc)
-        print(
-            f"codekiln-synth: internal error: {type(exc).__name__}: {exc} (traceback: {where})",
-            file=sys.stderr,
-        )
-        return 1
+        return internal_error("codekiln-synth", exc)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 
 from codekiln.train.errors import ConfigError, DataError, TrainError
 
-from codekiln.cli_common import quiet_on_closed_stdout
+from codekiln.cli_common import CommandParser, internal_error, quiet_on_closed_stdout
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -72,21 +72,15 @@ def _export(args: argparse.Namespace) -> int:
 
 @quiet_on_closed_stdout
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="codekiln-train", description=__doc__.split("\n")[0])
+    # --help shows every default, the subcommands' too
+    parser = CommandParser(prog="codekiln-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    from codekiln.cli_common import DefaultsHelpFormatter
-
-    fmt = DefaultsHelpFormatter  # --help shows every default
-    run = sub.add_parser(
-        "run", help="train (CPU or GPU; start with torchrun for several ranks)", formatter_class=fmt
-    )
+    run = sub.add_parser("run", help="train (CPU or GPU; start with torchrun for several ranks)")
     run.add_argument("--config", required=True, help="training config YAML")
     run.add_argument(
         "--stop-at-step", type=int, default=None, help="checkpoint and stop after this step"
     )
-    ds = sub.add_parser(
-        "deepspeed-config", help="print the DeepSpeed JSON for a config", formatter_class=fmt
-    )
+    ds = sub.add_parser("deepspeed-config", help="print the DeepSpeed JSON for a config")
     ds.add_argument("--config", required=True)
     ds.add_argument("--world-size", type=int, required=True)
     ds.add_argument(
@@ -95,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser(
         "export",
         help="write a checkpoint as a Hugging Face model vLLM serves as is",
-        formatter_class=fmt,
     )
     export.add_argument("--config", required=True, help="the run's training config YAML")
     export.add_argument("--out", required=True, help="folder for the model")
@@ -132,14 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
-        from codekiln.cli_common import log_exception
-
-        where = log_exception("codekiln-train", exc)
-        print(
-            f"codekiln-train: internal error: {type(exc).__name__}: {exc} (traceback: {where})",
-            file=sys.stderr,
-        )
-        return 1
+        return internal_error("codekiln-train", exc)
 
 
 if __name__ == "__main__":

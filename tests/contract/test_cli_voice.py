@@ -72,13 +72,18 @@ def test_missing_input_is_one_line(cli: str, argv: list[str], tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("module", "patched", "argv"),
-    [("synth", "_cmd_prompts", "['prompts']"), ("sandbox", "_image", "['image', 'tag']")],
+    [
+        ("synth", "_cmd_prompts", "['prompts']"),
+        ("sandbox", "_image", "['image', 'tag']"),
+        ("train", "_run", "['run', '--config', 'x.yaml']"),
+        ("eval", "run_main", "['evaluate', 'x.jsonl', '--dataset', 'mbpp+', '--out', 'o']"),
+    ],
 )
 def test_internal_error_is_one_line_and_logged(
     tmp_path: Path, module: str, patched: str, argv: str
 ) -> None:
-    """An unexpected exception: one line naming the log file, which holds the traceback (the
-    sandbox's CLI too, which logs without codekiln.cli_common)."""
+    """An unexpected exception: one line naming the log file, which holds the traceback (every
+    CLI through one helper, codekiln.sandbox.cli_base.internal_error, the sandbox's too)."""
     logs = tmp_path / "logs"
     code = (
         "import sys\n"
