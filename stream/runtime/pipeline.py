@@ -38,7 +38,7 @@ from codekiln.stream.record import Record
 from codekiln.stream.runtime import executor as _executor
 from codekiln.stream.runtime.channel import Channel
 from codekiln.stream.runtime.errors import SinkError, StageCrashed, StreamError
-from codekiln.stream.stage import Stage
+from codekiln.stream.stage import RECORD, Stage
 
 
 @dataclass(slots=True)
@@ -133,8 +133,26 @@ def split_dropped(records: list[Record]) -> tuple[list[Record], list[Record]]:
     return live, [r for r in records if r.drop_reason is not None]
 
 
+def in_pool(stage: Stage) -> bool:
+    """Where this runtime runs a stage, read from its declared scope
+    (:meth:`~codekiln.stream.stage.Stage.scope`): a ``record`` stage that is ``cpu_bound`` runs
+    in the process pool; every other stage runs in the runtime's process, one instance seeing
+    the whole stream in input order (all that ``shard``, ``stream`` and ``global`` need)."""
+    return stage.cpu_bound and stage.scope() == RECORD
+
+
+def checkpointed(stage: Stage) -> bool:
+    """Whether a stage's ``state_dict()`` goes into every checkpoint: any stage whose scope
+    keeps state (all but ``record``), and the pool stages, whose copy here holds the counters
+    their workers passed back (:meth:`~codekiln.stream.stage.Stage.take_stats`)."""
+    return stage.scope() != RECORD or in_pool(stage)
+
+
 class Pipeline:
-    """One run of ``source -> stages -> sink``; see the module docstring."""
+    """One run of ``source -> stages -> sink``; see the module docstring.
+
+    The plan: each stage's place (:func:`in_pool`) and whether it is checkpointed
+    (:func:`checkpointed`) follow its declared scope, read once per run."""
 
     def __init__(
         self,
@@ -160,6 +178,7 @@ class Pipeline:
         #: Makes the process pool of the cpu_bound stages (a fork-server pool unless the caller
         #: forked one beforehand: codekiln.stream.runtime.forked); called in a thread.
         self.pool_factory: PoolFactory = pool_factory or _executor.make_pool
+        self._checkpointed = {key for key, stage in stages if checkpointed(stage)}
         self._threads: ThreadPoolExecutor | None = None
         self._items: Iterator[Item] | None = None
         self._pool: Executor | None = None
@@ -180,7 +199,7 @@ class Pipeline:
         self.metrics["sink"].depth = channels[n].depth
         # One thread per in-process stage at most: each stage works on one batch at a time.
         self._threads = ThreadPoolExecutor(max_workers=n + 2, thread_name_prefix="codekiln-stage")
-        cpu = {key: s for key, s in self.stages if s.cpu_bound and not s.stateful}
+        cpu = {key: s for key, s in self.stages if in_pool(s)}
         loop = asyncio.get_running_loop()
         try:
             if cpu:
@@ -271,7 +290,7 @@ class Pipeline:
     async def _pass_barrier(self, key: str, stage: Stage, barrier: Barrier) -> None:
         # A pool stage's copy here holds the counters its workers passed back for every batch
         # before this barrier (see Stage.take_stats): checkpointed with the rest.
-        if stage.stateful or stage.cpu_bound:
+        if key in self._checkpointed:
             try:
                 barrier.states[key] = await self._in_thread(_pickle_state, stage)
             except Exception as exc:

@@ -2,7 +2,7 @@
 the checkpoint the local runtime would have saved (counters summed over shards, the shards'
 per-stage counters summed into the driver's stage copies, the corpus and rejects shards, the
 global steps' reports), so the manifest and report are written by the same run protocol
-(:func:`codekiln.stream.runtime.job.commit_run`)."""
+(:func:`codekiln.stream.runtime.protocol.commit_run`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from typing import Any
 
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.base import Budget
+from codekiln.stream.runtime.build import BuiltStages
 from codekiln.stream.runtime.checkpoint import Checkpoint
-from codekiln.stream.runtime.job import BuiltStages, JobSpec, stage_reports
+from codekiln.stream.runtime.manifests import stage_reports
 from codekiln.stream.runtime.pipeline import Pipeline
+from codekiln.stream.runtime.spec import JobSpec
 from codekiln.stream.sharded import files
 from codekiln.stream.sharded.plan import MapStep, SerialStep, Shard, Step
 from codekiln.stream.sharded.tasks import Layout

@@ -34,7 +34,8 @@ from codekiln.stream.config import InputConfig
 from codekiln.stream.readers.files import FileTreeReader
 from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES, detect_format
 from codekiln.stream.readers.inputs import shard_files as list_shard_files
-from codekiln.stream.stage import GLOBAL, SHARD, STREAM, Stage
+from codekiln.stream.runtime.pipeline import checkpointed
+from codekiln.stream.stage import GLOBAL, STREAM, Stage
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,10 @@ def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
         scope = stage.scope()
         if scope not in (GLOBAL, STREAM):
             current.stages.append(key)
-            # Per-shard counters, summed by the driver: shard-scope stages, and pool stages,
-            # whose state_dict() holds what they counted (Stage.take_stats).
-            if scope == SHARD or stage.cpu_bound:
+            # Per-shard counters, summed by the driver: every stage the local runtime
+            # checkpoints (shard-scope stages, and pool stages, whose state_dict() holds what
+            # they counted: Stage.take_stats).
+            if checkpointed(stage):
                 current.counted.append(key)
             continue
         if scope == GLOBAL and stage.global_step in GLOBAL_STEPS:

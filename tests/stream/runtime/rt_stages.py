@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from codekiln.stream.record import Record
-from codekiln.stream.stage import BatchStage, FilterStage, MapStage, Stage
+from codekiln.stream.stage import BatchStage, FilterStage, MapStage, Scope, Stage
 
 
 class TagStage(MapStage):
@@ -213,3 +213,27 @@ class DieStage(MapStage):
         if "DIE" in record.text:
             os._exit(3)
         return record
+
+
+class ScopedCounterStage(BatchStage):
+    """A ``cpu_bound`` stage, not ``stateful``, whose scope is an option: counts the records it
+    sees, and the processes it saw them in, in its own attributes (its state)."""
+
+    name: ClassVar[str] = "scoped"
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(self, scope: Scope = "record") -> None:
+        self.declared: Scope = scope
+        self.seen = 0
+        self.pids: set[int] = set()
+
+    def scope(self) -> Scope:
+        return self.declared
+
+    def process_batch(self, batch: list[Record]) -> list[Record]:
+        self.seen += len(batch)
+        self.pids.add(os.getpid())
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seen": self.seen}

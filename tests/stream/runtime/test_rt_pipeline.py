@@ -13,7 +13,7 @@ from codekiln.stream.record import Record
 from codekiln.stream.runtime.builtin import NoopStage
 from codekiln.stream.runtime.errors import StageCrashed
 from codekiln.stream.runtime.pipeline import Barrier, Pipeline, PipelineOptions
-from codekiln.stream.stage import Stage
+from codekiln.stream.stage import Scope, Stage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -240,6 +240,30 @@ class TestFlow:
         assert [r.id for r in sink.live] == [r.id for r in records if "DROP" not in r.text]
         assert [r.id for r in sink.dropped] == [r.id for r in records[::7]]
         assert metrics["c"].busy_s > 0
+
+    @pytest.mark.parametrize("scope", ["record", "shard", "stream", "global"])
+    async def test_the_plan_reads_each_stage_scope(self, scope: Scope, no_blocking: Any) -> None:
+        """Where a cpu_bound stage runs and whether it is checkpointed follow its declared scope
+        (not its class flags): ``record`` in the pool, checkpointed for its counters; any other
+        scope in this process, one instance seeing every record, its state in each barrier."""
+        import os
+        import pickle
+
+        stage = rt_stages.ScopedCounterStage(scope)
+        barriers: list[tuple[Barrier, dict[str, Any]]] = []
+        sink, _ = await run(
+            make_records(60), [("s", stage)], batch_size=8, checkpoint_every=20, barriers=barriers
+        )
+        assert len(sink.live) == 60
+        assert [pickle.loads(b.states["s"]) for b, _ in barriers][-1] == {
+            "seen": 0 if scope == "record" else 60
+        }
+        if scope == "record":
+            assert stage.seen == 0  # the workers' copies counted
+            assert stage.pids == set()
+        else:
+            assert stage.seen == 60
+            assert stage.pids == {os.getpid()}
 
     async def test_batches_close_at_the_character_limit(self, no_blocking: Any) -> None:
         """Large records make smaller batches (batch_max_chars), in order, nothing lost."""
