@@ -73,6 +73,22 @@ class Survivors:
 
 
 @dataclass
+class HeldCounts:
+    """What fuzzy dedup's global step counted: records held (with MinHash), records without
+    shingles (file level: kept at once), signatures computed by the stage itself (no ``minhash``
+    stage before it, or one configured otherwise). Summed over shards by a shard executor."""
+
+    held: int = 0
+    no_shingles: int = 0
+    computed_here: int = 0
+
+    def add(self, other: HeldCounts) -> None:
+        self.held += other.held
+        self.no_shingles += other.no_shingles
+        self.computed_here += other.computed_here
+
+
+@dataclass
 class RepoTable:
     """Per repository: the element-wise minimum of its files' signatures and the best value of
     each priority field over its files (a repository is one document at repository level)."""

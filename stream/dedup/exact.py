@@ -35,7 +35,7 @@ import pickle
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -97,6 +97,63 @@ class _Held:
 def content_hash(text: str) -> str:
     """SHA-256 hex digest of the UTF-8 text (lone surrogates kept, never a crash)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Survivor:
+    """The survivor of one hash as its candidates arrive in input order: the smallest priority
+    key, the first on a tie (a strict ``<``), and the records behind the candidates.
+
+    Shared by every executor: :meth:`ExactDedupStage.finish` offers each held record of a hash;
+    the shard executor (:mod:`.exact_shards`) each record of a shard, then each shard's
+    survivor with its count, in shard order (the first smallest key is the same in any
+    grouping)."""
+
+    __slots__ = ("count", "item", "key")
+
+    def __init__(self, key: Any, item: Any, count: int = 1) -> None:
+        self.key, self.item, self.count = key, item, count
+
+    def offer(self, key: Any, item: Any, count: int = 1) -> None:
+        self.count += count
+        if key < self.key:
+            self.key, self.item = key, item
+
+
+class ClusterTally:
+    """What exact dedup's report says of its clusters: how many of each size, the records they
+    drop, and the largest (size, survivor path, hash prefix), in report order (largest first,
+    then by path, then by hash). Shared by every executor: the local finish adds each cluster,
+    the shard executor each hash partition's, and merges the partitions' tallies."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.sizes: Counter[int] = Counter()
+        #: (-size, survivor path, hash prefix): sorting gives report order.
+        self._largest: list[tuple[int, str, str]] = []
+
+    def add(self, size: int, survivor_path: str, digest_hex: str) -> None:
+        self.sizes[size] += 1
+        self._largest.append((-size, survivor_path, digest_hex[:16]))
+        if len(self._largest) > 4 * self.keep + 64:
+            self._trim()
+
+    def merge(self, other: ClusterTally) -> None:
+        self.sizes.update(other.sizes)
+        self._largest.extend(other._largest)
+        self._trim()
+
+    def _trim(self) -> None:
+        self._largest.sort()
+        del self._largest[self.keep :]
+
+    @property
+    def duplicates(self) -> int:
+        """Records dropped: all but the survivor of each cluster."""
+        return sum((size - 1) * n for size, n in self.sizes.items())
+
+    def largest(self) -> list[tuple[int, str, str]]:
+        self._trim()
+        return [(-n, path, prefix) for n, path, prefix in self._largest]
 
 
 class ExactDedupStage(SpillingStage):
@@ -222,69 +279,65 @@ class ExactDedupStage(SpillingStage):
                     f"{self._spilled_bytes}"
                 )
             held = _Held(index, records, memory)
-            members, winners, sizes, largest = self._clusters(held)
-            duplicates = 0
+            members, winners, tally = self._clusters(held)
             at, n = 0, len(members)
             member = members[0] if n else -1
             for ordinal, record in enumerate(held.records()):
                 if ordinal == member:
                     winner = winners[at]
                     if winner < 0:  # a survivor, holding minus its cluster's size
-                        record.meta["duplicates"] = -winner - 1
+                        self.mark_survivor(record, -winner)
                     else:
-                        duplicates += 1
-                        record.drop_reason = f"{self.name}:duplicate"
-                        record.meta["duplicate_of"] = held.fields(winner).id
+                        self.mark_duplicate(record, held.fields(winner).id)
                     at += 1
                     member = members[at] if at < n else -1
                 yield record
         del memory, held
         self.close()
-        self._report = self.build_report(
-            records_in=self._held,
-            duplicates=duplicates,
-            sizes=sizes,
-            largest=[(-n, p, h) for n, p, h in largest],
-            spilled=self._spilled,
-        )
+        self._report = self.build_report(records_in=self._held, tally=tally, spilled=self._spilled)
+
+    # -- the global step's parts every executor uses (over shards: see .exact_shards) --------
+
+    def mark_survivor(self, record: Record, size: int) -> None:
+        """The decision on the survivor of a cluster of ``size`` records."""
+        record.meta["duplicates"] = size - 1
+
+    def mark_duplicate(self, record: Record, survivor_id: str) -> None:
+        """The decision on a copy: dropped, naming the survivor."""
+        record.drop_reason = f"{self.name}:duplicate"
+        record.meta["duplicate_of"] = survivor_id
+
+    def new_tally(self) -> ClusterTally:
+        return ClusterTally(self.top_clusters)
 
     def build_report(
-        self,
-        *,
-        records_in: int,
-        duplicates: int,
-        sizes: Mapping[int, int],
-        largest: Sequence[tuple[int, str, str]],
-        spilled: int | None,
+        self, *, records_in: int, tally: ClusterTally, spilled: int | None
     ) -> dict[str, Any]:
-        """The stage's report from the counts of its global step, whichever executor ran it:
-        cluster sizes -> counts, the largest clusters as (size, survivor path, hash prefix)
-        in report order, and the records spilled (``None``: an executor that holds none)."""
+        """The stage's report from its global step's tally, whichever executor ran it, and the
+        records spilled (``None``: an executor that holds none)."""
         report: dict[str, Any] = {"records_in": records_in}
         if spilled is not None:
             report["spilled"] = spilled
+        duplicates = tally.duplicates
         report.update(
             {
                 "unique": records_in - duplicates,
                 "duplicates": duplicates,
-                "clusters": sum(sizes.values()),
-                "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+                "clusters": sum(tally.sizes.values()),
+                "cluster_sizes": {str(k): v for k, v in sorted(tally.sizes.items())},
                 "largest_clusters": [
-                    {"size": n, "survivor": p, "sha256_prefix": h}
-                    for n, p, h in largest[: self.top_clusters]
+                    {"size": n, "survivor": p, "sha256_prefix": h} for n, p, h in tally.largest()
                 ],
                 "priority": [f"{f}:{'desc' if d else 'asc'}" for f, d in self.priority],
             }
         )
         return report
 
-    def _clusters(
-        self, held: _Held
-    ) -> tuple[memoryview, memoryview, Counter[int], list[tuple[int, str, str]]]:
+    def _clusters(self, held: _Held) -> tuple[memoryview, memoryview, ClusterTally]:
         """Decisions for the records that have copies, in two aligned columns sorted by
         ordinal: ``members`` and ``winners`` (the survivor's ordinal, or for the survivor itself
         minus its cluster's size); 16 bytes per such record, nothing for unique ones. Also the
-        cluster-size counts and the largest clusters (-size, survivor path, hash prefix)."""
+        clusters' tally for the report."""
         prefix = held.prefixes()
         order = np.argsort(prefix, kind="stable")  # stable: equal hashes in arrival order
         same = prefix[order]
@@ -296,9 +349,7 @@ class ExactDedupStage(SpillingStage):
         starts, ends = np.flatnonzero(edges == 1).data, np.flatnonzero(edges == -1).data
         del edges
         members, winners = array("q"), array("q")
-        sizes: Counter[int] = Counter()
-        largest: list[tuple[int, str, str]] = []
-        keep = self.top_clusters
+        tally = self.new_tally()
         for start, end in zip(starts, ends, strict=True):
             # A run shares a 64-bit prefix; group it by the full digest (almost always one).
             groups: dict[bytes, list[int]] = {}
@@ -307,30 +358,26 @@ class ExactDedupStage(SpillingStage):
             for digest, group in groups.items():
                 if len(group) < 2:
                     continue
-                best, best_record = group[0], held.fields(group[0])
-                best_key = sort_key(best_record, self.priority)
-                for j in group[1:]:  # arrival order: a tie keeps the first
+                survivor: Survivor | None = None
+                for j in group:  # arrival order
                     record = held.fields(j)
                     key = sort_key(record, self.priority)
-                    if key < best_key:
-                        best_key, best, best_record = key, j, record
+                    if survivor is None:
+                        survivor = Survivor(key, (j, record))
+                    else:
+                        survivor.offer(key, (j, record))
+                assert survivor is not None
+                best, best_record = survivor.item
                 members.extend(group)
                 winners.extend(-len(group) if j == best else best for j in group)
-                sizes[len(group)] += 1
-                largest.append((-len(group), best_record.path or best_record.id, digest.hex()[:16]))
-                if len(largest) > 4 * keep + 64:
-                    largest.sort()
-                    del largest[keep:]
+                tally.add(len(group), best_record.path or best_record.id, digest.hex())
         del order
-        largest.sort()
-        del largest[keep:]
         by_ordinal = np.argsort(np.frombuffer(members, dtype=np.int64))  # ordinals are unique
         # memoryviews: item access gives plain ints, cheap in the per-record loop.
         return (
             np.frombuffer(members, dtype=np.int64)[by_ordinal].data,
             np.frombuffer(winners, dtype=np.int64)[by_ordinal].data,
-            sizes,
-            largest,
+            tally,
         )
 
     def close(self) -> None:

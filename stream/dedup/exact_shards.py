@@ -1,16 +1,20 @@
 """Exact dedup over shards, for an executor that runs a pipeline shard by shard (the Ray
 executor, :mod:`codekiln.stream.ray`): hash-partitioned shuffle, one survivor per hash by
-priority, the same decisions as :class:`~.exact.ExactDedupStage` over the whole stream (and
-its report, :meth:`~.exact.ExactDedupStage.build_report`). Plain functions over records and
-picklable results: how the steps are scheduled is the executor's business.
+priority, the same decisions as :class:`~.exact.ExactDedupStage` over the whole stream, by the
+stage's own parts: :class:`~.exact.Survivor` (which record survives),
+:class:`~.exact.ClusterTally` and :meth:`~.exact.ExactDedupStage.build_report` (the report),
+:meth:`~.exact.ExactDedupStage.mark_survivor` / ``mark_duplicate`` (the decision on a record).
+Plain functions over records and picklable results: how the steps are scheduled is the
+executor's business.
 
 1. **keys** (a task per shard): SHA-256 of every live record (:func:`content_hash`, the stage's
-   own); within the shard, one entry per distinct hash: the best priority key
-   (:func:`sort_key`, the stage's own), its id and the count. A hash repeated a million times in
-   a shard is still one entry, so no reducer ever holds a bucket bigger than the shard count.
-2. **reduce** (a task per hash partition): the best entry per hash over all shards, taken in
-   shard order with a strict ``<``, which is exactly the single-machine stage's "first record of
-   smallest key in input order". Only hashes seen more than once leave the reducer.
+   own); within the shard, one entry per distinct hash: its survivor's priority key
+   (:func:`sort_key`, the stage's own), id and path, and the count. A hash repeated a million
+   times in a shard is still one entry, so no reducer ever holds a bucket bigger than the shard
+   count.
+2. **reduce** (a task per hash partition): the survivor per hash over all shards, offered in
+   shard order, which is exactly the single-machine stage's "first record of smallest key in
+   input order". Only hashes seen more than once leave the reducer.
 3. **apply** (in the next map step, per shard): a record whose hash has a cluster is kept if it
    is the winner (the winner's shard, first record with the winner's id), else dropped as
    ``exact_dedup:duplicate`` with ``meta["duplicate_of"]``, as the stage does.
@@ -18,12 +22,12 @@ picklable results: how the steps are scheduled is the executor's business.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from codekiln.stream.dedup.exact import ExactDedupStage, content_hash
-from codekiln.stream.dedup.priority import Term, sort_key
+from codekiln.stream.dedup.exact import ClusterTally, ExactDedupStage, Survivor, content_hash
+from codekiln.stream.dedup.priority import sort_key
 from codekiln.stream.record import Record
 
 #: (hash, sort key, id, path-or-id, count in shard, shard)
@@ -37,32 +41,39 @@ def partition_of(digest: str, partitions: int) -> int:
 
 
 def shard_keys(
-    records: Iterable[Record], shard: int, terms: tuple[Term, ...], partitions: int
+    records: Iterable[Record], shard: int, stage: ExactDedupStage, partitions: int
 ) -> list[list[Entry]]:
-    best: dict[str, list[Any]] = {}
+    best: dict[str, Survivor] = {}
     for record in records:
         if record.drop_reason is not None:
             continue
         digest = content_hash(record.text)
-        key = sort_key(record, terms)
+        key = sort_key(record, stage.priority)
+        item = (record.id, record.path or record.id)
         cur = best.get(digest)
         if cur is None:
-            best[digest] = [key, record.id, record.path or record.id, 1]
+            best[digest] = Survivor(key, item)
         else:
-            cur[3] += 1
-            if key < cur[0]:
-                cur[0], cur[1], cur[2] = key, record.id, record.path or record.id
+            cur.offer(key, item)
     parts: list[list[Entry]] = [[] for _ in range(partitions)]
-    for digest, (key, rid, path, n) in best.items():
-        parts[partition_of(digest, partitions)].append((digest, key, rid, path, n, shard))
+    for digest, s in best.items():
+        rid, path = s.item
+        parts[partition_of(digest, partitions)].append((digest, s.key, rid, path, s.count, shard))
     return parts
 
 
-def reduce_partition(
-    per_shard: list[list[Entry]], top_clusters: int
-) -> tuple[dict[int, ShardResult], dict[str, Any]]:
+@dataclass
+class Reduced:
+    """One hash partition's result: the decisions per shard, and its part of the report."""
+
+    per_shard: dict[int, ShardResult]
+    records_in: int
+    tally: ClusterTally
+
+
+def reduce_partition(per_shard: list[list[Entry]], stage: ExactDedupStage) -> Reduced:
     """Winners of one hash partition; ``per_shard`` is in shard order."""
-    best: dict[str, list[Any]] = {}
+    best: dict[str, Survivor] = {}
     shards_of: dict[str, list[int]] = {}
     records = 0
     for entries in per_shard:
@@ -70,55 +81,38 @@ def reduce_partition(
             records += n
             cur = best.get(digest)
             if cur is None:
-                best[digest] = [key, rid, path, n, shard]
+                best[digest] = Survivor(key, (rid, path, shard), n)
                 shards_of[digest] = [shard]
             else:
-                cur[3] += n
+                cur.offer(key, (rid, path, shard), n)
                 shards_of[digest].append(shard)
-                if key < cur[0]:
-                    cur[0], cur[1], cur[2], cur[4] = key, rid, path, shard
     out: dict[int, ShardResult] = {}
-    sizes: Counter[int] = Counter()
-    largest: list[tuple[int, str, str]] = []
-    for digest, (_, rid, path, total, win_shard) in best.items():
-        if total < 2:
+    tally = stage.new_tally()
+    for digest, s in best.items():
+        if s.count < 2:
             continue
-        sizes[total] += 1
-        largest.append((total, path, digest[:16]))
+        rid, path, win_shard = s.item
+        tally.add(s.count, path, digest)
         for shard in shards_of[digest]:
-            out.setdefault(shard, {})[digest] = (rid, total, win_shard)
-    largest.sort(key=lambda t: (-t[0], t[1]))
-    stats = {
-        "records_in": records,
-        "unique": len(best),
-        "sizes": dict(sizes),
-        "largest": largest[:top_clusters],
-    }
-    return out, stats
+            out.setdefault(shard, {})[digest] = (rid, s.count, win_shard)
+    return Reduced(out, records, tally)
 
 
-def merge_stats(stage: ExactDedupStage, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The stage's report from the reducers' stats (no ``spilled``: the Ray executor shuffles
+def merge_reports(stage: ExactDedupStage, parts: list[Reduced]) -> dict[str, Any]:
+    """The stage's report from the reducers' parts (no ``spilled``: the Ray executor shuffles
     records between tasks and holds none back)."""
-    sizes: Counter[int] = Counter()
-    largest: list[tuple[int, str, str]] = []
-    records = unique = 0
+    tally = stage.new_tally()
     for p in parts:
-        records += p["records_in"]
-        unique += p["unique"]
-        sizes.update({int(k): v for k, v in p["sizes"].items()})
-        largest.extend(tuple(x) for x in p["largest"])  # type: ignore[misc]
-    largest.sort(key=lambda t: (-t[0], t[1]))
-    return stage.build_report(
-        records_in=records, duplicates=records - unique, sizes=sizes, largest=largest, spilled=None
-    )
+        tally.merge(p.tally)
+    records = sum(p.records_in for p in parts)
+    return stage.build_report(records_in=records, tally=tally, spilled=None)
 
 
 class ExactApply:
     """Marks one shard's records with the exact-dedup decision (see the module docstring)."""
 
-    def __init__(self, stage_name: str, shard: int, result: ShardResult) -> None:
-        self.name = stage_name
+    def __init__(self, stage: ExactDedupStage, shard: int, result: ShardResult) -> None:
+        self.stage = stage
         self.shard = shard
         self.result = result
         self._done: set[str] = set()
@@ -132,7 +126,6 @@ class ExactApply:
         winner, total, win_shard = hit
         if record.id == winner and win_shard == self.shard and digest not in self._done:
             self._done.add(digest)
-            record.meta["duplicates"] = total - 1
+            self.stage.mark_survivor(record, total)
         else:
-            record.drop_reason = f"{self.name}:duplicate"
-            record.meta["duplicate_of"] = winner
+            self.stage.mark_duplicate(record, winner)

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import base64
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from codekiln.stream.dedup.clusters import (
     ClusterInfo,
+    HeldCounts,
+    RepoClusters,
     RepoTable,
     Survivors,
     cluster_sizes,
@@ -223,18 +225,12 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
             self._annotate_each(missing)
         prepared: list[tuple[Record, Any, Any, tuple[bytes, bytes, bytes], bytes | None]] = []
         for record in batch:
+            bands, sig_b64 = take_minhash(record)
             if record.drop_reason is not None:
-                for key in (META_FP, META_BANDS, META_SIG):
-                    record.meta.pop(key, None)
                 passed.append(record)
                 continue
-            record.meta.pop(META_FP, None)
-            bands = record.meta.pop(META_BANDS, None)
-            sig_b64 = record.meta.pop(META_SIG, None)
-            if self.level == "file" and bands is None and sig_b64 is None:
-                # No word at all: nothing to compare, never a near-duplicate; kept at once.
+            if self.mark_without_shingles(record, bands, sig_b64):
                 self._no_shingles += 1
-                record.meta["fuzzy"] = "no_shingles"
                 passed.append(record)
                 continue
             try:
@@ -282,7 +278,35 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
                 except Exception as exc:
                     self._quarantine(record, exc)
 
-    # -- the global step, per shard (other executors: see .clusters and codekiln.stream.ray) --
+    # -- the global step's parts every executor uses (over shards: see .fuzzy_shards) ---------
+
+    def mark_without_shingles(self, record: Record, bands: Any, sig: Any) -> bool:
+        """Whether a live record is kept at once, marked: at file level, one without a word at
+        all (no band keys, no signature) has nothing to compare, never a near-duplicate."""
+        if self.level != "file" or bands is not None or sig is not None:
+            return False
+        record.meta["fuzzy"] = "no_shingles"
+        return True
+
+    def mark_clustered(self, record: Record, survivor_id: str, size: int) -> bool:
+        """The decision on a member of a file cluster of ``size``: the survivor is kept (with
+        the cluster's size), the others dropped naming it. Whether it was kept."""
+        if record.id == survivor_id:
+            record.meta["fuzzy_cluster_size"] = size
+            return True
+        record.drop_reason = f"{self.name}:duplicate"
+        record.meta["duplicate_of"] = survivor_id
+        return False
+
+    def mark_repository(self, record: Record, losers: Mapping[str, str]) -> bool:
+        """The decision on a file at repository level: dropped when its repository lost to a
+        near-duplicate one (``losers``: repository -> winner). Whether it was kept."""
+        winner = losers.get(repository_of(record))
+        if winner is None:
+            return True
+        record.drop_reason = f"{self.name}:duplicate_repository"
+        record.meta["duplicate_of_repository"] = winner
+        return False
 
     def repository_table(self) -> RepoTable:
         """An empty repository table with this stage's priority (a shard's partial)."""
@@ -380,70 +404,49 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
             label = int(labels[i])
             if sizes[label] >= 2:
                 survivors.add(label, key, rid, path or rid)
-        kept = dropped = 0
+        dropped = 0
         for i, record in enumerate(self._held_records()):
             label = int(labels[i])
-            if sizes[label] < 2:
-                kept += 1
-            elif survivors.winner(label) == record.id:
-                kept += 1
-                record.meta["fuzzy_cluster_size"] = int(sizes[label])
-            else:
-                dropped += 1
-                record.drop_reason = f"{self.name}:duplicate"
-                record.meta["duplicate_of"] = survivors.winner(label)
+            if sizes[label] >= 2:
+                dropped += not self.mark_clustered(
+                    record, survivors.winner(label), int(sizes[label])
+                )
             yield record
-        self._report = self._own_report(kept, dropped, survivors.clusters(), "files")
+        self._report = self.file_report(self._counts(), dropped, survivors.clusters())
 
     def _finish_repositories(self) -> Iterator[Record]:
         decided = self._repos.cluster(self.params)
-        kept = dropped = 0
+        losers = decided.losers()
         for record in self._held_records():
-            repo = repository_of(record)
-            survivor = decided.winner_of.get(repo)
-            if survivor is None or survivor == repo:
-                kept += 1
-            else:
-                dropped += 1
-                record.drop_reason = f"{self.name}:duplicate_repository"
-                record.meta["duplicate_of_repository"] = survivor
+            self.mark_repository(record, losers)
             yield record
-        self._report = self._own_report(kept, dropped, decided.clusters, "repositories")
-        self._report["repositories"] = decided.repositories
-        self._report["repositories_without_shingles"] = (
-            decided.repositories - decided.with_signature
-        )
+        self._report = self.repository_report(self._counts(), decided)
 
     def _held_records(self) -> Iterator[Record]:
         with self._spill.view(RECORDS) as view:
             yield from read_held(view)
 
-    def _own_report(
-        self, kept: int, dropped: int, clusters: list[ClusterInfo], unit: str
-    ) -> dict[str, Any]:
-        return self.build_report(
-            held=self._held,
-            no_shingles=self._no_shingles,
-            computed_here=self._computed_here,
-            kept=kept,
-            dropped=dropped,
-            clusters=clusters,
-            unit=unit,
-        )
+    def _counts(self) -> HeldCounts:
+        return HeldCounts(self._held, self._no_shingles, self._computed_here)
 
-    def build_report(
-        self,
-        *,
-        held: int,
-        no_shingles: int,
-        computed_here: int,
-        kept: int,
-        dropped: int,
-        clusters: list[ClusterInfo],
-        unit: str,
+    def file_report(
+        self, counts: HeldCounts, dropped: int, clusters: list[ClusterInfo]
     ) -> dict[str, Any]:
-        """The stage's report from the counts of its global step (whichever executor ran it);
-        ``kept`` does not count the records without shingles."""
+        """The report of file-level dedup from its global step's counts, whichever executor
+        ran it: ``dropped`` records of ``counts.held``, and the clusters."""
+        return self._report_of(counts, dropped, clusters, "files")
+
+    def repository_report(self, counts: HeldCounts, decided: RepoClusters) -> dict[str, Any]:
+        """The report of repository-level dedup from its global step's counts and decision,
+        whichever executor ran it."""
+        report = self._report_of(counts, decided.dropped_files, decided.clusters, "repositories")
+        report["repositories"] = decided.repositories
+        report["repositories_without_shingles"] = decided.repositories - decided.with_signature
+        return report
+
+    def _report_of(
+        self, counts: HeldCounts, dropped: int, clusters: list[ClusterInfo], unit: str
+    ) -> dict[str, Any]:
         clusters.sort(key=lambda c: (-c["size"], c["survivor"]))
         return {
             "level": self.level,
@@ -453,11 +456,11 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
             "bands": self.params.bands,
             "rows": self.params.rows,
             "threshold": round(self.params.threshold, 4),
-            "records_held": held,
-            "kept": kept + no_shingles,
+            "records_held": counts.held,
+            "kept": counts.held - dropped + counts.no_shingles,
             "duplicates": dropped,
-            "no_shingles": no_shingles,
-            "signatures_computed_here": computed_here,
+            "no_shingles": counts.no_shingles,
+            "signatures_computed_here": counts.computed_here,
             "cluster_unit": unit,
             "clusters": len(clusters),
             "cluster_sizes": cluster_sizes(clusters),
@@ -470,6 +473,12 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
             "records_held": self._held,
             "threshold": round(self.params.threshold, 4),
         }
+
+
+def take_minhash(record: Record) -> tuple[Any, Any]:
+    """Remove the private MinHash keys from a record; returns its (band keys, signature)."""
+    record.meta.pop(META_FP, None)
+    return record.meta.pop(META_BANDS, None), record.meta.pop(META_SIG, None)
 
 
 def _pickle(obj: Any) -> bytes:

@@ -1,7 +1,10 @@
 """Fuzzy dedup over shards, for an executor that runs a pipeline shard by shard (the Ray
-executor, :mod:`codekiln.stream.ray`): the standard distributed MinHash-LSH, with the stage's
-own parts (:mod:`.clusters`, :meth:`~.fuzzy.FuzzyDedupStage.build_report`). Plain functions over
-records and picklable results: how the steps are scheduled is the executor's business.
+executor, :mod:`codekiln.stream.ray`): the standard distributed MinHash-LSH, deciding with the
+stage's own parts: :class:`~.clusters.Survivors` (which member of a cluster survives),
+:class:`~.clusters.RepoTable` (repository aggregates: partial per shard, merge, cluster), the
+stage's ``mark_*`` methods (the decision on a record) and ``file_report`` /
+``repository_report`` (the report). Plain functions over records and picklable results: how
+the steps are scheduled is the executor's business.
 
 1. **signatures** are attached in the map step before (the ``minhash`` stage, or
    :meth:`FuzzyDedupStage.annotate` for records that still lack them): band keys per record.
@@ -32,12 +35,12 @@ import numpy as np
 import numpy.typing as npt
 from codekiln.stream.dedup.clusters import (
     ClusterInfo,
+    HeldCounts,
     RepoClusters,
     RepoPartial,
     Survivors,
-    repository_of,
 )
-from codekiln.stream.dedup.fuzzy import META_BANDS, META_FP, META_SIG, FuzzyDedupStage
+from codekiln.stream.dedup.fuzzy import META_BANDS, META_SIG, FuzzyDedupStage, take_minhash
 from codekiln.stream.dedup.lsh import components
 from codekiln.stream.dedup.minhash import MinHashParams, band_keys
 from codekiln.stream.dedup.priority import Term, sort_key
@@ -68,7 +71,7 @@ def record_bands(record: Record, params: MinHashParams) -> list[int] | None:
 
 def shard_keys(
     records: Iterable[Record], shard: int, params: MinHashParams, partitions: int
-) -> tuple[list[U64], I64, dict[str, int]]:
+) -> tuple[list[U64], I64, HeldCounts]:
     """Band rows of one shard split by partition, the shard's local edges, and its counts.
 
     Within the shard, each (band, key) bucket is joined locally (a path of edges) and only its
@@ -87,7 +90,7 @@ def shard_keys(
         held += 1
         docs.append(gid(shard, local))
         rows.append(bands)
-    counts = {"held": held, "no_shingles": no_shingles}
+    counts = HeldCounts(held, no_shingles)
     no_edges = np.zeros((0, 2), np.int64)
     if not rows:
         return [np.zeros((0, 3), np.uint64) for _ in range(partitions)], no_edges, counts
@@ -177,74 +180,38 @@ def shard_members(
 
 def winners(
     member_lists: list[list[Member]],
-) -> tuple[dict[int, ShardResult], list[ClusterInfo], int, int]:
-    """Per-shard decisions, the cluster list for the report, and (kept, dropped) members."""
+) -> tuple[dict[int, ShardResult], list[ClusterInfo], int]:
+    """Per-shard decisions, the cluster list for the report, and the members dropped."""
     members = sorted((m for ms in member_lists for m in ms), key=lambda m: m[0])
     survivors = Survivors()
     for _, label, key, rid, path in members:
         survivors.add(label, key, rid, path)
     out: dict[int, ShardResult] = {}
-    kept = dropped = 0
+    dropped = 0
     for doc, label, _, rid, _ in members:
         winner = survivors.winner(label)
-        kept += rid == winner
         dropped += rid != winner
         out.setdefault(doc >> SHARD_SHIFT, {})[doc & ((1 << SHARD_SHIFT) - 1)] = (
             winner,
             survivors.sizes[label],
         )
-    return out, survivors.clusters(), kept, dropped
-
-
-def fuzzy_report(
-    stage: FuzzyDedupStage,
-    counts: dict[str, int],
-    kept: int,
-    dropped: int,
-    clusters: list[ClusterInfo],
-) -> dict[str, Any]:
-    """The stage's own report, from the distributed counts."""
-    singletons = counts["held"] - kept - dropped
-    return stage.build_report(
-        held=counts["held"],
-        no_shingles=counts["no_shingles"],
-        computed_here=counts.get("computed_here", 0),
-        kept=kept + singletons,
-        dropped=dropped,
-        clusters=clusters,
-        unit="files",
-    )
+    return out, survivors.clusters(), dropped
 
 
 class FuzzyApply:
-    """Marks one shard's records with the fuzzy-dedup decision."""
+    """Marks one shard's records with the fuzzy-dedup decision (the stage's own marks)."""
 
-    def __init__(self, stage_name: str, result: ShardResult) -> None:
-        self.name = stage_name
+    def __init__(self, stage: FuzzyDedupStage, result: ShardResult) -> None:
+        self.stage = stage
         self.result = result
 
     def __call__(self, record: Record, local: int) -> None:
-        record.meta.pop(META_FP, None)
-        bands = record.meta.pop(META_BANDS, None)
-        sig = record.meta.pop(META_SIG, None)
-        if bands is None and sig is None:
-            record.meta["fuzzy"] = "no_shingles"
+        bands, sig = take_minhash(record)
+        if self.stage.mark_without_shingles(record, bands, sig):
             return
         hit = self.result.get(local)
-        if hit is None:
-            return
-        winner, size = hit
-        if record.id == winner:
-            record.meta["fuzzy_cluster_size"] = size
-        else:
-            record.drop_reason = f"{self.name}:duplicate"
-            record.meta["duplicate_of"] = winner
-
-
-def strip(record: Record) -> None:
-    """Remove the private MinHash keys from a record that leaves the fuzzy step dropped."""
-    for key in (META_FP, META_BANDS, META_SIG):
-        record.meta.pop(key, None)
+        if hit is not None:
+            self.stage.mark_clustered(record, *hit)
 
 
 # -- repository level --------------------------------------------------------------------------
@@ -294,33 +261,13 @@ def cluster_repos(merged: list[RepoPartial], stage: FuzzyDedupStage) -> RepoClus
     return table.cluster(stage.params)
 
 
-def repo_report(
-    stage: FuzzyDedupStage, held: int, computed_here: int, decided: RepoClusters
-) -> dict[str, Any]:
-    report = stage.build_report(
-        held=held,
-        no_shingles=0,
-        computed_here=computed_here,
-        kept=held - decided.dropped_files,
-        dropped=decided.dropped_files,
-        clusters=decided.clusters,
-        unit="repositories",
-    )
-    report["repositories"] = decided.repositories
-    report["repositories_without_shingles"] = decided.repositories - decided.with_signature
-    return report
-
-
 class RepoApply:
     """Drops the files of repositories that lost to a near-duplicate repository."""
 
-    def __init__(self, stage_name: str, losers: dict[str, str]) -> None:
-        self.name = stage_name
+    def __init__(self, stage: FuzzyDedupStage, losers: dict[str, str]) -> None:
+        self.stage = stage
         self.losers = losers
 
     def __call__(self, record: Record, local: int) -> None:
-        strip(record)
-        win = self.losers.get(repository_of(record))
-        if win is not None:
-            record.drop_reason = f"{self.name}:duplicate_repository"
-            record.meta["duplicate_of_repository"] = win
+        take_minhash(record)
+        self.stage.mark_repository(record, self.losers)

@@ -9,7 +9,7 @@ Only what is Ray's lives here: the driver (:mod:`.job`: remote tasks, object ref
 deadlines), the cluster (``_cluster``), the command-line options. The plan, the work of each
 task and the shard files are :mod:`codekiln.stream.sharded`'s; the dedup steps over shards are
 the stages' own (:mod:`codekiln.stream.dedup`); the run protocol is the runtime's
-(:mod:`codekiln.stream.runtime.job`).
+(:mod:`codekiln.stream.runtime.protocol`).
 """
 
 from __future__ import annotations

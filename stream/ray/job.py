@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
+from codekiln.stream.dedup.clusters import HeldCounts
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage
 from codekiln.stream.ray import _cluster
 from codekiln.stream.ray.options import RayOptions
 from codekiln.stream.readers.inputs import InputSet
-from codekiln.stream.runtime import job as local_job
+from codekiln.stream.runtime import protocol
+from codekiln.stream.runtime.build import BuiltStages
 from codekiln.stream.runtime.errors import CheckpointError, ConfigError
-from codekiln.stream.runtime.job import BuiltStages, JobResult, JobSpec
+from codekiln.stream.runtime.manifests import build_manifest
+from codekiln.stream.runtime.spec import JobResult, JobSpec
 from codekiln.stream.sharded import files, tasks
 from codekiln.stream.sharded.collect import collect
 from codekiln.stream.sharded.plan import DedupStep, MapStep, SerialStep, Shard, Step, compile_steps
@@ -63,7 +65,7 @@ def run_ray_blocking(
             "input.max_files / input.max_bytes (--max-files, --max-bytes); remove them "
             "(with --default-input, pass --max-bytes 0)"
         )
-    opened = local_job.open_run(spec, warn)
+    opened = protocol.open_run(spec, warn)
     built, fp, previous = opened.built, opened.fingerprint, opened.previous
     steps = compile_steps(built.stages)
     out_dir = spec.out_dir
@@ -74,7 +76,7 @@ def run_ray_blocking(
                 f"{out_dir} holds an unfinished run of the local executor; resume it with "
                 "--executor local, or pass --overwrite"
             )
-        return asyncio.run(local_job.report_complete(spec, built, previous))
+        return asyncio.run(protocol.report_complete(spec, built, previous))
 
     plan = files.read_json(layout.root / PLAN)
     if plan is not None and plan["fingerprint"] != fp:
@@ -121,7 +123,7 @@ def run_ray_blocking(
     elapsed = time.monotonic() - started
 
     ckpt, executor = collect(spec, built, layout, shards, steps, plan, elapsed)
-    manifest = local_job.build_manifest(spec, built, ckpt, None)
+    manifest = build_manifest(spec, built, ckpt, None)
     manifest["missing_inputs"] = [s.path for s in shards if s.kind == "missing"]
     manifest["elapsed_s"] = round(elapsed, 3)
     executor["cluster_cpus"] = cpus
@@ -129,7 +131,7 @@ def run_ray_blocking(
         info["wall_s"] = step_walls[step.index]  # this start only (0 when already done)
     executor["address"] = options.address or "local"
     manifest["executor"] = executor
-    return asyncio.run(local_job.commit_run(spec, built, ckpt, manifest, resumed=resumed))
+    return asyncio.run(protocol.commit_run(spec, built, ckpt, manifest, resumed=resumed))
 
 
 class _Driver:
@@ -233,15 +235,14 @@ class _Driver:
         assert isinstance(stage, ExactDedupStage)
         keys = self._keys(self.exact_keys, step, 0)
         reducers = [
-            self.exact_reduce.remote(stage.top_clusters, *[k[p] for k in keys])
-            for p in range(self.partitions)
+            self.exact_reduce.remote(stage, *[k[p] for k in keys]) for p in range(self.partitions)
         ]
-        results = self.wait(reducers, f"exact dedup {step.stage!r}")
+        results: list[rexact.Reduced] = self.wait(reducers, f"exact dedup {step.stage!r}")
         per_shard: dict[int, dict[str, Any]] = {}
-        for part, _ in results:
-            for shard, hits in part.items():
+        for part in results:
+            for shard, hits in part.per_shard.items():
                 per_shard.setdefault(shard, {}).update(hits)
-        report = rexact.merge_stats(stage, [stats for _, stats in results])
+        report = rexact.merge_reports(stage, results)
         self._commit_dedup(step, per_shard, report)
 
     # -- fuzzy -------------------------------------------------------------------------------
@@ -262,12 +263,11 @@ class _Driver:
             for shard, m in sorted(members.items())
         ]
         member_lists = self.wait(refs, f"fuzzy dedup {step.stage!r}: survivors")
-        per_shard, clusters, kept, dropped = rfuzzy.winners(member_lists)
-        counts: Counter[str] = Counter()
+        per_shard, clusters, dropped = rfuzzy.winners(member_lists)
+        counts = HeldCounts(computed_here=self._computed_here(step))
         for c in counts_list:
-            counts.update(c)
-        counts["computed_here"] = self._computed_here(step)
-        report = rfuzzy.fuzzy_report(stage, dict(counts), kept, dropped, clusters)
+            counts.add(c)
+        report = stage.file_report(counts, dropped, clusters)
         self._commit_dedup(step, per_shard, report)
 
     def _fuzzy_repositories(self, step: DedupStep, stage: FuzzyDedupStage) -> None:
@@ -277,7 +277,8 @@ class _Driver:
         clustered = self.fuzzy_repo_cluster.remote(stage, *merged)
         held = sum(self.wait([k[p] for k in keys], f"fuzzy dedup {step.stage!r}: repositories"))
         (decided,) = self.wait([clustered], f"fuzzy dedup {step.stage!r}: clustering")
-        report = rfuzzy.repo_report(stage, held, self._computed_here(step), decided)
+        counts = HeldCounts(held, computed_here=self._computed_here(step))
+        report = stage.repository_report(counts, decided)
         self._commit_dedup(step, {}, report, shared=decided.losers())
 
     def _computed_here(self, step: DedupStep) -> int:

@@ -8,7 +8,7 @@ tasks, object refs, the cluster).
   and per-partition parts, a serial step), idempotent, committing its files then a marker;
 - :mod:`.files`: the intermediate shard files and markers, committed atomically;
 - :mod:`.collect`: the finished run as the checkpoint the local runtime would leave, for the
-  run protocol's commit (:func:`codekiln.stream.runtime.job.commit_run`).
+  run protocol's commit (:func:`codekiln.stream.runtime.protocol.commit_run`).
 
 The global steps' algorithms are the stages' own (:mod:`codekiln.stream.dedup.exact_shards`,
 :mod:`codekiln.stream.dedup.fuzzy_shards`).

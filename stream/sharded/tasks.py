@@ -6,7 +6,7 @@ completion marker last, so a task retried after its worker died, or re-run after
 died, produces the same bytes, and a shard whose marker exists is never run again.
 
 Stage objects are built once per worker process from the run's config (the same
-:func:`~codekiln.stream.runtime.job.build_stages` the single-machine runtime uses) and reused by
+:func:`~codekiln.stream.runtime.build.build_stages` the single-machine runtime uses) and reused by
 every task that worker runs.
 """
 
@@ -28,13 +28,13 @@ from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.clusters import RepoPartial
 from codekiln.stream.dedup.exact import ExactDedupStage
-from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage
+from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage, take_minhash
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import MissingInput, make_reader
 from codekiln.stream.record import Record
+from codekiln.stream.runtime.build import build_stages
 from codekiln.stream.runtime.errors import StageCrashed
-from codekiln.stream.runtime.job import build_stages
 from codekiln.stream.runtime.pipeline import run_stage, split_dropped
 from codekiln.stream.sharded import files
 from codekiln.stream.sharded.plan import MapStep, Shard
@@ -144,14 +144,17 @@ def _applier(
 ) -> Callable[[Record, int], None] | None:
     if job.step.apply is None:
         return None
-    name = stages[job.step.apply].name
+    stage = stages[job.step.apply]
     applier: Callable[[Record, int], None]
     if job.apply_method == "exact":
-        applier = rexact.ExactApply(name, shard, result or {})
-    elif job.apply_method == "fuzzy_repo":
-        applier = rfuzzy.RepoApply(name, result or {})
+        assert isinstance(stage, ExactDedupStage)
+        applier = rexact.ExactApply(stage, shard, result or {})
     else:
-        applier = rfuzzy.FuzzyApply(name, result or {})
+        assert isinstance(stage, FuzzyDedupStage)
+        if job.apply_method == "fuzzy_repo":
+            applier = rfuzzy.RepoApply(stage, result or {})
+        else:
+            applier = rfuzzy.FuzzyApply(stage, result or {})
     return applier
 
 
@@ -192,7 +195,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                         live_in += 1
                         apply(record, local + i)
                     elif job.apply_method in ("fuzzy", "fuzzy_repo"):
-                        rfuzzy.strip(record)
+                        take_minhash(record)
                 live, dropped = split_dropped(batch)
                 m = metrics.step(step.apply)
                 m.records_in += live_in
@@ -277,14 +280,13 @@ def exact_keys(
     layout: Layout, source_step: int, shard: int, stage: ExactDedupStage, partitions: int
 ) -> list[list[rexact.Entry]]:
     records = files.read_records(layout.shard_file(source_step, shard))
-    parts: list[list[rexact.Entry]] = rexact.shard_keys(records, shard, stage.priority, partitions)
+    parts: list[list[rexact.Entry]] = rexact.shard_keys(records, shard, stage, partitions)
     # With num_returns=1 Ray stores the return value itself as the one object.
     return parts[0] if partitions == 1 else parts  # type: ignore[return-value]
 
 
-def exact_reduce(top: int, *per_shard: list[rexact.Entry]) -> tuple[dict[int, Any], dict[str, Any]]:
-    out: tuple[dict[int, Any], dict[str, Any]] = rexact.reduce_partition(list(per_shard), top)
-    return out
+def exact_reduce(stage: ExactDedupStage, *per_shard: list[rexact.Entry]) -> rexact.Reduced:
+    return rexact.reduce_partition(list(per_shard), stage)
 
 
 def fuzzy_keys(

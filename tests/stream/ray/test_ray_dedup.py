@@ -1,15 +1,18 @@
 """Distributed exact and fuzzy dedup, as plain functions over shards (no Ray needed): the same
-decisions as the single-machine stages, whatever the sharding."""
+decisions (drop reasons and what they write in meta) and the same reports as the
+single-machine stages, whatever the sharding."""
 
 from __future__ import annotations
 
 import itertools
 import random
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
+from codekiln.stream.dedup.clusters import HeldCounts
 from codekiln.stream.dedup.exact import ExactDedupStage
 from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, MinHashStage
 from codekiln.stream.record import Record, record_id
@@ -52,36 +55,55 @@ def _copy(record: Record) -> Record:
     return Record(**{f: getattr(record, f) for f in record.__slots__})
 
 
+#: What a dedup decision writes on a record besides its drop reason.
+DECISION_META = (
+    "duplicates",
+    "duplicate_of",
+    "fuzzy",
+    "fuzzy_cluster_size",
+    "duplicate_of_repository",
+)
+
+
+def _decision(r: Record) -> str:
+    return repr((r.drop_reason or "kept", {k: r.meta[k] for k in DECISION_META if k in r.meta}))
+
+
 def _apply_shards(
     shards: list[list[Record]], apply_for: Callable[[int], Callable[[Record, int], None]]
 ) -> dict[str, str]:
-    """Each shard's records (copies) through its apply step: record id -> drop reason or kept."""
+    """Each shard's records (copies) through its apply step: record id -> decision (drop reason
+    or kept, and what it wrote in meta)."""
     out = {}
     for i, shard in enumerate(shards):
         apply = apply_for(i)
         for local, original in enumerate(shard):
             r = _copy(original)
             apply(r, local)
-            out[r.id] = r.drop_reason or "kept"
+            out[r.id] = _decision(r)
     return out
 
 
 def _local(stage: ExactDedupStage | FuzzyDedupStage, records: list[Record]) -> dict[str, str]:
     out = stage.process([_copy(r) for r in records])
     out += stage.finish()
-    return {r.id: r.drop_reason or "kept" for r in out}
+    return {r.id: _decision(r) for r in out}
 
 
-def _exact_distributed(records: list[Record], cuts: list[int], partitions: int) -> dict[str, str]:
-    stage = ExactDedupStage()
+def _exact_distributed(
+    records: list[Record], cuts: list[int], partitions: int
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """(decisions, report) of exact dedup over shards."""
+    stage = ExactDedupStage(top_clusters=3)
     shards = _split(records, cuts)
-    keys = [rexact.shard_keys(s, i, stage.priority, partitions) for i, s in enumerate(shards)]
+    keys = [rexact.shard_keys(s, i, stage, partitions) for i, s in enumerate(shards)]
     per_shard: dict[int, rexact.ShardResult] = {}
-    for p in range(partitions):
-        part, _ = rexact.reduce_partition([k[p] for k in keys], 5)
-        for shard, hits in part.items():
+    reduced = [rexact.reduce_partition([k[p] for k in keys], stage) for p in range(partitions)]
+    for part in reduced:
+        for shard, hits in part.per_shard.items():
             per_shard.setdefault(shard, {}).update(hits)
-    return _apply_shards(shards, lambda i: rexact.ExactApply(stage.name, i, per_shard.get(i, {})))
+    decisions = _apply_shards(shards, lambda i: rexact.ExactApply(stage, i, per_shard.get(i, {})))
+    return decisions, rexact.merge_reports(stage, reduced)
 
 
 class TestExact:
@@ -95,17 +117,23 @@ class TestExact:
     def test_any_sharding_gives_the_stage_decisions(self, picks, stars, cuts, partitions):
         """Survivors and duplicates equal ExactDedupStage's for any shards and partitions."""
         records = _records([f"text {p}" for p in picks], stars[: len(picks)])
-        assert _exact_distributed(records, cuts, partitions) == _local(ExactDedupStage(), records)
+        stage = ExactDedupStage(top_clusters=3)
+        decisions, report = _exact_distributed(records, cuts, partitions)
+        assert decisions == _local(stage, records)
+        assert report == {k: v for k, v in stage.report().items() if k != "spilled"}
 
     def test_bucket_entries_bounded_by_shards(self):
         """A hash repeated 1,000 times in a shard is one shuffle entry per shard."""
         records = _records(["same"] * 1000, [0] * 1000)
-        keys = rexact.shard_keys(records, 0, ExactDedupStage().priority, 4)
+        keys = rexact.shard_keys(records, 0, ExactDedupStage(), 4)
         assert sum(len(p) for p in keys) == 1
         assert keys[rexact.partition_of(rexact.content_hash("same"), 4)][0][4] == 1000
 
 
-def _fuzzy_distributed(records: list[Record], cuts: list[int], partitions: int) -> dict[str, str]:
+def _fuzzy_distributed(
+    records: list[Record], cuts: list[int], partitions: int
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """(decisions, report) of file-level fuzzy dedup over shards."""
     stage = FuzzyDedupStage(**PARAMS)
     MinHashStage(**PARAMS).process(records)
     shards = _split(records, cuts)
@@ -116,8 +144,12 @@ def _fuzzy_distributed(records: list[Record], cuts: list[int], partitions: int) 
     found = [
         rfuzzy.shard_members(shards[s], s, m, stage.priority) for s, m in sorted(members.items())
     ]
-    per_shard, _, _, _ = rfuzzy.winners(found)
-    return _apply_shards(shards, lambda i: rfuzzy.FuzzyApply(stage.name, per_shard.get(i, {})))
+    per_shard, clusters, dropped = rfuzzy.winners(found)
+    decisions = _apply_shards(shards, lambda i: rfuzzy.FuzzyApply(stage, per_shard.get(i, {})))
+    counts = HeldCounts()
+    for c in keys:
+        counts.add(c[2])
+    return decisions, stage.file_report(counts, dropped, clusters)
 
 
 class TestFuzzy:
@@ -133,9 +165,16 @@ class TestFuzzy:
             else:
                 texts.append(python_file(rng, lines=15))
         stars = [rng.randrange(4) for _ in texts]
-        local = _local(FuzzyDedupStage(**PARAMS), _records(texts, stars))
-        assert "fuzzy_dedup:duplicate" in local.values()
-        assert _fuzzy_distributed(_records(texts, stars), cuts, partitions) == local
+        texts.append("")  # no word: kept at once by both
+        stars.append(0)
+        stage = FuzzyDedupStage(**PARAMS)
+        annotated = _records(texts, stars)
+        MinHashStage(**PARAMS).process(annotated)
+        local = _local(stage, annotated)
+        assert any("fuzzy_dedup:duplicate" in d for d in local.values())
+        decisions, report = _fuzzy_distributed(_records(texts, stars), cuts, partitions)
+        assert decisions == local
+        assert report == stage.report()
 
     def test_bucket_gives_a_path_not_all_pairs(self):
         """One bucket of m documents in a band yields m - 1 edges, not m(m-1)/2."""
@@ -160,7 +199,7 @@ class TestFuzzy:
         parts, local_edges, counts = rfuzzy.shard_keys(records, 3, params, 4)
         assert sum(p.shape[0] for p in parts) == params.bands
         assert local_edges.shape == (999, 2)
-        assert counts == {"held": 1000, "no_shingles": 0}
+        assert counts == HeldCounts(held=1000, no_shingles=0)
         nodes, labels = rfuzzy.cluster([local_edges])
         assert nodes.size == 1000
         assert np.unique(labels).size == 1
@@ -171,18 +210,23 @@ class TestFuzzy:
         assert rfuzzy.partition_edges([table]).shape == (0, 2)
 
 
-def _repo_distributed(records: list[Record], cuts: list[int], partitions: int) -> dict[str, str]:
+def _repo_distributed(
+    records: list[Record], cuts: list[int], partitions: int
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """(decisions, report) of repository-level fuzzy dedup over shards."""
     import pickle
 
     stage = FuzzyDedupStage(level="repository", **PARAMS)
     MinHashStage(level="repository", **PARAMS).process(records)
     shards = _split(records, cuts)
     fresh = pickle.dumps(stage)
-    keys = [rfuzzy.repo_partials(s, pickle.loads(fresh), partitions)[0] for s in shards]
+    partials = [rfuzzy.repo_partials(s, pickle.loads(fresh), partitions) for s in shards]
+    keys = [k for k, _ in partials]
     merged = [rfuzzy.merge_repos([k[p] for k in keys], stage) for p in range(partitions)]
     decided = rfuzzy.cluster_repos(merged, pickle.loads(fresh))
-    apply = rfuzzy.RepoApply(stage.name, decided.losers())
-    return _apply_shards(shards, lambda _: apply)
+    apply = rfuzzy.RepoApply(stage, decided.losers())
+    report = stage.repository_report(HeldCounts(held=sum(h for _, h in partials)), decided)
+    return _apply_shards(shards, lambda _: apply), report
 
 
 class TestFuzzyRepositories:
@@ -205,9 +249,14 @@ class TestFuzzyRepositories:
                 rec.repo = repo
             return out
 
-        local = _local(FuzzyDedupStage(level="repository", **PARAMS), records())
-        assert "fuzzy_dedup:duplicate_repository" in local.values()
-        assert _repo_distributed(records(), cuts, partitions) == local
+        stage = FuzzyDedupStage(level="repository", **PARAMS)
+        annotated = records()
+        MinHashStage(level="repository", **PARAMS).process(annotated)
+        local = _local(stage, annotated)
+        assert any("fuzzy_dedup:duplicate_repository" in d for d in local.values())
+        decisions, report = _repo_distributed(records(), cuts, partitions)
+        assert decisions == local
+        assert report == stage.report()
 
 
 class TestPlan:
