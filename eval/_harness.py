@@ -27,6 +27,12 @@ overrides it, never reaches a comparison. Builtins the harness uses are bound wh
 loads, before the candidate runs, so monkeypatching ``builtins`` does not reach them. Not
 defended: a candidate that walks the interpreter's memory to find the expected values
 (see docs/eval.md).
+
+One file on purpose, though over 500 lines: it is one concept, checking one job's outputs the
+way evalplus does (rebuild an output from builtin types, digest or compare it, under time
+limits), and it travels as one: the sandbox runs a job's ``code`` as a single module, so any
+part split off would have to be shipped with every job as an extra file and imported from the
+job's folder, the folder the candidate's own files share.
 """
 
 import base64
