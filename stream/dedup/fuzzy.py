@@ -30,9 +30,10 @@ key of each cluster, and the held records are streamed out once. Clusters are tr
 from __future__ import annotations
 
 import base64
+import inspect
 import pickle
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from codekiln.stream.dedup.clusters import (
@@ -70,52 +71,43 @@ LEVELS = ("file", "repository")
 INDEXES = ("bands", "datasketch")
 
 
-def resolve_params(
-    preset: str | None = "opencoder",
-    *,
-    num_perm: int | None = None,
-    bands: int | None = None,
-    rows: int | None = None,
-    ngram: int | None = None,
-    seed: int | None = None,
-) -> MinHashParams:
-    """A preset, with any explicitly given field overriding it."""
-    if preset is None:
-        base = MinHashParams()
-    elif preset in PRESETS:
-        base = PRESETS[preset]
-    else:
-        raise ValueError(f"minhash.preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
-    return MinHashParams(
-        num_perm=base.num_perm if num_perm is None else num_perm,
-        bands=base.bands if bands is None else bands,
-        rows=base.rows if rows is None else rows,
-        ngram=base.ngram if ngram is None else ngram,
-        seed=base.seed if seed is None else seed,
-    )
-
-
 def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{field}: must be one of {list(choices)}, got {value!r}")
 
 
 class _MinHashConfig:
-    """Parameters shared by both stages, and the fingerprint that says what a record carries."""
+    """Parameters shared by both stages, and the fingerprint that says what a record carries.
 
-    def _configure(  # noqa: PLR0917 - private; both stages pass their keyword options through
+    :meth:`_configure`'s keyword parameters are both stages' MinHash options, defined here
+    once; each stage's ``__init__`` takes them as ``**minhash`` and declares them as its own
+    (:func:`_takes_minhash_options`)."""
+
+    def _configure(
         self,
-        preset: str | None,
-        num_perm: int | None,
-        bands: int | None,
-        rows: int | None,
-        ngram: int | None,
-        seed: int | None,
-        level: str,
-        index: str,
+        *,
+        preset: str | None = "opencoder",
+        num_perm: int | None = None,
+        bands: int | None = None,
+        rows: int | None = None,
+        ngram: int | None = None,
+        seed: int | None = None,
+        level: str = "file",
+        index: str = "bands",
     ) -> None:
-        self.params = resolve_params(
-            preset, num_perm=num_perm, bands=bands, rows=rows, ngram=ngram, seed=seed
+        # A preset, with any field given explicitly overriding it.
+        if preset is None:
+            base = MinHashParams()
+        elif preset in PRESETS:
+            base = PRESETS[preset]
+        else:
+            raise ValueError(f"minhash.preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+        self.params = MinHashParams(
+            num_perm=base.num_perm if num_perm is None else num_perm,
+            bands=base.bands if bands is None else bands,
+            rows=base.rows if rows is None else rows,
+            ngram=base.ngram if ngram is None else ngram,
+            seed=base.seed if seed is None else seed,
         )
         _check_choice("fuzzy_dedup.level", level, LEVELS)
         _check_choice("fuzzy_dedup.index", index, INDEXES)
@@ -143,25 +135,37 @@ class _MinHashConfig:
                 record.meta[META_SIG] = base64.b64encode(sig[i].tobytes()).decode("ascii")
 
 
+InitT = TypeVar("InitT", bound=Callable[..., None])
+
+
+def _takes_minhash_options(init: InitT) -> InitT:
+    """Declare the MinHash options (:meth:`_MinHashConfig._configure`'s) in the signature and
+    annotations of a stage's ``__init__`` that passes them on as ``**minhash``: after ``self``,
+    before the stage's own keyword options. The config checker reads both
+    (:func:`codekiln.stream.config.stage_option_names`), so every option of both stages is
+    still checked by name and type, from one definition."""
+    shared = inspect.signature(_MinHashConfig._configure).parameters
+    own = inspect.signature(init).parameters
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        own["self"],
+        *(p for name, p in shared.items() if name != "self"),
+        *(p for p in own.values() if p.kind is kw_only),
+    ]
+    setattr(init, "__signature__", inspect.Signature(params))  # noqa: B010 - not a typed name
+    init.__annotations__ = {**_MinHashConfig._configure.__annotations__, **init.__annotations__}
+    return init
+
+
 class MinHashStage(_MinHashConfig, BatchStage):
     """Shingles and MinHash signatures of a batch, in the process pool."""
 
     name: ClassVar[str] = "minhash"
     cpu_bound: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        *,
-        preset: str | None = "opencoder",
-        num_perm: int | None = None,
-        bands: int | None = None,
-        rows: int | None = None,
-        ngram: int | None = None,
-        seed: int | None = None,
-        level: str = "file",
-        index: str = "bands",
-    ) -> None:
-        self._configure(preset, num_perm, bands, rows, ngram, seed, level, index)
+    @_takes_minhash_options
+    def __init__(self, **minhash: Any) -> None:
+        self._configure(**minhash)
 
     @classmethod
     def preload(cls) -> None:
@@ -178,23 +182,18 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
     name: ClassVar[str] = "fuzzy_dedup"
     global_step: ClassVar[str | None] = "fuzzy"
 
+    @_takes_minhash_options
     def __init__(
         self,
         *,
-        preset: str | None = "opencoder",
-        num_perm: int | None = None,
-        bands: int | None = None,
-        rows: int | None = None,
-        ngram: int | None = None,
-        seed: int | None = None,
-        level: str = "file",
-        index: str = "bands",
         storage_config: dict[str, Any] | None = None,
         priority: Iterable[str] = DEFAULT_PRIORITY,
         spill_dir: str | None = None,
         top_clusters: int = 20,
+        **minhash: Any,
     ) -> None:
-        self._configure(preset, num_perm, bands, rows, ngram, seed, level, index)
+        self._configure(**minhash)
+        index, level = self.index, self.level
         self.priority = parse_priority(priority)
         self.storage_config = storage_config
         if storage_config is not None and index != "datasketch":

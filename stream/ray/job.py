@@ -102,15 +102,7 @@ def run_ray_blocking(
     started = time.monotonic()
     owned = _cluster.connect(options)
     try:
-        driver = _Driver(
-            spec=spec,
-            options=options,
-            built=built,
-            layout=layout,
-            shards=shards,
-            start=plan["starts"],
-            partitions=int(plan["partitions"]),
-        )
+        driver = _Driver(spec, options, built, layout, plan)
         step_walls: dict[int, float] = {}
         for step in steps:
             t0 = time.monotonic()
@@ -135,16 +127,15 @@ def run_ray_blocking(
 
 
 class _Driver:
+    """The steps of one start of the run (``plan``: as written in the plan file)."""
+
     def __init__(
         self,
-        *,
         spec: JobSpec,
         options: RayOptions,
         built: BuiltStages,
         layout: tasks.Layout,
-        shards: list[Shard],
-        start: int,
-        partitions: int,
+        plan: dict[str, Any],
     ) -> None:
         import ray
 
@@ -153,9 +144,9 @@ class _Driver:
         self.options = options
         self.stages: dict[str, Stage] = dict(built.stages)
         self.layout = layout
-        self.shards = shards
-        self.start = start
-        self.partitions = partitions
+        self.shards = [Shard.from_json(s) for s in plan["shards"]]
+        self.start = int(plan["starts"])
+        self.partitions = int(plan["partitions"])
         remote = ray.remote(num_cpus=1, max_retries=options.max_retries, retry_exceptions=False)
         self.map_shard = remote(tasks.map_shard)
         self.exact_keys = remote(tasks.exact_keys)
