@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from codekiln.checks import bound, check_bounds
+
 from .data import Dataset, Task
 from .errors import ConfigError, EvalError
 from .prompts import (
@@ -47,24 +49,19 @@ class GenConfig:
     endpoint: str
     model: str | None = None
     mode: Mode = "base"
-    samples: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 768
-    concurrency: int = 16
-    request_deadline_s: float = 600.0
+    samples: int = bound(1, ">= 1")
+    temperature: float = bound(0.0, ">= 0")
+    top_p: float = bound(1.0, "(0, 1]")
+    max_tokens: int = bound(768, ">= 1")
+    concurrency: int = bound(16, ">= 1")
+    request_deadline_s: float = bound(600.0, "> 0")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.samples < 1:
-            raise ConfigError(f"samples must be >= 1, got {self.samples}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        check_bounds(self, "", ConfigError)
         if self.samples > 1 and self.temperature == 0:
             raise ConfigError("more than one sample per task needs a temperature > 0")
-        if self.concurrency < 1:
-            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
 
 
 def _existing(path: Path) -> Counter[str]:

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from codekiln.sandbox.config import SandboxConfig
 
+from codekiln.checks import bound, check_bounds
+
 from .errors import ConfigError
 
 __all__ = ["SANDBOX_MAX_MEMORY_MB", "SANDBOX_MAX_TIMEOUT_S", "ExecConfig"]
@@ -44,46 +46,24 @@ class ExecConfig:
     default to the sandbox service's caps on one job.
     """
 
-    min_time_limit_s: float = 1.0
-    time_limit_factor: float = 4.0
-    part_timeout_cap_s: float = 60.0
-    part_timeout_extra_s: float = 2.0
+    min_time_limit_s: float = bound(1.0, "> 0")
+    time_limit_factor: float = bound(4.0, "> 0")
+    part_timeout_cap_s: float = bound(60.0, "> 0")
+    part_timeout_extra_s: float = bound(2.0, ">= 0")
     # Assert tasks (original HumanEval/MBPP) are not evalplus's; their limit is on the wall
     # time of a whole sandbox job (interpreter start included), so it keeps a larger floor.
-    assert_min_time_limit_s: float = 4.0
-    job_cpu_s: float = 25.0
-    max_job_s: float = 60.0
-    load_allowance_s: float = 5.0
-    reference_timeout_s: float = 60.0
-    sandbox_max_timeout_s: float = SANDBOX_MAX_TIMEOUT_S
-    memory_mb: int = SANDBOX_MAX_MEMORY_MB
-    concurrency: int = 4
-    error_retries: int = 2
+    assert_min_time_limit_s: float = bound(4.0, "> 0")
+    job_cpu_s: float = bound(25.0, "> 0")
+    max_job_s: float = bound(60.0, "> 0")
+    load_allowance_s: float = bound(5.0, "> 0")
+    reference_timeout_s: float = bound(60.0, "> 0")
+    sandbox_max_timeout_s: float = bound(SANDBOX_MAX_TIMEOUT_S, "> 0")
+    memory_mb: int = bound(SANDBOX_MAX_MEMORY_MB, ">= 1")
+    concurrency: int = bound(4, ">= 1")
+    error_retries: int = bound(2, ">= 0")
 
     def __post_init__(self) -> None:
-        for name in (
-            "min_time_limit_s",
-            "time_limit_factor",
-            "part_timeout_cap_s",
-            "assert_min_time_limit_s",
-            "job_cpu_s",
-            "max_job_s",
-            "load_allowance_s",
-            "reference_timeout_s",
-            "sandbox_max_timeout_s",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}")
-        for name in ("memory_mb", "concurrency"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.error_retries < 0:
-            raise ConfigError(f"error_retries must be >= 0, got {self.error_retries!r}")
-        extra = self.part_timeout_extra_s
-        if isinstance(extra, bool) or not isinstance(extra, int | float) or extra < 0:
-            raise ConfigError(f"part_timeout_extra_s must be a number >= 0, got {extra!r}")
+        check_bounds(self, "", ConfigError)
 
     def limits(self, times_s: Sequence[float]) -> list[float]:
         """evalplus's per-input limits: ``max(min, factor x reference time)``."""

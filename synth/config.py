@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from .checks import require_int_at_least, require_positive_number
+from codekiln.checks import bound, check_bounds
+
 from .errors import ConfigError
 from .packages import DEFAULT_PACKAGES
 
@@ -34,32 +35,32 @@ class SynthConfig:
     data_dir: str | None = None
     generators: tuple[str, ...] = GENERATORS
     # seeds from the corpus (a deterministic pseudo-random sample: smallest record ids)
-    max_seeds: int = 32
+    max_seeds: int = bound(32, ">= 0")
     seed_langs: tuple[str, ...] = ("python",)
     seed_min_chars: int = 200
     seed_max_chars: int = 6000
     web_langs: tuple[str, ...] = ("markdown", "text", "restructuredtext", "html", "web")
-    max_web_seeds: int = 16
+    max_web_seeds: int = bound(16, ">= 0")
     # AutoDS seed selection
     autods_questions: str = "code_quality"
-    autods_threshold: float | None = None
-    autods_top_fraction: float | None = 0.5
+    autods_threshold: float | None = bound(None, "[0, 1]")
+    autods_top_fraction: float | None = bound(0.5, "(0, 1]", optional=True)
     autods_api: str = "chat"  # or "completions" (base models without a chat template)
     # generation
-    samples_per_seed: int = 1
-    concurrency: int = 32
-    deadline_s: float = 600.0
+    samples_per_seed: int = bound(1, ">= 1")
+    concurrency: int = bound(32, ">= 1")
+    deadline_s: float = bound(600.0, "> 0")
     seed: int = 0
     packages: tuple[str, ...] = DEFAULT_PACKAGES
-    apis_per_package: int = 2
+    apis_per_package: int = bound(2, ">= 0")
     ingest_classifier: str = "heuristic"
     ingest_threshold: float = 0.5
     # execution
-    exec_timeout_s: float = 10.0
-    exec_memory_mb: int = 256
+    exec_timeout_s: float = bound(10.0, "> 0")
+    exec_memory_mb: int = bound(256, ">= 0")
     # decontamination and dedup
-    decontam_max_overlap_ratio: float = 0.05
-    decontam_max_overlap_count: int = 25
+    decontam_max_overlap_ratio: float = bound(0.05, "[0, 1)")
+    decontam_max_overlap_count: int = bound(25, ">= 0")
     dedup: bool = True
     # SFT mixture: per-origin weights (source_kind -> weight)
     mixture_weights: dict[str, float] = field(default_factory=dict)
@@ -69,26 +70,9 @@ class SynthConfig:
         unknown = sorted(set(self.generators) - set(GENERATORS))
         if unknown:
             raise ConfigError(f"synth.generators: unknown {unknown}; known: {GENERATORS}")
-        require_int_at_least(
-            self,
-            "synth",
-            ("max_seeds", "max_web_seeds", "samples_per_seed", "concurrency", "apis_per_package",
-             "exec_memory_mb", "decontam_max_overlap_count"),
-            0,
-        )  # fmt: skip
-        if self.concurrency < 1 or self.samples_per_seed < 1:
-            raise ConfigError("synth.concurrency and synth.samples_per_seed must be >= 1")
-        require_positive_number(self, "synth", ("deadline_s", "exec_timeout_s"))
+        check_bounds(self, "synth", ConfigError)
         if self.autods_threshold is None and self.autods_top_fraction is None:
             raise ConfigError("synth: set autods_threshold or autods_top_fraction (or both)")
-        if self.autods_threshold is not None and not 0 <= self.autods_threshold <= 1:
-            raise ConfigError(
-                f"synth.autods_threshold must be in [0, 1], got {self.autods_threshold}"
-            )
-        if self.autods_top_fraction is not None and not 0 < self.autods_top_fraction <= 1:
-            raise ConfigError(
-                f"synth.autods_top_fraction must be in (0, 1], got {self.autods_top_fraction}"
-            )
         if self.autods_api not in ("chat", "completions"):
             raise ConfigError(
                 f"synth.autods_api must be chat or completions, got {self.autods_api!r}"
@@ -97,8 +81,6 @@ class SynthConfig:
             raise ConfigError(
                 f"synth.ingest_classifier must be heuristic or llm, got {self.ingest_classifier!r}"
             )
-        if not 0 <= self.decontam_max_overlap_ratio < 1:
-            raise ConfigError("synth.decontam_max_overlap_ratio must be in [0, 1)")
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> SynthConfig:

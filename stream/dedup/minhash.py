@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 from codekiln.stream.native_loader import native as _native
 
+from codekiln.checks import bound, check_bounds
+
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 
@@ -43,24 +45,19 @@ _SHINGLE_MUL = np.uint64(0x9E3779B97F4A7C15)
 class MinHashParams:
     """Signature and banding parameters. ``bands * rows`` must not exceed ``num_perm``."""
 
-    num_perm: int = 2048
-    bands: int = 16
-    rows: int = 128
-    ngram: int = 5
-    seed: int = 1
+    num_perm: int = bound(2048, ">= 1")
+    bands: int = bound(16, ">= 1")
+    rows: int = bound(128, ">= 1")
+    ngram: int = bound(5, ">= 1")
+    seed: int = bound(1, f"[0, {2**63})")
 
     def __post_init__(self) -> None:
-        for name in ("num_perm", "bands", "rows", "ngram"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"minhash.{name}: must be a positive integer, got {value!r}")
+        check_bounds(self, "minhash", ValueError)
         if self.bands * self.rows > self.num_perm:
             raise ValueError(
                 f"minhash: bands x rows = {self.bands} x {self.rows} = {self.bands * self.rows} "
                 f"exceeds num_perm = {self.num_perm}"
             )
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise ValueError(f"minhash.seed: must be a non-negative integer, got {self.seed!r}")
 
     @property
     def threshold(self) -> float:

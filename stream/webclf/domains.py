@@ -29,8 +29,11 @@ from codekiln.stream.webclf.model import (
     CodeWebClassifier,
     Evaluation,
     TrainParams,
+    WebClfError,
     evaluate,
 )
+
+from codekiln.checks import bound, check_bounds
 
 NO_DOMAIN = "(none)"
 
@@ -88,13 +91,18 @@ def select_domains(
 
 @dataclass(frozen=True, slots=True)
 class IterationParams:
-    rounds: int = 3
-    page_threshold: float = 0.5
-    domain_min_share: float = 0.1
-    domain_min_pages: int = 2
-    relabel_min_score: float = 0.3
-    negative_max_share: float = 0.0
+    """The recall loop's settings (module docstring); a bad value is a :class:`WebClfError`."""
+
+    rounds: int = bound(3, ">= 0")
+    page_threshold: float = bound(0.5, "[0, 1]")
+    domain_min_share: float = bound(0.1, "[0, 1]")
+    domain_min_pages: int = bound(2, ">= 0")
+    relabel_min_score: float = bound(0.3, "[0, 1]")
+    negative_max_share: float = bound(0.0, "[0, 1]")
     train: TrainParams = field(default_factory=TrainParams)
+
+    def __post_init__(self) -> None:
+        check_bounds(self, "webclf", WebClfError)
 
 
 @dataclass(slots=True)

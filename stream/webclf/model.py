@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from codekiln.checks import bound, check_bounds
+
 CODE = "code"
 OTHER = "other"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -53,15 +55,21 @@ def parse_label(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TrainParams:
-    dim: int = 64
-    epoch: int = 10
-    lr: float = 0.5
-    word_ngrams: int = 2
-    min_count: int = 1
-    bucket: int = 200_000
-    threads: int = 1
+    """fastText's training settings (its names, ``wordNgrams`` as ``word_ngrams``) and the
+    token cut of :func:`normalise`; a bad value is a :class:`WebClfError` before training."""
+
+    dim: int = bound(64, ">= 1")
+    epoch: int = bound(10, ">= 1")
+    lr: float = bound(0.5, "> 0")
+    word_ngrams: int = bound(2, ">= 1")
+    min_count: int = bound(1, ">= 1")
+    bucket: int = bound(200_000, ">= 0")
+    threads: int = bound(1, ">= 1")
     seed: int = 0
-    max_tokens: int = 2000
+    max_tokens: int = bound(2000, ">= 1")
+
+    def __post_init__(self) -> None:
+        check_bounds(self, "webclf", WebClfError)
 
 
 def read_labelled(path: Path) -> Iterator[tuple[str, str]]:

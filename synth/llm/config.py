@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..checks import require_int_at_least, require_positive_number
+from codekiln.checks import bound, check_bounds
+
 from ..errors import ConfigError
 
 __all__ = ["LLMConfig", "SamplingParams", "normalize_base_url"]
@@ -30,17 +31,17 @@ class LLMConfig:
     endpoints: tuple[str, ...]
     model: str | None = None
     api_key: str | None = None
-    max_concurrency_per_endpoint: int = 64
-    max_retries: int = 6
-    backoff_base_s: float = 0.25
-    backoff_max_s: float = 20.0
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 600.0
-    breaker_failures: int = 5
-    breaker_reset_s: float = 10.0
+    max_concurrency_per_endpoint: int = bound(64, ">= 1")
+    max_retries: int = bound(6, ">= 0")
+    backoff_base_s: float = bound(0.25, "> 0")
+    backoff_max_s: float = bound(20.0, "> 0")
+    connect_timeout_s: float = bound(10.0, "> 0")
+    read_timeout_s: float = bound(600.0, "> 0")
+    breaker_failures: int = bound(5, ">= 1")
+    breaker_reset_s: float = bound(10.0, "> 0")
     # Stop strings sent per request; vLLM refuses more than VLLM_MAX_STOP_STRINGS (default 4)
     # with HTTP 400. The others are applied by the client.
-    max_stop_strings: int = 4
+    max_stop_strings: int = bound(4, ">= 1")
 
     def __post_init__(self) -> None:
         if isinstance(self.endpoints, str) or not self.endpoints:
@@ -50,46 +51,27 @@ class LLMConfig:
         )
         if len(set(self.endpoints)) != len(self.endpoints):
             raise ConfigError(f"llm.endpoints has duplicates: {list(self.endpoints)}")
-        require_int_at_least(
-            self, "llm", ("max_concurrency_per_endpoint", "breaker_failures", "max_stop_strings"), 1
-        )
-        require_int_at_least(self, "llm", ("max_retries",), 0)
-        require_positive_number(
-            self,
-            "llm",
-            ("backoff_base_s", "backoff_max_s", "connect_timeout_s", "read_timeout_s",
-             "breaker_reset_s"),
-        )  # fmt: skip
+        check_bounds(self, "llm", ConfigError)
 
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
     """Sampling settings shared by completions and chat."""
 
-    n: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 512
+    n: int = bound(1, ">= 1")
+    temperature: float = bound(0.0, ">= 0")
+    top_p: float = bound(1.0, "(0, 1]")
+    max_tokens: int = bound(512, ">= 1")
     stop: tuple[str, ...] = ()
     seed: int | None = None
     logprobs: bool = False
-    top_logprobs: int = 0
+    top_logprobs: int = bound(0, "[0, 20]")
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
-        if self.n < 1:
-            raise ConfigError(f"n must be >= 1, got {self.n}")
-        if self.max_tokens < 1:
-            raise ConfigError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        if not 0 <= self.top_logprobs <= 20:
-            raise ConfigError(f"top_logprobs must be in 0..20, got {self.top_logprobs}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(
-                f"temperature must be >= 0 and top_p in (0, 1], got {self.temperature}, "
-                f"{self.top_p}"
-            )
+        check_bounds(self, "", ConfigError)
 
     def _common(self, max_stop_strings: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {
