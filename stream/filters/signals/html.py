@@ -19,7 +19,12 @@ import re
 import lxml.etree
 import lxml.html
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals.registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals.registry import (
+    Unparseable,
+    parse_signal,
+    ratio,
+    signal,
+)
 
 HTML_PARSER = "lxml.html"
 #: Elements whose text is not visible (BeautifulSoup's string containers other than text).
@@ -45,6 +50,13 @@ def _tree(doc: Document) -> lxml.html.HtmlElement:
     if isinstance(cached, Unparseable):
         raise cached
     return cached
+
+
+html_unparseable = parse_signal(
+    "html_unparseable",
+    _tree,
+    "0 when lxml builds a tree; raises Unparseable (reason ``unparseable``) when not.",
+)
 
 
 def _visible_chars(doc: Document) -> int:
@@ -125,13 +137,6 @@ def _count(root: lxml.html.HtmlElement) -> int:
         if not any(up.tag in _PRESERVE or up.tag in _INVISIBLE for up in kept.iterancestors()):
             total += _unsqueezed(kept)
     return total
-
-
-@signal("html_unparseable")
-def html_unparseable(doc: Document) -> float:
-    """0 when lxml builds a tree; raises Unparseable (reason ``unparseable``) when not."""
-    _tree(doc)
-    return 0.0
 
 
 @signal("html_frac_chars_visible")

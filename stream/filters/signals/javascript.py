@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING
 
 from codekiln.stream.filters.budget import DEADLINE, SignalTimeout
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals.registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals.registry import (
+    Unparseable,
+    parse_signal,
+    ratio,
+    signal,
+)
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -162,12 +167,12 @@ def _parse_bounded(doc: Document) -> tree_sitter.Tree:
     return tree
 
 
-@signal("js_unparseable")
-def js_unparseable(doc: Document) -> float:
-    """0 when tree-sitter-javascript parses the file (ECMAScript + JSX) with no ERROR or
-    MISSING node; raises Unparseable (reason: the first error, line and column) when not."""
-    _parse(doc)
-    return 0.0
+js_unparseable = parse_signal(
+    "js_unparseable",
+    _parse,
+    "0 when tree-sitter-javascript parses the file (ECMAScript + JSX) with no ERROR or\n"
+    "MISSING node; raises Unparseable (reason: the first error, line and column) when not.",
+)
 
 
 # ---- OpenCoder's JavaScript structure signals, on the tree -------------------------------

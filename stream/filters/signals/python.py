@@ -20,10 +20,16 @@ import inspect
 import re
 import sys
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals.registry import Unparseable, ratio, signal
+from codekiln.stream.filters.signals.registry import (
+    Unparseable,
+    parse_signal,
+    ratio,
+    signal,
+)
 
 PARSER = f"python{sys.version_info.major}.{sys.version_info.minor}-ast"
 #: Files larger than this are not parsed (a parse of a multi-MB file may take seconds): the
@@ -32,21 +38,18 @@ PARSER = f"python{sys.version_info.major}.{sys.version_info.minor}-ast"
 MAX_PARSE_BYTES = 4_000_000
 
 
+@dataclass(frozen=True, slots=True)
 class _Facts:
     """What one statement-level walk of the tree finds."""
 
-    __slots__ = ("bare_returns", "class_assigns", "classes", "docstrings", "functions",
-                 "has_variable", "single_return_functions")  # fmt: skip
-
-    def __init__(self) -> None:
-        #: Docstrings (as written) of the module, its classes and its (non-async) functions.
-        self.docstrings: list[str] = []
-        self.functions = 0
-        self.classes = 0
-        self.single_return_functions = 0
-        self.bare_returns = 0
-        self.class_assigns = 0
-        self.has_variable = False
+    #: Docstrings (as written) of the module, its classes and its (non-async) functions.
+    docstrings: list[str]
+    functions: int
+    classes: int
+    single_return_functions: int
+    bare_returns: int
+    class_assigns: int
+    has_variable: bool
 
 
 # Statement kinds the walk looks at; every other statement (expressions, imports, raise, ...)
@@ -84,10 +87,9 @@ def _docstring(node: ast.Module | ast.ClassDef | ast.FunctionDef, out: list[str]
 
 def _walk(tree: ast.Module) -> _Facts:
     """One pass over the statements (expressions are not visited, see below)."""
-    facts = _Facts()
     functions = classes = single_returns = bare_returns = class_assigns = 0
     has_variable = False
-    docstrings = facts.docstrings
+    docstrings: list[str] = []
     _docstring(tree, docstrings)
     stack: list[Any] = list(tree.body)
     pop, extend, kinds = stack.pop, stack.extend, _KINDS
@@ -157,13 +159,9 @@ def _walk(tree: ast.Module) -> _Facts:
             ):
                 has_variable = True
                 break
-    facts.functions = functions
-    facts.classes = classes
-    facts.single_return_functions = single_returns
-    facts.bare_returns = bare_returns
-    facts.class_assigns = class_assigns
-    facts.has_variable = has_variable
-    return facts
+    return _Facts(
+        docstrings, functions, classes, single_returns, bare_returns, class_assigns, has_variable
+    )
 
 
 def _facts(doc: Document) -> _Facts:
@@ -213,11 +211,11 @@ def comment_text_chars(doc: Document) -> int:
     return len((docs + "\n" + comments).strip())
 
 
-@signal("py_unparseable")
-def py_unparseable(doc: Document) -> float:
-    """0 when the file parses; raises Unparseable (reason ``unparseable``) when it does not."""
-    _facts(doc)
-    return 0.0
+py_unparseable = parse_signal(
+    "py_unparseable",
+    _facts,
+    "0 when the file parses; raises Unparseable (reason ``unparseable``) when it does not.",
+)
 
 
 @signal("py_frac_lines_func")

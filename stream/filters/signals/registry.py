@@ -48,3 +48,16 @@ def signal(name: str) -> Callable[[SignalFn], SignalFn]:
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
+
+
+def parse_signal(name: str, parse: Callable[[Document], object], doc: str) -> SignalFn:
+    """Register the signal ``name``: 0.0 when ``parse`` accepts the document (it raises
+    :class:`Unparseable` when its parser does not); ``doc`` is its documentation."""
+
+    def parsed(document: Document) -> float:
+        parse(document)
+        return 0.0
+
+    parsed.__name__ = parsed.__qualname__ = name
+    parsed.__doc__ = doc
+    return signal(name)(parsed)
