@@ -1,4 +1,10 @@
-"""``codekiln-stream webclf train|evaluate|score|domains|iterate``."""
+"""``codekiln-stream webclf train|evaluate|score|domains|iterate``.
+
+Every input is read by :mod:`codekiln.shards` (:func:`~.model.iter_jsonl`): ``.jsonl``,
+``.jsonl.zst``, ``.jsonl.gz`` and Parquet by their suffix, any other name as JSON lines.
+``train``, ``evaluate`` and ``iterate`` stop at a bad line (exit 2, the file and line named);
+``score`` and ``domains`` skip such lines and print how many they skipped.
+"""
 
 from __future__ import annotations
 
@@ -26,19 +32,16 @@ from codekiln.stream.webclf.model import (
     TrainParams,
     WebClfError,
     evaluate,
+    iter_jsonl,
     read_labelled,
+    read_pages,
 )
+
+from codekiln.shards import BadLine
 
 
 def _texts(path: Path, label: str) -> Iterator[tuple[str, str]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield str(json.loads(line)["text"]), label
-            except (ValueError, KeyError, TypeError) as exc:
-                raise WebClfError(f"{path}:{number}: expected a JSON object with 'text'") from exc
+    return ((str(obj["text"]), label) for _, obj in read_pages(path))
 
 
 def _examples(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -102,7 +105,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     bad = scored = 0
     batch: list[dict[str, Any]] = []
-    with Path(args.input).open(encoding="utf-8") as src, tmp.open("w", encoding="utf-8") as dst:
+    with tmp.open("w", encoding="utf-8") as dst:
 
         def flush() -> None:
             for obj, score in zip(batch, clf.scores([o["text"] for o in batch]), strict=True):
@@ -112,14 +115,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                 dst.write(json.dumps({**obj, "meta": meta}, ensure_ascii=False) + "\n")
             batch.clear()
 
-        for line in src:
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj.get("text"), str):
-                    raise TypeError("no text")
-            except (ValueError, TypeError, AttributeError):
+        for _, obj in iter_jsonl(Path(args.input)):
+            if isinstance(obj, BadLine) or not isinstance(obj.get("text"), str):
                 bad += 1
                 continue
             batch.append(obj)
@@ -136,19 +133,20 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_domains(args: argparse.Namespace) -> int:
     pairs = []
-    with Path(args.scored).open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                score = float((obj.get("meta") or {})["code_score"])
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-            pairs.append((domain_of(obj), score))
+    skipped = 0
+    for _, obj in iter_jsonl(Path(args.scored)):
+        try:
+            if isinstance(obj, BadLine):
+                raise TypeError(obj.reason)
+            score = float((obj.get("meta") or {})["code_score"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            skipped += 1
+            continue
+        pairs.append((domain_of(obj), score))
     stats = aggregate(pairs, args.page_threshold)
     chosen = select_domains(stats, args.min_share, args.min_pages)
-    print(f"{len(stats)} domains, {len(chosen)} selected (share >= {args.min_share:g})")
+    note = f"; {skipped} lines without a meta.code_score skipped" if skipped else ""
+    print(f"{len(stats)} domains, {len(chosen)} selected (share >= {args.min_share:g}){note}")
     for s in chosen[: args.top]:
         print(f"  {s.domain:40s} {s.code_pages:>6}/{s.pages:<6} {100 * s.share:5.1f}%")
     if args.out:
@@ -162,8 +160,7 @@ def cmd_domains(args: argparse.Namespace) -> int:
 
 def cmd_iterate(args: argparse.Namespace) -> int:
     seeds = list(read_labelled(Path(args.seeds)))
-    with Path(args.pool).open(encoding="utf-8") as handle:
-        pool = [json.loads(line) for line in handle if line.strip()]
+    pool = [obj for _, obj in read_pages(Path(args.pool))]
     heldout = list(read_labelled(Path(args.heldout))) if args.heldout else None
     params = IterationParams(
         rounds=args.rounds,

@@ -15,11 +15,9 @@ are never selected.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -115,21 +113,9 @@ class RoundReport:
     heldout: dict[str, float | int] | None = None
 
 
-def _read_pool(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict) and isinstance(obj.get("text"), str):
-                    yield obj
-
-
 def iterate(
     seeds: list[tuple[str, str]],
-    pool: list[Mapping[str, Any]],
+    pool: Sequence[Mapping[str, Any]],
     params: IterationParams | None = None,
     heldout: list[tuple[str, str]] | None = None,
 ) -> tuple[CodeWebClassifier, list[RoundReport]]:

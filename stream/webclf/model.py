@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from codekiln.checks import bound, check_bounds
+from codekiln.shards import SHARD_SUFFIXES, BadLine, iter_numbered
 
 CODE = "code"
 OTHER = "other"
@@ -72,17 +73,36 @@ class TrainParams:
         check_bounds(self, "webclf", WebClfError)
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
+    """:func:`codekiln.shards.iter_numbered` of a webclf input: ``.jsonl.zst``, ``.jsonl.gz``
+    and Parquet by their suffix, any other name as JSON lines (webclf never asked for a suffix).
+    """
+    return iter_numbered(path, fmt=None if path.name.lower().endswith(SHARD_SUFFIXES) else "jsonl")
+
+
+def read_pages(
+    path: Path, keys: tuple[str, ...] = ("text",)
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each page of :func:`iter_jsonl`; a line that is not a JSON
+    object holding ``keys`` is a :class:`WebClfError` naming the file and the line."""
+    expected = "a JSON object with " + ", ".join(repr(k) for k in keys)
+    for number, item in iter_jsonl(path):
+        if isinstance(item, BadLine):
+            raise WebClfError(f"{path}:{number}: expected {expected}: {item.error}")
+        missing = [k for k in keys if k not in item]
+        if missing:
+            raise WebClfError(f"{path}:{number}: expected {expected}; no {missing[0]!r}")
+        yield number, item
+
+
 def read_labelled(path: Path) -> Iterator[tuple[str, str]]:
     """(text, label) pairs from JSONL with ``text`` and ``label`` keys; bad lines raise."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                yield str(obj["text"]), parse_label(obj["label"])
-            except (ValueError, KeyError, TypeError, WebClfError) as exc:
-                raise WebClfError(f"{path}:{number}: expected {{'text', 'label'}}: {exc}") from exc
+    for number, obj in read_pages(path, ("text", "label")):
+        try:
+            label = parse_label(obj["label"])
+        except WebClfError as exc:
+            raise WebClfError(f"{path}:{number}: {exc}") from exc
+        yield str(obj["text"]), label
 
 
 class CodeWebClassifier:
