@@ -11,13 +11,16 @@
 - Secrets never on the command line: :func:`read_secret` takes ``--X-file PATH``, else the
   ``*_FILE`` variable naming a file, else the variable holding the value.
 - :func:`check_sandbox` proves a sandbox URL and token work before any work starts.
+- :func:`from_args` builds a frozen config from the parsed flags named like its fields.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from codekiln.sandbox.cli_base import (
     EXIT_BROKEN_PIPE,
@@ -48,6 +51,7 @@ __all__ = [
     "SecretError",
     "check_sandbox",
     "default_data_dir",
+    "from_args",
     "internal_error",
     "log_dir",
     "log_exception",
@@ -56,6 +60,11 @@ __all__ = [
     "sandbox_token",
     "stdout_closed",
 ]
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Config = TypeVar("Config", bound="DataclassInstance")
 
 SANDBOX_TOKEN_FILE_ENV = "CODEKILN_SANDBOX_TOKEN_FILE"
 SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN"
@@ -131,3 +140,20 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     if (checkout / "pyproject.toml").is_file():
         return checkout.parent / "shared" / "data"
     return Path("..", "shared", "data").resolve()
+
+
+def from_args(cls: type[Config], args: argparse.Namespace, **given: Any) -> Config:
+    """``cls`` (a dataclass) from the parsed flags named like its fields, ``given`` for the rest.
+
+    A field in ``given`` takes that value (a flag of another name, a computed value); every
+    other field takes the flag of its own name (``--memory-mb`` for ``memory_mb``), or keeps its
+    default where the command has no such flag. A field the dataclass requires and nobody gives
+    is the constructor's ``TypeError``: a bug, never a user error. Each CLI's tests pass every
+    flag a value of its own and check that it lands in its field.
+    """
+    taken = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if f.init and f.name not in given and hasattr(args, f.name)
+    }
+    return cls(**taken, **given)

@@ -32,6 +32,7 @@ from codekiln.cli_common import (
     EXIT_USAGE,
     CommandParser,
     default_data_dir,
+    from_args,
     internal_error,
     log_exception,
     quiet_on_closed_stdout,
@@ -155,40 +156,20 @@ def _sandbox(args: argparse.Namespace) -> SandboxTarget:
 
 
 def _job(args: argparse.Namespace) -> EvalJob:
-    exec_config = ExecConfig(
-        min_time_limit_s=args.min_time_limit_s,
-        time_limit_factor=args.time_limit_factor,
-        max_job_s=args.max_job_s,
-        memory_mb=args.memory_mb,
-        concurrency=args.concurrency,
-        sandbox_max_timeout_s=args.sandbox_max_timeout_s,
-    )
     gen = None
     if args.command == "run":
         from .generate import GenConfig
 
-        gen = GenConfig(
-            endpoint=args.endpoint,
-            model=args.model,
-            mode=args.mode,
-            samples=args.samples,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_tokens=args.max_tokens,
-            concurrency=args.llm_concurrency,
-        )
-    return EvalJob(
-        dataset=args.dataset,
-        variant=args.variant,
+        gen = from_args(GenConfig, args, concurrency=args.llm_concurrency)
+    return from_args(
+        EvalJob,
+        args,
         data_dir=args.data_dir or default_data_dir(os.environ),
         out_dir=args.out,
         sandbox=_sandbox(args),
-        exec_config=exec_config,
-        samples_path=getattr(args, "samples", None) if args.command == "evaluate" else None,
+        exec_config=from_args(ExecConfig, args),  # --concurrency: sandbox jobs in flight
+        samples_path=args.samples if args.command == "evaluate" else None,
         gen=gen,
-        model=args.model,
-        reference_cache=args.reference_cache,
-        limit=args.limit,
     )
 
 

@@ -16,24 +16,18 @@ from codekiln.train.kube import (
 )
 from codekiln.train.submit import add_launch_args, launch_objects
 
+from codekiln.cli_common import from_args
+
 __all__ = ["eval_launch_main"]
 
 
 def _eval_params(args: argparse.Namespace) -> EvalJobParams:
-    return EvalJobParams(
-        name=args.name,
-        image=args.image,
-        namespace=args.namespace,
-        model_path=args.model_path,
-        endpoint=args.endpoint,
+    return from_args(
+        EvalJobParams,
+        args,
         model_name=args.model,
         datasets=tuple(args.dataset or ("humaneval+", "mbpp+")),
-        mode=args.mode,
-        samples=args.samples,
-        temperature=args.temperature,
-        vllm_image=args.vllm_image,
         vllm_gpus=args.gpus,
-        out_dir=args.out_dir,
         volumes=Volumes(args.data_pvc, args.checkpoints_pvc),
     )
 

@@ -39,6 +39,8 @@ from codekiln.train.submit import (
     submit_and_watch,
 )
 
+from codekiln.cli_common import from_args
+
 __all__ = [
     "DEFAULT_NAMESPACE",
     "JobOutcome",
@@ -64,14 +66,11 @@ def _train_params(args: argparse.Namespace) -> TrainJobParams:
             raw.setdefault("data", {})[key] = value
     if args.checkpoint_dir:
         raw.setdefault("checkpoint", {})["dir"] = args.checkpoint_dir
-    return TrainJobParams(
-        name=args.name,
-        image=args.image,
+    return from_args(
+        TrainJobParams,
+        args,
         train_config=raw,
-        namespace=args.namespace,
-        nodes=args.nodes,
         gpus_per_node=args.gpus,
-        kind=args.kind,
         volumes=Volumes(args.data_pvc, args.checkpoints_pvc),
     )
 

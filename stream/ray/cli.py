@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from codekiln.stream.ray.options import RayOptions
 from codekiln.stream.runtime.errors import ConfigError
 
+from codekiln.cli_common import from_args
+
 Number = TypeVar("Number", int, float)
 
 
@@ -72,13 +74,9 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> RayOptions:
-    return RayOptions(
-        address=args.address,
-        shard_files=args.shard_files,
-        partitions=args.partitions,
-        task_timeout_s=args.task_timeout_s,
-        num_cpus=args.workers or None,
-    )
+    """--address, --shard-files, --partitions, --task-timeout-s; --workers is the local
+    instance's CPUs."""
+    return from_args(RayOptions, args, num_cpus=args.workers or None)
 
 
 def run_on_ray(spec: Any, args: argparse.Namespace, warn: Callable[[str], None]) -> Any:

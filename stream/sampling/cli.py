@@ -10,6 +10,8 @@ from typing import Any
 from codekiln.stream.sampling.mixture import MixSpec, MixtureError, build_mixture
 from codekiln.stream.subcommand import standalone_main
 
+from codekiln.cli_common import from_args
+
 
 def _named_paths(values: list[str]) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
@@ -39,15 +41,7 @@ def _weights(value: str | None) -> dict[str, float]:
 def cmd_anneal_mix(args: argparse.Namespace) -> int:
     try:
         hq = _named_paths(args.hq or [])
-        weights = _weights(args.weights)
-        spec = MixSpec(
-            original_share=args.original_share,
-            weights=weights,
-            unit=args.unit,
-            total=args.total,
-            max_repeat=args.max_repeat,
-            seed=args.seed,
-        )
+        spec = from_args(MixSpec, args, weights=_weights(args.weights))
         report = build_mixture([Path(p) for p in args.original], hq, Path(args.out), spec)
     except (MixtureError, OSError) as exc:
         print(f"codekiln-stream anneal-mix: error: {exc}", file=sys.stderr)

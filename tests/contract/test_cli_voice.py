@@ -73,14 +73,14 @@ def test_missing_input_is_one_line(cli: str, argv: list[str], tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("module", "patched", "argv"),
     [
-        ("synth", "_cmd_prompts", "['prompts']"),
-        ("sandbox", "_image", "['image', 'tag']"),
-        ("train", "_run", "['run', '--config', 'x.yaml']"),
-        ("eval", "run_main", "['evaluate', 'x.jsonl', '--dataset', 'mbpp+', '--out', 'o']"),
+        ("synth", "_cmd_prompts", ["prompts"]),
+        ("sandbox", "_image", ["image", "tag"]),
+        ("train", "_run", ["run", "--config", "x.yaml"]),
+        ("eval", "run_main", ["evaluate", "x.jsonl", "--dataset", "mbpp+", "--out", "o"]),
     ],
 )
 def test_internal_error_is_one_line_and_logged(
-    tmp_path: Path, module: str, patched: str, argv: str
+    tmp_path: Path, module: str, patched: str, argv: list[str]
 ) -> None:
     """An unexpected exception: one line naming the log file, which holds the traceback (every
     CLI through one helper, codekiln.sandbox.cli_base.internal_error, the sandbox's too)."""
@@ -91,7 +91,7 @@ def test_internal_error_is_one_line_and_logged(
         "def boom(args):\n"
         "    raise RuntimeError('kaboom')\n"
         f"cli.{patched} = boom\n"
-        f"sys.exit(cli.main({argv}))\n"
+        f"sys.exit(cli.main({argv!r}))\n"
     )
     env = {**os.environ, "CODEKILN_LOG_DIR": str(logs)}
     proc = _run("-c", code, env=env)
