@@ -78,25 +78,51 @@ static PyObject *word_arrays_done(PyObject *ids, PyObject *lens, Py_ssize_t coun
     return Py_BuildValue("(NN)", ids, lens);
 }
 
+/* The functions of one bytes-like argument: fn(bytes, length), the buffer held around the call
+ * and released after it on every path. */
+typedef PyObject *(*bytes_fn)(const unsigned char *p, Py_ssize_t n);
+
+static inline PyObject *with_bytes(PyObject *arg, bytes_fn fn)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = fn(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* The functions of one str argument: fn(kind, data, length) of its characters, or a TypeError
+ * naming the function. */
+typedef PyObject *(*str_fn)(int kind, const void *data, Py_ssize_t n);
+
+static inline PyObject *with_str(PyObject *arg, const char *name, str_fn fn)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a str", name);
+        return NULL;
+    }
+    return fn(PyUnicode_KIND(arg), PyUnicode_DATA(arg), PyUnicode_GET_LENGTH(arg));
+}
+
+/* A METH_O entry point `name` that hands its argument to name_of by with_bytes or with_str. */
+#define BYTES_ENTRY(name) \
+    static PyObject *name(PyObject *self, PyObject *arg) { return with_bytes(arg, name##_of); }
+#define STR_ENTRY(name) \
+    static PyObject *name(PyObject *self, PyObject *arg) { return with_str(arg, #name, name##_of); }
+
 PyDoc_STRVAR(ascii_words_doc,
 "ascii_words(data) -> (ids, lengths)\n\n"
 "Words (maximal runs of [A-Za-z0-9]: '_' separates words) of ASCII bytes, case-folded: a\n"
 "64-bit id per word\n"
 "(equal words, equal ids) and its length, each as bytes of int64.");
 
-static PyObject *ascii_words(PyObject *self, PyObject *arg)
+static PyObject *ascii_words_of(const unsigned char *p, Py_ssize_t n)
 {
-    Py_buffer view;
     PyObject *ids, *lens;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *p = view.buf;
-    Py_ssize_t n = view.len;
     /* words are separated: at most n / 2 + 1 of them */
-    if (word_arrays_new(n / 2 + 1, &ids, &lens) < 0) {
-        PyBuffer_Release(&view);
+    if (word_arrays_new(n / 2 + 1, &ids, &lens) < 0)
         return NULL;
-    }
     int64_t *id_out = (int64_t *)PyBytes_AS_STRING(ids);
     int64_t *len_out = (int64_t *)PyBytes_AS_STRING(lens);
     Py_ssize_t count = 0, i = 0;
@@ -115,7 +141,6 @@ static PyObject *ascii_words(PyObject *self, PyObject *arg)
         len_out[count] = i - start;
         count++;
     }
-    PyBuffer_Release(&view);
     return word_arrays_done(ids, lens, count);
 }
 
@@ -126,13 +151,8 @@ PyDoc_STRVAR(ascii_profile_doc,
 "Counts of [A-Za-z], [0-9] and [ \\t\\n\\r\\v\\f] bytes, and the bytes of the longest\n"
 "\\n-separated line (the break not counted).");
 
-static PyObject *ascii_profile(PyObject *self, PyObject *arg)
+static PyObject *ascii_profile_of(const unsigned char *p, Py_ssize_t n)
 {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *p = view.buf;
-    Py_ssize_t n = view.len;
     Py_ssize_t alpha = 0, digit = 0, space = 0, longest = 0, line_start = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned char c = p[i];
@@ -147,7 +167,6 @@ static PyObject *ascii_profile(PyObject *self, PyObject *arg)
     }
     if (n - line_start > longest)
         longest = n - line_start;
-    PyBuffer_Release(&view);
     return Py_BuildValue("(nnnn)", alpha, digit, space, longest);
 }
 
@@ -239,15 +258,8 @@ PyDoc_STRVAR(str_tokens_doc,
 "that are not whitespace (str.isspace()); a 64-bit id per token (equal tokens, equal ids) and\n"
 "its length in characters, each as bytes of int64. Callers normalise the text first.");
 
-static PyObject *str_tokens(PyObject *self, PyObject *arg)
+static PyObject *str_tokens_of(int kind, const void *data, Py_ssize_t n)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "str_tokens: expected a str");
-        return NULL;
-    }
-    int kind = PyUnicode_KIND(arg);
-    const void *data = PyUnicode_DATA(arg);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     PyObject *ids, *lens;
     /* a word and a run of other characters need no separator: up to one token a character */
     if (word_arrays_new(n + 1, &ids, &lens) < 0)
@@ -284,15 +296,9 @@ PyDoc_STRVAR(str_classes_doc,
 "ASCII characters counted as [A-Za-z], [0-9] and [ \\t\\n\\r\\v\\f]; every other character\n"
 "by str.isalpha(), else str.isdigit(), else str.isspace().");
 
-static PyObject *str_classes(PyObject *self, PyObject *arg)
+static PyObject *str_classes_of(int kind, const void *data, Py_ssize_t n)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "str_classes: expected a str");
-        return NULL;
-    }
-    int kind = PyUnicode_KIND(arg);
-    const void *data = PyUnicode_DATA(arg);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), alpha = 0, digit = 0, space = 0;
+    Py_ssize_t alpha = 0, digit = 0, space = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 ch = PyUnicode_READ(kind, data, i);
         if (ch < 128) {
@@ -575,13 +581,9 @@ PyDoc_STRVAR(scan_python_doc,
 "other quoted literals strings. code is the source without the leading break, comments\n"
 "removed and each docstring replaced by a line break.");
 
-static PyObject *scan_python(PyObject *self, PyObject *arg)
+static PyObject *scan_python_of(const unsigned char *bytes, Py_ssize_t n)
 {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const char *s = view.buf;
-    Py_ssize_t n = view.len;
+    const char *s = (const char *)bytes;
     PyObject *comments = PyList_New(0), *strings = PyList_New(0), *result = NULL;
     char *code = malloc(n + 1);
     if (comments == NULL || strings == NULL || code == NULL) {
@@ -659,7 +661,6 @@ done:
     free(code);
     Py_XDECREF(comments);
     Py_XDECREF(strings);
-    PyBuffer_Release(&view);
     return result;
 }
 
@@ -743,13 +744,8 @@ PyDoc_STRVAR(code_line_stats_doc,
 "occurrence of a repeated key counts, the first too), keys of one character and the key\n"
 "'},' aside (OpenCoder's duplicate-line definition).");
 
-static PyObject *code_line_stats(PyObject *self, PyObject *arg)
+static PyObject *code_line_stats_of(const unsigned char *p, Py_ssize_t n)
 {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *p = view.buf;
-    Py_ssize_t n = view.len;
     /* Keys are copied to `keys` back to back; the set holds (hash, offset, length, chars,
      * count) per key. */
     unsigned char *keys = malloc(n + 1);
@@ -891,7 +887,6 @@ done:
     free(lengths);
     free(chars_of);
     free(counts);
-    PyBuffer_Release(&view);
     return result;
 }
 
@@ -961,6 +956,13 @@ fail:
     Py_XDECREF(counts);
     return NULL;
 }
+
+BYTES_ENTRY(ascii_words)
+BYTES_ENTRY(ascii_profile)
+STR_ENTRY(str_tokens)
+STR_ENTRY(str_classes)
+BYTES_ENTRY(scan_python)
+BYTES_ENTRY(code_line_stats)
 
 static PyMethodDef methods[] = {
     {"ascii_words", ascii_words, METH_O, ascii_words_doc},
