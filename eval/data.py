@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import os
 import re
 import warnings
@@ -24,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from codekiln import shards
 
 from .errors import DatasetError
 
@@ -256,29 +257,27 @@ def _load_mbpp(data_dir: Path) -> Dataset:
     if not path.is_file():
         raise DatasetError(f"mbpp file not found: {path} (see --data-dir)")
     tasks: dict[str, Task] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    for lineno, rec in shards.iter_numbered(path):
+        try:
+            if isinstance(rec, shards.BadLine):
+                raise ValueError(f"{rec.reason}: {rec.error}")
+            if rec["task_id"] not in MBPP_TEST_IDS:
                 continue
-            try:
-                rec = json.loads(line)
-                if rec["task_id"] not in MBPP_TEST_IDS:
-                    continue
-                code = rec["code"].replace("\r\n", "\n")
-                tests = list(rec["test_list"])
-                entry = _mbpp_entry_point(code, tests)
-            except (ValueError, KeyError, TypeError, SyntaxError) as exc:
-                raise DatasetError(f"{path}:{lineno}: malformed MBPP record: {exc!r}") from exc
-            task_id = f"Mbpp/{rec['task_id']}"
-            prompt = f'"""\n{rec["text"]}\n{tests[0]}\n"""\n'
-            setup = rec.get("test_setup_code") or ""
-            tasks[task_id] = Task(
-                task_id=task_id,
-                prompt=prompt,
-                entry_point=entry,
-                canonical=code,
-                test="\n".join([setup, *tests]).strip() + "\n",
-            )
+            code = rec["code"].replace("\r\n", "\n")
+            tests = list(rec["test_list"])
+            entry = _mbpp_entry_point(code, tests)
+        except (ValueError, KeyError, TypeError, SyntaxError) as exc:
+            raise DatasetError(f"{path}:{lineno}: malformed MBPP record: {exc!r}") from exc
+        task_id = f"Mbpp/{rec['task_id']}"
+        prompt = f'"""\n{rec["text"]}\n{tests[0]}\n"""\n'
+        setup = rec.get("test_setup_code") or ""
+        tasks[task_id] = Task(
+            task_id=task_id,
+            prompt=prompt,
+            entry_point=entry,
+            canonical=code,
+            test="\n".join([setup, *tests]).strip() + "\n",
+        )
     if len(tasks) != len(MBPP_TEST_IDS):
         raise DatasetError(f"{path}: expected {len(MBPP_TEST_IDS)} test tasks, found {len(tasks)}")
     return Dataset(

@@ -74,6 +74,21 @@ class TestLoad:
         assert len(ds.tasks) == 164
         assert "check(" in ds.tasks["HumanEval/0"].test
 
+    @pytest.mark.parametrize(
+        ("bad", "reason"),
+        [(b"{torn", "malformed_json"), (b"[1]", "not_object"), (b'{"text": "\xff"}', "non_utf8")],
+    )
+    def test_a_bad_mbpp_line_names_the_file_and_line(
+        self, data_dir: Path, tmp_path: Path, bad: bytes, reason: str
+    ) -> None:
+        """Torn JSON, a non-object or bytes that are not UTF-8: a DatasetError at that line."""
+        lines = (data_dir / "mbpp.jsonl").read_bytes().splitlines(keepends=True)
+        (tmp_path / "mbpp.jsonl").write_bytes(b"".join([*lines[:3], bad + b"\n", *lines[3:]]))
+        with pytest.raises(
+            DatasetError, match=rf"mbpp\.jsonl:4: malformed MBPP record: .*{reason}"
+        ):
+            load_dataset("mbpp", tmp_path)
+
     def test_missing_file_is_a_clear_error(self, tmp_path: Path) -> None:
         """A data directory without the release file names the missing path."""
         with pytest.raises(DatasetError, match=r"HumanEvalPlus\.jsonl\.gz"):
