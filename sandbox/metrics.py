@@ -4,65 +4,41 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+#: Every metric is named codekiln_sandbox_<name>.
+NAMESPACE, SUBSYSTEM = "codekiln", "sandbox"
+
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.runs = Counter(
-            "codekiln_sandbox_runs",
-            "Runs finished, by language and status",
-            ["language", "status"],
-            registry=r,
-        )
+        self.registry = r = CollectorRegistry()
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, namespace=NAMESPACE, subsystem=SUBSYSTEM, registry=r)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, namespace=NAMESPACE, subsystem=SUBSYSTEM, registry=r)
+
+        self.runs = counter("runs", "Runs finished, by language and status", "language", "status")
         self.run_seconds = Histogram(
-            "codekiln_sandbox_run_seconds",
+            "run_seconds",
             "Time from admission to result, per run",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            namespace=NAMESPACE,
+            subsystem=SUBSYSTEM,
             registry=r,
         )
-        self.http = Counter(
-            "codekiln_sandbox_http_requests",
-            "HTTP requests by route and status code",
-            ["route", "code"],
-            registry=r,
+        self.http = counter(
+            "http_requests", "HTTP requests by route and status code", "route", "code"
         )
-        self.rejected = Counter(
-            "codekiln_sandbox_rejected",
-            "Runs refused with 429 because the queue was full",
-            registry=r,
+        self.rejected = counter("rejected", "Runs refused with 429 because the queue was full")
+        self.queue_depth = gauge("queue_depth", "Admitted runs waiting for or holding a container")
+        self.idle = gauge("pool_idle", "Warm containers idle")
+        self.spares = gauge("pool_spares", "Spare containers started ahead")
+        self.containers = gauge("pool_containers", "Live containers in the pool")
+        self.recycled = counter("containers_recycled", "Containers replaced, by reason", "reason")
+        self.started = counter("containers_started", "Containers started")
+        self.start_failures = counter("container_start_failures", "Container starts that failed")
+        self.limit_updates = counter(
+            "memory_limit_updates", "Engine calls changing a container's memory limit before a job"
         )
-        self.queue_depth = Gauge(
-            "codekiln_sandbox_queue_depth",
-            "Admitted runs waiting for or holding a container",
-            registry=r,
-        )
-        self.idle = Gauge("codekiln_sandbox_pool_idle", "Warm containers idle", registry=r)
-        self.spares = Gauge(
-            "codekiln_sandbox_pool_spares", "Spare containers started ahead", registry=r
-        )
-        self.containers = Gauge(
-            "codekiln_sandbox_pool_containers", "Live containers in the pool", registry=r
-        )
-        self.recycled = Counter(
-            "codekiln_sandbox_containers_recycled",
-            "Containers replaced, by reason",
-            ["reason"],
-            registry=r,
-        )
-        self.started = Counter(
-            "codekiln_sandbox_containers_started", "Containers started", registry=r
-        )
-        self.start_failures = Counter(
-            "codekiln_sandbox_container_start_failures",
-            "Container starts that failed",
-            registry=r,
-        )
-        self.limit_updates = Counter(
-            "codekiln_sandbox_memory_limit_updates",
-            "Engine calls changing a container's memory limit before a job",
-            registry=r,
-        )
-        self.reaped = Counter(
-            "codekiln_sandbox_orphans_reaped", "Orphan containers removed at start", registry=r
-        )
+        self.reaped = counter("orphans_reaped", "Orphan containers removed at start")
