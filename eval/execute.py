@@ -38,7 +38,7 @@ import json
 import pickle
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -129,12 +129,7 @@ class Reference:
     failure: str = ""  # set when the canonical solution could not be run at all
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "times_s": self.times_s,
-            "expected": self.expected,
-            "errors": self.errors,
-            "failure": self.failure,
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Reference:
