@@ -25,12 +25,13 @@ An exception that escapes :meth:`Stage.process` itself, :meth:`Stage.finish`,
 naming the stage, and resumes from the last checkpoint when started again.
 
 Scope: what a stage must see to decide, declared by the stage (:meth:`Stage.scope`) and read by
-every planner (the Ray executor cuts its plan by it; no planner checks concrete classes):
+every planner (the local runtime places stages by it, the Ray executor cuts its plan by it; no
+planner checks concrete classes):
 
 - ``record`` (:data:`RECORD`): each record alone, no state; runs anywhere, in any grouping.
 - ``shard`` (:data:`SHARD`): each record alone, with counters as its only state; may run per
-  shard from zeroed counters, the shards' counters summed (:meth:`Stage.load_state_dict` of
-  the sum).
+  shard from zeroed counters, the shards' states merged by the stage
+  (:meth:`Stage.merge_states`, counters summed by default) and loaded into one instance.
 - ``stream`` (:data:`STREAM`): every record before it, in input order (a byte budget): one
   instance sees the whole stream.
 - ``global`` (:data:`GLOBAL`): the whole corpus at once, through a global step that merges
@@ -43,13 +44,16 @@ Lifecycle, as the runtime drives it::
     cls.preload()                     # pool stages, in the CLI process, before it forks them
     stage = cls(**options)            # options come from the config file, validated first
     stage.open(work_dir)              # once, before anything else; work_dir is per stage
-    stage.load_state_dict(state)      # only on resume, stateful and cpu_bound stages
+    stage.load_state_dict(state)      # only on resume, checkpointed stages (see Scope)
     stage.process(batch) ...          # batches in input order, one at a time per stage
     stage.take_stats()                # cpu_bound, in the pool worker, after each batch;
     stage.absorb_stats(stats)         #   its result, in the runtime process's copy
     stage.state_dict()                # at each checkpoint, between two batches
     stage.finish()                    # once, at end of stream; records it returns flow on
     stage.report()                    # once, after finish, for report.md and manifest.json
+
+A sharded executor (Ray) runs ``record`` and ``shard`` stages per shard and, for the report,
+loads ``stage.merge_states(each shard's state_dict())`` into one instance.
 
 Rules for stateful stages (what makes ``kill -9`` then resume exactly-once):
 
@@ -128,6 +132,15 @@ class Stage:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
+    def merge_states(self, states: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """The state of the whole stream from the states of its shards, in input order (a
+        ``shard``-scope stage, or a pool stage's counters, run per shard by a sharded
+        executor). By default counters add up: numbers are summed, mappings merged by key."""
+        total: dict[str, Any] = {}
+        for state in states:
+            total = sum_counters(total, state)
+        return total
+
     def take_stats(self) -> dict[str, Any] | None:
         """Counters gathered since the last call, then forgotten (``cpu_bound`` stages).
 
@@ -171,6 +184,21 @@ class Stage:
             except Exception as exc:
                 out.append(self._quarantine(record, exc))
         return out
+
+
+def sum_counters(total: Any, part: Any) -> Any:
+    """Counters added up: numbers add, mappings merge by key (a value ``total`` lacks is taken
+    from ``part``); anything else keeps ``total``'s."""
+    if total is None:
+        return part
+    if isinstance(total, dict) and isinstance(part, dict):
+        out = dict(total)
+        for key, value in part.items():
+            out[key] = sum_counters(out.get(key), value)
+        return out
+    if isinstance(total, int | float) and isinstance(part, int | float):
+        return total + part
+    return total
 
 
 class MapStage(Stage):

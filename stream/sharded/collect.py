@@ -1,7 +1,8 @@
 """The result of a run made shard by shard, collected from the markers its tasks committed:
-the checkpoint the local runtime would have saved (counters summed over shards, the shards'
-per-stage counters summed into the driver's stage copies, the corpus and rejects shards, the
-global steps' reports), so the manifest and report are written by the same run protocol
+the checkpoint the local runtime would have saved (counters summed over shards, each counted
+stage's per-shard states merged by the stage (:meth:`~codekiln.stream.stage.Stage.merge_states`)
+into the driver's copy, the corpus and rejects shards, the global steps' reports), so the
+manifest and report are written by the same run protocol
 (:func:`codekiln.stream.runtime.protocol.commit_run`)."""
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def collect(  # noqa: PLR0917 - the run's parts, each by name
 
     sink: dict[str, Any] = {"corpus": [], "rejects": [], "langs": Counter(), "reasons": Counter()}
     stages = dict(built.stages)
-    counted: dict[str, Any] = {}
+    counted: dict[str, list[dict[str, Any]]] = {}
     cpu_s = 0.0
     reports: dict[str, Any] = {}
     step_info = []
@@ -53,7 +54,7 @@ def collect(  # noqa: PLR0917 - the run's parts, each by name
                 step_cpu += marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
                 for key, state in marker.get("states", {}).items():
-                    counted[key] = sum_counters(counted.get(key), state)
+                    counted.setdefault(key, []).append(state)
                 if step.final:
                     sink["corpus"] += marker["corpus"]
                     sink["rejects"] += marker["rejects"]
@@ -78,8 +79,8 @@ def collect(  # noqa: PLR0917 - the run's parts, each by name
                 info["cpu_s"] = marker.get("cpu_s", 0.0)
                 add(marker["metrics"])
             step_info.append(info)
-    for key, state in counted.items():  # per-shard counters, summed, into the driver's copy
-        stages[key].load_state_dict(state)
+    for key, states in counted.items():  # the shards' states, merged, into the driver's copy
+        stages[key].load_state_dict(stages[key].merge_states(states))
     for key, stage in built.stages:
         if key not in reports:
             reports[key] = stage_reports([(key, stage)])[key]
@@ -103,17 +104,3 @@ def collect(  # noqa: PLR0917 - the run's parts, each by name
         "steps": step_info,
     }
     return ckpt, executor
-
-
-def sum_counters(total: Any, part: Any) -> Any:
-    """Counters of per-shard stage states, added up (numbers add, mappings merge by key)."""
-    if total is None:
-        return part
-    if isinstance(total, dict) and isinstance(part, dict):
-        out = dict(total)
-        for key, value in part.items():
-            out[key] = sum_counters(out.get(key), value)
-        return out
-    if isinstance(total, int | float) and isinstance(part, int | float):
-        return total + part
-    return total

@@ -18,7 +18,9 @@ Steps
     declared scope (:meth:`~codekiln.stream.stage.Stage.scope`) is ``shard``: it decides each
     record on its own with counters as its only state (``anneal_route``, ``downsample``
     without byte budgets); those run per shard inside map steps, from zeroed counters, and the
-    shards' counters are summed for the report. The last map step writes the corpus and rejects. ::
+    shards' states are merged by the stage for the report
+    (:meth:`~codekiln.stream.stage.Stage.merge_states`). The last map step writes the corpus and
+    rejects. ::
 
         map[preprocess] -> dedup[exact] -> map[apply exact; minhash] -> dedup[fuzzy]
           -> map[apply fuzzy; copyright, filters, downsample, anneal_route; write]
@@ -91,7 +93,7 @@ class MapStep:
 
     index: int
     stages: list[str] = field(default_factory=list)
-    #: Stages among ``stages`` whose per-shard counters are summed (``shard`` scope, pool).
+    #: Stages among ``stages`` whose per-shard states are merged (``shard`` scope, pool).
     counted: list[str] = field(default_factory=list)
     #: Key of the dedup stage whose result is applied to the records read (or None).
     apply: str | None = None
@@ -131,7 +133,7 @@ def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
         scope = stage.scope()
         if scope not in (GLOBAL, STREAM):
             current.stages.append(key)
-            # Per-shard counters, summed by the driver: every stage the local runtime
+            # Per-shard states, merged by the driver: every stage the local runtime
             # checkpoints (shard-scope stages, and pool stages, whose state_dict() holds what
             # they counted: Stage.take_stats).
             if checkpointed(stage):

@@ -259,6 +259,40 @@ class TestFuzzyRepositories:
         assert report == stage.report()
 
 
+class TestShardScope:
+    @settings(max_examples=20, deadline=None)
+    @given(seed=st.integers(0, 10**6), cuts=st.lists(st.integers(0, 60), max_size=4))
+    def test_shards_states_merged_equal_one_pass(self, seed, cuts):
+        """Shard-scope stages run per shard from zeroed counters; the stage's merge_states of
+        the shards' states, loaded into one instance, reports what one pass over all does."""
+        from codekiln.stream.sampling.anneal import AnnealRouteStage
+        from codekiln.stream.sampling.downsample import DownsampleStage
+
+        rng = random.Random(seed)
+        langs = ["Python", "Java", "C", None]
+        texts = [
+            python_file(rng, lines=3) + ("import torch\n" * rng.randrange(2)) for _ in range(60)
+        ]
+        for make in (
+            lambda: DownsampleStage(targets={"Python": 0.5, "Java": 0.2}, seed=3),
+            AnnealRouteStage,
+        ):
+            records = _records(texts, [0] * len(texts))
+            for i, r in enumerate(records):
+                r.lang = langs[i % len(langs)]
+            whole = make()
+            whole.process([_copy(r) for r in records])
+            states = []
+            for shard in _split(records, cuts):
+                part = make()
+                part.process([_copy(r) for r in shard])
+                states.append(part.state_dict())
+            merged = make()
+            merged.load_state_dict(merged.merge_states(states))
+            assert merged.report() == whole.report()
+            assert merged.scope() == "shard"
+
+
 class TestPlan:
     def test_default_shape(self):
         """Stateless runs fuse into map steps; dedups and other stateful stages split them."""
