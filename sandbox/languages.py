@@ -34,6 +34,17 @@ class Language:
         return "python" if self.run is None else "exec"
 
 
+# Go's build and its program: one thread per core by default (see below), pinned to two.
+GO_THREADS = ("env", "GOMAXPROCS=2")
+# The JVM of javac (as -J options) and of the program: heap at the job's limit, one GC thread,
+# one core, the quick C1 compiler only.
+JVM = (
+    "-Xmx{memory_mb}m",
+    "-XX:+UseSerialGC",
+    "-XX:ActiveProcessorCount=1",
+    "-XX:TieredStopAtLevel=1",
+)
+
 LANGUAGES: dict[str, Language] = {
     lang.name: lang
     for lang in (
@@ -84,8 +95,7 @@ LANGUAGES: dict[str, Language] = {
             ("golang-go",),
             "main.go",
             compile=(
-                "env",
-                "GOMAXPROCS=2",
+                *GO_THREADS,
                 "GOFLAGS=-p=1",
                 "GO111MODULE=off",
                 "go",
@@ -94,7 +104,7 @@ LANGUAGES: dict[str, Language] = {
                 "main",
                 "main.go",
             ),
-            run=("env", "GOMAXPROCS=2", "./main"),
+            run=(*GO_THREADS, "./main"),
             aliases=("golang",),
             memory_rlimit=False,
             min_memory_mb=128,
@@ -123,27 +133,8 @@ LANGUAGES: dict[str, Language] = {
             ("default-jdk-headless",),
             # The class with main must be public class Main (as in SandboxFusion).
             "Main.java",
-            compile=(
-                "javac",
-                "-J-Xmx{memory_mb}m",
-                "-J-XX:+UseSerialGC",
-                "-J-XX:ActiveProcessorCount=1",
-                "-J-XX:TieredStopAtLevel=1",
-                "-encoding",
-                "UTF-8",
-                "Main.java",
-            ),
-            run=(
-                "java",
-                "-Xmx{memory_mb}m",
-                "-XX:+UseSerialGC",
-                "-XX:ActiveProcessorCount=1",
-                "-XX:TieredStopAtLevel=1",
-                "-Xshare:auto",
-                "-cp",
-                ".",
-                "Main",
-            ),
+            compile=("javac", *(f"-J{flag}" for flag in JVM), "-encoding", "UTF-8", "Main.java"),
+            run=("java", *JVM, "-Xshare:auto", "-cp", ".", "Main"),
             memory_rlimit=False,
             min_memory_mb=256,
         ),
