@@ -127,39 +127,33 @@ class _Invalid(Exception):
         self.status = status
 
 
+@dataclass(eq=False, kw_only=True)
 class FakeOpenAIServer:
     """See the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        model: str = "fake-model",
-        latency_s: float = 0.0,
-        max_concurrency: int | None = None,
-        slow_s: float = 2.0,
-        retry_after_s: float = 1.0,
-        api_key: str | None = None,
-        record_requests: bool = True,
-    ) -> None:
-        self.model = model
-        self.latency_s = latency_s
-        self.slow_s = slow_s
-        self.retry_after_s = retry_after_s
-        self.api_key = api_key
-        self.record_requests = record_requests
-        self.requests: list[ReceivedRequest] = []
-        self.errors: list[str] = []
-        self.default: Responder = _ok
-        self.served = 0  # completions answered with 200
-        self.inflight = 0  # generation requests being served now (after the concurrency cap)
-        self.max_inflight = 0  # the most seen at once
-        self._max_concurrency = max_concurrency
-        self._semaphore: asyncio.Semaphore | None = None
-        self._script: deque[Reply | str] = deque()
-        self._routes: list[tuple[Matcher, Reply | str | Responder]] = []
-        self._failures: deque[Reply] = deque()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+    model: str = "fake-model"
+    latency_s: float = 0.0
+    max_concurrency: int | None = None
+    slow_s: float = 2.0
+    retry_after_s: float = 1.0
+    api_key: str | None = None
+    record_requests: bool = True
+    requests: list[ReceivedRequest] = field(default_factory=list, init=False, repr=False)
+    errors: list[str] = field(default_factory=list, init=False)
+    # A factory: a function as a plain default would be a class attribute, bound as a method.
+    default: Responder = field(default_factory=lambda: _ok, init=False, repr=False)
+    served: int = field(default=0, init=False)  # completions answered with 200
+    # generation requests being served now (after the concurrency cap), the most seen at once
+    inflight: int = field(default=0, init=False)
+    max_inflight: int = field(default=0, init=False)
+    port: int = field(default=0, init=False)
+    _semaphore: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    _script: deque[Reply | str] = field(default_factory=deque, init=False, repr=False)
+    _routes: list[tuple[Matcher, Reply | str | Responder]] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _failures: deque[Reply] = field(default_factory=deque, init=False, repr=False)
+    _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -206,8 +200,8 @@ class FakeOpenAIServer:
         return f"{self.url}/{mode}" if mode else self.url
 
     async def start(self) -> None:
-        if self._max_concurrency:
-            self._semaphore = asyncio.Semaphore(self._max_concurrency)
+        if self.max_concurrency:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for mode in _MODES:
             prefix = f"/{mode}" if mode else ""
