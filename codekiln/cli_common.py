@@ -9,7 +9,9 @@
   :data:`EXIT_INTERRUPTED` 130 (Ctrl-C, state kept for a resume), :data:`EXIT_BROKEN_PIPE` 141
   (the reader of stdout went away, e.g. ``| head``: no message, as a tool killed by SIGPIPE).
 - Secrets never on the command line: :func:`read_secret` takes ``--X-file PATH``, else the
-  ``*_FILE`` variable naming a file, else the variable holding the value.
+  ``*_FILE`` variable naming a file, else the variable holding the value;
+  :func:`add_sandbox_args` declares ``--sandbox-url`` and ``--sandbox-token-file`` for every CLI
+  that talks to the sandbox.
 - :func:`check_sandbox` proves a sandbox URL and token work before any work starts.
 - :func:`from_args` builds a frozen config from the parsed flags named like its fields.
 """
@@ -46,9 +48,11 @@ __all__ = [
     "EXIT_USAGE",
     "SANDBOX_TOKEN_ENV",
     "SANDBOX_TOKEN_FILE_ENV",
+    "SANDBOX_URL_ENV",
     "CommandParser",
     "DefaultsHelpFormatter",
     "SecretError",
+    "add_sandbox_args",
     "check_sandbox",
     "default_data_dir",
     "from_args",
@@ -68,6 +72,7 @@ Config = TypeVar("Config", bound="DataclassInstance")
 
 SANDBOX_TOKEN_FILE_ENV = "CODEKILN_SANDBOX_TOKEN_FILE"
 SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN"
+SANDBOX_URL_ENV = "CODEKILN_SANDBOX_URL"
 
 
 class SecretError(ValueError):
@@ -97,6 +102,20 @@ def sandbox_token(path: Path | None, environ: Mapping[str, str]) -> str | None:
     $CODEKILN_SANDBOX_TOKEN."""
     return read_secret(
         path, file_env=SANDBOX_TOKEN_FILE_ENV, value_env=SANDBOX_TOKEN_ENV, environ=environ
+    )
+
+
+def add_sandbox_args(
+    parser: argparse.ArgumentParser, *, url_default: str = f"${SANDBOX_URL_ENV}"
+) -> None:
+    """``--sandbox-url`` (``url_default`` says where it comes from when not given) and
+    ``--sandbox-token-file``: a file, never the token itself (:func:`sandbox_token` reads it)."""
+    parser.add_argument("--sandbox-url", help=f"sandbox service (default: {url_default})")
+    parser.add_argument(
+        "--sandbox-token-file",
+        type=Path,
+        help=f"file holding the sandbox's token (default: ${SANDBOX_TOKEN_FILE_ENV}, else the "
+        f"token itself in ${SANDBOX_TOKEN_ENV})",
     )
 
 

@@ -30,7 +30,9 @@ from codekiln.cli_common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    SANDBOX_URL_ENV,
     CommandParser,
+    add_sandbox_args,
     default_data_dir,
     from_args,
     internal_error,
@@ -42,9 +44,6 @@ from .data import DATASETS, VARIANTS, load_dataset
 from .errors import ConfigError, EvalError
 from .limits import ExecConfig
 from .prompts import MODES
-
-SANDBOX_URL_ENV = "CODEKILN_SANDBOX_URL"
-SANDBOX_TOKEN_ENV = "CODEKILN_SANDBOX_TOKEN_FILE"
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="benchmark files (default: $CODEKILN_DATA_DIR, else ../shared/data)",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--sandbox-url", help=f"sandbox service (default ${SANDBOX_URL_ENV})")
-    p.add_argument(
-        "--sandbox-token-file",
-        type=Path,
-        help=f"file holding the sandbox's token (default: ${SANDBOX_TOKEN_ENV}, else the token "
-        "itself in $CODEKILN_SANDBOX_TOKEN)",
-    )
+    add_sandbox_args(p)
     p.add_argument("--concurrency", type=int, default=4, help="sandbox jobs in flight")
     # evalplus 0.3.1's defaults (DEFAULT_MIN_TIME_LIMIT, DEFAULT_GT_TIME_LIMIT_FACTOR)
     p.add_argument("--min-time-limit-s", type=float, default=ExecConfig.min_time_limit_s)

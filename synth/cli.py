@@ -27,7 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codekiln.cli_common import (
+    SANDBOX_URL_ENV,
     CommandParser,
+    add_sandbox_args,
     default_data_dir,
     internal_error,
     quiet_on_closed_stdout,
@@ -46,13 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path)
     # run: flag > config file > environment (resolved in _cmd_run)
     run.add_argument("--llm-url")
-    run.add_argument("--sandbox-url")
-    run.add_argument(
-        "--sandbox-token-file",
-        type=Path,
-        help="file holding the sandbox's bearer token (default: $CODEKILN_SANDBOX_TOKEN_FILE, "
-        "else the token in $CODEKILN_SANDBOX_TOKEN)",
-    )
+    add_sandbox_args(run, url_default=f"synth.sandbox_url of --config, else ${SANDBOX_URL_ENV}")
     run.add_argument("--data-dir", type=Path)
     run.add_argument("--config", type=Path, help="YAML file; keys under synth:")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -114,7 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = SynthConfig.from_file(args.config) if args.config else SynthConfig()
     env = os.environ
     llm_url = args.llm_url or config.llm_url or env.get("CODEKILN_LLM_URL")
-    sandbox_url = args.sandbox_url or config.sandbox_url or env.get("CODEKILN_SANDBOX_URL")
+    sandbox_url = args.sandbox_url or config.sandbox_url or env.get(SANDBOX_URL_ENV)
     data_dir = args.data_dir or config.data_dir or default_data_dir(env)
     if not llm_url:
         print(DISABLED_NOTE, file=sys.stderr)
