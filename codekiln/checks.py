@@ -15,7 +15,8 @@ every config of codekiln: ``<section>.<field> must be <kind> <bound>, got <value
 ``synth.max_seeds must be an integer >= 0, got -1`` or ``top_p must be a number in (0, 1],
 got 2`` (no section: the bare field name). An ``int`` default makes the field an integer (a
 float or a bool is refused); otherwise it is a number (int or float, never a bool). A field
-whose default is ``None`` also accepts ``None``. NaN fails every bound.
+whose default is ``None`` also accepts ``None``. NaN fails every bound. :func:`check_value`
+is the same check for an option that is no dataclass field (a stage's keyword argument).
 
 ``codekiln.sandbox`` never imports this module (it deploys alone).
 """
@@ -27,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Bound", "bound", "check_bounds"]
+__all__ = ["Bound", "bound", "check_bounds", "check_value"]
 
 _T = TypeVar("_T")
 _KEY = "codekiln.bound"
@@ -142,9 +143,20 @@ def check_bounds(config: Any, section: str, error: type[Exception]) -> None:
     """Raise ``error`` on the first field of the dataclass ``config`` outside its bound."""
     for f in dataclasses.fields(config):
         rule = f.metadata.get(_KEY)
-        if rule is None:
-            continue
-        value = getattr(config, f.name)
-        if not rule.admits(value):
-            name = f"{section}.{f.name}" if section else f.name
-            raise error(f"{name} must be {rule.describe()}, got {value!r}")
+        if rule is not None:
+            _check(
+                rule, f"{section}.{f.name}" if section else f.name, getattr(config, f.name), error
+            )
+
+
+def check_value(
+    name: str, value: object, limits: str, error: type[Exception], *, integer: bool = False
+) -> None:
+    """The same check for a value that is no dataclass field (a stage's keyword option):
+    ``value`` is a number (``integer``: an integer) within ``limits`` (see :func:`bound`)."""
+    _check(Bound(integer, False, *_parse_limits(limits)), name, value, error)
+
+
+def _check(rule: Bound, name: str, value: object, error: type[Exception]) -> None:
+    if not rule.admits(value):
+        raise error(f"{name} must be {rule.describe()}, got {value!r}")

@@ -30,6 +30,8 @@ from codekiln.stream.preprocess.languages import LanguageTable, default_table
 from codekiln.stream.record import Record
 from codekiln.stream.stage import FilterStage
 
+from codekiln.checks import check_value
+
 #: Linguist languages that are not source code worth training on (OpenCoder's exclusions, plus
 #: other binary-like or machine-written data kinds of the same nature).
 # fmt: off
@@ -90,14 +92,8 @@ class LanguageStage(FilterStage):
         for field, value in (("min_chars", min_chars), ("max_bytes", max_bytes),
                              ("max_line_chars", max_line_chars),
                              ("minified_mean_line_chars", minified_mean_line_chars)):  # fmt: skip
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(
-                    f"preprocess.{field}: must be a non-negative integer, got {value!r}"
-                )
-        if not 0.0 <= max_replacement_frac <= 1.0:
-            raise ValueError(
-                f"preprocess.max_replacement_frac: must be in [0, 1], got {max_replacement_frac!r}"
-            )
+            check_value(f"preprocess.{field}", value, ">= 0", ValueError, integer=True)
+        check_value("preprocess.max_replacement_frac", max_replacement_frac, "[0, 1]", ValueError)
         self.min_chars = min_chars
         self.max_bytes = max_bytes
         self.max_line_chars = max_line_chars

@@ -13,13 +13,14 @@ from codekiln.eval.errors import ConfigError as EvalConfigError
 from codekiln.eval.generate import GenConfig
 from codekiln.eval.limits import ExecConfig
 from codekiln.stream.dedup.minhash import MinHashParams
+from codekiln.stream.preprocess import LanguageStage
 from codekiln.stream.webclf.domains import IterationParams
 from codekiln.stream.webclf.model import TrainParams, WebClfError
 from codekiln.synth.config import SynthConfig
 from codekiln.synth.errors import ConfigError as SynthConfigError
 from codekiln.synth.llm import LLMConfig, SamplingParams
 
-from codekiln.checks import bound, check_bounds
+from codekiln.checks import bound, check_bounds, check_value
 
 
 class Oops(Exception):
@@ -94,6 +95,14 @@ class TestBounds:
             SamplingParams(n=0)
         assert str(info.value) == "n must be an integer >= 1, got 0"
 
+    def test_a_value_outside_any_dataclass_is_checked_the_same_way(self) -> None:
+        """check_value: the same kinds, limits and message for a stage's keyword option."""
+        check_value("stage.share", 1, "[0, 1]", Oops)
+        with pytest.raises(Oops, match=r"^stage\.share must be a number in \[0, 1\], got 1\.5$"):
+            check_value("stage.share", 1.5, "[0, 1]", Oops)
+        with pytest.raises(Oops, match=r"^stage\.n must be an integer >= 0, got True$"):
+            check_value("stage.n", True, ">= 0", Oops, integer=True)
+
     @pytest.mark.parametrize(
         ("call", "message"),
         [
@@ -137,6 +146,7 @@ REFUSED: list[tuple[Callable[..., object], type[Exception], dict[str, Any]]] = [
     (MinHashParams, ValueError, {"seed": 2**63, "num_perm": True}),
     (TrainParams, WebClfError, {"dim": 0, "lr": 0.0, "threads": 0, "bucket": -1}),
     (IterationParams, WebClfError, {"rounds": -1, "domain_min_share": 1.5}),
+    (LanguageStage, ValueError, {"min_chars": -1, "max_bytes": 1.5, "max_replacement_frac": 2}),
 ]
 #: The boundary values next to them, which each config accepts.
 ACCEPTED: list[tuple[Callable[..., object], dict[str, Any]]] = [
@@ -152,6 +162,7 @@ ACCEPTED: list[tuple[Callable[..., object], dict[str, Any]]] = [
     (MinHashParams, {"seed": 2**63 - 1}),
     (TrainParams, {"dim": 1, "bucket": 0, "seed": -5}),
     (IterationParams, {"rounds": 0, "domain_min_share": 1, "negative_max_share": 0}),
+    (LanguageStage, {"min_chars": 0, "max_replacement_frac": 1}),
 ]
 
 
