@@ -1,5 +1,6 @@
-"""The global step of fuzzy dedup, shared by every executor: survivors of file clusters, and
-repository aggregates (partial per shard, merge, cluster).
+"""The global step of fuzzy dedup, shared by every executor: survivors of file clusters,
+repository aggregates (partial per shard, merge, cluster), and the counts its report is built
+from (:class:`HeldCounts`).
 
 :class:`~.fuzzy.FuzzyDedupStage` runs these over its whole stream at ``finish``; the Ray
 executor runs the same functions over shards (:mod:`.fuzzy_shards`): a partial

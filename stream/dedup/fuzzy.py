@@ -15,8 +15,9 @@ Both take the same parameters (``preset``, ``num_perm``, ``bands``, ``rows``, ``
 ``seed``, ``level``, ``index``); give both the same values.
 
 One file on purpose: the two stages share their parameters, fingerprint and record meta keys
-(:class:`_MinHashConfig`), and read best side by side. The global step's parts shared with
-other executors are in :mod:`.clusters`; its form over shards is :mod:`.fuzzy_shards`.
+(:class:`_MinHashConfig`), and read best side by side. The global step's parts every executor
+uses are the stage's ``mark_*``, ``file_report`` and ``repository_report`` methods and
+:mod:`.clusters`; its form over shards is :mod:`.fuzzy_shards`.
 
 State and memory: held records and band keys are appended to spill files (their committed
 lengths are the checkpoint, see :mod:`.spill`); memory while streaming is constant at file level
