@@ -16,8 +16,6 @@ from typing import Any
 import yaml
 from codekiln.train.errors import ConfigError, DataError, LaunchError
 from codekiln.train.kube import (
-    DEFAULT_NAMESPACE,
-    VLLM_IMAGE,
     EvalJobParams,
     TrainJobParams,
     Volumes,
@@ -44,18 +42,22 @@ _LAUNCH_KEYS = {
     "corpus_mount",
     "dry_run",
 }
-_TRAIN_KEYS = {"config", "nodes", "gpus", "kind", "name", "tokenizer_path", "checkpoint_dir"}
-_EVAL_KEYS = {
-    "datasets",
-    "gpus",
-    "mode",
-    "samples",
-    "temperature",
-    "vllm_image",
-    "name",
-    "model_name",
-    "out_dir",
+# The keys of the launch sections that fill a job parameter as they are, by the parameter's
+# name; one left out keeps the parameter's default (codekiln.train.kube, one definition).
+_TRAIN_FIELDS = {"nodes": "nodes", "gpus": "gpus_per_node", "kind": "kind"}
+_EVAL_FIELDS = {
+    "model_name": "model_name",
+    "datasets": "datasets",
+    "mode": "mode",
+    "samples": "samples",
+    "temperature": "temperature",
+    "vllm_image": "vllm_image",
+    "gpus": "vllm_gpus",
+    "out_dir": "out_dir",
 }
+_VOLUME_FIELDS = {"data_pvc": "data_pvc", "checkpoints_pvc": "checkpoints_pvc"}
+_TRAIN_KEYS = {"config", "name", "tokenizer_path", "checkpoint_dir", *_TRAIN_FIELDS}
+_EVAL_KEYS = {"name", *_EVAL_FIELDS}
 
 
 def _check_keys(raw: Any, known: set[str], where: str) -> dict[str, Any]:
@@ -67,6 +69,10 @@ def _check_keys(raw: Any, known: set[str], where: str) -> dict[str, Any]:
             f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
         )
     return raw
+
+
+def _given(section: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    return {field: section[key] for key, field in fields.items() if key in section}
 
 
 def _plan(
@@ -96,38 +102,29 @@ def _plan(
     ckpt = train.get("checkpoint_dir") or f"/checkpoints/{name}"
     cfg.setdefault("checkpoint", {})["dir"] = ckpt
     cfg["checkpoint"]["export_dir"] = f"{ckpt}/export"
-    volumes = Volumes(
-        launch.get("data_pvc", "codekiln-data"),
-        launch.get("checkpoints_pvc", "codekiln-checkpoints"),
-    )
+    volumes = Volumes(**_given(launch, _VOLUME_FIELDS))
     tparams = TrainJobParams(
         name=name,
         image=launch["image"],
         train_config=cfg,
-        namespace=launch.get("namespace", DEFAULT_NAMESPACE),
-        nodes=train.get("nodes", 1),
-        gpus_per_node=train.get("gpus", 8),
-        kind=train.get("kind", "pytorchjob"),
         volumes=volumes,
+        **_given(launch, {"namespace": "namespace"}),
+        **_given(train, _TRAIN_FIELDS),
     )
     tparams.validated_config()
     eparams = None
     if launch.get("eval") is not None:
         ev = _check_keys(launch["eval"], _EVAL_KEYS, "launch.eval")
+        given = _given(ev, _EVAL_FIELDS)
+        if "datasets" in given:
+            given["datasets"] = tuple(given["datasets"])
         eparams = EvalJobParams(
             name=ev.get("name") or f"codekiln-eval-{run_id}",
             image=launch["image"],
             namespace=tparams.namespace,
             model_path=f"{ckpt}/export",
-            model_name=ev.get("model_name", "codekiln"),
-            datasets=tuple(ev.get("datasets", ("humaneval+", "mbpp+"))),
-            mode=ev.get("mode", "base"),
-            samples=ev.get("samples", 1),
-            temperature=ev.get("temperature", 0.0),
-            vllm_image=ev.get("vllm_image", VLLM_IMAGE),
-            vllm_gpus=ev.get("gpus", 1),
-            out_dir=ev.get("out_dir", "/data/eval"),
             volumes=volumes,
+            **given,
         )
         eparams.validate()
     return tparams, eparams
