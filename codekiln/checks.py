@@ -17,6 +17,8 @@ got 2`` (no section: the bare field name). An ``int`` default makes the field an
 float or a bool is refused); otherwise it is a number (int or float, never a bool). A field
 whose default is ``None`` also accepts ``None``. NaN fails every bound. :func:`check_value`
 is the same check for an option that is no dataclass field (a stage's keyword argument).
+:func:`one_of` declares a field that takes one of a few names (``mode: str = one_of("base",
+MODES)``), checked by the same call.
 
 ``codekiln.sandbox`` never imports this module (it deploys alone).
 """
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Bound", "bound", "check_bounds", "check_value"]
+__all__ = ["Bound", "Choice", "bound", "check_bounds", "check_value", "one_of"]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound=str)
 _KEY = "codekiln.bound"
 
 
@@ -77,6 +81,19 @@ class Bound:
         return text + (" or null" if self.optional else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A field that takes one of a few named values (a mode, a backend)."""
+
+    choices: tuple[str, ...]
+
+    def admits(self, value: object) -> bool:
+        return isinstance(value, str) and value in self.choices
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+
 def _num(value: float | None) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -100,6 +117,16 @@ def bound(
     if default is not None and not rule.admits(default):
         raise TypeError(f"bound: the default {default!r} is not {rule.describe()}")
     field: _T = dataclasses.field(default=default, metadata={_KEY: rule})
+    return field
+
+
+def one_of(default: _S, choices: Iterable[str]) -> _S:
+    """A dataclass field with ``default`` that :func:`check_bounds` checks is one of ``choices``
+    (``<section>.<field> must be one of a, b, got 'c'``)."""
+    rule = Choice(tuple(choices))
+    if not rule.admits(default):
+        raise TypeError(f"one_of: the default {default!r} is not {rule.describe()}")
+    field: _S = dataclasses.field(default=default, metadata={_KEY: rule})
     return field
 
 
@@ -157,6 +184,6 @@ def check_value(
     _check(Bound(integer, False, *_parse_limits(limits)), name, value, error)
 
 
-def _check(rule: Bound, name: str, value: object, error: type[Exception]) -> None:
+def _check(rule: Bound | Choice, name: str, value: object, error: type[Exception]) -> None:
     if not rule.admits(value):
         raise error(f"{name} must be {rule.describe()}, got {value!r}")

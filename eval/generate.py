@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from codekiln.checks import bound, check_bounds
+from codekiln.checks import bound, check_bounds, one_of
 
 from .data import Dataset, Task
 from .errors import ConfigError, EvalError
@@ -48,7 +48,7 @@ class GenConfig:
 
     endpoint: str
     model: str | None = None
-    mode: Mode = "base"
+    mode: Mode = one_of("base", MODES)  # noqa: RUF009 - a dataclasses.field, not a call result
     samples: int = bound(1, ">= 1")
     temperature: float = bound(0.0, ">= 0")
     top_p: float = bound(1.0, "(0, 1]")
@@ -57,8 +57,6 @@ class GenConfig:
     request_deadline_s: float = bound(600.0, "> 0")
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         check_bounds(self, "", ConfigError)
         if self.samples > 1 and self.temperature == 0:
             raise ConfigError("more than one sample per task needs a temperature > 0")

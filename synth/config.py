@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from codekiln.checks import bound, check_bounds
+from codekiln.checks import bound, check_bounds, one_of
 
 from .errors import ConfigError
 from .packages import DEFAULT_PACKAGES
@@ -45,7 +45,8 @@ class SynthConfig:
     autods_questions: str = "code_quality"
     autods_threshold: float | None = bound(None, "[0, 1]")
     autods_top_fraction: float | None = bound(0.5, "(0, 1]", optional=True)
-    autods_api: str = "chat"  # or "completions" (base models without a chat template)
+    # completions: base models without a chat template
+    autods_api: str = one_of("chat", ("chat", "completions"))
     # generation
     samples_per_seed: int = bound(1, ">= 1")
     concurrency: int = bound(32, ">= 1")
@@ -53,7 +54,7 @@ class SynthConfig:
     seed: int = 0
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     apis_per_package: int = bound(2, ">= 0")
-    ingest_classifier: str = "heuristic"
+    ingest_classifier: str = one_of("heuristic", ("heuristic", "llm"))
     ingest_threshold: float = 0.5
     # execution
     exec_timeout_s: float = bound(10.0, "> 0")
@@ -73,14 +74,6 @@ class SynthConfig:
         check_bounds(self, "synth", ConfigError)
         if self.autods_threshold is None and self.autods_top_fraction is None:
             raise ConfigError("synth: set autods_threshold or autods_top_fraction (or both)")
-        if self.autods_api not in ("chat", "completions"):
-            raise ConfigError(
-                f"synth.autods_api must be chat or completions, got {self.autods_api!r}"
-            )
-        if self.ingest_classifier not in ("heuristic", "llm"):
-            raise ConfigError(
-                f"synth.ingest_classifier must be heuristic or llm, got {self.ingest_classifier!r}"
-            )
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> SynthConfig:

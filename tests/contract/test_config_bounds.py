@@ -20,7 +20,7 @@ from codekiln.synth.config import SynthConfig
 from codekiln.synth.errors import ConfigError as SynthConfigError
 from codekiln.synth.llm import LLMConfig, SamplingParams
 
-from codekiln.checks import bound, check_bounds, check_value
+from codekiln.checks import bound, check_bounds, check_value, one_of
 
 
 class Oops(Exception):
@@ -34,6 +34,7 @@ class Sample:
     share: float = bound(0.0, "[0, 1)")
     limit: float | None = bound(None, "> 0")
     cap: int = bound(5, "<= 10")
+    mode: str = one_of("fast", ("fast", "slow"))
     free: int = 3
 
     def __post_init__(self) -> None:
@@ -55,6 +56,8 @@ class TestBounds:
             ({"share": 1}, "sample.share must be a number in [0, 1), got 1"),
             ({"limit": 0.0}, "sample.limit must be a number > 0 or null, got 0.0"),
             ({"cap": 11}, "sample.cap must be an integer <= 10, got 11"),
+            ({"mode": "quick"}, "sample.mode must be one of fast, slow, got 'quick'"),
+            ({"mode": None}, "sample.mode must be one of fast, slow, got None"),
         ],
     )
     def test_a_bad_value_is_refused_with_one_message_shape(
@@ -108,6 +111,7 @@ class TestBounds:
         [
             (lambda: bound(0, ">= 1"), "the default 0 is not an integer >= 1"),
             (lambda: bound(1.0, "0 < x"), "are not '>= n'"),
+            (lambda: one_of("fast", ("slow",)), "the default 'fast' is not one of slow"),
             (lambda: bound(1.0, "[0, one]"), "'one' in limits '\\[0, one\\]' is not a number"),
         ],
     )
@@ -134,11 +138,12 @@ REFUSED: list[tuple[Callable[..., object], type[Exception], dict[str, Any]]] = [
     (SynthConfig, SynthConfigError, {"max_seeds": -1, "concurrency": 0, "samples_per_seed": 0}),
     (SynthConfig, SynthConfigError, {"deadline_s": 0, "autods_threshold": 2}),
     (SynthConfig, SynthConfigError, {"autods_top_fraction": 0, "decontam_max_overlap_ratio": 1}),
+    (SynthConfig, SynthConfigError, {"autods_api": "json", "ingest_classifier": "svm"}),
     (_llm, SynthConfigError, {"max_retries": -1, "backoff_base_s": 0, "max_stop_strings": 0}),
     (SamplingParams, SynthConfigError, {"n": 0, "max_tokens": 0, "top_logprobs": 21}),
     (SamplingParams, SynthConfigError, {"temperature": -0.1, "top_p": 0}),
     (SamplingParams, SynthConfigError, {"top_p": 1.01, "top_logprobs": -1}),
-    (_gen, EvalConfigError, {"samples": 0, "temperature": -1, "concurrency": 0}),
+    (_gen, EvalConfigError, {"samples": 0, "temperature": -1, "concurrency": 0, "mode": "chat"}),
     (ExecConfig, EvalConfigError, {"job_cpu_s": 0, "sandbox_max_timeout_s": -1.0}),
     (ExecConfig, EvalConfigError, {"memory_mb": 0, "concurrency": 1.5, "error_retries": -1}),
     (ExecConfig, EvalConfigError, {"part_timeout_extra_s": -0.5}),
@@ -153,10 +158,11 @@ ACCEPTED: list[tuple[Callable[..., object], dict[str, Any]]] = [
     (SynthConfig, {"max_seeds": 0, "concurrency": 1, "samples_per_seed": 1}),
     (SynthConfig, {"autods_threshold": 1, "autods_top_fraction": 1}),
     (SynthConfig, {"decontam_max_overlap_ratio": 0.0, "deadline_s": 1e-3}),
+    (SynthConfig, {"autods_api": "completions", "ingest_classifier": "llm"}),
     (_llm, {"max_retries": 0, "max_stop_strings": 1}),
     (SamplingParams, {"n": 1, "max_tokens": 1, "top_logprobs": 20, "temperature": 0}),
     (SamplingParams, {"top_p": 1}),
-    (_gen, {"samples": 1, "temperature": 0, "concurrency": 1}),
+    (_gen, {"samples": 1, "temperature": 0, "concurrency": 1, "mode": "instruct"}),
     (ExecConfig, {"memory_mb": 1, "error_retries": 0, "part_timeout_extra_s": 0}),
     (MinHashParams, {"num_perm": 1, "bands": 1, "rows": 1, "ngram": 1, "seed": 0}),
     (MinHashParams, {"seed": 2**63 - 1}),
