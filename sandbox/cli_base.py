@@ -17,6 +17,7 @@ other four CLIs, so all five share one copy. Standard library only.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import functools
 import os
@@ -52,18 +53,31 @@ EXIT_BROKEN_PIPE = 141
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` with every option's default, options without a help text included."""
 
+    def add_argument(self, action: argparse.Action) -> None:
+        # argparse writes no help line at all for an action without a help text, so the
+        # default of such an option would never show: give it a copy whose help is its default.
+        if action.help is None and action.option_strings and _shown(action.default):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        super().add_argument(action)
+
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         default = action.default
         said = "default" in text.lower()  # the text already names its default
-        # Identity, not ==: a default of 0 is shown, only None/False/SUPPRESS are not.
-        if said or default is None or default is False or default is argparse.SUPPRESS:
-            return text or None
-        if default == []:
+        if said or not _shown(default):
             return text or None
         if action.option_strings or action.nargs in ("?", "*"):
             text += " (default: %(default)s)"
         return text.strip()
+
+
+def _shown(default: object) -> bool:
+    """Whether ``--help`` shows a default: identity, not ==, so 0 is shown; None, False,
+    SUPPRESS and an empty list (nothing given) are not."""
+    if default is None or default is False or default is argparse.SUPPRESS:
+        return False
+    return not (isinstance(default, list) and not default)
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -16,7 +16,7 @@ from codekiln.train.kube import (
 )
 from codekiln.train.submit import add_launch_args, launch_objects
 
-from codekiln.cli_common import from_args
+from codekiln.cli_common import CommandParser, from_args
 
 __all__ = ["eval_launch_main"]
 
@@ -34,7 +34,7 @@ def _eval_params(args: argparse.Namespace) -> EvalJobParams:
 
 def eval_launch_main(argv: list[str] | None = None) -> int:
     """``codekiln-eval launch``: vLLM serving a checkpoint (or an endpoint) + the eval Job."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(  # --help shows every default
         prog="codekiln-eval launch",
         description="Serve a checkpoint with vLLM and run the evaluation Job against it.",
     )

@@ -39,7 +39,7 @@ from codekiln.train.submit import (
     submit_and_watch,
 )
 
-from codekiln.cli_common import from_args
+from codekiln.cli_common import CommandParser, from_args
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -77,7 +77,7 @@ def _train_params(args: argparse.Namespace) -> TrainJobParams:
 
 def train_launch_main(argv: list[str] | None = None) -> int:
     """``codekiln-train launch``."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(  # --help shows every default
         prog="codekiln-train launch",
         description="Render, submit and watch a training job (PyTorchJob or Indexed Job).",
     )

@@ -111,6 +111,9 @@ def test_internal_error_is_one_line_and_logged(
         ("synth", "decontam", "(default: text)"),
         ("eval", "evaluate", "(default: 4)"),
         ("stream", "tune", "(default: 0)"),
+        ("eval", "run", "--top-p TOP_P (default: 1.0)"),  # an option without a help text
+        ("eval", "launch", "--out-dir OUT_DIR (default: /data/eval)"),
+        ("train", "launch", "--nodes NODES (default: 1)"),
     ],
 )
 def test_help_shows_defaults(cli: str, sub: str, shown: str) -> None:
