@@ -17,7 +17,6 @@ import json
 import os
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from codekiln.stream.runtime.pipeline import run_stage, split_dropped
 from codekiln.stream.sharded import files
 from codekiln.stream.sharded.plan import MapStep, Shard
 from codekiln.stream.stage import Stage
-from codekiln.stream.writers.sink import make_writer
+from codekiln.stream.writers.sink import RunSink
 
 _BUILT: dict[str, dict[str, Stage]] = {}
 
@@ -176,9 +175,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     for key in step.counted:  # per-shard counters: a retried shard never counts twice
         stages[key].load_state_dict({})
     if step.final:
-        writers = _final_writers(job, shard.index)
-        langs: Counter[str] = Counter()
-        reasons: Counter[str] = Counter()
+        sink = _final_sink(job, shard.index)
     else:
         out = files.ShardFileWriter(layout.shard_file(step.index, shard.index))
     local = 0
@@ -221,26 +218,16 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                     prepare.annotate(missing)
                     computed_here += len(missing)
             if step.final:
-                if live:
-                    writers[0].write(live)
-                    langs.update(r.lang or "unknown" for r in live)
-                if dropped:
-                    writers[1].write(dropped)
-                    reasons.update(r.drop_reason or "?" for r in dropped)
-                sink = metrics.step("sink")
-                sink.records_in += len(live) + len(dropped)
-                sink.records_out += len(live)
-                sink.batches += 1
+                sink.write(live, dropped)
+                m = metrics.step("sink")
+                m.records_in += len(live) + len(dropped)
+                m.records_out += len(live)
+                m.batches += 1
             else:
                 out.write(dropped + live)
         marker: dict[str, Any] = {"shard": shard.index, "start": job.start, "pid": os.getpid()}
         if step.final:
-            for w in writers:
-                w.commit()
-            marker["corpus"] = writers[0].shards
-            marker["rejects"] = writers[1].shards
-            marker["langs"] = dict(langs)
-            marker["reasons"] = dict(reasons)
+            marker.update(sink.commit())  # corpus and rejects shards, langs, reasons
         else:
             out.commit()
             marker["records"] = out.records
@@ -250,8 +237,7 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
         marker["cpu_s"] = round(time.process_time() - cpu_start, 4)
     except BaseException:
         if step.final:
-            for w in writers:
-                w.abort()
+            sink.abort()
         else:
             out.abort()
         raise
@@ -259,18 +245,17 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
     return marker
 
 
-def _final_writers(job: MapJob, shard: int) -> tuple[Any, Any]:
-    """Corpus and rejects writers of one shard, after deleting what an earlier try left."""
-    out = []
+def _final_sink(job: MapJob, shard: int) -> RunSink:
+    """The run's sink, for the corpus and rejects shards of one input shard
+    (``part-sNNNNN-*``), after deleting what an earlier try left."""
+    prefix = f"part-s{shard:05d}"
     for folder in ("corpus", "rejects"):
         path = job.layout.out_dir / folder
         path.mkdir(parents=True, exist_ok=True)
-        prefix = f"part-s{shard:05d}"
         for old in path.iterdir():
             if old.name.startswith((prefix + "-", f".{prefix}-")):
                 old.unlink(missing_ok=True)
-        out.append(make_writer(path, job.config.output, prefix=prefix))
-    return out[0], out[1]
+    return RunSink(job.layout.out_dir, job.config.output, prefix)
 
 
 # -- dedup shuffles ----------------------------------------------------------------------------

@@ -26,11 +26,12 @@ def make_writer(folder: Path, cfg: OutputConfig, prefix: str = "part") -> ShardW
 
 
 class RunSink:
-    """Writes ``corpus/`` and ``rejects/`` under ``out_dir``; its state goes into checkpoints."""
+    """Writes ``corpus/`` and ``rejects/`` under ``out_dir``; its state goes into checkpoints.
+    ``prefix`` names the shards (a sharded executor gives each input shard its own)."""
 
-    def __init__(self, out_dir: Path, cfg: OutputConfig) -> None:
-        self.corpus = make_writer(out_dir / "corpus", cfg)
-        self.rejects = make_writer(out_dir / "rejects", cfg)
+    def __init__(self, out_dir: Path, cfg: OutputConfig, prefix: str = "part") -> None:
+        self.corpus = make_writer(out_dir / "corpus", cfg, prefix)
+        self.rejects = make_writer(out_dir / "rejects", cfg, prefix)
         self.langs: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
 
