@@ -52,6 +52,7 @@ __all__ = [
     "CommandParser",
     "DefaultsHelpFormatter",
     "SecretError",
+    "add_data_dir_arg",
     "add_sandbox_args",
     "check_sandbox",
     "default_data_dir",
@@ -144,6 +145,19 @@ async def check_sandbox(client: Any, url: str) -> str | None:
 
 
 DATA_DIR_ENV = "CODEKILN_DATA_DIR"
+
+
+def add_data_dir_arg(
+    parser: argparse.ArgumentParser, *, default: Path | None = None, first: str = ""
+) -> None:
+    """``--data-dir``, the benchmark files; ``first`` names a source tried before
+    :func:`default_data_dir`'s (``default``: the folder already resolved at parse time)."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default,
+        help=f"benchmark files (default: {first}${DATA_DIR_ENV}, else ../shared/data)",
+    )
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:

@@ -32,6 +32,7 @@ from codekiln.cli_common import (
     EXIT_USAGE,
     SANDBOX_URL_ENV,
     CommandParser,
+    add_data_dir_arg,
     add_sandbox_args,
     default_data_dir,
     from_args,
@@ -72,11 +73,7 @@ class EvalJob:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--variant", default="full", choices=VARIANTS, help="HumanEval+/MBPP+ file")
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        help="benchmark files (default: $CODEKILN_DATA_DIR, else ../shared/data)",
-    )
+    add_data_dir_arg(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     add_sandbox_args(p)
     p.add_argument("--concurrency", type=int, default=4, help="sandbox jobs in flight")

@@ -29,6 +29,7 @@ from pathlib import Path
 from codekiln.cli_common import (
     SANDBOX_URL_ENV,
     CommandParser,
+    add_data_dir_arg,
     add_sandbox_args,
     default_data_dir,
     internal_error,
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     # run: flag > config file > environment (resolved in _cmd_run)
     run.add_argument("--llm-url")
     add_sandbox_args(run, url_default=f"synth.sandbox_url of --config, else ${SANDBOX_URL_ENV}")
-    run.add_argument("--data-dir", type=Path)
+    add_data_dir_arg(run, first="synth.data_dir of --config, else ")
     run.add_argument("--config", type=Path, help="YAML file; keys under synth:")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument(
@@ -70,12 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "contaminated (or unreadable) record, then the totals",
     )
     dec.add_argument("file", type=Path, help=".jsonl, .jsonl.zst, .parquet or a shard folder")
-    dec.add_argument(
-        "--data-dir",
-        type=Path,
-        default=default_data_dir(env),
-        help="benchmark files (default: $CODEKILN_DATA_DIR, else ../shared/data)",
-    )
+    add_data_dir_arg(dec, default=default_data_dir(env))
     dec.add_argument("--field", default="text", help="the JSON field holding the text")
     sub.add_parser("prompts", help="list the prompt files and their parsers")
     return p
