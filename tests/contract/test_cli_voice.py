@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import codekiln.sandbox.cli_base
 import pytest
+
+import codekiln.cli_common
 
 CLIS = ["stream", "sandbox", "synth", "train", "eval"]
 
@@ -121,3 +124,12 @@ def test_help_shows_defaults(cli: str, sub: str, shown: str) -> None:
     proc = _run("-m", f"codekiln.{cli}.cli", sub, "--help")
     assert proc.returncode == 0, proc.stderr
     assert shown in " ".join(proc.stdout.split())
+
+
+def test_one_copy_of_the_shared_voice() -> None:
+    """codekiln.cli_common re-exports codekiln.sandbox.cli_base's names as the same objects: the
+    sandbox deploys alone, so the one copy all five CLIs use lives there."""
+    shared = codekiln.sandbox.cli_base.__all__
+    assert set(shared) <= set(codekiln.cli_common.__all__)
+    for name in shared:
+        assert getattr(codekiln.cli_common, name) is getattr(codekiln.sandbox.cli_base, name)
