@@ -13,6 +13,7 @@
   :func:`add_sandbox_args` declares ``--sandbox-url`` and ``--sandbox-token-file`` for every CLI
   that talks to the sandbox.
 - :func:`check_sandbox` proves a sandbox URL and token work before any work starts.
+- :func:`default_data_dir` and :func:`add_data_dir_arg`: the benchmark files' folder.
 - :func:`from_args` builds a frozen config from the parsed flags named like its fields.
 """
 
@@ -181,8 +182,9 @@ def from_args(cls: type[Config], args: argparse.Namespace, **given: Any) -> Conf
     A field in ``given`` takes that value (a flag of another name, a computed value); every
     other field takes the flag of its own name (``--memory-mb`` for ``memory_mb``), or keeps its
     default where the command has no such flag. A field the dataclass requires and nobody gives
-    is the constructor's ``TypeError``: a bug, never a user error. Each CLI's tests pass every
-    flag a value of its own and check that it lands in its field.
+    is the constructor's ``TypeError``: a bug, never a user error.
+    tests/contract/test_cli_flags.py gives every flag of the commands that use this a value of
+    its own and checks that it lands in its field.
     """
     taken = {
         f.name: getattr(args, f.name)
