@@ -118,6 +118,16 @@ class Survivor:
         if key < self.key:
             self.key, self.item = key, item
 
+    @classmethod
+    def of(cls, candidates: Iterable[tuple[Any, Any]]) -> Survivor:
+        """The survivor of (key, item) candidates, one record each, in input order."""
+        it = iter(candidates)
+        key, item = next(it)
+        best = cls(key, item)
+        for key, item in it:
+            best.offer(key, item)
+        return best
+
 
 class ClusterTally:
     """What exact dedup's report says of its clusters: how many of each size, the records they
@@ -358,15 +368,8 @@ class ExactDedupStage(SpillingStage):
             for digest, group in groups.items():
                 if len(group) < 2:
                     continue
-                survivor: Survivor | None = None
-                for j in group:  # arrival order
-                    record = held.fields(j)
-                    key = sort_key(record, self.priority)
-                    if survivor is None:
-                        survivor = Survivor(key, (j, record))
-                    else:
-                        survivor.offer(key, (j, record))
-                assert survivor is not None
+                fields = [(j, held.fields(j)) for j in group]  # arrival order
+                survivor = Survivor.of((sort_key(r, self.priority), (j, r)) for j, r in fields)
                 best, best_record = survivor.item
                 members.extend(group)
                 winners.extend(-len(group) if j == best else best for j in group)
