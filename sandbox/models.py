@@ -164,6 +164,9 @@ class RunResult:
     tests: list[TestVerdict] = field(default_factory=list)
     # Why the sandbox chose an "error" or a limit status; empty for ordinary runs.
     reason: str = ""
+    # The compile step's wall time (compiled languages; 0 otherwise): part of wall_s, but held
+    # by its own limit (compile_timeout_s), not by timeout_s.
+    compile_s: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -182,6 +185,7 @@ class RunResult:
             "memory_mb": self.memory_mb,
             "tests": [t.to_json() for t in self.tests],
             "reason": self.reason,
+            "compile_s": self.compile_s,
         }
 
     @classmethod
@@ -201,6 +205,7 @@ class RunResult:
             memory_mb=float(obj.get("memory_mb", 0.0)),
             tests=[TestVerdict.from_json(t) for t in obj.get("tests", [])],
             reason=str(obj.get("reason", "")),
+            compile_s=float(obj.get("compile_s", 0.0)),
         )
 
     @classmethod

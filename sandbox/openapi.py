@@ -49,6 +49,7 @@ def openapi_spec() -> dict[str, Any]:
             "memory_mb": {"type": "number"},
             "tests": {"type": "array", "items": {"$ref": "#/components/schemas/TestVerdict"}},
             "reason": {"type": "string"},
+            "compile_s": {"type": "number"},
         },
     }
     error = {

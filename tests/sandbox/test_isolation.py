@@ -124,6 +124,22 @@ MEGS_IN_CHILDREN = (
     "codes = [os.waitstatus_to_exitcode(os.wait()[1]) for _ in range({n})]\n"
     "print(codes)\n"
 )
+# {n} children each touch {mb} MiB and hold it; the main process exits 0 once all of them have.
+HOLDERS = (
+    "import os, time\n"
+    "r, w = os.pipe()\n"
+    "for _ in range({n}):\n"
+    "    if os.fork() == 0:\n"
+    "        b = bytearray({mb} << 20)\n"
+    "        b[::4096] = b'x' * len(b[::4096])\n"
+    "        os.write(w, b'.')\n"
+    "        time.sleep(30)\n"
+    "        os._exit(0)\n"
+    "got = b''\n"
+    "while len(got) < {n}:\n"
+    "    got += os.read(r, {n})\n"
+    "print('held')\n"
+)
 TOUCH_MB = "b = bytearray({mb} << 20)\nb[::4096] = b'x' * len(b[::4096])\nprint('touched')\n"
 
 
@@ -154,6 +170,23 @@ class TestMemoryPerJob:
         r = await run_py(solo, MEGS_IN_CHILDREN.format(n=2, mb=60), memory_mb=256)
         assert (r.status, r.stdout) == ("passed", "[0, 0]\n"), r
         assert r.memory_mb <= 256
+
+    @pytest.mark.parametrize("memory_mb", [128, 512])
+    async def test_processes_together_just_over_the_limit_are_memory_exceeded(
+        self, solo: SandboxClient, memory_mb: int
+    ) -> None:
+        """Two processes of memory_mb/2 + 16 MiB, alive together: over the job's limit though
+        each is under it, and under the container's (limit + the supervisor's reserve), so no
+        OOM kill decides it; the main process exits 0 while they still hold their memory."""
+        r = await run_py(solo, HOLDERS.format(n=2, mb=memory_mb // 2 + 16), memory_mb=memory_mb)
+        assert r.status == "memory_exceeded", r
+        assert r.memory_mb > memory_mb, r
+
+    async def test_one_process_of_half_the_limit_passes(self, solo: SandboxClient) -> None:
+        """One process holding memory_mb/2 passes, and reports no more than the limit."""
+        r = await run_py(solo, HOLDERS.format(n=1, mb=128), memory_mb=256)
+        assert (r.status, r.stdout) == ("passed", "held\n"), r
+        assert r.memory_mb <= 256, r
 
     async def test_the_limit_follows_each_job(self, solo: SandboxClient) -> None:
         """300 MiB passes at 512, is memory_exceeded at 256, passes at 512 again (one container)."""
