@@ -3,7 +3,9 @@ embedded in the docs.
 
 The table (``data/opc_deviations.yaml``) lists every difference between codekiln's filters and
 OpenCoder's own filtering code (opc_data_filtering @ 44b857e) that codekiln keeps on purpose:
-the rule, upstream's behaviour, codekiln's, the reason and an example file. Its ``covers`` part
+the rule, upstream's behaviour, codekiln's, the reason and an example file (optionally
+``corpus_examples``: files of the other reference corpora, outside the golden set, where the
+row decided a verdict; prose, not checked against data). Its ``covers`` part
 is machine-readable: which upstream signals (``qsc_*`` names) may take other values and which
 upstream rules may fire differently, on which files. The differential test
 (tests/stream/stage2/test_opc_reference.py) fails on any difference no row covers; the docs
@@ -25,6 +27,7 @@ DEVIATIONS_FILE = "opc_deviations.yaml"
 ALL_FILES = "all"
 UPSTREAM_UNPARSED = "upstream-parser-rejected"
 _ROW_KEYS = {"id", "rule", "upstream", "codekiln", "reason", "example", "covers"}
+_OPTIONAL_KEYS = {"corpus_examples"}
 _COVER_KEYS = {"signals", "rules", "files", "tags", "max_diff"}
 
 
@@ -51,6 +54,8 @@ class Deviation:
     tags: frozenset[str]
     #: The largest absolute difference of a signal value the row covers (None: any).
     max_diff: float | None = None
+    #: Examples outside the golden set ("package version: path (what happens)").
+    corpus_examples: tuple[str, ...] = ()
 
     def applies(self, path: str, tag: str, upstream_unparsed: bool) -> bool:
         if self.tags and tag not in self.tags:
@@ -84,7 +89,7 @@ def _row(index: int, raw: Any) -> Deviation:
     where = f"{DEVIATIONS_FILE} row {index}"
     if not isinstance(raw, Mapping):
         raise DeviationTableError(f"{where}: must be a mapping")
-    unknown = set(raw) - _ROW_KEYS
+    unknown = set(raw) - _ROW_KEYS - _OPTIONAL_KEYS
     missing = _ROW_KEYS - set(raw)
     if unknown or missing:
         raise DeviationTableError(
@@ -114,6 +119,8 @@ def _row(index: int, raw: Any) -> Deviation:
         isinstance(max_diff, bool) or not isinstance(max_diff, int | float) or max_diff <= 0
     ):
         raise DeviationTableError(f"{where}: covers.max_diff must be a positive number")
+    examples = raw.get("corpus_examples")
+    _strings(f"{where}: corpus_examples", examples)  # a list of strings, in the table's order
     return Deviation(
         id=raw["id"],
         rule=raw["rule"],
@@ -126,6 +133,7 @@ def _row(index: int, raw: Any) -> Deviation:
         files=files,
         tags=_strings(f"{where}: covers.tags", covers.get("tags")),
         max_diff=None if max_diff is None else float(max_diff),
+        corpus_examples=tuple(examples or ()),
     )
 
 
@@ -178,6 +186,8 @@ def render_markdown(rows: tuple[Deviation, ...]) -> str:
     ]
     for row in rows:
         example = row.example if " " in row.example else f"`{row.example}`"
+        if row.corpus_examples:
+            example += "; other corpora: " + "; ".join(row.corpus_examples)
         cells = (
             row.id,
             f"`{row.rule}`",

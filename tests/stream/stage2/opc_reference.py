@@ -73,9 +73,10 @@ SIGNAL_MAP: dict[str, str] = {
     "qsc_codehtml_cate_ast": "html_unparseable",
     "qsc_codehtml_frac_words_text": "html_frac_chars_visible",
     "qsc_codehtml_num_chars_text": "html_num_chars_visible",
+    "qsc_codego_cate_testfile": "go_cate_test_file",
     **{
         f"qsc_code{up}_{name}": f"{ck}_{mine}"
-        for up, ck in (("c", "c"), ("cpp", "cpp"))
+        for up, ck in (("c", "c"), ("cpp", "cpp"), ("csharp", "cs"), ("go", "go"), ("java", "java"))
         for name, mine in (
             ("frac_lines_func_ratio", "frac_lines_func"),
             ("cate_var_zero", "cate_no_var"),

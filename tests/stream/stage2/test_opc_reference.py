@@ -140,11 +140,27 @@ def test_docs_table_is_the_data() -> None:
             " covers: {}}]",
             "names no signal and no rule",
         ),
+        (
+            "deviations: [{id: x, rule: r, upstream: u, codekiln: c, reason: r, example: e,"
+            " corpus_examples: one, covers: {rules: [a]}}]",
+            "corpus_examples: must be a list of strings",
+        ),
     ],
 )
 def test_malformed_table_is_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(DeviationTableError, match=re.escape(message)):
         load_deviations(text)
+
+
+def test_corpus_examples_are_shown_after_the_example() -> None:
+    """Examples from the other corpora (outside the golden set) follow the golden example in
+    the docs' example cell, in the table's order."""
+    (row,) = load_deviations(
+        "deviations: [{id: x, rule: r, upstream: u, codekiln: c, reason: r, example: /a/b.c,"
+        " corpus_examples: ['pkg 1.0: z.c', 'pkg 1.0: a.c'], covers: {rules: [a]}}]"
+    )
+    assert row.corpus_examples == ("pkg 1.0: z.c", "pkg 1.0: a.c")
+    assert "| `/a/b.c`; other corpora: pkg 1.0: z.c; pkg 1.0: a.c |" in render_markdown((row,))
 
 
 def _replace_block(text: str, begin: str, end: str, body: str) -> str:

@@ -192,6 +192,25 @@ class TestCFamily:
         text = "int f(int x) {\n  if (x) goto out;\n  gotoNext(x);\nout:\n  return x;\n}\n"
         assert value("c_frac_lines_goto", text, "C") == pytest.approx(1 / 6)
 
+    @pytest.mark.parametrize(("gotos", "dropped"), [(6, False), (12, True)])
+    def test_goto_threshold_spares_error_paths(self, gotos: int, dropped: bool) -> None:
+        """Error-path gotos (``goto fail;`` after each failing call, about 0.1 of the lines as
+        in psutil's C sources, which upstream keeps) stay under the rule's 0.15; goto-driven
+        code above it is dropped."""
+        calls = "".join(
+            f"    if (vec_push(v, {i}) < 0)\n        goto fail;\n" for i in range(gotos)
+        )
+        text = (
+            GOOD_C
+            + f"\nint fill(struct vec *v)\n{{\n{calls}    return 0;\nfail:\n    return -1;\n}}\n"
+        )
+        ratio = value("c_frac_lines_goto", text, "C")
+        assert ratio > 0.05
+        assert (ratio > 0.15) is dropped
+        table = HeuristicFilterStage().route(rec(text, "C", "fill.c"))
+        (rule,) = [r for r in table.active if r.signal == "c_frac_lines_goto"]
+        assert rule.fires_on(ratio) is dropped
+
     def test_printf_heavy_file_dropped(self) -> None:
         """A C file that is mostly printf lines fires the print rule."""
         body = "\n".join(f'    printf("step {i}: value %d\\n", values[{i}]);' for i in range(30))
