@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -160,7 +163,11 @@ def _p50_max(xs: list[float]) -> str:
 
 
 async def limits_matrix(
-    client: SandboxClient, languages: list[str], limits: list[float], reps: int
+    client: SandboxClient,
+    languages: list[str],
+    limits: list[float],
+    reps: int,
+    classes: frozenset[str] | None = None,
 ) -> dict[tuple[str, str, float], list[float]]:
     """Print, per language x class x limit, answered-after / limit (p50/max) and how long the
     next job waited for the clean-up; return the ratios by (language, class, limit)."""
@@ -179,7 +186,7 @@ async def limits_matrix(
         )
         for limit in limits:
             for kind, code in cases.items():
-                if kind == "hello":
+                if kind == "hello" or (classes is not None and kind not in classes):
                     continue
                 lat, waits, statuses = [], [], Counter()
                 for _ in range(reps):
@@ -209,26 +216,53 @@ async def limits_matrix(
 async def run(args: argparse.Namespace) -> int:
     limits = [float(x) for x in args.limits.split(",")]
     languages = args.languages.split(",")
-    for image in args.image or [None]:
-        print(
-            f"image {image or '(current recipe)'}: pool of 1, x{args.reps} per case; "
-            "answered-after = latency less the compile (compile_s), or less the language's "
-            "hello where no result reports it"
-        )
-        with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
-            svc = start_service(
-                Path(tmp),
-                pool_size=1,
-                instance=f"bench-limits-{time.time_ns()}",
-                extra=("--image", image) if image else (),
-            )
-            try:
-                async with SandboxClient(svc.url, token=svc.token, retries=100) as client:
-                    await client.run(NEXT)  # warm-up
-                    await limits_matrix(client, languages, limits, args.reps)
-            finally:
-                stop_service(svc)
+    classes = frozenset(args.classes.split(",")) if args.classes else None
+    with host_load(args.host_load):
+        for image in args.image or [None]:
+            await one_image(args, image, languages, limits, classes)
     return 0
+
+
+@contextlib.contextmanager
+def host_load(n: int) -> Iterator[None]:
+    """``n`` busy processes outside the sandbox at normal priority for the block: the same
+    competition for the host's CPUs for every image of one run (0: none, the machine as is)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    if n:
+        print(f"host load: {n} busy processes")
+    try:
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+
+
+async def one_image(
+    args: argparse.Namespace,
+    image: str | None,
+    languages: list[str],
+    limits: list[float],
+    classes: frozenset[str] | None,
+) -> None:
+    print(
+        f"image {image or '(current recipe)'}: pool of 1, x{args.reps} per case; "
+        "answered-after = latency less the compile (compile_s), or less the language's "
+        "hello where no result reports it"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
+        svc = start_service(
+            Path(tmp),
+            pool_size=1,
+            instance=f"bench-limits-{time.time_ns()}",
+            extra=("--image", image) if image else (),
+        )
+        try:
+            async with SandboxClient(svc.url, token=svc.token, retries=100) as client:
+                await client.run(NEXT)  # warm-up
+                await limits_matrix(client, languages, limits, args.reps, classes)
+        finally:
+            stop_service(svc)
 
 
 def main() -> int:
@@ -237,6 +271,8 @@ def main() -> int:
     p.add_argument("--limits", default="1,3", help="time limits in seconds, comma-separated")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--image", action="append", help="run on this image tag (repeatable)")
+    p.add_argument("--classes", default="", help="hostile classes to run (default: all)")
+    p.add_argument("--host-load", type=int, default=0, help="busy processes beside the run")
     return asyncio.run(run(p.parse_args()))
 
 
