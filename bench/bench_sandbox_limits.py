@@ -55,7 +55,8 @@ C_HOSTILE = {
     "spin": "int main(void) { for (volatile long x = 0;; x++) {} }\n",
     "memory_hog": (
         "#include <stdlib.h>\n#include <string.h>\n"
-        "int main(void) { for (;;) { char *p = malloc(1 << 20); if (p) memset(p, 1, 1 << 20); } }\n"
+        "int main(void) { for (;;) { char *p = (char *)malloc(1 << 20);"
+        " if (p) memset(p, 1, 1 << 20); } }\n"
     ),
     "output_flood": (
         "#include <stdio.h>\n#include <string.h>\nint main(void) { static char s[65536];"

@@ -44,7 +44,7 @@ import itertools  # noqa: F401
 import json
 import math  # noqa: F401
 import os
-import re  # noqa: F401
+import re
 import resource
 import select
 import signal
@@ -794,6 +794,8 @@ def run_phase(
 
 
 V8_OOM = b"JavaScript heap out of memory"
+# bash's allocator exits 2 with this when RLIMIT_DATA (memory_mb) refuses it memory.
+BASH_OOM = re.compile(rb"^[^\n]*: xmalloc: (?:[^\n]*: )?cannot allocate \d+ bytes", re.MULTILINE)
 
 
 def decode(cap: Capture) -> str:
@@ -870,6 +872,9 @@ def verdict(job: dict[str, Any], facts: dict[str, Any], oom: bool) -> dict[str, 
     ):
         # V8 aborts at its heap limit (set from memory_mb); a job printing this line itself
         # only turns its own failure into another failure verdict.
+        state = "memory_exceeded"
+    if state == "failed" and exit_code == 2 and BASH_OOM.search(facts["stderr"].data):
+        # The same for bash (and any program built on its allocator) at RLIMIT_DATA.
         state = "memory_exceeded"
     if sig == signal.SIGXCPU and state == "failed":
         state = "timeout"

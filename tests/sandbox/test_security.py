@@ -69,6 +69,13 @@ ABUSE = {
         {"memory_mb": 64, "timeout_s": 5},
         "memory_exceeded",
     ),
+    # bash doubling a string until its allocator is refused memory (exit 2, "xmalloc").
+    "bash memory bomb": (
+        "bash",
+        "x=xxxxxxxx\nwhile true; do x=$x$x; done\n",
+        {"memory_mb": 64, "timeout_s": 5},
+        "memory_exceeded",
+    ),
     # Closing stdout/stderr and spinning still ends at the deadline.
     "closed output then busy loop": (
         "python",
