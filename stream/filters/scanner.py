@@ -87,6 +87,9 @@ COMMENT_FAMILY: dict[str, str] = {
     # C and C++ line comments take their line break with them, as upstream's lexer (pygments)
     # removes it: ``a; // x`` and the next line are one code line.
     **dict.fromkeys(("c", "c++"), "clang"),
+    # C#, Rust and Scala: the C-family syntax, and their pygments lexers too take a line
+    # comment's line break with it (``a; // x`` and the next line are one code line).
+    **dict.fromkeys(("c#", "rust", "scala"), "cbreak"),
     # JavaScript: regex literals and a leading #! line, as pygments' JavaScript lexer.
     **dict.fromkeys(("javascript", "jsx"), "js"),
     "python": "python",
@@ -164,13 +167,15 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
     "python": re.compile(
         rf"(#[^\n]*|\n[ \t]*+[rRuU]?(?:{_TDQ}|{_TSQ})|{_TDQ}|{_TSQ}|{_DQ}|{_SQ})", re.S
     ),
-    # ``#`` not preceded by a word character, ``$`` or a backslash (shell ``$#``, ``\#``).
-    "hash": re.compile(rf"(#(?<![\w$\\]#)[^\n]*|{_DQ}|{_SQ})", re.S),
+    # ``#`` not preceded by a word character, ``$`` or a backslash (shell ``$#``, ``\#``), nor
+    # by ``${`` (shell's ``${#name}`` is a length, as pygments' Bash lexer reads it).
+    "hash": re.compile(rf"(#(?<![\w$\\]#)(?<!\$\{{#)[^\n]*|{_DQ}|{_SQ})", re.S),
     # Perl: string literals of the code text (comments are whole lines, see _PERL_COMMENTS).
     "perl": re.compile(rf"({_DQ}|{_SQ})", re.S),
     "dash": re.compile(rf"(--[^\n]*|{_BLOCK}|'[^']*(?:''[^']*)*'?|{_DQ})", re.S),
     "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
 }
+_SCANNERS["cbreak"] = _SCANNERS["c"]
 #: Starts of the line comments other than ``#``.
 _LINE_COMMENTS = ("//", "--")
 #: Languages whose pygments lexer (what upstream removes comments with) does not count a line
@@ -188,6 +193,7 @@ _INCLUDE_LINE = re.compile(r"[ \t]*#[ \t]*include[ \t]*[<\"]")
 _COMMENT_STARTS: dict[str, str] = {
     "c": "/",
     "clang": "/",
+    "cbreak": "/",
     "js": "/#",
     "python": "#\n",
     "hash": "#",
@@ -226,7 +232,7 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
     comments: list[str] = []
     strings: list[str] = []
     # C/C++: where each part starts in the text (before removal), for the line breaks.
-    offsets = list(accumulate(map(len, parts), initial=0)) if family == "clang" else []
+    offsets = list(accumulate(map(len, parts), initial=0)) if family in ("clang", "cbreak") else []
     regex = family == "js"  # a match starting with "/" may be a regex literal
     for i in range(1, len(parts), 2):
         match = parts[i]

@@ -111,6 +111,20 @@ class TestComments:
         assert Document("x = 1 -- hi\ny = 2\n", "Lua").comment_chars == 5
         assert Document("select 1 -- hi\nselect 2\n", "SQL").comment_chars == 6
 
+    @pytest.mark.parametrize("lang", ["C", "C#", "Rust", "Scala"])
+    def test_line_comment_joins_code_lines_where_the_lexer_takes_its_break(self, lang: str) -> None:
+        """pygments' C, C#, Rust and Scala lexers take a line comment's break with it: the code
+        after it joins the line before (Java's and Go's do not)."""
+        text = "a(); // x\nb();\nc();\n"
+        assert Document(text, lang).num_code_lines == 2
+        assert Document(text, "Java").num_code_lines == 3
+
+    def test_shell_length_of_a_variable_is_code(self) -> None:
+        """``${#name}`` is a length in shell (pygments' Bash lexer), ``$#`` a count; only the
+        ``#`` after a blank starts a comment."""
+        doc = Document("n=${#words[@]} # c\necho $# x\n", "Shell")
+        assert doc.comment_texts == ["# c"]
+
     def test_python_share_is_cleaned_docstrings_and_comment_text(self) -> None:
         text = '"""Doc."""\n# a #b\nx = 1\n'
         # "Doc." + "\n" + " a b" (the # signs removed)
