@@ -213,13 +213,16 @@ async def test_verdicts_are_evalplus_verdicts(
     }
     print(json.dumps(report))
     report_dir = Path(os.environ.get("CODEKILN_EVALPLUS_REPORT_DIR") or tmp_path)
-    report_dir.mkdir(parents=True, exist_ok=True)
     flipped = [rows[i]["task_id"] for i in flips]
-    (report_dir / f"diff-{dataset}.json").write_text(
-        json.dumps({**report, "differences": differ, "flipped": flipped}, indent=1)
-    )
+    details = {**report, "differences": differ, "flipped": flipped}
+    await asyncio.to_thread(_write_report, report_dir / f"diff-{dataset}.json", details)
     assert not differ, "\n".join(differ)
     # The comparison is not vacuous: it holds passes, failures and evalplus's timeouts.
     statuses = {s for pair in got for s in pair}
     assert {"pass", "fail", "timeout"} <= statuses, statuses
     assert len(flips) <= len(rows) // 20, f"evalplus flipped on {len(flips)} samples"
+
+
+def _write_report(path: Path, details: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(details, indent=1))
