@@ -46,6 +46,9 @@ from .errors import ConfigError, EvalError
 from .limits import ExecConfig
 from .prompts import MODES
 
+#: The command's name: its messages, its log file, and the Job commands :func:`run_argv` spells.
+PROG = "codekiln-eval"
+
 
 @dataclass(frozen=True)
 class SandboxTarget:
@@ -99,7 +102,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     # --help shows every default, the subcommands' too
-    parser = CommandParser(prog="codekiln-eval", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog=PROG, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="generate samples from an endpoint, then evaluate them")
     run.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL (vLLM)")
@@ -127,6 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
         "launch", help="Kubernetes: vLLM server + eval Job (train extra)", add_help=False
     )
     return parser
+
+
+def run_argv(
+    *,
+    endpoint: str,
+    model: str,
+    dataset: str,
+    mode: str,
+    samples: int,
+    temperature: float,
+    out: str | Path,
+) -> list[str]:
+    """The argv of ``codekiln-eval run`` for these values, program name first: what the eval
+    Kubernetes Job runs (``shlex.join`` it for a shell). Spelled here, beside the parser it
+    must satisfy; tests/eval/test_launch.py parses it back into the same values."""
+    return [
+        PROG, "run", "--endpoint", endpoint, "--model", model, "--dataset", dataset,
+        "--mode", mode, "--samples", str(samples), "--temperature", str(temperature),
+        "--out", str(out),
+    ]  # fmt: skip
 
 
 def _sandbox(args: argparse.Namespace) -> SandboxTarget:
@@ -296,11 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(first, KeyboardInterrupt):
             print("codekiln-eval: interrupted; run the same command again", file=sys.stderr)
             return EXIT_INTERRUPTED
-        where = log_exception("codekiln-eval", group)
+        where = log_exception(PROG, group)
         print(f"codekiln-eval: {type(first).__name__}: {first} (details: {where})", file=sys.stderr)
         return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILURE
     except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
-        return internal_error("codekiln-eval", exc)
+        return internal_error(PROG, exc)
 
 
 def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:

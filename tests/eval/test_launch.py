@@ -1,12 +1,31 @@
-"""``codekiln-eval launch`` is the train component's launcher; its Job runs our ``run``."""
+"""``codekiln-eval launch`` is the train component's launcher; its Job runs our ``run``, whose
+argv :func:`codekiln.eval.cli.run_argv` spells beside the parser that reads it."""
 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from codekiln.eval.cli import build_parser, main
+from codekiln.train.kube import EvalJobParams, build_eval_objects
+
+
+def _job_commands(docs: list[dict[str, Any]]) -> list[list[str]]:
+    """The eval Job's shell script as the shell splits it: one argv per ``&&``-joined command
+    (a quoted ``&&`` inside a value stays in its word)."""
+    job = next(d for d in docs if d["kind"] == "Job")
+    shell, flag, script = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    commands: list[list[str]] = [[]]
+    for word in shlex.split(script):
+        if word == "&&":
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return commands
 
 
 def test_launch_dry_run_renders_a_job_whose_command_our_cli_accepts(
@@ -17,12 +36,57 @@ def test_launch_dry_run_renders_a_job_whose_command_our_cli_accepts(
     argv += ["--endpoint", "http://vllm:8000/v1", "--dataset", "humaneval+", "--dataset", "mbpp+"]
     assert main(argv) == 0
     docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
-    job = next(d for d in docs if d["kind"] == "Job")
-    script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
-    commands = [shlex.split(c) for c in script.split("&&")]
+    commands = _job_commands(docs)
     assert len(commands) == 2
     for command in commands:
         assert command[0] == "codekiln-eval"
         args = build_parser().parse_args(command[1:])
         assert args.command == "run"
         assert args.dataset in ("humaneval+", "mbpp+")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        EvalJobParams(name="ev", image="codekiln:dev", endpoint="http://vllm:8000/v1"),
+        # every value off its default; an output folder the shell would split unquoted
+        EvalJobParams(
+            name="ev-2",
+            image="codekiln:dev",
+            model_path="/checkpoints/run 1/final",
+            model_name="my coder's model",
+            datasets=("mbpp", "humaneval", "humaneval+"),
+            mode="instruct",
+            samples=7,
+            temperature=0.35,
+            out_dir="/data/eval runs/$HOME;&&x",
+        ),
+    ],
+    ids=["defaults", "every-value-set"],
+)
+def test_job_argv_round_trips_through_the_eval_parser(params: EvalJobParams) -> None:
+    """Each Job command, split as the shell splits it, parses with ``codekiln-eval``'s own
+    parser into the job's values: the launcher and the CLI cannot drift apart."""
+    commands = _job_commands(build_eval_objects(params))
+    assert len(commands) == len(params.datasets)
+    for dataset, command in zip(params.datasets, commands, strict=True):
+        assert command[:2] == ["codekiln-eval", "run"]
+        args = build_parser().parse_args(command[1:])
+        got = {
+            "endpoint": args.endpoint,
+            "model": args.model,
+            "dataset": args.dataset,
+            "mode": args.mode,
+            "samples": args.samples,
+            "temperature": args.temperature,
+            "out": args.out,
+        }
+        assert got == {
+            "endpoint": params.endpoint_url,
+            "model": params.model_name,
+            "dataset": dataset,
+            "mode": params.mode,
+            "samples": params.samples,
+            "temperature": params.temperature,
+            "out": Path(params.out_dir, params.name, dataset),
+        }

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from codekiln.eval.cli import run_argv
 from codekiln.train.config import TrainConfig
 from codekiln.train.distributed import deepspeed_config
 from codekiln.train.errors import ConfigError
@@ -424,9 +426,17 @@ def build_eval_objects(p: EvalJobParams) -> list[dict[str, Any]]:
         "sys.exit('model endpoint did not become ready: ' + url)\n"
     )
     runs = " && ".join(
-        f"codekiln-eval run --endpoint {p.endpoint_url} --model {p.model_name} --dataset {d} "
-        f"--mode {p.mode} --samples {p.samples} --temperature {p.temperature} "
-        f"--out {p.out_dir}/{p.name}/{d}"
+        shlex.join(
+            run_argv(
+                endpoint=p.endpoint_url,
+                model=p.model_name,
+                dataset=d,
+                mode=p.mode,
+                samples=p.samples,
+                temperature=p.temperature,
+                out=f"{p.out_dir}/{p.name}/{d}",
+            )
+        )
         for d in p.datasets
     )
     secure = {
