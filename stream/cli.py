@@ -30,9 +30,18 @@ from typing import Any
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 
-from codekiln.cli_common import DefaultsHelpFormatter, quiet_on_closed_stdout
+from codekiln.cli_common import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandParser,
+    internal_error,
+    quiet_on_closed_stdout,
+)
 from codekiln.units import SizeError
 from codekiln.units import parse_size as parse_size_value
+
+PROG = "codekiln-stream"
 
 #: Modules of other components that add subcommands: each has ``register(subparsers)``.
 SUBCOMMAND_MODULES = ["codekiln.stream.webclf.cli", "codekiln.stream.filters.tune"]
@@ -63,13 +72,11 @@ def _nonneg_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codekiln-stream", description=__doc__.split("\n")[0])
+    # --help shows every default, the subcommands' too (the registered modules' included)
+    parser = CommandParser(prog=PROG, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fmt = DefaultsHelpFormatter  # --help shows every default
-    run = sub.add_parser(
-        "run", help="stream inputs through the pipeline into --out", formatter_class=fmt
-    )
+    run = sub.add_parser("run", help="stream inputs through the pipeline into --out")
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="folders, .jsonl[.zst], .parquet")
     run.add_argument(
         "--out", required=True, type=Path, help="output folder (resumed if it holds a run)"
@@ -104,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_executor_arguments(run)  # --executor {local,ray}, --address, ... (docs/ray.md)
     run.set_defaults(func=cmd_run)
 
-    worker = sub.add_parser(
-        "worker", help="watch a folder for input shards and process them", formatter_class=fmt
-    )
+    worker = sub.add_parser("worker", help="watch a folder for input shards and process them")
     worker.add_argument("--config", type=Path, required=True)
     worker.add_argument("--watch-dir", type=Path, help="overrides worker.watch_dir")
     worker.add_argument("--out", type=Path, help="overrides worker.out_dir")
@@ -131,7 +136,7 @@ def _register(module_name: str, sub: Any) -> None:
         importlib.import_module(module_name).register(sub)
     except Exception as exc:
         print(
-            f"codekiln-stream: warning: subcommands of {module_name} are unavailable: "
+            f"{PROG}: warning: subcommands of {module_name} are unavailable: "
             f"{type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
@@ -140,7 +145,7 @@ def _register(module_name: str, sub: Any) -> None:
 def _err(message: str) -> None:
     # A config check reports every problem it found, one per line.
     for line in message.splitlines() or [""]:
-        print(f"codekiln-stream: error: {line}", file=sys.stderr)
+        print(f"{PROG}: error: {line}", file=sys.stderr)
 
 
 def _apply_caps(config: StreamConfig, args: argparse.Namespace) -> tuple[StreamConfig, list[str]]:
@@ -400,22 +405,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except (ConfigError, InputError) as exc:
         _err(str(exc))
-        return 2
+        return EXIT_USAGE
     except StreamError as exc:
         _err(str(exc))
-        return 1
+        return EXIT_FAILURE
     except OSError as exc:  # e.g. --out is a file, or the disk is full
         _err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        return 1
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to resume from the last checkpoint")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug, not a user error: one line here, the traceback logged
-        from codekiln.cli_common import log_exception
-
-        where = log_exception("codekiln-stream", exc)
-        _err(f"internal error: {type(exc).__name__}: {exc} (traceback: {where})")
-        return 1
+        return internal_error(PROG, exc)
 
 
 if __name__ == "__main__":

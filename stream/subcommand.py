@@ -6,15 +6,16 @@ Modules listed in ``codekiln.stream.cli.SUBCOMMAND_MODULES`` expose ``register(s
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import Any
+
+from codekiln.cli_common import CommandParser
 
 Register = Callable[[Any], None]
 
 
 def standalone_main(register: Register, argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="codekiln-stream")
+    parser = CommandParser(prog="codekiln-stream")  # --help shows defaults, as codekiln-stream
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -42,7 +42,6 @@ from codekiln.stream.filters.signals import SIGNALS, Unparseable
 from codekiln.stream.record import Record
 from codekiln.stream.subcommand import standalone_main
 
-from codekiln.cli_common import DefaultsHelpFormatter
 from codekiln.progress import track
 from codekiln.shards import BadLine, ShardError, iter_objects
 
@@ -290,7 +289,6 @@ def _count_read(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tune",
-        formatter_class=DefaultsHelpFormatter,
         help="threshold tuning: retained vs filtered counts and perplexity for one rule",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
