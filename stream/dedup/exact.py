@@ -208,20 +208,12 @@ class ExactDedupStage(SpillingStage):
         held: list[tuple[bytes, bytes, bytes]] = []
         size = 0
         for record in batch:
-            if record.drop_reason is not None:
+            entry = self.held_parts(record) if record.drop_reason is None else None
+            if entry is None:  # dropped before, or quarantined now
                 passed.append(record)
                 continue
-            try:
-                data = record.text.encode("utf-8", "surrogatepass")
-                digest = hashlib.sha256(data).digest()
-                record.meta["sha256"] = digest.hex()
-                # Pickled now, so that a record that cannot be spilled is quarantined here,
-                # alone, and not at a later checkpoint.
-                fields = held_fields(record)
-            except Exception as exc:  # quarantine the record, the run goes on
-                passed.append(self._quarantine(record, exc))
-                continue
-            held.append((digest, fields, data))
+            _, fields, data = entry
+            held.append(entry)
             size += len(data) + len(fields) + _OVERHEAD
         self._held += len(held)
         if self._memory_bytes + size <= self._budget:
@@ -307,6 +299,31 @@ class ExactDedupStage(SpillingStage):
         self._report = self.build_report(records_in=self._held, tally=tally, spilled=self._spilled)
 
     # -- the global step's parts every executor uses (over shards: see .exact_shards) --------
+
+    def held_parts(self, record: Record) -> tuple[bytes, bytes, bytes] | None:
+        """A live record as the stage holds it (SHA-256, pickled fields, text bytes), its
+        ``meta["sha256"]`` set; ``None`` when it cannot be held: then it is quarantined in
+        place (``exact_dedup:error:<type>``, the run goes on). The fields are pickled now, so
+        that such a record is quarantined here, alone, and not at a later checkpoint; a shard
+        executor calls this on every live record before its shuffle, for the same
+        quarantine."""
+        try:
+            data = record.text.encode("utf-8", "surrogatepass")
+            digest = hashlib.sha256(data).digest()
+            record.meta["sha256"] = digest.hex()
+            return digest, held_fields(record), data
+        except Exception as exc:  # quarantine the record, the run goes on
+            self._quarantine(record, exc)
+            return None
+
+    def admit(self, records: Iterable[Record]) -> int:
+        """:meth:`held_parts`'s checks on live ``records`` (a shard executor's step before its
+        shuffle): each one the stage could not hold is quarantined in place. Returns the
+        records computed here for the report (none: exact dedup computes nothing ahead)."""
+        for record in records:
+            if record.drop_reason is None:
+                self.held_parts(record)
+        return 0
 
     def mark_survivor(self, record: Record, size: int) -> None:
         """The decision on the survivor of a cluster of ``size`` records."""

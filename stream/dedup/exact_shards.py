@@ -7,6 +7,9 @@ stage's own parts: :class:`~.exact.Survivor` (which record survives),
 Plain functions over records and picklable results: how the steps are scheduled is the
 executor's business.
 
+0. **admit** (in the map step before): the stage's own
+   :meth:`~.exact.ExactDedupStage.admit` quarantines each live record it could not hold (its
+   fields cannot be pickled, its text not encoded), with the reason ``process_batch`` gives.
 1. **keys** (a task per shard): SHA-256 of every live record (:func:`content_hash`, the stage's
    own); within the shard, one entry per distinct hash: its survivor's priority key
    (:func:`sort_key`, the stage's own), id and path, and the count. A hash repeated a million

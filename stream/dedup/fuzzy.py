@@ -219,10 +219,7 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
 
     def process_batch(self, batch: list[Record]) -> list[Record]:
         passed: list[Record] = []
-        live = [r for r in batch if r.drop_reason is None]
-        missing = [r for r in live if r.meta.get(META_FP) != self.fingerprint]
-        if missing:
-            self._annotate_each(missing)
+        self._computed_here += self.annotate_missing(batch)
         prepared: list[tuple[Record, Any, Any, tuple[bytes, bytes, bytes], bytes | None]] = []
         for record in batch:
             bands, sig_b64 = take_minhash(record)
@@ -233,20 +230,11 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
                 self._no_shingles += 1
                 passed.append(record)
                 continue
-            try:
-                sig = None if sig_b64 is None else _decode_sig(sig_b64, self.params.num_perm)
-                keys = None if bands is None else _encode_bands(bands, self.params.bands)
-                entry = held_entry(
-                    held_fields(record), record.text.encode("utf-8", "surrogatepass")
-                )
-                prio_bytes = None
-                if self.level == "file":
-                    prio = (sort_key(record, self.priority), record.id, record.path)
-                    prio_bytes = _pickle(prio)
-            except Exception as exc:  # quarantine the record, the run goes on
-                passed.append(self._quarantine(record, exc))
+            held_as = self.held_parts(record, bands, sig_b64)
+            if held_as is None:  # quarantined
+                passed.append(record)
                 continue
-            prepared.append((record, sig, keys, entry, prio_bytes))
+            prepared.append((record, *held_as))
         held: list[bytes] = []
         for record, sig, keys, entry, prio_bytes in prepared:
             if self.level == "repository":
@@ -266,24 +254,71 @@ class FuzzyDedupStage(_MinHashConfig, SpillingStage):
         self._spill.append_parts(RECORDS, held)
         return passed
 
-    def _annotate_each(self, records: list[Record]) -> None:
-        """MinHash for records that came without it; one bad text does not sink its batch."""
-        self._computed_here += len(records)
+    # -- the global step's parts every executor uses (over shards: see .fuzzy_shards) ---------
+
+    def annotate_missing(self, records: list[Record]) -> int:
+        """MinHash for the live records that came without this stage's (no ``minhash`` stage
+        before, or one configured differently); one bad text does not sink its batch: a
+        record whose MinHash fails is quarantined in place (``fuzzy_dedup:error:<type>``).
+        Returns how many were computed here (the report's ``signatures_computed_here``)."""
+        missing = [
+            r for r in records if r.drop_reason is None and r.meta.get(META_FP) != self.fingerprint
+        ]
+        if not missing:
+            return 0
         try:
-            self.annotate(records)
+            self.annotate(missing)
         except Exception:  # find the culprit(s): each record alone
-            for record in records:
+            for record in missing:
                 try:
                     self.annotate([record])
                 except Exception as exc:
                     self._quarantine(record, exc)
+        return len(missing)
 
-    # -- the global step's parts every executor uses (over shards: see .fuzzy_shards) ---------
+    def held_parts(
+        self, record: Record, bands: Any, sig_b64: Any
+    ) -> tuple[Any, bytes | None, tuple[bytes, bytes, bytes], bytes | None] | None:
+        """A live record with shingles as the stage holds it (signature, band keys, held
+        entry, pickled survivor key), from the MinHash it carried; ``None`` when it cannot be
+        held (malformed MinHash, fields that cannot be pickled, no priority key): then it is
+        quarantined in place, the run goes on."""
+        try:
+            sig = None if sig_b64 is None else _decode_sig(sig_b64, self.params.num_perm)
+            keys = None if bands is None else _encode_bands(bands, self.params.bands)
+            entry = held_entry(held_fields(record), record.text.encode("utf-8", "surrogatepass"))
+            prio_bytes = None
+            if self.level == "file":
+                prio_bytes = _pickle((sort_key(record, self.priority), record.id, record.path))
+        except Exception as exc:  # quarantine the record, the run goes on
+            self._quarantine(record, exc)
+            return None
+        return sig, keys, entry, prio_bytes
+
+    def admit(self, records: list[Record]) -> int:
+        """The stage's per-record steps before its global step, for a shard executor (in the
+        map step before the shuffle): MinHash where missing (:meth:`annotate_missing`), then
+        :meth:`held_parts`'s checks on every live record with shingles. Each record the stage
+        would quarantine in :meth:`process_batch` is quarantined here, with the same reason;
+        the MinHash stays in meta for the shuffle. Returns the signatures computed here."""
+        computed = self.annotate_missing(records)
+        for record in records:
+            if record.drop_reason is not None:
+                continue
+            bands, sig_b64 = record.meta.get(META_BANDS), record.meta.get(META_SIG)
+            if not self.without_shingles(bands, sig_b64):
+                self.held_parts(record, bands, sig_b64)
+        return computed
+
+    def without_shingles(self, bands: Any, sig: Any) -> bool:
+        """Whether a record carrying ``bands`` / ``sig`` is kept at once: at file level, one
+        without a word at all (no band keys, no signature) has nothing to compare."""
+        return self.level == "file" and bands is None and sig is None
 
     def mark_without_shingles(self, record: Record, bands: Any, sig: Any) -> bool:
         """Whether a live record is kept at once, marked: at file level, one without a word at
         all (no band keys, no signature) has nothing to compare, never a near-duplicate."""
-        if self.level != "file" or bands is not None or sig is not None:
+        if not self.without_shingles(bands, sig):
             return False
         record.meta["fuzzy"] = "no_shingles"
         return True

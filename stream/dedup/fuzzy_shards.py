@@ -6,8 +6,9 @@ stage's ``mark_*`` methods (the decision on a record) and ``file_report`` /
 ``repository_report`` (the report). Plain functions over records and picklable results: how
 the steps are scheduled is the executor's business.
 
-1. **signatures** are attached in the map step before (the ``minhash`` stage, or
-   :meth:`FuzzyDedupStage.annotate` for records that still lack them): band keys per record.
+1. **signatures** are attached in the map step before (the ``minhash`` stage, or the stage's
+   own :meth:`FuzzyDedupStage.admit` for records that still lack them, which also quarantines
+   each record the stage could not hold, as its ``process_batch`` does): band keys per record.
 2. **keys** (a task per shard): one ``(band, band key, document)`` row per band of each live
    record, shuffled by ``(band + key) mod partitions``: every bucket of every band lands whole
    in one reducer, and a reducer holds about ``records x bands / partitions`` rows (24 bytes

@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import zstandard
 from codekiln.stream.record import Record
+from codekiln.stream.runtime.errors import StageCrashed
+from codekiln.stream.writers.jsonl import json_line
 
 from codekiln.shards import atomic_write_bytes, fsync_dir
 
@@ -38,7 +40,11 @@ class ShardFileWriter:
 
     def write(self, records: list[Record]) -> None:
         if records:
-            pickle.dump(records, self._zst, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                data = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # a record pickle refuses: see carried()
+                data = pickle.dumps(list(map(carried, records)), protocol=pickle.HIGHEST_PROTOCOL)
+            self._zst.write(data)
             self.records += len(records)
 
     def commit(self) -> None:
@@ -52,6 +58,35 @@ class ShardFileWriter:
     def abort(self) -> None:
         self._raw.close()
         remove_quietly(self.tmp)
+
+
+def carried(record: Record) -> Record:
+    """``record`` as a shard file can hold it. A dropped record that pickle refuses (a plugin
+    left an object in its meta; the dedup stage quarantined it for that very reason, as it
+    does locally) is carried as the JSON the run's sink writes for it, so it leaves as the
+    same bytes. A live one cannot be carried to the next step: a clear error."""
+    try:
+        pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        if record.drop_reason is None:
+            raise StageCrashed(
+                "sharded",
+                f"record {record.id} cannot be pickled into the shard file between two steps "
+                f"({type(exc).__name__}: {exc}); a stage left an object pickle refuses in it: "
+                "keep meta to plain data, or run with --executor local",
+            ) from exc
+        image = json.loads(json_line(record))
+        return Record(
+            image["id"],
+            image["text"],
+            image["lang"],
+            image["path"],
+            image["repo"],
+            image["source"],
+            image["meta"],
+            image["reason"],
+        )
+    return record
 
 
 def read_batches(path: Path) -> Iterator[list[Record]]:

@@ -97,7 +97,8 @@ class MapStep:
     counted: list[str] = field(default_factory=list)
     #: Key of the dedup stage whose result is applied to the records read (or None).
     apply: str | None = None
-    #: Key of the fuzzy dedup stage that follows: attach its MinHash where still missing.
+    #: Key of the dedup stage that follows: its per-record steps before the shuffle (the
+    #: stage's ``admit``: MinHash where still missing, the checks that quarantine a record).
     prepare: str | None = None
     final: bool = False
     kind: str = "map"
@@ -141,8 +142,7 @@ def compile_steps(stages: list[tuple[str, Stage]]) -> list[Step]:
             continue
         if scope == GLOBAL and stage.global_step in GLOBAL_STEPS:
             method = str(stage.global_step)
-            if method == "fuzzy":
-                current.prepare = key
+            current.prepare = key
             steps.append(current)
             steps.append(DedupStep(len(steps), key, method))
             current = MapStep(len(steps), apply=key)

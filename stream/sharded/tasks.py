@@ -27,7 +27,7 @@ from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.clusters import RepoPartial
 from codekiln.stream.dedup.exact import ExactDedupStage
-from codekiln.stream.dedup.fuzzy import META_FP, FuzzyDedupStage, take_minhash
+from codekiln.stream.dedup.fuzzy import FuzzyDedupStage, take_minhash
 from codekiln.stream.metrics import RunMetrics
 from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import MissingInput, make_reader
@@ -186,20 +186,17 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                 metrics.step("source").count(len(batch), live, dropped)
             elif apply is not None:
                 assert step.apply is not None
-                live_in = 0
+                m = metrics.step(step.apply)
                 for i, record in enumerate(batch):
                     if record.drop_reason is None:
-                        live_in += 1
+                        m.records_in += 1
                         apply(record, local + i)
+                        if record.drop_reason is not None:
+                            m.dropped[record.drop_reason] += 1
                     elif job.apply_method in ("fuzzy", "fuzzy_repo"):
                         take_minhash(record)
                 live, dropped = split_dropped(batch)
-                m = metrics.step(step.apply)
-                m.records_in += live_in
                 m.records_out += len(live)
-                for r in dropped:
-                    if r.drop_reason and r.drop_reason.startswith(stages[step.apply].name + ":"):
-                        m.dropped[r.drop_reason] += 1
             else:
                 live, dropped = split_dropped(batch)
             local += len(batch)
@@ -212,11 +209,18 @@ def map_shard(job: MapJob, shard: Shard, result: Any) -> dict[str, Any]:
                 metrics.step(key).count(len(live), new_live, new_dropped)
                 live, dropped = new_live, dropped + new_dropped
             if prepare is not None and live:
-                assert isinstance(prepare, FuzzyDedupStage)
-                missing = [r for r in live if r.meta.get(META_FP) != prepare.fingerprint]
-                if missing:
-                    prepare.annotate(missing)
-                    computed_here += len(missing)
+                # The dedup stage's own per-record steps (MinHash where missing, the checks
+                # that quarantine a record it cannot hold), as its process_batch makes them.
+                assert step.prepare is not None
+                assert isinstance(prepare, ExactDedupStage | FuzzyDedupStage)
+                computed_here += prepare.admit(live)
+                live, quarantined = split_dropped(live)
+                if quarantined:  # counted as the local run counts them: in, and dropped
+                    m = metrics.step(step.prepare)
+                    m.records_in += len(quarantined)
+                    for r in quarantined:
+                        m.dropped[r.drop_reason or "?"] += 1
+                    dropped += quarantined
             if step.final:
                 sink.write(live, dropped)
                 m = metrics.step("sink")

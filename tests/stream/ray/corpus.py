@@ -93,3 +93,41 @@ def write_jsonl(root: Path, seed: int = 2, n: int = 60, files: int = 4) -> Path:
                 fh.write(json.dumps(obj) + "\n")
             fh.write("{not json\n")
     return root
+
+
+#: Markers the hostile test stages (tests.stream.ray.ray_stages.HostileStage) act on.
+UNPICKLABLE, LATE_UNPICKLABLE, UNHASHABLE = "# UNPICKLABLE", "# LATE_UNPICKLABLE", "# UNHASHABLE"
+
+
+def write_hostile_jsonl(root: Path, seed: int = 3, files: int = 3) -> Path:
+    """JSONL shards of planted exact and near copies, plus hostile records: marked ones the
+    test stages make unpicklable or unshingleable (one of them with an exact copy), lone
+    surrogates, texts without a word, odd priority values (string, list, NaN stars on exact
+    copies), a text that is no string and a malformed line per file."""
+    rng = random.Random(seed)
+    texts = [text for _, _, text in documents(seed, 24)]
+    base = [python_file(rng, lines=20) for _ in range(4)]
+    hostile: list[tuple[str, object]] = [
+        (base[0] + UNPICKLABLE + "\n", 3),
+        (base[0] + UNPICKLABLE + "\n", 4),  # its exact copy: also unpicklable
+        (base[1] + LATE_UNPICKLABLE + "\n", 1),
+        (base[2] + UNHASHABLE + "\n", 2),
+        (base[2] + UNHASHABLE + "\n", 9),  # exact copy: dropped before fuzzy dedup sees it
+        (base[3] + "s = '\ud800 lone surrogate \udfff'\n", "lots"),
+        (base[3] + "s = '\ud800 lone surrogate \udfff'\n", [5]),
+        ("", 0),
+        ("+++ --- !!!\n", 0),
+        (texts[0], float("nan")),
+        (texts[0], float("nan")),
+    ]
+    docs: list[tuple[str, object]] = [(t, rng.randrange(20)) for t in texts] + hostile
+    rng.shuffle(docs)
+    root.mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        with open(root / f"part-{f}.jsonl", "w") as fh:
+            for i, (text, stars) in enumerate(docs[f::files]):
+                obj = {"id": f"h-{f}-{i}", "text": text, "repo": f"r{i % 4}", "path": f"m{i}.py"}
+                fh.write(json.dumps({**obj, "meta": {"stars": stars}}) + "\n")
+            fh.write(json.dumps({"id": f"h-{f}-int", "text": 12345}) + "\n")
+            fh.write("{not json\n")
+    return root

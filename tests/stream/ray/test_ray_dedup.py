@@ -308,6 +308,7 @@ class TestPlan:
         assert kinds == [MapStep, DedupStep, MapStep, DedupStep, MapStep]
         assert steps[2].apply == "exact_dedup"
         assert steps[2].prepare == "fuzzy_dedup"
+        assert steps[0].prepare == "exact_dedup"  # its admit quarantines before the shuffle
         assert steps[4].final
         assert steps[4].stages == ["noop_2"]
 

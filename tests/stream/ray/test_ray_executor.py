@@ -21,7 +21,7 @@ from codekiln.stream.runtime.job import JobResult, JobSpec, run_job
 from codekiln.stream.sharded.files import read_json
 
 from tests.stream.ray.conftest import REPO, outcome, read_folder, write_config
-from tests.stream.ray.corpus import write_jsonl, write_tree
+from tests.stream.ray.corpus import write_hostile_jsonl, write_jsonl, write_tree
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -318,3 +318,76 @@ def _wait_for_pid(folder: Path, timeout_s: float) -> int:
                 return pid
         time.sleep(0.02)
     raise AssertionError("no worker ran the slow stage")
+
+
+HOSTILE = "tests.stream.ray.ray_stages:HostileStage"
+
+
+@pytest.fixture(scope="module")
+def hostile_runs(work: Path) -> tuple[JobResult, JobResult]:
+    """(local, Ray) runs of the hostile corpus (see :class:`TestHostileInput`)."""
+    from tests.stream.ray.corpus import LATE_UNPICKLABLE, UNHASHABLE, UNPICKLABLE
+
+    data = write_hostile_jsonl(work / "hostile")
+    late = {"unpicklable": LATE_UNPICKLABLE, "unhashable": UNHASHABLE}
+    stages = [
+        {"name": HOSTILE, "options": {"unpicklable": UNPICKLABLE, "unhashable": "-"}},
+        "exact_dedup",
+        {"name": HOSTILE, "options": late},
+        # No minhash stage: fuzzy dedup computes the MinHash itself (and quarantines a record
+        # whose MinHash fails).
+        {"name": "fuzzy_dedup", "options": {"preset": "t0.8"}},
+    ]
+    cfg = {
+        "input": {"format": "jsonl"},
+        "stages": stages,
+        "runtime": {"batch_size": 4, "workers": 1},
+    }
+    config = work / "hostile.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    local = run_local([data], config, work / "local-hostile")
+    ray = run_ray([data], config, work / "ray-hostile", partitions=2)
+    return local, ray
+
+
+class TestHostileInput:
+    """Hostile records through the local runtime and the Ray executor: the dedup stages'
+    per-record quarantines (MinHash that fails, fields that cannot be pickled) happen on both,
+    by the stages' own code, with the same reasons; nothing is lost and both runs finish."""
+
+    def test_same_corpus_and_rejects(self, hostile_runs: tuple[JobResult, JobResult]):
+        """Every corpus and reject record, byte for byte as JSON (id order), is the same."""
+        local, ray = hostile_runs
+        for folder in ("corpus", "rejects"):
+            ours = sorted(read_folder(local.out_dir / folder), key=lambda r: r["id"])
+            theirs = sorted(read_folder(ray.out_dir / folder), key=lambda r: r["id"])
+            assert theirs == ours, folder
+        assert ray.manifest["executor"]["shards"] == 3
+
+    def test_every_hostile_kind_was_met(self, hostile_runs: tuple[JobResult, JobResult]):
+        """Not vacuous: each quarantine happened, with the stage's reason and error."""
+        local, _ = hostile_runs
+        rejects = {r["id"]: r for r in read_folder(local.out_dir / "rejects")}
+        reasons = [r["reason"] for r in rejects.values()]
+        assert reasons.count("exact_dedup:error:TypeError") == 2  # the unpicklable pair
+        assert reasons.count("fuzzy_dedup:error:TypeError") == 1  # unpicklable after exact
+        assert reasons.count("fuzzy_dedup:error:UnicodeError") == 1  # MinHash fails
+        assert {"exact_dedup:duplicate", "fuzzy_dedup:duplicate"} <= set(reasons)
+        assert reasons.count("reader:malformed_json") == 3
+        errors = {r["meta"].get("error") for r in rejects.values()}
+        assert {"Opaque cannot be pickled", "Unhashable has no bytes"} <= errors
+        handles = [r for r in rejects.values() if "handle" in r["meta"]]
+        assert [r["meta"]["handle"] for r in handles] == ["handle-1"] * 3
+
+    def test_same_counts_and_reports(self, hostile_runs: tuple[JobResult, JobResult]):
+        """Stage counters and the dedup reports equal the local run's."""
+        local, ray = hostile_runs
+
+        def counts(result: JobResult) -> list[tuple[Any, ...]]:
+            return [(s["key"], s["in"], s["out"], s["dropped"]) for s in result.manifest["stages"]]
+
+        assert counts(ray) == counts(local)
+        for key in ("exact_dedup", "fuzzy_dedup"):
+            ours = {k: v for k, v in _stage_report(local, key).items() if k != "spilled"}
+            assert _stage_report(ray, key) == ours
+        assert _stage_report(local, "fuzzy_dedup")["signatures_computed_here"] > 0
