@@ -3,9 +3,9 @@
 A priority is a sequence of ``"field:asc"`` / ``"field:desc"`` terms (bare ``"field"`` means
 ascending). A field is a record attribute (``id``, ``path``, ``repo``, ``source``, ``lang``) or a
 key of ``record.meta`` (``stars``, ``updated_at``, ...). The record with the smallest
-:func:`sort_key` survives. A missing value sorts after every present one whatever the direction,
-numbers sort before strings, and ``id`` is always appended as the last term, so the order is
-total: the survivor never depends on arrival order, batch boundaries, or worker count.
+:func:`sort_key` survives. A missing value (or NaN) sorts after every present one whatever the
+direction, numbers sort before strings, and ``id`` is always appended as the last term, so the
+order is total: the survivor never depends on arrival order, batch boundaries, or worker count.
 
 These are plain functions (no stage state) so that other executors (the Ray dedup) share them.
 """
@@ -13,6 +13,7 @@ These are plain functions (no stage state) so that other executors (the Ray dedu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from math import isnan
 from typing import Any
 
 from codekiln.stream.record import Record
@@ -49,7 +50,14 @@ def field_value(record: Record, field: str) -> Any:
 
 
 def _component(value: Any, descending: bool) -> tuple[Any, ...]:
-    if value is None or isinstance(value, (list, dict)):
+    # NaN (JSON input may carry one) is missing: compared as a number it is neither smaller
+    # nor greater than any, the order would not be total and the survivor would depend on
+    # arrival order and grouping (sharded executors).
+    if (
+        value is None
+        or isinstance(value, (list, dict))
+        or (isinstance(value, float) and isnan(value))
+    ):
         return (2,)
     if isinstance(value, bool):
         value = int(value)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from codekiln.stream.dedup import exact_shards as rexact
 from codekiln.stream.dedup import fuzzy_shards as rfuzzy
 from codekiln.stream.dedup.clusters import HeldCounts
@@ -121,6 +122,19 @@ class TestExact:
         decisions, report = _exact_distributed(records, cuts, partitions)
         assert decisions == _local(stage, records)
         assert report == {k: v for k, v in stage.report().items() if k != "spilled"}
+
+    @pytest.mark.parametrize("odd", [float("nan"), float("inf"), -float("inf")])
+    def test_non_finite_priority_values_keep_the_order_total(self, odd: float):
+        """A NaN priority value (JSON input may carry one) sorts as a missing value: with it
+        compared as a number, keys are not totally ordered and the survivor depended on the
+        grouping (5, NaN | 7: one pass kept 7, shards [5, NaN] [7] kept 5). Infinities are
+        numbers and sort as such."""
+        records = _records(["same"] * 3, [5, odd, 7])  # type: ignore[list-item]
+        whole = _local(ExactDedupStage(), records)
+        for cuts in ([1], [2], [1, 2]):
+            assert _exact_distributed(records, cuts, 2)[0] == whole
+        survivor = next(i for i, r in enumerate(records) if "duplicates" in whole[r.id])
+        assert survivor == (1 if odd == float("inf") else 2)
 
     def test_bucket_entries_bounded_by_shards(self):
         """A hash repeated 1,000 times in a shard is one shuffle entry per shard."""
