@@ -310,27 +310,68 @@ class Limits:
 
     max_fd = 256
     own_stdio: tuple[Any, ...] = ()
+    all_cpus: frozenset[int] = frozenset()
     job_cpus: frozenset[int] = frozenset()
 
 
 def split_cpus() -> None:
-    """Keep one of the container's CPUs for this supervisor and give its jobs the others.
+    """Keep one of the container's CPUs for this supervisor; a job that runs longer than
+    PIN_AFTER_S is moved to the others (``move_job_off``).
 
     The deadline, the kill and the verdict must not wait for the job's CPU time. SCHED_IDLE
     orders the tasks inside the container, but the host schedules the container's cgroup as one
     entity against everything else: where a job keeps it runnable on every CPU (a fork bomb),
     the supervisor waking at the deadline waits for the cgroup's next turn, 0.1-0.6 s on a
     loaded host. On a CPU where no job task runs, it is placed as a task that slept and runs
-    within milliseconds. The choice is random per container, so a pool's jobs spread over the
-    CPUs. With one CPU there is nothing to split. A job can widen its own affinity again: it
-    then only delays its own kill (the host deadline stays the backstop); not a boundary.
+    within milliseconds. A job starts on every CPU (most end within milliseconds, and pinning
+    them all cost a quarter of the friendly throughput); the choice is random per container.
+    With one CPU there is nothing to split. A job can widen its own affinity again: it then
+    only delays its own kill (the host deadline stays the backstop); not a boundary.
     """
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = frozenset(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return
-    own = cpus[int.from_bytes(os.urandom(2), "big") % len(cpus)]
+    ordered = sorted(cpus)
+    own = ordered[int.from_bytes(os.urandom(2), "big") % len(ordered)]
     os.sched_setaffinity(0, {own})
-    Limits.job_cpus = frozenset(cpus) - {own}
+    Limits.all_cpus = cpus
+    Limits.job_cpus = cpus - {own}
+
+
+# How long a job runs on every CPU before it is moved off the supervisor's (split_cpus), and
+# how often it is looked at again when nothing was left to move (a fork bomb's new processes
+# inherit their parent's affinity: once all are moved, no new one is on the supervisor's CPU).
+PIN_AFTER_S = 0.05
+PIN_AGAIN_S = 0.1
+
+
+def move_job_off(uid: int) -> int:
+    """Move every task (thread) of the job uid off the supervisor's CPU, with the job uid as
+    the effective uid only (as ``kill_job``); return how many were moved."""
+    moved = 0
+    # Listed before the switch: /proc/<pid> belongs to a task's effective uid, which is then
+    # the job's for this supervisor too.
+    names = os.listdir("/proc")
+    own = str(os.getpid())
+    os.setresuid(-1, uid, -1)
+    try:
+        for name in names:
+            if not name.isdigit() or name == own:
+                continue
+            try:
+                if os.stat(f"/proc/{name}").st_uid != uid:
+                    continue
+                tids = os.listdir(f"/proc/{name}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                with contextlib.suppress(OSError, ValueError):
+                    if os.sched_getaffinity(int(tid)) != Limits.job_cpus:
+                        os.sched_setaffinity(int(tid), Limits.job_cpus)
+                        moved += 1
+    finally:
+        os.setresuid(-1, 0, -1)
+    return moved
 
 
 # The container's memory cgroup counters that are memory of the job: anonymous memory and
@@ -556,9 +597,10 @@ def spawn(job: dict[str, Any], argv: list[str] | None, cfg: dict[str, Any], *, s
             # the deadline, the kill and the clean-up (at nice 19, weight 15, it still did,
             # tenths of a second under load). A job cannot leave SCHED_IDLE (RLIMIT_NICE 0).
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            if Limits.job_cpus:
-                with contextlib.suppress(OSError):  # a cpuset narrowed since: run anywhere
-                    os.sched_setaffinity(0, Limits.job_cpus)
+            if Limits.all_cpus:
+                # Not the supervisor's own CPU only (inherited): every CPU, until PIN_AFTER_S.
+                with contextlib.suppress(OSError):  # a cpuset narrowed since: as it is
+                    os.sched_setaffinity(0, Limits.all_cpus)
             os.umask(0o077)
             if setup:
                 for name, content in job.get("files", {}).items():
@@ -704,6 +746,7 @@ def run_phase(
         os.close(in_w)
         in_w = -1
     deadline = t0 + timeout_s
+    pin_at = t0 + PIN_AFTER_S
     grace = 0.0
     timed_out = exceeded = exited = False
     open_streams = set(streams)
@@ -716,6 +759,9 @@ def run_phase(
             break
         if now >= memory.next_at:
             memory.sample()
+            if Limits.job_cpus and now >= pin_at:
+                moved = move_job_off(cfg["uid"])
+                pin_at = now + (0.0 if moved else PIN_AGAIN_S)
         wait_s = min(grace if exited else deadline, memory.next_at) - now
         for fd, _ev in poller.poll(max(wait_s, 0.0) * 1000):
             if fd == pidfd:
