@@ -840,8 +840,11 @@ def run_phase(
 
 
 V8_OOM = b"JavaScript heap out of memory"
-# bash's allocator exits 2 with this when RLIMIT_DATA (memory_mb) refuses it memory.
-BASH_OOM = re.compile(rb"^[^\n]*: xmalloc: (?:[^\n]*: )?cannot allocate \d+ bytes", re.MULTILINE)
+# bash's allocator exits 2 with this (xmalloc or xrealloc) when RLIMIT_DATA (memory_mb)
+# refuses it memory.
+BASH_OOM = re.compile(
+    rb"^[^\n]*: x(?:malloc|realloc): (?:[^\n]*: )?cannot allocate \d+ bytes", re.MULTILINE
+)
 
 
 def decode(cap: Capture) -> str:
