@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from codekiln.eval.data import load_dataset
 
@@ -30,3 +32,19 @@ def evaluate_canonical_argv(
         "--limit", str(limit), "--sandbox-url", sandbox_service.url,
         "--sandbox-token-file", str(token),
     ]  # fmt: skip
+
+
+def job_commands(docs: list[dict[str, Any]]) -> list[list[str]]:
+    """The eval Job's shell script as the shell splits it: one argv per command joined by
+    ``&&`` or ``;`` (a quoted ``&&`` inside a value stays in its word). The Job's container
+    command must be ``["/bin/sh", "-c", script]``."""
+    job = next(d for d in docs if d["kind"] == "Job")
+    shell, flag, script = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    commands: list[list[str]] = [[]]
+    for word in shlex.split(script):
+        if word in ("&&", ";"):
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return commands

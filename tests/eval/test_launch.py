@@ -3,29 +3,14 @@ argv :func:`codekiln.eval.cli.run_argv` spells beside the parser that reads it."
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from codekiln.eval.cli import build_parser, main
 from codekiln.train.kube import EvalJobParams, build_eval_objects
 
-
-def _job_commands(docs: list[dict[str, Any]]) -> list[list[str]]:
-    """The eval Job's shell script as the shell splits it: one argv per ``&&``-joined command
-    (a quoted ``&&`` inside a value stays in its word)."""
-    job = next(d for d in docs if d["kind"] == "Job")
-    shell, flag, script = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert (shell, flag) == ("/bin/sh", "-c")
-    commands: list[list[str]] = [[]]
-    for word in shlex.split(script):
-        if word == "&&":
-            commands.append([])
-        else:
-            commands[-1].append(word)
-    return commands
+from tests.eval.helpers import job_commands
 
 
 def test_launch_dry_run_renders_a_job_whose_command_our_cli_accepts(
@@ -36,7 +21,7 @@ def test_launch_dry_run_renders_a_job_whose_command_our_cli_accepts(
     argv += ["--endpoint", "http://vllm:8000/v1", "--dataset", "humaneval+", "--dataset", "mbpp+"]
     assert main(argv) == 0
     docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
-    commands = _job_commands(docs)
+    commands = job_commands(docs)
     assert len(commands) == 2
     for command in commands:
         assert command[0] == "codekiln-eval"
@@ -67,7 +52,7 @@ def test_launch_dry_run_renders_a_job_whose_command_our_cli_accepts(
 def test_job_argv_round_trips_through_the_eval_parser(params: EvalJobParams) -> None:
     """Each Job command, split as the shell splits it, parses with ``codekiln-eval``'s own
     parser into the job's values: the launcher and the CLI cannot drift apart."""
-    commands = _job_commands(build_eval_objects(params))
+    commands = job_commands(build_eval_objects(params))
     assert len(commands) == len(params.datasets)
     for dataset, command in zip(params.datasets, commands, strict=True):
         assert command[:2] == ["codekiln-eval", "run"]

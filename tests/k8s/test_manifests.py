@@ -206,3 +206,29 @@ def test_launcher_matches_static_pytorchjob() -> None:
     assert json.loads(built_cm["data"]["ds_config.json"]) == json.loads(
         cm["data"]["ds_config.json"]
     )
+
+
+def test_static_eval_job_runs_what_run_argv_spells() -> None:
+    """Every ``codekiln-eval run`` of k8s/eval, split as the shell splits it, parses with the
+    eval CLI's parser and is exactly :func:`codekiln.eval.cli.run_argv` of the values it
+    parsed to, one per evaluation dataset: the static manifest and the launcher cannot drift."""
+    from codekiln.eval.cli import build_parser, run_argv
+    from codekiln.train.kube import EVAL_DATASETS
+
+    from tests.eval.helpers import job_commands
+
+    commands = job_commands(render_kustomization(K8S / "eval"))
+    for command in commands:
+        assert command[:2] == ["codekiln-eval", "run"], command
+        args = build_parser().parse_args(command[1:])
+        assert command == run_argv(
+            endpoint=args.endpoint,
+            model=args.model,
+            dataset=args.dataset,
+            mode=args.mode,
+            samples=args.samples,
+            temperature=args.temperature,
+            out=args.out,
+        )
+        assert args.endpoint == "http://codekiln-vllm:8000/v1"
+    assert [c[c.index("--dataset") + 1] for c in commands] == list(EVAL_DATASETS)
