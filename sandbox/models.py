@@ -7,7 +7,7 @@ share them, so a field added here is added on both sides.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from .errors import RequestInvalid
@@ -19,9 +19,6 @@ TEST_STATUSES: tuple[str, ...] = get_args(TestStatus)
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 256
-_REQUEST_FIELDS = frozenset(
-    {"language", "code", "tests", "stdin", "files", "timeout_s", "memory_mb"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +34,8 @@ class RunRequest:
     memory_mb: int = DEFAULT_MEMORY_MB
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "language": self.language,
-            "code": self.code,
-            "tests": self.tests,
-            "stdin": self.stdin,
-            "files": dict(self.files),
-            "timeout_s": self.timeout_s,
-            "memory_mb": self.memory_mb,
-        }
+        """Every field, in declaration order (``files`` copied)."""
+        return asdict(self)
 
     @classmethod
     def from_json(cls, obj: object) -> RunRequest:
@@ -102,6 +92,10 @@ class RunRequest:
         )
 
 
+#: The keys a request may carry: RunRequest's fields, so a field added there is accepted.
+_REQUEST_FIELDS = frozenset(f.name for f in fields(RunRequest))
+
+
 def _check_utf8(what: str, text: str) -> None:
     """JSON can carry lone surrogates (``"\\ud800"``) that no UTF-8 file or pipe can hold: refuse
     them here, as a request error, instead of failing inside the container."""
@@ -138,7 +132,8 @@ class TestVerdict:
     message: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "message": self.message}
+        """Every field, in declaration order."""
+        return asdict(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> TestVerdict:
@@ -173,20 +168,8 @@ class RunResult:
         return self.status == "passed"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "truncated": self.truncated,
-            "wall_s": self.wall_s,
-            "cpu_s": self.cpu_s,
-            "memory_mb": self.memory_mb,
-            "tests": [t.to_json() for t in self.tests],
-            "reason": self.reason,
-            "compile_s": self.compile_s,
-        }
+        """Every field, in declaration order; ``tests`` as their own ``to_json`` objects."""
+        return asdict(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunResult:
