@@ -197,7 +197,9 @@ class LLMClient:
             raise LLMBadRequest("complete() needs at least one prompt", status=0)
         body = params.completion_body(self.config.max_stop_strings)
         body["prompt"] = prompts[0] if isinstance(prompt, str) else prompts
-        out = await self._call("/v1/completions", body, params.n, deadline_s, chat=False)
+        out = await self._call(
+            "/v1/completions", body, params.n, deadline_s, chat=False, prompts=len(prompts)
+        )
         return apply_local_stops(out, params.stop, self.config.max_stop_strings)
 
     async def chat(
@@ -211,7 +213,9 @@ class LLMClient:
         params = params or SamplingParams()
         body = params.chat_body(self.config.max_stop_strings)
         body["messages"] = [dict(m) for m in messages]
-        out = await self._call("/v1/chat/completions", body, params.n, deadline_s, chat=True)
+        out = await self._call(
+            "/v1/chat/completions", body, params.n, deadline_s, chat=True, prompts=1
+        )
         return apply_local_stops(out, params.stop, self.config.max_stop_strings)
 
     # -- internals ----------------------------------------------------------------------
@@ -251,7 +255,14 @@ class LLMClient:
         return best, wake, probing
 
     async def _call(
-        self, path: str, body: dict[str, Any], n: int, deadline_s: float | None, *, chat: bool
+        self,
+        path: str,
+        body: dict[str, Any],
+        n: int,
+        deadline_s: float | None,
+        *,
+        chat: bool,
+        prompts: int,
     ) -> Completion:
         loop = asyncio.get_running_loop()
         deadline = None if deadline_s is None else loop.time() + deadline_s
@@ -289,6 +300,7 @@ class LLMClient:
                         path,
                         payload,
                         n=n,
+                        prompts=prompts,
                         deadline=deadline,
                         chat=chat,
                         attempt_no=attempts + 1,
@@ -320,6 +332,7 @@ class LLMClient:
         payload: bytes,
         *,
         n: int,
+        prompts: int,
         deadline: float | None,
         chat: bool,
         attempt_no: int,
@@ -367,7 +380,13 @@ class LLMClient:
                     raise failure
                 try:
                     completion = parse_reply(
-                        raw, n=n, chat=chat, base=ep.base, latency=latency, attempts=attempt_no
+                        raw,
+                        n=n,
+                        prompts=prompts,
+                        chat=chat,
+                        base=ep.base,
+                        latency=latency,
+                        attempts=attempt_no,
                     )
                 except LLMProtocolError as bad:
                     ep.record_failure(bad, loop.time(), probe)

@@ -79,8 +79,11 @@ def parse_logprobs(raw: Any, chat: bool) -> tuple[TokenLogprob, ...] | None:
 
 
 def parse_reply(
-    raw: bytes, *, n: int, chat: bool, base: str, latency: float, attempts: int
+    raw: bytes, *, n: int, prompts: int, chat: bool, base: str, latency: float, attempts: int
 ) -> Completion:
+    """The completion in ``raw``: choice ``index`` is ``prompt * n + sample`` (the OpenAI API's and
+    vLLM's numbering), so exactly the indices ``0 .. prompts * n - 1`` must come back, each once;
+    a reply with a missing, repeated or extra index is refused, not regrouped."""
     try:
         body = json.loads(raw)
         choices = []
@@ -109,6 +112,13 @@ def parse_reply(
             endpoint=base,
         ) from exc
     choices.sort(key=lambda c: c.index)
+    expected = n * prompts
+    if [c.index for c in choices] != list(range(expected)):
+        raise LLMProtocolError(
+            f"reply from {base} has choice indices {_index_summary(choices)}; "
+            f"{prompts} prompt(s) x n={n} ask for exactly 0..{expected - 1}, each once",
+            endpoint=base,
+        )
     return Completion(
         choices=tuple(choices),
         usage=usage,
@@ -117,3 +127,9 @@ def parse_reply(
         latency_s=latency,
         attempts=attempts,
     )
+
+
+def _index_summary(choices: list[Choice]) -> str:
+    indices = [c.index for c in choices]
+    shown = ", ".join(map(str, indices[:8])) + (", ..." if len(indices) > 8 else "")
+    return f"[{shown}] ({len(indices)} choices)"

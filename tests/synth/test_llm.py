@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from aiohttp import web
 from codekiln.synth.errors import ConfigError
 from codekiln.synth.llm import (
     LLMBadRequest,
@@ -14,6 +15,7 @@ from codekiln.synth.llm import (
     LLMConfig,
     LLMConnectionError,
     LLMDeadlineExceeded,
+    LLMProtocolError,
     LLMRateLimited,
     LLMRetriesExhausted,
     LLMServerError,
@@ -120,6 +122,72 @@ class TestCalls:
         """An endpoint given as http://host:port/v1/ is accepted."""
         async with LLMClient(fast_config(fake_llm.url + "/v1/")) as client:
             assert (await client.complete("x")).texts() == ["ok"]
+
+
+class TestChoiceIndices:
+    """Choice i of a reply is prompt i // n, sample i % n: exactly 0 .. prompts * n - 1 must come
+    back, each once. A real aiohttp server on port 0 answers the indices each case gives."""
+
+    @staticmethod
+    async def _serve(indices: list[int], chat: bool) -> tuple[web.AppRunner, str]:
+        def choice(i: int) -> dict[str, object]:
+            text = (
+                {"message": {"role": "assistant", "content": f"c{i}"}}
+                if chat
+                else {"text": f"c{i}"}
+            )
+            return {"index": i, "finish_reason": "stop", **text}
+
+        async def models(_: web.Request) -> web.Response:
+            return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+        async def reply(_: web.Request) -> web.Response:
+            usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+            return web.json_response(
+                {"model": "m", "choices": [choice(i) for i in indices], "usage": usage}
+            )
+
+        app = web.Application()
+        app.router.add_get("/v1/models", models)
+        app.router.add_post("/v1/completions", reply)
+        app.router.add_post("/v1/chat/completions", reply)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        return runner, f"http://127.0.0.1:{port}"
+
+    async def _ask(self, indices: list[int], *, chat: bool = False) -> list[list[str]]:
+        runner, url = await self._serve(indices, chat)
+        try:
+            async with LLMClient(fast_config(url)) as client:
+                params = SamplingParams(n=2, temperature=0.7)
+                if chat:
+                    out = await client.chat([{"role": "user", "content": "x"}], params)
+                    return [out.texts(0)]
+                out = await client.complete(["a", "b"], params)
+                return [out.texts(0), out.texts(1)]
+        finally:
+            await runner.cleanup()
+
+    async def test_out_of_order_indices_are_grouped_by_index(self) -> None:
+        assert await self._ask([3, 1, 0, 2]) == [["c0", "c1"], ["c2", "c3"]]
+        assert await self._ask([1, 0], chat=True) == [["c0", "c1"]]
+
+    @pytest.mark.parametrize(
+        "indices",
+        [[0, 1, 2], [0, 1, 2, 2], [0, 1, 2, 3, 4], [0, 1, 2, 4], [1, 2, 3, 4], []],
+        ids=["missing", "repeated", "extra", "gap", "from-one", "none"],
+    )
+    async def test_a_reply_without_each_index_once_is_refused(self, indices: list[int]) -> None:
+        """Regrouping such a reply would give a prompt another prompt's sample (or too few)."""
+        with pytest.raises(LLMProtocolError, match=r"2 prompt\(s\) x n=2 ask for exactly 0..3"):
+            await self._ask(indices)
+
+    async def test_a_chat_reply_with_too_many_choices_is_refused(self) -> None:
+        with pytest.raises(LLMProtocolError, match=r"1 prompt\(s\) x n=2 ask for exactly 0..1"):
+            await self._ask([0, 1, 2], chat=True)
 
 
 class TestRetries:
