@@ -10,21 +10,16 @@ from aiohttp import web
 from codekiln.sandbox import ClientError, Overloaded, ProtocolError, ServiceUnavailable
 from codekiln.sandbox.client import RunRequest, SandboxClient
 
+from tests.fixtures.http import serving
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def _serve(handler: Handler) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/v1/run", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

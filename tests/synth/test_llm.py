@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.fixtures.http import serving
 from tests.synth.helpers import fast_config
 
 
@@ -129,7 +130,7 @@ class TestChoiceIndices:
     back, each once. A real aiohttp server on port 0 answers the indices each case gives."""
 
     @staticmethod
-    async def _serve(indices: list[int], chat: bool) -> tuple[web.AppRunner, str]:
+    def _app(indices: list[int], chat: bool) -> web.Application:
         def choice(i: int) -> dict[str, object]:
             text = (
                 {"message": {"role": "assistant", "content": f"c{i}"}}
@@ -151,25 +152,16 @@ class TestChoiceIndices:
         app.router.add_get("/v1/models", models)
         app.router.add_post("/v1/completions", reply)
         app.router.add_post("/v1/chat/completions", reply)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        return runner, f"http://127.0.0.1:{port}"
+        return app
 
     async def _ask(self, indices: list[int], *, chat: bool = False) -> list[list[str]]:
-        runner, url = await self._serve(indices, chat)
-        try:
-            async with LLMClient(fast_config(url)) as client:
-                params = SamplingParams(n=2, temperature=0.7)
-                if chat:
-                    out = await client.chat([{"role": "user", "content": "x"}], params)
-                    return [out.texts(0)]
-                out = await client.complete(["a", "b"], params)
-                return [out.texts(0), out.texts(1)]
-        finally:
-            await runner.cleanup()
+        async with serving(self._app(indices, chat)) as url, LLMClient(fast_config(url)) as client:
+            params = SamplingParams(n=2, temperature=0.7)
+            if chat:
+                out = await client.chat([{"role": "user", "content": "x"}], params)
+                return [out.texts(0)]
+            out = await client.complete(["a", "b"], params)
+            return [out.texts(0), out.texts(1)]
 
     async def test_out_of_order_indices_are_grouped_by_index(self) -> None:
         assert await self._ask([3, 1, 0, 2]) == [["c0", "c1"], ["c2", "c3"]]
