@@ -176,13 +176,17 @@ class _ZstRaw(io.RawIOBase):
         super().close()
 
 
-def open_zst(path: Path) -> IO[bytes]:
+def open_zst(path: Path | IO[bytes]) -> IO[bytes]:
     """A buffered binary reader of a .zst file's decompressed bytes (``readline`` and all).
 
     Unlike zstandard's stream reader it raises :class:`TruncatedStream` where the file ends
-    inside a frame, instead of ending early as if the data were complete.
+    inside a frame, instead of ending early as if the data were complete. ``path`` may be the
+    file already opened (binary): the reader closes it, and its ``tell()`` says how much of
+    the compressed file has been read.
     """
-    raw = _ZstRaw(open(path, "rb"))  # noqa: SIM115 - closed with the returned reader
+    # Closed with the returned reader.
+    fh = open(path, "rb") if isinstance(path, str | os.PathLike) else path  # noqa: SIM115
+    raw = _ZstRaw(fh)
     return io.BufferedReader(raw, buffer_size=1 << 20)
 
 

@@ -73,11 +73,54 @@ class StageMetrics:
         self.dropped.update(snap.get("dropped", {}))
 
 
+@dataclass
+class InputProgress:
+    """How much of the run's input is read, and when the rest will be.
+
+    ``fraction`` is of the whole input, what a resumed run read before it restarted included
+    (``None``: not known, as for a stream, a worker's queue or a source that cannot say). The
+    ETA uses only what this process read, over the time it took: ``since`` is the fraction and
+    the ``time.monotonic()`` it counts from (0 at the start of a fresh run; the first fraction
+    measured after a resume). Not checkpointed: a resumed run measures it again.
+    """
+
+    fraction: float | None = None
+    since: tuple[float, float] | None = None
+
+    def start(self, now: float) -> None:
+        """The run starts at the beginning of its input: this process read it all."""
+        self.since = (0.0, now)
+
+    def update(self, fraction: float | None, now: float) -> None:
+        if fraction is None:
+            return
+        # Never backwards (a file that shrank while read), never past the end.
+        fraction = min(max(fraction, self.fraction or 0.0), 1.0)
+        if self.since is None:
+            self.since = (fraction, now)
+        self.fraction = fraction
+
+    def eta_s(self, now: float) -> float | None:
+        """Seconds until the input is read at this process's rate so far; ``None`` when not
+        known (no fraction, or nothing read yet in this process)."""
+        if self.fraction is None or self.since is None:
+            return None
+        start_fraction, start = self.since
+        done = self.fraction - start_fraction
+        if self.fraction >= 1.0:
+            return 0.0
+        if done <= 0:
+            return None
+        return max(now - start, 0.0) * (1.0 - self.fraction) / done
+
+
 class RunMetrics:
-    """The ordered steps of one pipeline: ``source``, each stage by its key, ``sink``."""
+    """The ordered steps of one pipeline: ``source``, each stage by its key, ``sink``; and how
+    much of the input is read (:class:`InputProgress`, set by the source when it can say)."""
 
     def __init__(self, keys: list[str]) -> None:
         self.steps: dict[str, StageMetrics] = {key: StageMetrics(key) for key in keys}
+        self.input = InputProgress()
 
     def __getitem__(self, key: str) -> StageMetrics:
         return self.steps[key]

@@ -10,9 +10,10 @@ non-UTF-8, oversize, empty, unreadable, malformed) is yielded with ``drop_reason
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 from typing import Any, Generic, NotRequired, Protocol, TypedDict, TypeVar, Unpack
 
 from codekiln.stream.record import Record, record_id
@@ -27,6 +28,18 @@ READER = "reader"
 class Reader(Protocol):
     def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
         """Items after ``after`` (all of them when ``None``), in a fixed order."""
+        ...
+
+    def input_bytes(self, stop: Event | None = None) -> int | None:
+        """The bytes on disk of everything this reader reads, measured once (a stat per
+        file); ``None`` when ``stop`` was set before the measure was done. Safe in a thread
+        beside :meth:`items` (it opens nothing)."""
+        ...
+
+    def consumed_bytes(self) -> int:
+        """How many of :meth:`input_bytes` the reader is past (the files before a resume
+        point included); about the size of the input once :meth:`items` ended. Called from
+        the thread that reads :meth:`items`, between two items (per batch, not per record)."""
         ...
 
 
@@ -110,6 +123,9 @@ class ShardReader(Generic[Opened]):
 
     A subclass opens a shard (:meth:`open_shard`), names the failures that quarantine it
     (:meth:`open_failure`) and reads the opened shard (:meth:`read_opened`).
+
+    Progress (:meth:`consumed_bytes`): the sizes of the shards done, plus the size of the open
+    one times the fraction of it read (:meth:`read_fraction`, asked once per batch).
     """
 
     def __init__(self, files: list[Path], root: Path, **fields: Unpack[ShardFields]) -> None:
@@ -118,6 +134,29 @@ class ShardReader(Generic[Opened]):
         self.text_key = fields["text_key"]
         self.id_key = fields["id_key"]
         self.source = fields.get("source") or root.resolve().name
+        #: The sizes of the shards before the current one (progress, see consumed_bytes).
+        self._done_bytes = 0
+        #: (size of the shard being read, the fraction of it read so far), None between shards.
+        self._current: tuple[int, Callable[[], float]] | None = None
+
+    def input_bytes(self, stop: Event | None = None) -> int | None:
+        total = 0
+        for path in self.files:
+            if stop is not None and stop.is_set():
+                return None
+            total += _size(path)
+        return total
+
+    def consumed_bytes(self) -> int:
+        current = self._current
+        if current is None:
+            return self._done_bytes
+        size, fraction = current
+        try:
+            done = fraction()
+        except (OSError, ValueError):  # closed (a corrupt shard's reject follows its close)
+            done = 1.0
+        return self._done_bytes + int(size * min(max(done, 0.0), 1.0))
 
     def shard_name(self, path: Path) -> str:
         """The shard's name in keys and ``path``: relative to the input folder."""
@@ -125,8 +164,10 @@ class ShardReader(Generic[Opened]):
 
     def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
         first_file, after_item = (after[0], after[1]) if after else (0, -1)
+        self._done_bytes, self._current = 0, None
         for index, path in enumerate(self.files):
             if index < first_file:
+                self._done_bytes += _size(path)  # read before the resume point
                 continue
             skip_to = after_item if index == first_file else -1
             for number, record in self.read_file(path, skip_to, budget):
@@ -138,8 +179,10 @@ class ShardReader(Generic[Opened]):
     def read_file(self, path: Path, skip_to: int, budget: Budget) -> Iterator[tuple[int, Record]]:
         """``(line or row number, record)`` of one shard, those numbered above ``skip_to``."""
         shard = self.shard_name(path)
+        size = 0
         try:
-            if path.stat().st_size == 0:
+            size = path.stat().st_size
+            if size == 0:
                 if skip_to < 0:
                     yield 0, self.shard_reject(shard, "empty")
                 return
@@ -148,17 +191,26 @@ class ShardReader(Generic[Opened]):
             failure = self.open_failure(exc)
             if failure is None:
                 raise
+            self._done_bytes += size  # quarantined whole: read as far as progress goes
             if skip_to < 0:
                 rule, error = failure
                 yield 0, self.shard_reject(shard, rule, error=error)
             return
+        self._current = (size, self.read_fraction(opened, size))
         yield from self.read_opened(shard, opened, skip_to, budget)
+        self._current = None
+        self._done_bytes += size
 
     def shard_reject(self, shard: str, rule: str, **meta: Any) -> Record:
         """The one reject of a whole shard."""
         return reject(self.source, f"{shard}:0", rule, path=shard, **meta)
 
     def open_shard(self, path: Path) -> Opened:
+        raise NotImplementedError
+
+    def read_fraction(self, opened: Opened, size: int) -> Callable[[], float]:
+        """How much of the opened shard (``size`` bytes, more than 0) :meth:`read_opened` is
+        past, from 0 to 1; cheap (it is called once per batch), from the thread that reads."""
         raise NotImplementedError
 
     def open_failure(self, exc: Exception) -> tuple[str, str | None] | None:
@@ -197,3 +249,11 @@ class ShardReader(Generic[Opened]):
             source=str(obj.get("source") or self.source),
             meta=meta,
         )
+
+
+def _size(path: Path) -> int:
+    """The size of a file on disk; 0 when it cannot be stat'ed (its reader says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -22,6 +22,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 
 from codekiln.stream.readers.base import Budget, Item, Position, reject
 from codekiln.stream.record import Record, record_id
@@ -52,6 +53,24 @@ class FileTreeReader:
         self.max_file_bytes = max_file_bytes
         self.exclude_dirs = frozenset(exclude_dirs)
         self.source = source or root.resolve().name
+        #: The sizes of the files looked at so far (progress, see consumed_bytes).
+        self._consumed = 0
+
+    def input_bytes(self, stop: Event | None = None) -> int | None:
+        """The sizes of the files :meth:`walk` yields: one more walk of the tree, with a stat
+        per file. About 4 us a file, in a thread beside the reading: lost in the noise of a
+        run with the default stages (about 280 us a file), up to a sixth of one whose stages
+        do nothing. Holding the reader's own walk instead, to walk once, would cost memory in
+        proportion to the tree (a run of millions of files)."""
+        total = 0
+        for entry in self.walk():
+            if stop is not None and stop.is_set():
+                return None
+            total += _file_size(entry)
+        return total
+
+    def consumed_bytes(self) -> int:
+        return self._consumed
 
     def walk(self) -> Iterator[_Entry]:
         """The entries this reader reads, in its order, without reading any file (a planner
@@ -91,8 +110,10 @@ class FileTreeReader:
 
     def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
         start = after[0] + 1 if after else 0
+        self._consumed = 0
         for index, entry in enumerate(self.walk()):
             if index < start:
+                self._consumed += _file_size(entry)  # read before the resume point
                 continue
             record = self._read(entry, budget)
             if record is not None:
@@ -110,6 +131,7 @@ class FileTreeReader:
             st = os.stat(entry.abspath)
         except OSError as exc:
             return reject(src, rel, "unreadable", path=rel, repo=repo, error=str(exc.strerror))
+        self._consumed += st.st_size if stat.S_ISREG(st.st_mode) else 0
         if not stat.S_ISREG(st.st_mode):
             # A FIFO, socket or device: opening it could block forever.
             return reject(src, rel, "unreadable", path=rel, repo=repo, error="not a regular file")
@@ -144,3 +166,14 @@ class FileTreeReader:
             source=src,
             meta={"size": len(data)},
         )
+
+
+def _file_size(entry: _Entry) -> int:
+    """The size of a regular file of the walk; 0 for anything else (its reader says why)."""
+    if entry.error is not None:
+        return 0
+    try:
+        st = os.stat(entry.abspath)
+    except OSError:
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0

@@ -3,9 +3,11 @@ reader its format needs. Positions are ``(input index, *reader position)``."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 from codekiln.stream.config import InputConfig
@@ -81,6 +83,12 @@ class MissingInput:
     def __init__(self, path: str) -> None:
         self.path = path
 
+    def input_bytes(self, stop: Event | None = None) -> int | None:
+        return 0
+
+    def consumed_bytes(self) -> int:
+        return 0
+
     def items(self, after: Position | None, budget: Budget) -> Iterator[Item]:
         if after is None:
             yield (
@@ -122,7 +130,14 @@ def make_reader(path: Path, cfg: InputConfig, source: str | None = None) -> Read
 
 
 class InputSet:
-    """Every input of a run, read in order, under one budget."""
+    """Every input of a run, read in order, under one budget.
+
+    How far the run is (:meth:`read_fraction`): bytes on disk of the inputs read so far over
+    their total, which :meth:`measure_input` takes once, in a thread beside the reading (a stat
+    per shard; for a source tree, one more walk with a stat per file). A run resumed from a
+    checkpoint counts what it read before: the inputs, shards and files before the resume
+    point, and the part of the open shard before it.
+    """
 
     def __init__(self, paths: list[str], cfg: InputConfig) -> None:
         if not paths:
@@ -138,12 +153,46 @@ class InputSet:
         ]
         self.missing = [p for p in paths if not Path(p).exists()]
         self.budget = Budget(max_files=cfg.max_files, max_bytes=cfg.max_bytes)
+        #: Each reader's input_bytes and the sums of those before it (one more: the total),
+        #: once measured (set whole, from the measuring thread).
+        self._sizes: tuple[list[int], list[int]] | None = None
+        #: The reader being read: those before it are done (or were, before a resume).
+        self._reading = 0
+
+    def measure_input(self, stop: Event | None = None) -> None:
+        """Measure the input's size for :meth:`read_fraction`; give up once ``stop`` is set."""
+        sizes = []
+        for reader in self.readers:
+            size = reader.input_bytes(stop)
+            if size is None:
+                return
+            sizes.append(size)
+        self._sizes = sizes, list(itertools.accumulate(sizes, initial=0))
+
+    def read_fraction(self) -> float | None:
+        """The part of the input read, from 0 to 1 (``None`` until it is measured, or when it
+        has no bytes). A file that grew since it was measured counts at its measured size, so
+        the fraction never passes 1; once a cap (``max_files``, ``max_bytes``) is nearer than
+        the input's end, the fraction is that of the cap. Called from the reading thread."""
+        measured = self._sizes
+        if measured is None or measured[1][-1] == 0:
+            return None
+        sizes, before = measured
+        at = min(self._reading, len(sizes) - 1)
+        fraction = (before[at] + min(self.readers[at].consumed_bytes(), sizes[at])) / before[-1]
+        budget = self.budget
+        if budget.max_files:
+            fraction = max(fraction, budget.files / budget.max_files)
+        if budget.max_bytes:
+            fraction = max(fraction, budget.bytes / budget.max_bytes)
+        return min(fraction, 1.0)
 
     def items(self, after: Position | None) -> Iterator[Item]:
-        first = after[0] if after else 0
+        first = self._reading = after[0] if after else 0
         for index, reader in enumerate(self.readers):
             if index < first:
                 continue
+            self._reading = index
             inner = after[1:] if after and index == first else None
             for pos, record in reader.items(inner, self.budget):
                 yield (index, *pos), record

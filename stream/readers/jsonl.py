@@ -12,9 +12,9 @@ with no bytes), ``unreadable``, ``corrupt`` (a broken zstd stream: the rest of t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Unpack
+from typing import IO, Any, NamedTuple, Unpack
 
 import zstandard
 from codekiln.stream.readers.base import Budget, ShardFields, ShardReader, reject
@@ -23,30 +23,44 @@ from codekiln.stream.record import Record
 from codekiln.shards import ShardError, open_zst
 
 
-def _open(path: Path) -> IO[bytes]:
+class _Shard(NamedTuple):
+    """An open shard: the lines from ``lines``; ``disk.tell()`` is how far the file on disk is
+    read (the compressed bytes of a .zst: its buffered reader reads ahead of the lines)."""
+
+    lines: IO[bytes]
+    disk: IO[bytes]
+
+
+def _open(path: Path) -> _Shard:
+    disk = open(path, "rb")  # noqa: SIM115 - closed with the lines reader
     if path.name.endswith(".zst"):
         # codekiln.shards' reader: a shard cut off mid-frame is an error (``corrupt``), where
         # zstandard's stream reader would end early as if the shard were complete.
-        return open_zst(path)
-    return open(path, "rb")
+        return _Shard(open_zst(disk), disk)
+    return _Shard(disk, disk)
 
 
-class JsonlReader(ShardReader[IO[bytes]]):
+class JsonlReader(ShardReader[_Shard]):
     def __init__(
         self, files: list[Path], root: Path, *, max_line_bytes: int, **fields: Unpack[ShardFields]
     ) -> None:
         super().__init__(files, root, **fields)
         self.max_line_bytes = max_line_bytes
 
-    def open_shard(self, path: Path) -> IO[bytes]:
+    def open_shard(self, path: Path) -> _Shard:
         return _open(path)
+
+    def read_fraction(self, opened: _Shard, size: int) -> Callable[[], float]:
+        disk = opened.disk
+        return lambda: disk.tell() / size
 
     def open_failure(self, exc: Exception) -> tuple[str, str | None] | None:
         return ("unreadable", exc.strerror) if isinstance(exc, OSError) else None
 
     def read_opened(
-        self, shard: str, fh: IO[bytes], skip_to: int, budget: Budget
+        self, shard: str, opened: _Shard, skip_to: int, budget: Budget
     ) -> Iterator[tuple[int, Record]]:
+        fh = opened.lines
         line_no = 0
         try:
             with fh:

@@ -9,7 +9,7 @@ on either way.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -23,12 +23,19 @@ class ParquetReader(ShardReader[tuple[Any, list[str]]]):
     ) -> None:
         super().__init__(files, root, **fields)
         self.max_text_bytes = max_text_bytes
+        #: Rows of the open shard read (those skipped on resume included), counted per chunk.
+        self._rows_read = 0
 
     def open_shard(self, path: Path) -> tuple[Any, list[str]]:
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
         return pf, pf.schema_arrow.names
+
+    def read_fraction(self, opened: tuple[Any, list[str]], size: int) -> Callable[[], float]:
+        rows = opened[0].metadata.num_rows
+        self._rows_read = 0
+        return lambda: self._rows_read / rows if rows else 1.0
 
     def open_failure(self, exc: Exception) -> tuple[str, str | None] | None:
         return "corrupt", str(exc)[:300]
@@ -50,6 +57,7 @@ class ParquetReader(ShardReader[tuple[Any, list[str]]]):
                 continue
             # Small record batches: a row group can hold millions of rows.
             for chunk in pf.iter_batches(batch_size=1024, row_groups=[group]):
+                self._rows_read = row + chunk.num_rows
                 for obj in chunk.to_pylist():
                     row += 1
                     if row <= skip_to:
