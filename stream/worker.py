@@ -38,15 +38,15 @@ from typing import IO, Any
 from aiohttp import web
 from codekiln.stream.config import StreamConfig
 from codekiln.stream.metrics import RunMetrics, StageMetrics, prometheus_collector
-from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES
 from codekiln.stream.runtime.errors import ConfigError, InputError, StreamError
 from codekiln.stream.runtime.job import AfterCommit, JobSpec, run_job
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from codekiln.shards import SHARD_SUFFIXES
+
 log = logging.getLogger("codekiln.stream.worker")
 
-SHARD_SUFFIXES = (*JSONL_SUFFIXES, *PARQUET_SUFFIXES)
 CLAIMED, DONE, FAILED = ".claimed", ".done", ".failed"
 
 

@@ -17,8 +17,7 @@ from codekiln.stream.readers.jsonl import JsonlReader
 from codekiln.stream.readers.parquet import ParquetReader
 from codekiln.stream.runtime.errors import InputError
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.zst", ".ndjson", ".ndjson.zst")
-PARQUET_SUFFIXES = (".parquet",)
+from codekiln.shards import JSONL_SUFFIXES, PARQUET_SUFFIXES
 
 
 def _shard_folder_format(root: Path) -> str | None:

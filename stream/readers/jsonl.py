@@ -1,4 +1,5 @@
-"""JSONL and JSONL.zst shards: one JSON object per line.
+"""JSONL shards, plain, zstd- or gzip-compressed (as codekiln.shards writes them): one JSON object
+per line.
 
 A record takes ``text`` from ``text_key``, its id from ``id_key`` when the object has one
 (else ``record_id(source, "<shard>:<line>")``), and ``lang``/``path``/``repo``/``meta`` when
@@ -6,11 +7,13 @@ present; any other keys land in ``meta``. Lines are numbered from 1; blank lines
 
 Quarantined with a reason: ``malformed_json``, ``not_object``, ``missing_text``, ``non_utf8``,
 ``oversize`` (a line above ``max_file_bytes``: never held in memory whole), ``empty`` (a shard
-with no bytes), ``unreadable``, ``corrupt`` (a broken zstd stream: the rest of that shard).
+with no bytes), ``unreadable``, ``corrupt`` (a broken zstd or gzip stream: the rest of that
+shard).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +40,8 @@ def _open(path: Path) -> _Shard:
         # codekiln.shards' reader: a shard cut off mid-frame is an error (``corrupt``), where
         # zstandard's stream reader would end early as if the shard were complete.
         return _Shard(open_zst(disk), disk)
+    if path.name.endswith(".gz"):
+        return _Shard(gzip.GzipFile(fileobj=disk, mode="rb"), disk)
     return _Shard(disk, disk)
 
 
@@ -63,7 +68,7 @@ class JsonlReader(ShardReader[_Shard]):
         fh = opened.lines
         line_no = 0
         try:
-            with fh:
+            with fh, opened.disk:  # a GzipFile leaves its file open
                 while True:
                     line = fh.readline(self.max_line_bytes + 1)
                     if not line:
@@ -88,7 +93,7 @@ class JsonlReader(ShardReader[_Shard]):
                         budget.not_read += 1
                         return
                     yield line_no, self._parse(shard, line_no, line)
-        except (zstandard.ZstdError, ShardError, OSError) as exc:
+        except (zstandard.ZstdError, ShardError, OSError, EOFError) as exc:
             yield (
                 line_no + 1,
                 reject(

@@ -23,15 +23,19 @@ def _records(source: InputSet) -> list[Record]:
 
 
 class TestShardFolders:
-    @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.zst", ".parquet"])
+    @pytest.mark.parametrize("suffix", shards.SHARD_SUFFIXES)
     def test_folder_of_shards_is_read_as_shards(self, tmp_path: Path, suffix: str) -> None:
-        """A folder holding only shards reads their records with input.format: auto."""
+        """A folder holding only shards, of any kind codekiln.shards writes (.jsonl.gz was read
+        as one binary source file: rejected, an empty corpus, exit 0), reads their records with
+        input.format: auto; and so does each shard given alone."""
         folder = tmp_path / "shards"
         folder.mkdir()
         for i in range(2):
             shards.write_objects(folder / f"part-{i}{suffix}", [{"text": f"x = {i}\n"}])
         got = _records(InputSet([str(folder)], InputConfig()))
         assert [(r.text, r.drop_reason) for r in got] == [("x = 0\n", None), ("x = 1\n", None)]
+        alone = _records(InputSet([str(folder / f"part-1{suffix}")], InputConfig()))
+        assert [(r.text, r.drop_reason) for r in alone] == [("x = 1\n", None)]
 
     def test_source_tree_stays_a_source_tree(self, tmp_path: Path) -> None:
         """A folder with any non-shard file is still read file by file."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -116,6 +117,8 @@ def _write_jsonl(path: Path, lines: list[bytes]) -> None:
     data = b"".join(line + b"\n" for line in lines)
     if path.name.endswith(".zst"):
         data = zstandard.ZstdCompressor().compress(data)
+    elif path.name.endswith(".gz"):
+        data = gzip.compress(data)
     path.write_bytes(data)
 
 
@@ -155,17 +158,43 @@ class TestJsonl:
         assert last.meta == {"stars": 5}
         assert items[1][1].text == '{"text": "unterminated'
 
-    def test_zst_shards_read_like_plain_ones(self, tmp_path: Path) -> None:
-        """A .jsonl.zst shard yields the same records as the same lines uncompressed."""
+    def test_compressed_shards_read_like_plain_ones(self, tmp_path: Path) -> None:
+        """.jsonl.zst and .jsonl.gz shards (both written by codekiln.shards) yield the same
+        records as the same lines uncompressed."""
         lines = [json.dumps({"text": f"doc {i}"}).encode() for i in range(50)]
-        _write_jsonl(tmp_path / "s.jsonl", lines)
-        _write_jsonl(tmp_path / "s.jsonl.zst", lines)
+        names = ("s.jsonl", "s.jsonl.zst", "s.jsonl.gz")
+        for name in names:
+            _write_jsonl(tmp_path / name, lines)
         texts = []
-        for name in ("s.jsonl", "s.jsonl.zst"):
+        for name in names:
             p = tmp_path / name
             reader = JsonlReader([p], p, text_key="text", id_key="id", max_line_bytes=1000)
             texts.append([r.text for _, r in _read(reader)])
-        assert texts[0] == texts[1] == [f"doc {i}" for i in range(50)]
+        assert texts[0] == texts[1] == texts[2] == [f"doc {i}" for i in range(50)]
+
+    @pytest.mark.parametrize("cut", [0.5, 0.99], ids=["half", "last-bytes"])
+    def test_truncated_gz_quarantines_the_rest_of_the_shard_only(
+        self, tmp_path: Path, cut: float
+    ) -> None:
+        """A gzip stream cut short: the lines before the cut, one reader:corrupt reject for the
+        rest (not a silent short read), and the next shard is still read."""
+        bad = tmp_path / "a.jsonl.gz"
+        _write_jsonl(
+            bad, [json.dumps({"text": f"doc {i} " + "x" * 40}).encode() for i in range(400)]
+        )
+        data = bad.read_bytes()
+        bad.write_bytes(data[: int(len(data) * cut)])
+        good = tmp_path / "b.jsonl"
+        _write_jsonl(good, [json.dumps({"text": "fine"}).encode()])
+        reader = JsonlReader(
+            [bad, good], tmp_path, text_key="text", id_key="id", max_line_bytes=1000
+        )
+        got = [(pos[0], r.text, r.drop_reason) for pos, r in _read(reader)]
+        assert got[-1] == (1, "fine", None)
+        assert (got[-2][0], got[-2][2]) == (0, "reader:corrupt")
+        read = [t for shard, t, reason in got[:-2] if shard == 0 and reason is None]
+        assert read == [f"doc {i} " + "x" * 40 for i in range(len(read))]
+        assert len(read) < 400
 
     def test_corrupt_zst_quarantines_the_rest_of_the_shard_only(self, tmp_path: Path) -> None:
         """A broken zstd stream yields one reader:corrupt reject; the next shard is still read."""
