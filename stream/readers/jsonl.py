@@ -17,7 +17,7 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple, Unpack
+from typing import IO, Any, NamedTuple, Unpack, cast
 
 import zstandard
 from codekiln.stream.readers.base import Budget, ShardFields, ShardReader, reject
@@ -41,7 +41,7 @@ def _open(path: Path) -> _Shard:
         # zstandard's stream reader would end early as if the shard were complete.
         return _Shard(open_zst(disk), disk)
     if path.name.endswith(".gz"):
-        return _Shard(gzip.GzipFile(fileobj=disk, mode="rb"), disk)
+        return _Shard(cast(IO[bytes], gzip.GzipFile(fileobj=disk, mode="rb")), disk)
     return _Shard(disk, disk)
 
 

@@ -34,10 +34,12 @@ from typing import Any
 
 from codekiln.stream.config import InputConfig
 from codekiln.stream.readers.files import FileTreeReader
-from codekiln.stream.readers.inputs import JSONL_SUFFIXES, PARQUET_SUFFIXES, detect_format
+from codekiln.stream.readers.inputs import detect_format
 from codekiln.stream.readers.inputs import shard_files as list_shard_files
 from codekiln.stream.runtime.pipeline import checkpointed
 from codekiln.stream.stage import GLOBAL, STREAM, Stage
+
+from codekiln.shards import JSONL_SUFFIXES, PARQUET_SUFFIXES
 
 
 @dataclass(frozen=True)
