@@ -14,10 +14,13 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+from codekiln import shards
 
 from .data import Dataset
 from .errors import SampleError
@@ -56,11 +59,53 @@ class Quarantine:
 
 
 def read_samples(path: Path, dataset: Dataset) -> tuple[list[Sample], Quarantine]:
-    """Read evalplus samples JSONL; unusable lines go to the quarantine, never silently away."""
+    """Read evalplus samples JSONL; unusable lines go to the quarantine, never silently away.
+
+    A ``.gz`` or ``.zst`` file is decompressed (codekiln.shards, as every component reads
+    shards); a stream cut short quarantines the rest as ``corrupt``. A file with no usable
+    sample at all is a :class:`SampleError` (evaluating nothing is not a score).
+    """
     if not path.is_file():
         raise SampleError(f"samples file not found: {path}")
     samples: list[Sample] = []
     quarantine = Quarantine()
+    for lineno, rec, raw in _sample_objects(path, quarantine):
+        if not isinstance(rec, dict) or not isinstance(rec.get("task_id"), str):
+            quarantine.add(lineno, "no task_id", raw)
+            continue
+        task = dataset.tasks.get(rec["task_id"])
+        if task is None:
+            quarantine.add(lineno, f"unknown task: {rec['task_id']} is not in {dataset.label}")
+            continue
+        if isinstance(rec.get("solution"), str):
+            solution = rec["solution"]
+        elif isinstance(rec.get("completion"), str):
+            solution = task.prompt + rec["completion"]
+        else:
+            quarantine.add(lineno, "no code: neither a string solution nor completion", raw)
+            continue
+        samples.append(Sample(task_id=task.task_id, solution=solution, line=lineno))
+    if not samples:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(quarantine.counts().items()))
+        raise SampleError(
+            f"no usable sample in {path}"
+            + (f": {len(quarantine.records)} lines quarantined ({reasons})" if reasons else "")
+            + " (evalplus JSONL: task_id with solution or completion; .gz/.zst compressed)"
+        )
+    return samples, quarantine
+
+
+def _sample_objects(path: Path, quarantine: Quarantine) -> Iterator[tuple[int, Any, str]]:
+    """(line number, parsed JSON value, raw line) of each non-blank line; lines that are not
+    JSON go to ``quarantine``."""
+    if path.name.endswith((".gz", ".zst")):
+        for lineno, item in shards.iter_numbered(path, fmt="jsonl"):
+            if isinstance(item, shards.BadLine):
+                reason = "corrupt" if item.reason == "corrupt" else "bad json"
+                quarantine.add(lineno, f"{reason}: {item.error}")
+            else:
+                yield lineno, item, json.dumps(item)[:500]
+        return
     with path.open(encoding="utf-8", errors="replace") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.strip():
@@ -70,22 +115,7 @@ def read_samples(path: Path, dataset: Dataset) -> tuple[list[Sample], Quarantine
             except ValueError as exc:
                 quarantine.add(lineno, f"bad json: {exc}", raw)
                 continue
-            if not isinstance(rec, dict) or not isinstance(rec.get("task_id"), str):
-                quarantine.add(lineno, "no task_id", raw)
-                continue
-            task = dataset.tasks.get(rec["task_id"])
-            if task is None:
-                quarantine.add(lineno, f"unknown task: {rec['task_id']} is not in {dataset.label}")
-                continue
-            if isinstance(rec.get("solution"), str):
-                solution = rec["solution"]
-            elif isinstance(rec.get("completion"), str):
-                solution = task.prompt + rec["completion"]
-            else:
-                quarantine.add(lineno, "no code: neither a string solution nor completion", raw)
-                continue
-            samples.append(Sample(task_id=task.task_id, solution=solution, line=lineno))
-    return samples, quarantine
+            yield lineno, rec, raw
 
 
 def _load_verdicts(path: Path) -> dict[str, dict[str, Verdict]]:
