@@ -30,7 +30,7 @@ from codekiln.train.config import StreamSpec, TrainConfig
 from codekiln.train.errors import DataError
 
 from codekiln.progress import track
-from codekiln.shards import BadLine, iter_lines
+from codekiln.shards import SHARD_SUFFIXES, BadLine, iter_lines
 
 TOKEN_DTYPE = np.uint32
 _ENCODE_BATCH = 256  # documents per tokenizer call: big enough for the Rust thread pool
@@ -77,13 +77,10 @@ def corpus_shards(corpus_dir: str | Path) -> list[Path]:
     root = Path(corpus_dir)
     if not root.is_dir():
         raise DataError(f"corpus directory not found: {root}")
-    shards = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.name.endswith((".jsonl.zst", ".jsonl", ".parquet"))
-    )
+    shards = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(SHARD_SUFFIXES))
     if not shards:
-        raise DataError(f"no corpus shards (*.jsonl.zst, *.jsonl, *.parquet) under {root}")
+        names = ", ".join(f"*{suffix}" for suffix in SHARD_SUFFIXES)
+        raise DataError(f"no corpus shards ({names}) under {root}")
     return shards
 
 

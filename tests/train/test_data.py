@@ -10,6 +10,8 @@ from codekiln.train import TrainConfig
 from codekiln.train.data import PackedMixture, load_tokenizer, prepare_tokens
 from codekiln.train.sft import IGNORE_INDEX, ChatEncoder, SFTBatches, messages_of
 
+from codekiln import shards
+
 from .conftest import write_shard
 
 
@@ -32,6 +34,23 @@ def test_tokens_round_trip(corpus_dir: Path, tokenizer_path: Path, tmp_path: Pat
     assert int((toks == eos).sum()) == 120
     first_doc = toks[: int(np.argmax(toks == eos))]
     assert "def add_" in tok.decode(first_doc.tolist())
+
+
+def test_every_shard_kind_codekiln_writes_is_read(
+    corpus_dir: Path, tokenizer_path: Path, tmp_path: Path
+) -> None:
+    """The same corpus as .jsonl.gz shards (codekiln.shards writes them) gives the same tokens;
+    only .jsonl.zst, .jsonl and .parquet were found before ("no corpus shards")."""
+    gz = tmp_path / "gz"
+    for shard in sorted(corpus_dir.rglob("*.jsonl.zst")):
+        rel = shard.relative_to(corpus_dir)
+        target = gz / rel.parent / rel.name.replace(".jsonl.zst", ".jsonl.gz")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shards.write_objects(target, shards.read_objects(shard))
+    want = prepare_tokens(_cfg(corpus_dir, tokenizer_path), tmp_path / "a").tokens("original")
+    got = prepare_tokens(_cfg(gz, tokenizer_path), tmp_path / "b").tokens("original")
+    assert len(want) > 0
+    assert np.array_equal(np.asarray(got), np.asarray(want))
 
 
 def test_packed_sequences_have_fixed_length(
