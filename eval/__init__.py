@@ -8,9 +8,11 @@ from .errors import (
     BaselineError,
     ConfigError,
     DatasetError,
+    DatasetNotFound,
     EvalError,
     ReferenceRunError,
     SampleError,
+    SamplesNotFound,
 )
 from .evaluate import Evaluation, evaluate_samples, pass_at_k_lines, read_samples, write_outputs
 from .execute import Evaluator
@@ -24,12 +26,14 @@ __all__ = [
     "ConfigError",
     "Dataset",
     "DatasetError",
+    "DatasetNotFound",
     "EvalError",
     "Evaluation",
     "Evaluator",
     "ExecConfig",
     "ReferenceRunError",
     "SampleError",
+    "SamplesNotFound",
     "Task",
     "Verdict",
     "evaluate_samples",

@@ -32,10 +32,12 @@ from codekiln.cli_common import (
     EXIT_USAGE,
     SANDBOX_URL_ENV,
     CommandParser,
+    InputNotFound,
     add_data_dir_arg,
     add_sandbox_args,
     default_data_dir,
     from_args,
+    input_not_found,
     internal_error,
     log_exception,
     quiet_on_closed_stdout,
@@ -300,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_main(argv)
     except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
         raise
+    except InputNotFound as exc:
+        return input_not_found(PROG, exc)
     except ConfigError as exc:
         print(f"codekiln-eval: {exc}", file=sys.stderr)
         return EXIT_USAGE

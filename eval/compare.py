@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BaselineError, SampleError
+from .errors import BaselineError, SampleError, SamplesNotFound
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("humaneval", "HumanEval"),
@@ -80,6 +80,8 @@ def load_results(paths: list[Path], model: str | None = None) -> list[ModelScore
     else the results' folder name)."""
     by_model: dict[str, ModelScores] = {}
     for path in paths:
+        if not path.is_file():
+            raise SamplesNotFound(f"results file not found: {path}")
         try:
             body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             ds = body["dataset"]

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from codekiln import shards
 
-from .errors import DatasetError
+from .errors import DatasetError, DatasetNotFound
 
 DatasetName = Literal["humaneval", "humaneval+", "mbpp", "mbpp+"]
 DATASETS: tuple[DatasetName, ...] = ("humaneval", "humaneval+", "mbpp", "mbpp+")
@@ -170,7 +170,7 @@ def _load_plus(name: str, variant: str, data_dir: Path) -> Dataset:
         raise DatasetError(f"{name} has no {variant} variant")
     path = data_dir / _PLUS_FILES[key]
     if not path.is_file():
-        raise DatasetError(f"{name} file not found: {path} (see --data-dir)")
+        raise DatasetNotFound(f"{name} file not found: {path} (see --data-dir)")
     notes: list[str] = []
     try:
         if name == "humaneval+":
@@ -261,7 +261,7 @@ def _mbpp_entry_point(code: str, tests: list[str]) -> str:
 def _load_mbpp(data_dir: Path) -> Dataset:
     path = data_dir / "mbpp.jsonl"
     if not path.is_file():
-        raise DatasetError(f"mbpp file not found: {path} (see --data-dir)")
+        raise DatasetNotFound(f"mbpp file not found: {path} (see --data-dir)")
     tasks: dict[str, Task] = {}
     for lineno, rec in shards.iter_numbered(path):
         try:

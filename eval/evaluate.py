@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from codekiln import shards
 
 from .data import Dataset
-from .errors import SampleError
+from .errors import SampleError, SamplesNotFound
 from .execute import Evaluator, harness_version
 from .passk import mean_pass_at_k
 from .verdicts import PASS, Verdict
@@ -66,7 +66,7 @@ def read_samples(path: Path, dataset: Dataset) -> tuple[list[Sample], Quarantine
     sample at all is a :class:`SampleError` (evaluating nothing is not a score).
     """
     if not path.is_file():
-        raise SampleError(f"samples file not found: {path}")
+        raise SamplesNotFound(f"samples file not found: {path}")
     samples: list[Sample] = []
     quarantine = Quarantine()
     for lineno, rec, raw in _sample_objects(path, quarantine):

@@ -15,6 +15,7 @@ from .errors import (
     RequestInvalid,
     SandboxError,
     ServiceUnavailable,
+    TarballNotFound,
 )
 from .models import STATUSES, RunRequest, RunResult, TestVerdict
 
@@ -32,5 +33,6 @@ __all__ = [
     "RunResult",
     "SandboxError",
     "ServiceUnavailable",
+    "TarballNotFound",
     "TestVerdict",
 ]

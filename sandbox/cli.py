@@ -24,11 +24,14 @@ from pathlib import Path
 from .cli_base import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     CommandParser,
+    InputNotFound,
+    input_not_found,
     internal_error,
     quiet_on_closed_stdout,
 )
-from .errors import SandboxError
+from .errors import ConfigInvalid, SandboxError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "image":
             return _image(args)
         return _serve(args)
+    except InputNotFound as exc:
+        return input_not_found("codekiln-sandbox", exc)
+    except ConfigInvalid as exc:  # a bad setting or token file: usage, as for every CLI
+        print(f"codekiln-sandbox: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SandboxError as exc:
         print(f"codekiln-sandbox: {exc}", file=sys.stderr)
         return EXIT_FAILURE

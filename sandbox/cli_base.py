@@ -12,6 +12,8 @@ other four CLIs, so all five share one copy. Standard library only.
 - :class:`CommandParser`: a parser whose ``--help``, and its subcommands', shows every default.
 - :func:`internal_error`: an unexpected exception is one line on stderr naming the log file its
   traceback went to (:func:`log_exception`).
+- :class:`InputNotFound`: a path the user gave does not exist; every CLI answers it with
+  :func:`input_not_found` (one line, :data:`EXIT_USAGE`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ __all__ = [
     "EXIT_USAGE",
     "CommandParser",
     "DefaultsHelpFormatter",
+    "InputNotFound",
+    "input_not_found",
     "internal_error",
     "log_dir",
     "log_exception",
@@ -123,6 +127,18 @@ def internal_error(prog: str, exc: BaseException) -> int:
         file=sys.stderr,
     )
     return EXIT_FAILURE
+
+
+class InputNotFound(FileNotFoundError):
+    """A path the user gave (an input, a samples, results, benchmark or token file) does not
+    exist: a usage error. A component's own error for it derives from this too, so every CLI
+    answers it alike (:func:`input_not_found`); other FileNotFoundErrors stay internal errors."""
+
+
+def input_not_found(prog: str, exc: InputNotFound) -> int:
+    """Say ``exc`` (it names the path) in one line on stderr; return :data:`EXIT_USAGE`."""
+    print(f"{prog}: error: {exc}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def stdout_closed() -> int:

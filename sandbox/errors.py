@@ -9,11 +9,15 @@ SandboxError                      root of everything this package raises
 │   ├── ServiceUnavailable        connection failed, timeout or a 5xx answer; retryable
 │   └── ProtocolError             an answer this client does not understand; fatal
 ├── ImageError                    the sandbox image cannot be built or is missing; fatal
+│   └── TarballNotFound           the image tarball given does not exist (a usage error, exit 2:
+│                                 also cli_base.InputNotFound)
 └── EngineError                   the Docker engine failed or a container misbehaved; the pool
                                   recycles the container, the request gets status "error"
 """
 
 from __future__ import annotations
+
+from . import cli_base
 
 
 class SandboxError(Exception):
@@ -60,6 +64,10 @@ class ProtocolError(ClientError):
 
 class ImageError(SandboxError):
     """The sandbox image cannot be built or is missing."""
+
+
+class TarballNotFound(ImageError, cli_base.InputNotFound):
+    """The image tarball given to ``codekiln-sandbox image load`` does not exist."""
 
 
 class EngineError(SandboxError):

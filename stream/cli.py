@@ -238,8 +238,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             print(f"note: {message}", file=sys.stderr)
 
-    for path in inputs:
-        if not Path(path).exists():
+    missing = [path for path in inputs if not Path(path).exists()]
+    if len(missing) < len(inputs):  # none there at all: the run's error says it, in one line
+        for path in missing:
             warn(f"input {path} does not exist: skipped (counted as reader:missing in rejects)")
 
     from codekiln.stream.ray.cli import run_on_ray, wants_ray

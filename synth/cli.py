@@ -29,9 +29,11 @@ from pathlib import Path
 from codekiln.cli_common import (
     SANDBOX_URL_ENV,
     CommandParser,
+    InputNotFound,
     add_data_dir_arg,
     add_sandbox_args,
     default_data_dir,
+    input_not_found,
     internal_error,
     quiet_on_closed_stdout,
 )
@@ -85,6 +87,8 @@ def _rows(path: Path, field: str) -> list[tuple[int | str, str | None]]:
     """
     from codekiln.shards import BadLine, ShardError, iter_objects
 
+    if not path.exists():
+        raise InputNotFound(f"input not found: {path}")
     rows: list[tuple[int | str, str | None]] = []
     many = path.is_dir()
     try:
@@ -215,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except BrokenPipeError:  # stdout's reader went away: quiet_on_closed_stdout ends it
         raise
+    except InputNotFound as exc:
+        return input_not_found("codekiln-synth", exc)
     except ConfigError as exc:
         print(f"codekiln-synth: configuration error: {exc}", file=sys.stderr)
         return 2

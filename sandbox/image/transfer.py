@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImageError
+from ..errors import ImageError, TarballNotFound
 
 log = logging.getLogger("codekiln.sandbox.image")
 
@@ -96,7 +96,7 @@ def load(client: Any, path: Path) -> list[str]:
     import docker.errors
 
     if not path.is_file():
-        raise ImageError(f"{path}: no such image tarball")
+        raise TarballNotFound(f"{path}: no such image tarball")
     with path.open("rb") as src:
         try:
             images = client.images.load(src)

@@ -42,6 +42,7 @@ from codekiln.stream.filters.signals import SIGNALS, Unparseable
 from codekiln.stream.record import Record
 from codekiln.stream.subcommand import standalone_main
 
+from codekiln.cli_common import InputNotFound, input_not_found
 from codekiln.progress import track
 from codekiln.shards import BadLine, ShardError, iter_objects
 
@@ -215,6 +216,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("codekiln-stream tune: error: give CORPUS and --rule (or --list-signals)",
               file=sys.stderr)  # fmt: skip
         return 2
+    if not Path(args.corpus).exists():
+        return input_not_found(
+            "codekiln-stream tune", InputNotFound(f"no such corpus: {args.corpus}")
+        )
     try:
         extra = [float(x) for x in args.thresholds.split(",")] if args.thresholds else []
         scored, rules = score_corpus(read_corpus(Path(args.corpus), args.limit), args.rule,

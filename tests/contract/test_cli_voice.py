@@ -58,19 +58,27 @@ def test_bad_usage_exits_2(cli: str) -> None:
         ("synth", ["decontam", "{missing}"]),
         ("eval", ["evaluate", "{missing}", "--dataset", "humaneval+", "--out", "{tmp}/o",
                   "--sandbox-url", "http://127.0.0.1:9"]),
+        ("eval", ["evaluate", "{tmp}/s.jsonl", "--dataset", "humaneval+", "--out", "{tmp}/o",
+                  "--data-dir", "{missing}", "--sandbox-url", "http://127.0.0.1:9"]),
+        ("eval", ["compare", "{missing}"]),
         ("stream", ["tune", "{missing}", "--rule", "py_frac_lines_print"]),
         ("train", ["run", "--config", "{missing}"]),
+        ("sandbox", ["serve", "--port", "0", "--token-file", "{missing}"]),
+        ("sandbox", ["image", "load", "{missing}"]),
     ],
 )  # fmt: skip
 def test_missing_input_is_one_line(cli: str, argv: list[str], tmp_path: Path) -> None:
-    """A missing input path: non-zero exit, the path named, no traceback."""
+    """A missing input path (an input, samples, results, benchmark, config, token or image
+    file): exit 2 as docs/cli.md says (some were 1), one line naming it, no traceback."""
     missing = str(tmp_path / "nope.jsonl")
+    (tmp_path / "s.jsonl").write_text('{"task_id": "HumanEval/0", "solution": "x"}\n')
     args = [a.format(missing=missing, tmp=tmp_path) for a in argv]
     env = {**os.environ, "CODEKILN_LOG_DIR": str(tmp_path / "logs")}
     proc = _run("-m", f"codekiln.{cli}.cli", *args, env=env)
-    assert proc.returncode in (1, 2), proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "nope.jsonl" in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert "nope.jsonl" in line
 
 
 @pytest.mark.parametrize(

@@ -116,9 +116,9 @@ class TestTune:
     def test_missing_corpus_is_one_line(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A corpus path that does not exist: exit 1, one line naming it."""
+        """A corpus path that does not exist: exit 2 (a missing input), one line naming it."""
         assert (
-            tune_main(["tune", str(tmp_path / "nope.jsonl"), "--rule", "py_frac_lines_print"]) == 1
+            tune_main(["tune", str(tmp_path / "nope.jsonl"), "--rule", "py_frac_lines_print"]) == 2
         )
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1
