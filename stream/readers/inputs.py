@@ -11,7 +11,15 @@ from threading import Event
 from typing import Any
 
 from codekiln.stream.config import InputConfig
-from codekiln.stream.readers.base import Budget, Item, Position, Reader, ShardFields, reject
+from codekiln.stream.readers.base import (
+    Budget,
+    Item,
+    Position,
+    Reader,
+    ShardFields,
+    ShardReader,
+    reject,
+)
 from codekiln.stream.readers.files import FileTreeReader
 from codekiln.stream.readers.jsonl import JsonlReader
 from codekiln.stream.readers.parquet import ParquetReader
@@ -128,6 +136,15 @@ def make_reader(path: Path, cfg: InputConfig, source: str | None = None) -> Read
     raise InputError(f"unknown input format {fmt!r}")
 
 
+def _finds_an_input(reader: Reader) -> bool:
+    """Whether ``reader`` has at least one file to read (a file tree's walk stops at its first)."""
+    if isinstance(reader, FileTreeReader):
+        return next(iter(reader.walk()), None) is not None
+    if isinstance(reader, ShardReader):
+        return bool(reader.files)
+    return False
+
+
 class InputSet:
     """Every input of a run, read in order, under one budget.
 
@@ -151,6 +168,10 @@ class InputSet:
             for p, label in zip(paths, self.sources, strict=True)
         ]
         self.missing = [p for p in paths if not Path(p).exists()]
+        if not any(_finds_an_input(reader) for reader in self.readers):
+            # Folders with nothing to read (no file, or only skipped folders such as .git): a
+            # run would read nothing and commit an empty corpus with exit 0.
+            raise InputError(f"no input file in {', '.join(existing)}")
         self.budget = Budget(max_files=cfg.max_files, max_bytes=cfg.max_bytes)
         #: Each reader's input_bytes and the sums of those before it (one more: the total),
         #: once measured (set whole, from the measuring thread).

@@ -13,6 +13,7 @@ from codekiln.stream.readers.base import Budget
 from codekiln.stream.readers.inputs import InputSet, detect_format
 from codekiln.stream.readers.parquet import ParquetReader
 from codekiln.stream.record import Record
+from codekiln.stream.runtime.errors import InputError
 from codekiln.stream.writers.sink import RunSink
 
 from codekiln import shards
@@ -103,3 +104,34 @@ class TestRunCli:
         assert summary["already_complete"] is True
         assert summary["corpus_records"] == 0
         assert summary["reject_reasons"] == {"reader:empty": 1, "reader:missing": 1}
+
+
+class TestNothingToRead:
+    @pytest.mark.parametrize("layout", ["empty", "only-skipped", "no-shards-of-format"])
+    def test_folders_with_nothing_to_read_are_an_input_error(
+        self, tmp_path: Path, layout: str
+    ) -> None:
+        """A folder with no file to read (empty, only .git/__pycache__, or no shard of the
+        configured format): an InputError naming it, before any work (a run committed an empty
+        corpus and exited 0)."""
+        root = tmp_path / "in"
+        root.mkdir()
+        cfg = InputConfig()
+        if layout == "only-skipped":
+            (root / ".git").mkdir()
+            (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+            (root / "__pycache__").mkdir()
+            (root / "__pycache__" / "m.pyc").write_bytes(b"\0")
+        elif layout == "no-shards-of-format":
+            (root / "notes.txt").write_text("x\n")
+            cfg = InputConfig(format="jsonl")
+        with pytest.raises(InputError, match=f"no input file in {root}"):
+            InputSet([str(root)], cfg)
+
+    def test_one_folder_with_a_file_is_enough(self, tmp_path: Path) -> None:
+        """An empty folder beside one with a file is read (it adds nothing)."""
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "full").mkdir()
+        (tmp_path / "full" / "m.py").write_text("x = 1\n")
+        got = _records(InputSet([str(tmp_path / "empty"), str(tmp_path / "full")], InputConfig()))
+        assert [r.text for r in got] == ["x = 1\n"]
