@@ -18,7 +18,11 @@ float or a bool is refused); otherwise it is a number (int or float, never a boo
 whose default is ``None`` also accepts ``None``. NaN fails every bound. :func:`check_value`
 is the same check for an option that is no dataclass field (a stage's keyword argument).
 :func:`one_of` declares a field that takes one of a few names (``mode: str = one_of("base",
-MODES)``), checked by the same call.
+MODES)``), checked by the same call. :func:`check_types` checks that each field declared
+``str``, ``int``, ``float`` or ``bool`` (or one of them or ``None``) holds one, for a config
+built straight from YAML (``<section>.<field> must be a string, got 5``); :func:`yaml_numbers`
+first turns what YAML 1.1 reads as text but is a number (``lr: 3e-4``, no dot) into a float for
+the fields declared ``float``.
 
 ``codekiln.sandbox`` never imports this module (it deploys alone).
 """
@@ -26,12 +30,24 @@ MODES)``), checked by the same call.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import types
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Bound", "Choice", "bound", "check_bounds", "check_value", "one_of"]
+__all__ = [
+    "Bound",
+    "Choice",
+    "bound",
+    "check_bounds",
+    "check_types",
+    "check_value",
+    "one_of",
+    "yaml_numbers",
+]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound=str)
@@ -187,3 +203,64 @@ def check_value(
 def _check(rule: Bound | Choice, name: str, value: object, error: type[Exception]) -> None:
     if not rule.admits(value):
         raise error(f"{name} must be {rule.describe()}, got {value!r}")
+
+
+#: The simple field types check_types knows, with how a message names each.
+_SIMPLE: dict[type, str] = {
+    str: "a string",
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+}
+
+
+def check_types(config: Any, section: str, error: type[Exception]) -> None:
+    """Raise ``error`` on the first field of the dataclass ``config`` whose value is not of its
+    declared simple type: ``str``, ``int`` (not a bool), ``float`` (an int too, not a bool),
+    ``bool``, or a union of them with ``None``. Fields of other types are left to their checks."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        kinds = _simple_kinds(hints.get(f.name))
+        if kinds is None:
+            continue
+        value = getattr(config, f.name)
+        if value is None and type(None) in kinds:
+            continue
+        if not any(_is_kind(value, kind) for kind in kinds if kind is not type(None)):
+            want = " or ".join(_SIMPLE[k] for k in kinds if k is not type(None))
+            name = f"{section}.{f.name}" if section else f.name
+            raise error(f"{name} must be {want}, got {value!r}")
+
+
+def _simple_kinds(hint: Any) -> tuple[type, ...] | None:
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if args and all(a in _SIMPLE or a is type(None) for a in args):
+        return tuple(args)
+    return None
+
+
+def _is_kind(value: object, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def yaml_numbers(klass: type, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (keyword arguments for the dataclass ``klass``) with each text that is a finite
+    number made a float, for the fields declared ``float`` (or ``float | None``): YAML 1.1 reads
+    ``3e-4`` (no dot) as a string. Anything else is left for :func:`check_types` to refuse."""
+    hints = typing.get_type_hints(klass)
+    out = dict(raw)
+    for name, value in raw.items():
+        kinds = _simple_kinds(hints.get(name))
+        if kinds is None or float not in kinds or str in kinds or not isinstance(value, str):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            out[name] = number
+    return out

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from codekiln.train.errors import ConfigError
 
+from codekiln.checks import check_types, yaml_numbers
+
 STAGES = ("pretrain", "anneal", "sft1", "sft2")
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -193,12 +195,10 @@ class TrainConfig:
             _reject_unknown(sub, klass, name + ".")
             sections[name] = _build(klass, sub, name + ".")
         sections["data"] = _data_config(raw.get("data") or {})
-        top = {
-            k: raw[k]
-            for k in ("stage", "seed", "precision", "log_every_steps", "deterministic")
-            if k in raw
-        }
-        cfg = cls(**top, **sections)
+        for k in ("stage", "seed", "precision", "log_every_steps", "deterministic"):
+            if k in raw:
+                sections[k] = raw[k]
+        cfg: TrainConfig = _build(cls, sections, "")
         if base_dir is not None:
             cfg = cfg.resolve_paths(base_dir)
         cfg.validate()
@@ -319,9 +319,11 @@ def _reject_unknown(raw: dict[str, Any], klass: type, prefix: str) -> None:
 
 def _build(klass: type, raw: dict[str, Any], prefix: str) -> Any:
     try:
-        return klass(**raw)
+        built = klass(**yaml_numbers(klass, raw))
     except TypeError as exc:
         raise ConfigError(f"{prefix}: {exc}") from exc
+    check_types(built, prefix.rstrip("."), ConfigError)
+    return built
 
 
 def _data_config(raw: dict[str, Any]) -> DataConfig:

@@ -20,7 +20,7 @@ from codekiln.synth.config import SynthConfig
 from codekiln.synth.errors import ConfigError as SynthConfigError
 from codekiln.synth.llm import LLMConfig, SamplingParams
 
-from codekiln.checks import bound, check_bounds, check_value, one_of
+from codekiln.checks import bound, check_bounds, check_types, check_value, one_of, yaml_numbers
 
 
 class Oops(Exception):
@@ -194,3 +194,50 @@ def test_each_config_accepts_its_boundary_values(
     """A value on a closed end of a bound, or an unbounded field's odd value, is kept."""
     config = make(**values)
     assert {name: getattr(config, name) for name in values} == values
+
+
+@dataclass(frozen=True)
+class Typed:
+    name: str = "x"
+    steps: int = 1
+    rate: float = 0.5
+    flag: bool = False
+    note: str | None = None
+    limit: float | None = None
+    other: tuple[int, ...] = ()
+
+
+class TestCheckTypes:
+    @pytest.mark.parametrize(
+        ("field", "value", "said"),
+        [
+            ("name", 5, "t.name must be a string, got 5"),
+            ("steps", "3", "t.steps must be an integer, got '3'"),
+            ("steps", 2.0, "t.steps must be an integer, got 2.0"),
+            ("steps", True, "t.steps must be an integer, got True"),
+            ("rate", "fast", "t.rate must be a number, got 'fast'"),
+            ("rate", False, "t.rate must be a number, got False"),
+            ("flag", "yes", "t.flag must be true or false, got 'yes'"),
+            ("flag", 1, "t.flag must be true or false, got 1"),
+            ("note", 7, "t.note must be a string, got 7"),
+            ("limit", [1], "t.limit must be a number, got [1]"),
+        ],
+    )
+    def test_a_value_of_another_type_is_refused(self, field: str, value: object, said: str) -> None:
+        with pytest.raises(Oops) as err:
+            check_types(Typed(**{field: value}), "t", Oops)  # type: ignore[arg-type]
+        assert str(err.value) == said
+
+    def test_the_declared_types_pass(self) -> None:
+        """An int is a number; None passes where declared; other annotations are not checked."""
+        check_types(Typed(rate=2, note=None, limit=3, other=("not", "ints")), "t", Oops)  # type: ignore[arg-type]
+        check_types(Typed(name="n", steps=0, rate=0.0, flag=True, note="s", limit=0.5), "", Oops)
+
+    def test_yaml_numbers_makes_yaml_1_1_text_floats(self) -> None:
+        """'3e-4' (YAML 1.1 text) becomes a float for float fields only; other text is kept."""
+        raw = {"rate": "3e-4", "limit": "1E3", "name": "1e3", "steps": "5", "note": "nan"}
+        assert yaml_numbers(Typed, raw) == {
+            "rate": 3e-4, "limit": 1000.0, "name": "1e3", "steps": "5", "note": "nan",
+        }  # fmt: skip
+        assert yaml_numbers(Typed, {"rate": "inf"}) == {"rate": "inf"}
+        assert yaml_numbers(Typed, {"rate": "fast"}) == {"rate": "fast"}

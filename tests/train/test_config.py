@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,28 @@ def test_missing_corpus_is_data_error(tmp_path: Path, tokenizer_path: Path) -> N
     )
     with pytest.raises(DataError, match="no corpus shards"):
         prepare_tokens(cfg, tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        ({"data": {"corpus_dir": 5}}, "data.corpus_dir must be a string, got 5"),
+        ({"optim": {"lr": "fast"}}, "optim.lr must be a number, got 'fast'"),
+        ({"batch": {"micro_batch": "4"}}, "batch.micro_batch must be an integer, got '4'"),
+        ({"seed": 1.5}, "seed must be an integer, got 1.5"),
+        ({"deterministic": "yes"}, "deterministic must be true or false, got 'yes'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_config_error(raw: dict[str, Any], said: str) -> None:
+    """A wrong type is a ConfigError naming the key (data.corpus_dir: 5 was an internal error,
+    a TypeError deep in the data loader)."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        TrainConfig.from_dict(raw)
+
+
+def test_yaml_1_1_exponents_are_numbers(tmp_path: Path) -> None:
+    """`lr: 3e-4` (text in YAML 1.1: no dot) is the number 3e-4."""
+    path = tmp_path / "t.yaml"
+    path.write_text("optim: {lr: 3e-4, weight_decay: 1e-1}\n")
+    cfg = TrainConfig.load(path)
+    assert (cfg.optim.lr, cfg.optim.weight_decay) == (3e-4, 0.1)
