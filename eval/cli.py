@@ -213,6 +213,12 @@ async def run_job(job: EvalJob) -> list[str]:
     if job.gen is not None:
         from .generate import generate
 
+        # Before generating (it may take hours): a sandbox that is not there, or refuses the
+        # token, would only be found once every sample is drawn.
+        async with SandboxClient(job.sandbox.url, token=job.sandbox.token) as sandbox:
+            problem = await check_sandbox(sandbox, job.sandbox.url)
+        if problem is not None:
+            raise ConfigError(problem)
         samples_path = await generate(dataset, job.gen, job.out_dir)
         extra.update(
             model=job.gen.model or job.model,

@@ -164,7 +164,12 @@ async def generate(
             out.flush()
 
         async with LLMClient(llm_config) as llm:
-            await llm.wait_ready(timeout_s=120)
+            try:
+                await llm.wait_ready(
+                    timeout_s=120, on_wait=lambda line: print(line, file=log, flush=True)
+                )
+            except LLMError as exc:  # a service that is not there: say so, exit 1
+                raise EvalError(f"the LLM at {config.endpoint} is not usable: {exc}") from exc
             served = llm.max_model_len
             if served is not None and config.max_tokens > served:
                 raise ConfigError(

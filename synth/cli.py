@@ -158,7 +158,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with LLMClient(LLMConfig(endpoints=tuple(args.llm_url.split(",")))) as llm:
-            await llm.wait_ready(timeout_s=60)
+            await llm.wait_ready(
+                timeout_s=60, on_wait=lambda line: print(line, file=sys.stderr, flush=True)
+            )
             scorer = AutoDSScorer(llm, args.questions)
             for line, text in rows:
                 if text is None:

@@ -31,6 +31,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -386,7 +387,7 @@ def run_synthesis(
     try:
 
         async def main() -> dict[str, Any]:
-            await ctx.llm.wait_ready(timeout_s=min(config.deadline_s, 120.0))
+            await ctx.llm.wait_ready(timeout_s=min(config.deadline_s, 120.0), on_wait=_say)
             if ctx.execution is not None:
                 # Fail at once on a wrong URL or token rather than quarantining every sample.
                 # /healthz needs no token: one trivial run proves the token too.
@@ -420,3 +421,8 @@ def run_synthesis(
     if problem is not None:
         raise LLMError(f"{problem}; see {out / 'report.md'}")
     return report
+
+
+def _say(line: str) -> None:
+    """One line of progress on stderr (a wait for the LLM is not silence)."""
+    print(line, file=sys.stderr, flush=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -145,15 +145,27 @@ class LLMClient:
         except (ValueError, KeyError, TypeError) as exc:
             raise LLMProtocolError(f"bad /tokenize reply: {raw[:200]!r}", endpoint=base) from exc
 
-    async def wait_ready(self, timeout_s: float = 60.0, *, poll_s: float = 0.5) -> list[str]:
+    async def wait_ready(
+        self,
+        timeout_s: float = 60.0,
+        *,
+        poll_s: float = 0.5,
+        on_wait: Callable[[str], None] | None = None,
+        report_every_s: float = 10.0,
+    ) -> list[str]:
         """Wait until at least one endpoint lists a model; return the ready endpoints.
 
         Endpoints that are not ready when this returns start with an open circuit, so they get
-        a probe after ``breaker_reset_s`` instead of failing live requests first.
+        a probe after ``breaker_reset_s`` instead of failing live requests first. ``on_wait``,
+        when given, is told (one line) when the first poll finds none ready and again every
+        ``report_every_s`` while waiting, so a wait for a server still loading its model is
+        not silence.
         """
         loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
+        start = loop.time()
+        end = start + timeout_s
         last: LLMError | None = None
+        reported: float | None = None
         while True:
             results = await asyncio.gather(
                 *(self.models(ep.base) for ep in self._endpoints), return_exceptions=True
@@ -174,7 +186,14 @@ class LLMClient:
                     if ep.base not in ready:
                         ep.open_circuit(now)
                 return ready
-            if loop.time() + poll_s > end:
+            now = loop.time()
+            if on_wait is not None and (reported is None or now - reported >= report_every_s):
+                reported = now
+                on_wait(
+                    f"waiting for an LLM endpoint ({', '.join(ep.base for ep in self._endpoints)})"
+                    f": {now - start:.0f} s of {timeout_s:.0f} s; last: {last}"
+                )
+            if now + poll_s > end:
                 raise LLMDeadlineExceeded(
                     f"no LLM endpoint ready within {timeout_s}s "
                     f"({', '.join(ep.base for ep in self._endpoints)}): {last}"

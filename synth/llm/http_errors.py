@@ -64,4 +64,7 @@ def status_error(status: int, text: str, base: str, headers: Mapping[str, str]) 
 def transport_error(exc: BaseException, base: str) -> LLMRetryableError:
     if isinstance(exc, TimeoutError):
         return LLMTimeout(f"timed out talking to {base}: {type(exc).__name__}", endpoint=base)
-    return LLMConnectionError(f"connection to {base} failed: {exc!r}"[:500], endpoint=base)
+    # str, not repr: aiohttp's repr of a refused connection is 300 characters of ConnectionKey.
+    return LLMConnectionError(
+        f"connection to {base} failed: {type(exc).__name__}: {exc}"[:500], endpoint=base
+    )

@@ -148,3 +148,46 @@ def test_one_copy_of_the_shared_voice() -> None:
     assert set(shared) <= set(codekiln.cli_common.__all__)
     for name in shared:
         assert getattr(codekiln.cli_common, name) is getattr(codekiln.sandbox.cli_base, name)
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_eval_run_checks_the_sandbox_before_generating(tmp_path: Path, data_dir: Path) -> None:
+    """`codekiln-eval run` with a sandbox that is not there: exit 2 and one line at once, before
+    any generation (it waited 120 s for the LLM, then generated, and only then found it)."""
+    url = _closed_port_url()
+    proc = _run(
+        "-m", "codekiln.eval.cli", "run", "--endpoint", url, "--dataset", "humaneval+",
+        "--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--sandbox-url", url,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert f"the sandbox at {url} is not usable" in line
+    assert not (tmp_path / "o" / "samples.jsonl").exists()
+
+
+async def test_eval_generation_says_an_unusable_llm_in_one_error(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An LLM that never becomes ready is an EvalError naming it (the CLI's exit 1, one line),
+    not an internal error; the wait itself is reported on the log as it goes."""
+    from codekiln.eval.data import load_dataset
+    from codekiln.eval.errors import EvalError
+    from codekiln.eval.generate import GenConfig, generate
+    from codekiln.synth.llm import LLMClient
+
+    real_wait = LLMClient.wait_ready
+
+    async def short_wait(self: LLMClient, timeout_s: float = 60.0, **kwargs: object) -> list[str]:
+        return await real_wait(self, 0.5, poll_s=0.1, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LLMClient, "wait_ready", short_wait)
+    url = _closed_port_url()
+    log = tmp_path / "log.txt"
+    with log.open("w") as fh, pytest.raises(EvalError, match=f"the LLM at {url} is not usable"):
+        await generate(load_dataset("humaneval+", data_dir), GenConfig(endpoint=url), tmp_path, fh)
+    assert f"waiting for an LLM endpoint ({url})" in log.read_text()

@@ -318,6 +318,28 @@ class TestEndpoints:
             with pytest.raises(LLMDeadlineExceeded):
                 await client.wait_ready(timeout_s=0.3, poll_s=0.1)
 
+    async def test_wait_ready_says_it_is_waiting(self) -> None:
+        """on_wait hears of the wait at once and again every report_every_s, each line naming the
+        endpoint and the refused connection in a readable form (not aiohttp's ConnectionKey)."""
+        url = f"http://127.0.0.1:{_free_port()}"
+        lines: list[str] = []
+        async with LLMClient(fast_config(url)) as client:
+            with pytest.raises(LLMDeadlineExceeded) as info:
+                await client.wait_ready(
+                    timeout_s=1.0, poll_s=0.1, on_wait=lines.append, report_every_s=0.4
+                )
+        assert 2 <= len(lines) <= 4, lines
+        assert lines[0].startswith(f"waiting for an LLM endpoint ({url}): 0 s of 1 s; last: ")
+        for text in [*lines, str(info.value)]:
+            assert "Connect call failed" in text
+            assert "ConnectionKey" not in text
+
+    async def test_wait_ready_is_quiet_when_ready(self, fake_llm: FakeOpenAIServer) -> None:
+        lines: list[str] = []
+        async with LLMClient(fast_config(fake_llm.url)) as client:
+            await client.wait_ready(timeout_s=2, on_wait=lines.append)
+        assert lines == []
+
     async def test_usage_and_metrics_are_accounted(
         self, fake_llm: FakeOpenAIServer, llm: LLMClient
     ) -> None:
