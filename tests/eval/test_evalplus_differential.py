@@ -65,9 +65,12 @@ def _loop_rate() -> float:
 
 
 def own_samples(dataset: str) -> list[dict[str, str]]:
-    """Samples at evalplus's time limits; the loops run ~0.05 s (pass) or ~2 s (fail: past
-    evalplus's 1 s, inside the 4 s that codekiln used to allow) per call."""
-    fast, slow = int(0.05 * _loop_rate()), int(2 * _loop_rate())
+    """Samples at evalplus's time limits; the loops run ~0.05 s (pass) or ~3 s (fail: past
+    evalplus's 1 s, inside the 4 s that codekiln used to allow) per call. The loop rate is
+    measured once, beside whatever else the machine runs: a rate measured on a busy core ran
+    the "2 s" loop in under 1 s of CPU later (a CI run: codekiln passed it, evalplus failed it
+    on wall time), hence 3 s, a 3x margin over the limit."""
+    fast, slow = int(0.05 * _loop_rate()), int(3 * _loop_rate())
     if dataset == "humaneval":
         fib_iter = (
             "    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
@@ -81,7 +84,7 @@ def own_samples(dataset: str) -> list[dict[str, str]]:
                 "task_id": "HumanEval/55",
                 "solution": f"def fib(n):\n    for _ in range({fast}):\n        pass\n{fib_iter}",
             },
-            {  # right, but each call runs ~2 s: past the 1 s limit, a failed input
+            {  # right, but each call runs ~3 s: past the 1 s limit, a failed input
                 "task_id": "HumanEval/55",
                 "solution": f"def fib(n):\n    for _ in range({slow}):\n        pass\n{fib_iter}",
             },
@@ -100,7 +103,7 @@ def own_samples(dataset: str) -> list[dict[str, str]]:
             "task_id": "Mbpp/793",
             "solution": "while True:\n    pass\n\n\ndef last(arr, x):\n    return -1\n",
         },
-        {  # right, but a loop of ~2 s on every call: past the 1 s limit
+        {  # right, but a loop of ~3 s on every call: past the 1 s limit
             "task_id": "Mbpp/803",
             "solution": f"def is_perfect_square(n):\n    for _ in range({slow}):\n        pass\n"
             "    return n >= 0 and int(n ** 0.5) ** 2 == n\n",
