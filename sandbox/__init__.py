@@ -15,6 +15,7 @@ from .errors import (
     RequestInvalid,
     SandboxError,
     ServiceUnavailable,
+    SupervisorOOMKilled,
     TarballNotFound,
 )
 from .models import STATUSES, RunRequest, RunResult, TestVerdict
@@ -33,6 +34,7 @@ __all__ = [
     "RunResult",
     "SandboxError",
     "ServiceUnavailable",
+    "SupervisorOOMKilled",
     "TarballNotFound",
     "TestVerdict",
 ]

@@ -7,10 +7,14 @@ Every docker SDK error is wrapped into EngineError here.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
 import logging
 import os
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +50,54 @@ class Attached:
     writer: asyncio.StreamWriter
 
 
+class OomEvents:
+    """When the engine reported an ``oom`` event for each container: its memory cgroup's OOM
+    killer acted. Read from the engine's event stream in a daemon thread; the last
+    ``MAX_CONTAINERS`` containers are kept."""
+
+    MAX_CONTAINERS = 4096
+
+    def __init__(self) -> None:
+        self._times: collections.OrderedDict[str, list[float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._stream: Any = None
+
+    def start(self, stream: Any) -> None:
+        self._stream = stream
+        threading.Thread(target=self._read, name="codekiln-oom-events", daemon=True).start()
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def add(self, container_id: str, at: float) -> None:
+        with self._lock:
+            self._times.setdefault(container_id, []).append(at)
+            self._times.move_to_end(container_id)
+            while len(self._times) > self.MAX_CONTAINERS:
+                self._times.popitem(last=False)
+
+    def seen(self, container_id: str, since: float) -> bool:
+        with self._lock:
+            return any(at >= since for at in self._times.get(container_id, ()))
+
+    def _read(self) -> None:
+        stream = self._stream
+        why = "it ended"
+        try:
+            for event in stream:
+                container_id = event.get("id") or (event.get("Actor") or {}).get("ID")
+                at = event.get("timeNano", 0) / 1e9 or float(event.get("time", 0))
+                if container_id:
+                    self.add(str(container_id), at)
+        except Exception as exc:  # the engine went away mid-stream
+            why = repr(exc)
+        if self._stream is not None:  # not stop(): OOM kills are no longer attributed
+            log.warning("the engine's oom event stream stopped (%s)", why)
+
+
 class Engine:
     """Thin async wrapper over one docker SDK client."""
 
@@ -64,9 +116,30 @@ class Engine:
         # Engine calls are blocking: they run in threads, at most this many at once, so a burst
         # of container replacements cannot monopolise the engine or the thread pool.
         self._ops = asyncio.Semaphore(4)
+        self._ooms = OomEvents()
 
     def close(self) -> None:
+        self._ooms.stop()
         self._client.close()
+
+    def watch_ooms(self) -> None:
+        """Start recording the engine's ``oom`` events of this instance's containers (the
+        memory cgroup's OOM killer acted in one), for :meth:`oom_since`."""
+        stream = self._client.api.events(
+            decode=True, filters={"event": "oom", "label": f"{LABEL}={self._config.instance}"}
+        )
+        self._ooms.start(stream)
+
+    async def oom_since(self, container_id: str, since: float, wait_s: float = 1.0) -> bool:
+        """Whether the engine reported an OOM kill in the container at or after ``since``
+        (``time.time()``), waiting up to ``wait_s`` for the event to arrive."""
+        end = time.monotonic() + wait_s
+        while True:
+            if self._ooms.seen(container_id, since):
+                return True
+            if time.monotonic() >= end:
+                return False
+            await asyncio.sleep(0.05)
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import docker

@@ -17,7 +17,7 @@ from typing import Any
 from ._engine import Engine
 from ._worker import Worker
 from .config import SandboxConfig
-from .errors import EngineError
+from .errors import EngineError, SupervisorOOMKilled
 from .languages import Language
 from .metrics import Metrics
 from .models import RunRequest, RunResult
@@ -112,6 +112,7 @@ class Pool:
         return len(self._spares)
 
     async def __aenter__(self) -> Pool:
+        self._engine.watch_ooms()
         reaped = await self._engine.reap_orphans()
         if reaped:
             log.info("reaped %d orphan container(s)", reaped)
@@ -250,6 +251,11 @@ class Pool:
                 status="timeout",
                 wall_s=time.monotonic() - t0,
                 reason="the host-side deadline passed; the container was replaced",
+            )
+        except SupervisorOOMKilled as exc:
+            self._recycle(worker, "supervisor_oom")
+            return RunResult(
+                status="memory_exceeded", reason=str(exc), wall_s=time.monotonic() - t0
             )
         except EngineError as exc:
             self._recycle(worker, "engine_error")

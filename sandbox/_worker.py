@@ -26,10 +26,11 @@ import random
 import socket
 import struct
 import tempfile
+import time
 from typing import Any
 
 from ._engine import CHANNEL_NAME, Attached, Engine
-from .errors import EngineError
+from .errors import EngineError, SupervisorOOMKilled
 from .models import DEFAULT_MEMORY_MB
 
 log = logging.getLogger("codekiln.sandbox.worker")
@@ -58,6 +59,8 @@ class Worker:
         self.container_id = container_id
         self.job_uid = job_uid
         self.jobs_done = 0
+        #: When the job in flight was sent (time.time()), None between jobs.
+        self._job_sent: float | None = None
         # The container's memory limit now (Engine.create's), changed to each job's own.
         self.memory_limit_mb = engine.memory_limit_mb(DEFAULT_MEMORY_MB, 0)
         self._attached = attached
@@ -132,9 +135,13 @@ class Worker:
             if limit != self.memory_limit_mb:
                 await self.engine.set_memory_limit(self.container_id, limit)
                 self.memory_limit_mb = limit
-            self._writer.write(struct.pack(">I", len(body)) + body)
-            await self._writer.drain()
-            result = await self._read_message()
+            self._job_sent = time.time()
+            try:
+                self._writer.write(struct.pack(">I", len(body)) + body)
+                await self._writer.drain()
+                result = await self._read_message()
+            finally:
+                self._job_sent = None
         self.jobs_done += 1
         return result
 
@@ -162,6 +169,15 @@ class Worker:
                 body = await self._reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             await self._collect_diagnostics()
+            sent = self._job_sent
+            if sent is not None and await self.engine.oom_since(self.container_id, sent):
+                # The job filled the container's memory: the kernel's OOM killer ended the
+                # job and then the supervisor, whose page it needed while the job's memory
+                # was still being freed (seen with a Go hog under load).
+                raise SupervisorOOMKilled(
+                    f"the job's memory use made the container's OOM killer end the sandbox's "
+                    f"supervisor too (container {self.short_id}, replaced)"
+                ) from exc
             raise EngineError(
                 f"container {self.short_id} closed its channel; last diagnostics: "
                 f"{list(self.diagnostics)[-3:]}"

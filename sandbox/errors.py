@@ -12,7 +12,9 @@ SandboxError                      root of everything this package raises
 │   └── TarballNotFound           the image tarball given does not exist (a usage error, exit 2:
 │                                 also cli_base.InputNotFound)
 └── EngineError                   the Docker engine failed or a container misbehaved; the pool
-                                  recycles the container, the request gets status "error"
+    │                             recycles the container, the request gets status "error"
+    └── SupervisorOOMKilled       the job filled the container's memory and the kernel's OOM
+                                  killer ended the supervisor too: status "memory_exceeded"
 """
 
 from __future__ import annotations
@@ -72,3 +74,8 @@ class TarballNotFound(ImageError, cli_base.InputNotFound):
 
 class EngineError(SandboxError):
     """The Docker engine failed or a container misbehaved."""
+
+
+class SupervisorOOMKilled(EngineError):
+    """The container's channel closed during a job, and the engine reported an OOM kill in
+    the container since the job started: the job's memory use ended the supervisor."""
