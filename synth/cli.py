@@ -83,7 +83,9 @@ def _rows(path: Path, field: str) -> list[tuple[int | str, str | None]]:
     """``(where, text)`` per record of a JSONL / JSONL.zst / Parquet file or shard folder.
 
     ``where`` is ``line N`` (one file) or ``SHARD:N`` (a folder); text is None where the
-    record has no string ``field``. No record at all is an error, never an empty result.
+    record has no string ``field``. No record at all is an error, never an empty result, and
+    so is no text at all: every line not JSON, or no record with ``field`` (a typo in
+    ``--field`` checked nothing and exited 0).
     """
     from codekiln.shards import BadLine, ShardError, iter_objects
 
@@ -91,15 +93,24 @@ def _rows(path: Path, field: str) -> list[tuple[int | str, str | None]]:
         raise InputNotFound(f"input not found: {path}")
     rows: list[tuple[int | str, str | None]] = []
     many = path.is_dir()
+    bad = 0
     try:
         for shard, number, obj in iter_objects(path):
             where: int | str = f"{shard}:{number}" if many else number
+            bad += isinstance(obj, BadLine)
             text = None if isinstance(obj, BadLine) else obj.get(field)
             rows.append((where, text if isinstance(text, str) else None))
     except ShardError as exc:
         raise ConfigError(str(exc)) from exc
     if not rows:
         raise SynthError(f"{path}: no records to read")
+    if bad == len(rows):
+        raise SynthError(f"{path}: none of its {bad} lines is a JSON object")
+    if all(text is None for _, text in rows):
+        raise ConfigError(
+            f"{path}: no record has a string field {field!r} ({len(rows) - bad} records, "
+            f"{bad} lines not JSON); --field names the text's field"
+        )
     return rows
 
 

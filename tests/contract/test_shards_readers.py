@@ -149,6 +149,35 @@ class TestDecontamCli:
         assert synth_main(["decontam", str(path), "--data-dir", str(data_dir)]) == 1
         assert "no records" in capsys.readouterr().err
 
+    @pytest.mark.parametrize(
+        "case",
+        [
+            (b'{"text": "x = 1"}\n{"text": "y = 2"}\n', ["--field", "txet"], 2,
+             "no record has a string field 'txet' (2 records, 0 lines not JSON)"),
+            (b'{"text": "x = 1"}\nnot json\n', ["--field", "code"], 2,
+             "no record has a string field 'code' (1 records, 1 lines not JSON)"),
+            (b"not json\n[1, 2]\n", [], 1, "none of its 2 lines is a JSON object"),
+        ],
+        ids=["field-typo", "field-typo-and-junk", "no-json-object"],
+    )  # fmt: skip
+    def test_input_with_no_text_to_check_fails(
+        self,
+        tmp_path: Path,
+        data_dir: Path,
+        capsys: pytest.CaptureFixture[str],
+        case: tuple[bytes, list[str], int, str],
+    ) -> None:
+        """No record with the field (a --field typo) or no JSON object at all: one line and a
+        non-zero exit before any work (was: every record 'unreadable', contaminated 0, exit 0)."""
+        content, argv, code, said = case
+        path = tmp_path / "in.jsonl"
+        path.write_bytes(content)
+        assert synth_main(["decontam", str(path), "--data-dir", str(data_dir), *argv]) == code
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        [line] = captured.err.strip().splitlines()
+        assert said in line
+
 
 class TestSwappedReaders:
     def test_train_counts_a_truncated_shard(self, tmp_path: Path) -> None:
