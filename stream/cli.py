@@ -383,6 +383,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         once=args.once,
     )
+    if args.once and not settings.watch_dir.is_dir():
+        # One pass over a folder that is not there reads nothing: a typo, said at once. A
+        # long-running worker waits for it instead (a volume mounted after the pod starts).
+        raise InputError(f"worker: the watch folder {settings.watch_dir} does not exist")
     return asyncio.run(
         run_worker(config, settings, after_commit=flow.steps(), config_extra=flow.config_extra())
     )

@@ -295,10 +295,20 @@ async def run_worker(
         if on_ready is not None:
             on_ready(port)
         await asyncio.to_thread(settings.out_dir.mkdir, parents=True, exist_ok=True)
+        if not await asyncio.to_thread(settings.watch_dir.is_dir):
+            # Waited for (a volume mounted after the pod starts), but said.
+            log.warning("worker %s: %s does not exist (yet)", settings.worker_id,
+                        settings.watch_dir)  # fmt: skip
         while not stop.is_set():
             claim = await asyncio.to_thread(claim_next, settings.watch_dir)
             if claim is None:
                 if settings.once:
+                    if not sum(state.shards.values()):
+                        log.warning(
+                            "worker %s: no shard to claim in %s: nothing done",
+                            settings.worker_id,
+                            settings.watch_dir,
+                        )
                     break
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(settings.poll_interval_s):

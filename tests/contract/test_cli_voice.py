@@ -191,3 +191,21 @@ async def test_eval_generation_says_an_unusable_llm_in_one_error(
     with log.open("w") as fh, pytest.raises(EvalError, match=f"the LLM at {url} is not usable"):
         await generate(load_dataset("humaneval+", data_dir), GenConfig(endpoint=url), tmp_path, fh)
     assert f"waiting for an LLM endpoint ({url})" in log.read_text()
+
+
+def test_worker_once_on_a_missing_or_empty_folder(tmp_path: Path) -> None:
+    """`codekiln-stream worker --once`: a watch folder that does not exist is exit 2 and one
+    line (it watched nothing and exited 0); an empty one is exit 0 and says nothing was done."""
+    config = tmp_path / "w.yaml"
+    config.write_text("input: {format: jsonl}\n")
+    base = ["-m", "codekiln.stream.cli", "worker", "--config", str(config), "--metrics-port", "0"]
+    missing = _run(*base, "--watch-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
+                   "--once")  # fmt: skip
+    assert missing.returncode == 2, missing.stderr
+    [line] = missing.stderr.strip().splitlines()
+    assert f"the watch folder {tmp_path / 'nope'} does not exist" in line
+    (tmp_path / "empty").mkdir()
+    empty = _run(*base, "--watch-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"),
+                 "--once")  # fmt: skip
+    assert empty.returncode == 0, empty.stderr
+    assert f"no shard to claim in {tmp_path / 'empty'}: nothing done" in empty.stderr
