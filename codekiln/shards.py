@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from codekiln.cli_common import InputNotFound
+
 __all__ = [
     "JSONL_SUFFIXES",
     "PARQUET_SUFFIXES",
@@ -40,6 +42,7 @@ __all__ = [
     "TruncatedStream",
     "UnknownFormat",
     "atomic_write_bytes",
+    "corrupt_errors",
     "encode_jsonl",
     "fsync_dir",
     "iter_lines",
@@ -94,8 +97,9 @@ def shard_format(path: Path) -> str:
 def shard_paths(path: Path) -> list[Path]:
     """``path`` itself if it is a file, else the sorted shard files below the folder.
 
-    A missing path is an ``OSError`` (``FileNotFoundError``) like any open; a folder without
-    shards is :class:`NoShards`; a file of an unknown format is :class:`UnknownFormat`.
+    A missing path is :class:`~codekiln.cli_common.InputNotFound` (a ``FileNotFoundError``:
+    every CLI answers it with exit 2); a folder without shards is :class:`NoShards`; a file of an
+    unknown format is :class:`UnknownFormat`.
     """
     if path.is_dir():
         found = sorted(
@@ -109,7 +113,7 @@ def shard_paths(path: Path) -> list[Path]:
             raise NoShards(f"{path}: no shard files in this folder ({', '.join(SHARD_SUFFIXES)})")
         return found
     if not path.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
+        raise InputNotFound(f"no such file or folder: {path}")
     shard_format(path)
     return [path]
 
@@ -219,7 +223,9 @@ def open_text_lines(path: Path) -> Iterator[bytes]:
             yield from fh
 
 
-def _corrupt_errors() -> tuple[type[BaseException], ...]:
+def corrupt_errors() -> tuple[type[BaseException], ...]:
+    """What reading a compressed shard raises where its stream is broken or cut short (gzip,
+    zstd, :class:`TruncatedStream`): the rest of the shard is ``corrupt``."""
     errors: list[type[BaseException]] = [EOFError, gzip.BadGzipFile, TruncatedStream]
     try:
         import zstandard
@@ -275,7 +281,7 @@ def iter_numbered(
                 yield number, BadLine(number, "not_object", f"a JSON {kind}, not an object")
                 continue
             yield number, obj
-    except _corrupt_errors() as exc:
+    except corrupt_errors() as exc:
         bad = BadLine(number + 1, "corrupt", f"unreadable after line {number}: {exc}")
         yield number + 1, bad
 

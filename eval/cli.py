@@ -195,8 +195,6 @@ async def run_job(job: EvalJob) -> list[str]:
     """
     from codekiln.sandbox.client import SandboxClient
 
-    from codekiln.cli_common import check_sandbox
-
     from .evaluate import evaluate_samples, pass_at_k_lines, read_samples, write_outputs
     from .execute import Evaluator
 
@@ -216,9 +214,7 @@ async def run_job(job: EvalJob) -> list[str]:
         # Before generating (it may take hours): a sandbox that is not there, or refuses the
         # token, would only be found once every sample is drawn.
         async with SandboxClient(job.sandbox.url, token=job.sandbox.token) as sandbox:
-            problem = await check_sandbox(sandbox, job.sandbox.url)
-        if problem is not None:
-            raise ConfigError(problem)
+            await _require_sandbox(sandbox, job.sandbox.url)
         samples_path = await generate(dataset, job.gen, job.out_dir)
         extra.update(
             model=job.gen.model or job.model,
@@ -240,9 +236,7 @@ async def run_job(job: EvalJob) -> list[str]:
     extra["exec_config"] = job.exec_config.__dict__
     async with SandboxClient(job.sandbox.url, token=job.sandbox.token) as sandbox:
         # Before any sample runs: a wrong token would fail every job (an exception group).
-        problem = await check_sandbox(sandbox, job.sandbox.url)
-        if problem is not None:
-            raise ConfigError(problem)
+        await _require_sandbox(sandbox, job.sandbox.url)
         evaluator = Evaluator(
             dataset, sandbox, job.exec_config, cache_dir=job.reference_cache or job.out_dir
         )
@@ -251,6 +245,15 @@ async def run_job(job: EvalJob) -> list[str]:
     path = write_outputs(evaluation, job.out_dir, extra)
     lines.append(f"results: {path}")
     return lines
+
+
+async def _require_sandbox(sandbox: Any, url: str) -> None:
+    """A ConfigError naming why, unless the sandbox at ``url`` runs a trivial job for our token."""
+    from codekiln.cli_common import check_sandbox
+
+    problem = await check_sandbox(sandbox, url)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def run_main(argv: Sequence[str]) -> int:

@@ -122,11 +122,13 @@ class Engine:
         self._ooms.stop()
         self._client.close()
 
-    def watch_ooms(self) -> None:
+    async def watch_ooms(self) -> None:
         """Start recording the engine's ``oom`` events of this instance's containers (the
         memory cgroup's OOM killer acted in one), for :meth:`oom_since`."""
-        stream = self._client.api.events(
-            decode=True, filters={"event": "oom", "label": f"{LABEL}={self._config.instance}"}
+        stream = await self._call(
+            self._client.api.events,
+            decode=True,
+            filters={"event": "oom", "label": f"{LABEL}={self._config.instance}"},
         )
         self._ooms.start(stream)
 

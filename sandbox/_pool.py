@@ -112,7 +112,7 @@ class Pool:
         return len(self._spares)
 
     async def __aenter__(self) -> Pool:
-        self._engine.watch_ooms()
+        await self._engine.watch_ooms()
         reaped = await self._engine.reap_orphans()
         if reaped:
             log.info("reaped %d orphan container(s)", reaped)

@@ -89,8 +89,6 @@ def _rows(path: Path, field: str) -> list[tuple[int | str, str | None]]:
     """
     from codekiln.shards import BadLine, ShardError, iter_objects
 
-    if not path.exists():
-        raise InputNotFound(f"input not found: {path}")
     rows: list[tuple[int | str, str | None]] = []
     many = path.is_dir()
     bad = 0

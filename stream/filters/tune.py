@@ -216,14 +216,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("codekiln-stream tune: error: give CORPUS and --rule (or --list-signals)",
               file=sys.stderr)  # fmt: skip
         return 2
-    if not Path(args.corpus).exists():
-        return input_not_found(
-            "codekiln-stream tune", InputNotFound(f"no such corpus: {args.corpus}")
-        )
     try:
         extra = [float(x) for x in args.thresholds.split(",")] if args.thresholds else []
         scored, rules = score_corpus(read_corpus(Path(args.corpus), args.limit), args.rule,
                                      args.table)  # fmt: skip
+    except InputNotFound as exc:
+        return input_not_found("codekiln-stream tune", exc)
     except (RuleConfigError, ValueError) as exc:
         print(f"codekiln-stream tune: error: {exc}", file=sys.stderr)
         return 2

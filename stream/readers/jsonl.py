@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Unpack, cast
 
-import zstandard
 from codekiln.stream.readers.base import Budget, ShardFields, ShardReader, reject
 from codekiln.stream.record import Record
 
-from codekiln.shards import ShardError, open_zst
+from codekiln.shards import ShardError, corrupt_errors, open_zst
+
+#: What ends a shard's reading with a ``corrupt`` reject for the rest of it.
+_UNREADABLE: tuple[type[BaseException], ...] = (*corrupt_errors(), ShardError, OSError)
 
 
 class _Shard(NamedTuple):
@@ -93,7 +95,7 @@ class JsonlReader(ShardReader[_Shard]):
                         budget.not_read += 1
                         return
                     yield line_no, self._parse(shard, line_no, line)
-        except (zstandard.ZstdError, ShardError, OSError, EOFError) as exc:
+        except _UNREADABLE as exc:
             yield (
                 line_no + 1,
                 reject(

@@ -44,7 +44,7 @@ async def test_an_oom_kill_is_seen_from_when_it_happened() -> None:
     engine = Engine(SandboxConfig(token="x" * 32, instance=instance), default_recipe().tag)
     client = docker.from_env()
     try:
-        engine.watch_ooms()
+        await engine.watch_ooms()
         await asyncio.sleep(0.2)  # the event stream is open
         before = time.time()
         hog = "x = b'1' * (512 * 1024 * 1024)"
