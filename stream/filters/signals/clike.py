@@ -211,14 +211,21 @@ _C_STATEMENT_WORDS = frozenset(
 )  # fmt: skip
 
 
+#: A conditional directive, whose ``defined(X)`` upstream counts as a function (and so does
+#: codekiln, for fidelity: row c-function-quirks).
+_C_IF = re.compile(r"#[ \t]*(?:el)?if[ \t]")
+
+
 def _c_functions(code: str) -> list[tuple[str, str]]:
     """(name, parameter text) of C/C++ function declarations and definitions, as OpenCoder
     finds them: one or more type words, the name directly followed by ``(``, the parameters up
     to the first ``)`` (across lines; prototypes and one-line definitions count), matches not
     overlapping. Unlike upstream, a match whose name is a keyword (``else if(x)``), whose last
     type word is a statement keyword (``return f(x)``) or that lies on a preprocessor line
-    (``#define F(x)``, ``#if defined(X)``) is not a function (it still consumes its text, so
-    the matches after it are upstream's). Linear time: each candidate looks back over at most
+    (``#define F(x)``, ``#pragma pack(1)``) is not a function (it still consumes its text, so
+    the matches after it are upstream's). As upstream, ``#if defined(X)`` and
+    ``#elif defined(X)`` count (a quirk kept for fidelity: it decides the function share of
+    many small headers). Linear time: each candidate looks back over at most
     :data:`_C_SEPARATOR_MAX` characters and forward to the next ``)``."""
     out: list[tuple[str, str]] = []
     end = 0
@@ -246,10 +253,11 @@ def _c_functions(code: str) -> list[tuple[str, str]]:
             break
         end = close + 1
         name = m.group(1)
-        if name in _KEYWORDS or code[j:i] in _C_STATEMENT_WORDS:
+        if (name in _KEYWORDS and name != "defined") or code[j:i] in _C_STATEMENT_WORDS:
             continue
         line_start = code.rfind("\n", 0, start) + 1
-        if code[line_start:start].lstrip().startswith("#"):
+        before = code[line_start:start].lstrip()
+        if before.startswith("#") and not (name == "defined" and _C_IF.match(before)):
             continue
         out.append((name, code[m.end() : close]))
     return out

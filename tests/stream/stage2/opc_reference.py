@@ -116,6 +116,8 @@ class FileResult:
     uncovered_rules: list[tuple[str, bool, bool]] = field(default_factory=list)
     #: Row ids that covered at least one difference here.
     used_rows: set[str] = field(default_factory=set)
+    #: The rows that cover a difference in fired rules (what a differing verdict is charged to).
+    rule_rows: set[str] = field(default_factory=set)
 
     @property
     def verdict_agrees(self) -> bool:
@@ -243,6 +245,7 @@ def compare(row: dict[str, Any], text: str, deviations: tuple[Deviation, ...]) -
         rows = [d.id for d in applying if d.covers_rule(rule)]
         if rows:
             result.used_rows.update(rows)
+            result.rule_rows.update(rows)
         else:
             result.uncovered_rules.append(rdiff)
     return result
@@ -313,7 +316,15 @@ def format_markdown(stats: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--reference", type=Path, default=GOLDEN,
+        help="verdicts in the golden file's format, e.g. the reference run on another corpus",
+    )  # fmt: skip
     parser.add_argument("--lang", action="append", help="only these language tags")
+    parser.add_argument(
+        "--verdicts", action="store_true",
+        help="list every file whose verdict differs, with the deviation rows that cover it",
+    )  # fmt: skip
     parser.add_argument("--diffs", type=int, default=0, help="print up to N uncovered diffs")
     parser.add_argument("--signal", help="print every value difference of this upstream signal")
     parser.add_argument("--numpy", action="store_true", help="without the C extension's loops")
@@ -329,7 +340,7 @@ def main() -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    golden = load_golden()
+    golden = load_golden(args.reference)
     if args.lang:
         golden.rows = [r for r in golden.rows if r["tag"] in args.lang]
     results = run(golden)
@@ -343,6 +354,15 @@ def _report(args: argparse.Namespace) -> None:
         counts.update(d[0] for d in res.uncovered_signals)
         counts.update(f"rule {d[0]}" for d in res.uncovered_rules)
     print("uncovered differences:", dict(counts.most_common()))
+    if args.verdicts:
+        rows: Counter[str] = Counter()
+        for res in results:
+            if res.verdict_agrees or res.upstream_unparsed:
+                continue
+            rows.update(res.rule_rows or {"(no row)"})
+            kept = "kept upstream" if res.upstream_kept else "kept by codekiln"
+            print(f"verdict {res.path} [{res.tag}] {kept}: {sorted(res.rule_rows) or 'NO ROW'}")
+        print("rows behind the differing verdicts (upstream parses):", dict(rows.most_common()))
     shown = 0
     for res in results:
         if args.signal:

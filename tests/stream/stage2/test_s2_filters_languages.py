@@ -229,7 +229,10 @@ class TestCFamily:
             ("if (x == 1) {\nwhile(y)\nfoo(x);\nx = bar(y);\n", 0),  # statements, calls
             ("int v = size (x);\nstatic int t (void);\n", 0),  # a space before '('
             # upstream quirks codekiln does not copy (deviation table): macros, statements
-            ("#define MAX(a, b) ((a) > (b) ? (a) : (b))\n#if defined(X)\n#endif\n", 0),
+            ("#define MAX(a, b) ((a) > (b) ? (a) : (b))\n#pragma pack(1)\n#endif\n", 0),
+            # ... and one it copies: a conditional's defined(X) after a word, as upstream
+            ("#if defined(X)\n# elif defined(Y)\n#endif\n", 2),
+            ("#if !defined(X) || defined(Y)\n#ifdef Z\n#include <defined(x)>\n", 0),
             ("return compute(x);\nelse if(y)\nelse run(z);\nnew Widget(w);\n", 0),
         ],
     )
@@ -315,13 +318,24 @@ class TestNoVariableRules:
 
 
 class TestGoTestFiles:
-    def test_test_files_dropped_with_p_08_deterministically(self) -> None:
-        """About 80% of *_test.go files drop, and the same file always gets the same answer."""
+    ON = {"go": {"go_cate_test_file": {"enabled": True}}}
+
+    def test_test_files_are_kept_by_default_as_upstream_keeps_them(self) -> None:
+        """Upstream's pipeline never fires its test-file rule (row go-test-file): off here too."""
+        assert value("go_cate_test_file", GOOD_GO, "Go", "pkg/ledger_test.go") == 1.0
+        assert value("go_cate_test_file", GOOD_GO, "Go", "pkg/ledger.go") == 0.0
+        texts = [GOOD_GO.replace("ledger", f"ledger{i}") for i in range(50)]
+        records = [rec(t, "Go", f"pkg{i}/ledger_test.go") for i, t in enumerate(texts)]
+        reasons = [r.drop_reason for r in HeuristicFilterStage().process(records)]
+        assert reasons == [None] * 50
+
+    def test_test_files_dropped_with_p_08_deterministically_when_on(self) -> None:
+        """Turned on, about 80% of *_test.go files drop, the same file always the same way."""
         texts = [GOOD_GO.replace("ledger", f"ledger{i}") for i in range(200)]
         records = [rec(t, "Go", f"pkg{i}/ledger_test.go") for i, t in enumerate(texts)]
-        first = [r.drop_reason for r in HeuristicFilterStage().process(records)]
+        first = [r.drop_reason for r in HeuristicFilterStage(overrides=self.ON).process(records)]
         records = [rec(t, "Go", f"pkg{i}/ledger_test.go") for i, t in enumerate(texts)]
-        second = [r.drop_reason for r in HeuristicFilterStage().process(records)]
+        second = [r.drop_reason for r in HeuristicFilterStage(overrides=self.ON).process(records)]
         assert first == second
         share = first.count("filters:go_cate_test_file") / len(first)
         assert 0.7 < share < 0.9
