@@ -317,9 +317,10 @@ class TestNoVariableRules:
         assert value("cs_cate_no_var", GOOD_CSHARP, "C#") == 0.0
 
 
-class TestGoTestFiles:
-    ON = {"go": {"go_cate_test_file": {"enabled": True}}}
+GO_ON = {"go": {"go_cate_test_file": {"enabled": True}}}
 
+
+class TestGoTestFiles:
     def test_test_files_are_kept_by_default_as_upstream_keeps_them(self) -> None:
         """Upstream's pipeline never fires its test-file rule (row go-test-file): off here too."""
         assert value("go_cate_test_file", GOOD_GO, "Go", "pkg/ledger_test.go") == 1.0
@@ -333,9 +334,9 @@ class TestGoTestFiles:
         """Turned on, about 80% of *_test.go files drop, the same file always the same way."""
         texts = [GOOD_GO.replace("ledger", f"ledger{i}") for i in range(200)]
         records = [rec(t, "Go", f"pkg{i}/ledger_test.go") for i, t in enumerate(texts)]
-        first = [r.drop_reason for r in HeuristicFilterStage(overrides=self.ON).process(records)]
+        first = [r.drop_reason for r in HeuristicFilterStage(overrides=GO_ON).process(records)]
         records = [rec(t, "Go", f"pkg{i}/ledger_test.go") for i, t in enumerate(texts)]
-        second = [r.drop_reason for r in HeuristicFilterStage(overrides=self.ON).process(records)]
+        second = [r.drop_reason for r in HeuristicFilterStage(overrides=GO_ON).process(records)]
         assert first == second
         share = first.count("filters:go_cate_test_file") / len(first)
         assert 0.7 < share < 0.9
