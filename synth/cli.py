@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codekiln-synth: configuration error: {exc}", file=sys.stderr)
         return 2
     except (SynthError, OSError) as exc:
-        print(f"codekiln-synth: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"codekiln-synth: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("codekiln-synth: interrupted", file=sys.stderr)

@@ -147,7 +147,9 @@ class TestDecontamCli:
         path = tmp_path / "empty.jsonl.zst"
         shards.write_objects(path, [])
         assert synth_main(["decontam", str(path), "--data-dir", str(data_dir)]) == 1
-        assert "no records" in capsys.readouterr().err
+        [line] = capsys.readouterr().err.strip().splitlines()
+        # the other CLIs' voice (was "codekiln-synth: SynthError: ...")
+        assert line == f"codekiln-synth: error: {path}: no records to read"
 
     @pytest.mark.parametrize(
         "case",
