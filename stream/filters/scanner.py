@@ -92,6 +92,8 @@ COMMENT_FAMILY: dict[str, str] = {
     **dict.fromkeys(("c#", "rust", "scala"), "cbreak"),
     # JavaScript: regex literals and a leading #! line, as pygments' JavaScript lexer.
     **dict.fromkeys(("javascript", "jsx"), "js"),
+    # HTML: comments outside scripts and styles; a script's JavaScript comments (see _scan_html).
+    "html": "html",
     "python": "python",
     "cython": "python",
     "starlark": "python",
@@ -203,6 +205,59 @@ _COMMENT_STARTS: dict[str, str] = {
 }
 
 
+#: What pygments' HTML lexer reads in the text of an HTML page: a comment (``<!--`` to the
+#: first ``-->``; one without its end is a declaration), the other ``<!``/``<?`` constructs,
+#: and the start tag of a script or style element (its attributes up to ``>``), whose content
+#: up to the closing tag is JavaScript or CSS, not HTML.
+_HTML = re.compile(
+    r"""(<!--.*?-->)|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<![^>]*>"""
+    r"""|<\s*(script|style)(?:[^>"']|"[^"]*"|'[^']*')*>""",
+    re.S | re.I,
+)
+_HTML_END = {
+    "script": re.compile(r"<\s*/\s*script\s*>", re.I),
+    "style": re.compile(r"<\s*/\s*style\s*>", re.I),
+}
+
+
+def _scan_html(text: str) -> tuple[str, list[str], list[str]]:
+    """:func:`scan` for HTML, as pygments' HTML lexer splits a page: ``<!-- -->`` comments
+    outside script and style elements; in a script, the JavaScript scanner's comments (a
+    ``<!--`` there is code, as the JavaScript lexer leaves it); a style's CSS comments are not
+    counted (the CSS lexer does not mark them as comments of a kind upstream removes). An
+    element without its closing tag holds the rest of its line, as the lexer's fallback."""
+    code: list[str] = []
+    comments: list[str] = []
+    strings: list[str] = []
+    pos = 0
+    for m in _HTML.finditer(text):
+        if m.start() < pos:
+            continue
+        if m.group(1):  # a comment
+            code.append(text[pos : m.start()])
+            comments.append(m.group(1))
+            pos = m.end()
+            continue
+        element = m.group(2)
+        if element is None:  # a declaration, CDATA or processing instruction: markup
+            continue
+        end = _HTML_END[element.lower()].search(text, m.end())
+        if end is not None:
+            stop = end.start()
+        else:
+            newline = text.find("\n", m.end())
+            stop = len(text) if newline < 0 else newline + 1
+        code.append(text[pos : m.end()])
+        content = text[m.end() : stop]
+        if element.lower() == "script":
+            content, found, _ = scan(content, "js")
+            comments.extend(found)
+        code.append(content)
+        pos = stop
+    code.append(text[pos:])
+    return "".join(code), comments, strings
+
+
 def lang_key(lang: str) -> str:
     """A language name as the tables here spell it (Linguist name, lower-cased)."""
     return lang.strip().lower()
@@ -219,6 +274,8 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
     In the code text a comment is removed; a docstring leaves its line break. Code after a
     removed block comment joins the line before it: code lines are counted after removal.
     """
+    if family == "html":
+        return _scan_html(text)
     scanner = _SCANNERS.get(family)
     if scanner is None:
         return text, [], []
@@ -259,7 +316,7 @@ def comment_chars(text: str, lang: str, family: str, comments: list[str]) -> int
     total = sum(map(len, comments))
     if family == "perl":  # whole lines, their breaks included
         return total
-    if family == "js" or lang_key(lang) in _BREAK_AFTER_COMMENT_IS_CODE:
+    if family in ("js", "html") or lang_key(lang) in _BREAK_AFTER_COMMENT_IS_CODE:
         return total  # their pygments lexers leave a line comment's break as code
     for comment in comments:
         if comment[0] == "\n":

@@ -76,3 +76,45 @@ def test_real_files_within_tolerance() -> None:
         assert abs(got - want) <= REAL_TOLERANCE * max(want, 200), (path, want, got)
         exact += got == want
     assert exact >= 0.9 * len(files), f"{exact} of {len(files)} exact"
+
+
+#: HTML comments as pygments' HTML lexer (what upstream removes comments with) splits a page:
+#: (page, the comments upstream removes). Each expected list is what pygments 2.18 gives
+#: (Comment.Multiline/Single tokens), checked by running it on these pages.
+HTML_COMMENTS = {
+    "style content is css, its <!-- --> is not a comment": (
+        "<style>\n<!--\n/* css */\na { color: red; }\n-->\n</style>\n<p>x</p><!-- c -->\n",
+        ["<!-- c -->"],
+    ),
+    "script content is javascript": (
+        '<script>\n<!--\nvar u = "http://x"; // why\n/* b */ f();\n//-->\n</script>\n',
+        ["// why", "/* b */", "//-->"],
+    ),
+    "a comment never closed is a declaration": ("<p>a <!-- never closed\n<b>bold</b>\n", []),
+    "tags in any case, > inside a quoted attribute": (
+        '<SCRIPT type="a>b">x = 1; // one\n</SCRIPT >\n<!--z-->',
+        ["// one", "<!--z-->"],
+    ),
+    "a script never closed holds the rest of its line": (
+        "<script>f(); // open\n<!-- after -->\n",
+        ["// open", "<!-- after -->"],
+    ),
+    "a script tag inside a comment": (
+        "<!-- <script> // not js </script> -->\n<p>t</p>\n",
+        ["<!-- <script> // not js </script> -->"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HTML_COMMENTS))
+def test_html_comments_are_the_lexers(name: str) -> None:
+    """Comments of an HTML page, and the code left without them, are what pygments' HTML lexer
+    gives (was: every <!-- --> span, so a script or style wrapped in one was all comment)."""
+    page, expected = HTML_COMMENTS[name]
+    doc = Document(page, "HTML", "a.html")
+    assert doc.comment_texts == expected
+    assert doc.comment_chars == sum(map(len, expected))
+    code = page
+    for comment in expected:
+        code = code.replace(comment, "", 1)
+    assert doc.code_text == code
