@@ -94,6 +94,8 @@ COMMENT_FAMILY: dict[str, str] = {
     **dict.fromkeys(("javascript", "jsx"), "js"),
     # HTML: comments outside scripts and styles; a script's JavaScript comments (see _scan_html).
     "html": "html",
+    # Shell: pygments' Bash lexer's strings, here-documents and comments (see _scan_shell).
+    "shell": "shell",
     "python": "python",
     "cython": "python",
     "starlark": "python",
@@ -205,57 +207,150 @@ _COMMENT_STARTS: dict[str, str] = {
 }
 
 
-#: What pygments' HTML lexer reads in the text of an HTML page: a comment (``<!--`` to the
-#: first ``-->``; one without its end is a declaration), the other ``<!``/``<?`` constructs,
-#: and the start tag of a script or style element (its attributes up to ``>``), whose content
-#: up to the closing tag is JavaScript or CSS, not HTML.
-_HTML = re.compile(
-    r"""(<!--.*?-->)|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<![^>]*>"""
-    r"""|<\s*(script|style)(?:[^>"']|"[^"]*"|'[^']*')*>""",
-    re.S | re.I,
-)
+#: Where pygments' HTML lexer (upstream's for HTML) may read something other than text: a
+#: comment, CDATA, a processing instruction, a declaration, or the start tag of a script or
+#: style element, whose content up to its closing tag is JavaScript or CSS, not HTML.
+_HTML_HEAD = re.compile(r"<(?:(!--)|(!\[CDATA\[)|(\?)|(!)|\s*(script|style))", re.I)
 _HTML_END = {
     "script": re.compile(r"<\s*/\s*script\s*>", re.I),
     "style": re.compile(r"<\s*/\s*style\s*>", re.I),
 }
 
 
+class _After:
+    """``text.find(needle, start)`` for starts that only grow, each character read at most
+    once per needle (a construct left open thousands of times costs no quadratic search)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.found: dict[str, tuple[int, int]] = {}  # needle -> (searched from, found at)
+
+    def find(self, needle: str | re.Pattern[str], start: int) -> tuple[int, int]:
+        """(start, end) of the first ``needle`` at or after ``start``; (-1, -1) if none."""
+        key = needle if isinstance(needle, str) else needle.pattern
+        cached = self.found.get(key)
+        if cached is not None and cached[0] <= start and (cached[1] < 0 or cached[1] >= start):
+            at = cached[1]
+        elif isinstance(needle, str):
+            at = self.text.find(needle, start)
+        else:
+            m = needle.search(self.text, start)
+            at = m.start() if m else -1
+        self.found[key] = (start, at)
+        if at < 0:
+            return -1, -1
+        if isinstance(needle, str):
+            return at, at + len(needle)
+        m = needle.match(self.text, at)
+        assert m is not None
+        return at, m.end()
+
+
 def _scan_html(text: str) -> tuple[str, list[str], list[str]]:
     """:func:`scan` for HTML, as pygments' HTML lexer splits a page: ``<!-- -->`` comments
     outside script and style elements; in a script, the JavaScript scanner's comments (a
     ``<!--`` there is code, as the JavaScript lexer leaves it); a style's CSS comments are not
-    counted (the CSS lexer does not mark them as comments of a kind upstream removes). An
-    element without its closing tag holds the rest of its line, as the lexer's fallback."""
+    counted (the CSS lexer does not mark them as comments of a kind upstream removes). A
+    ``<!--`` without its ``-->`` is a declaration up to the next ``>``; an element without its
+    closing tag holds the rest of its line, as the lexer's fallback. Linear time."""
     code: list[str] = []
     comments: list[str] = []
-    strings: list[str] = []
-    pos = 0
-    for m in _HTML.finditer(text):
-        if m.start() < pos:
+    after = _After(text)
+    pos = done = 0  # where to look next; the end of what code/comments hold
+    while (m := _HTML_HEAD.search(text, pos)) is not None:
+        start = m.start()
+        pos = start + 1  # what no rule takes: one character of text
+        if m.group(1) or m.group(2) or m.group(3):
+            close = "-->" if m.group(1) else "]]>" if m.group(2) else "?>"
+            at, end = after.find(close, m.end())
+            if at >= 0:
+                if m.group(1):
+                    code.append(text[done:start])
+                    comments.append(text[start:end])
+                    done = end
+                pos = end
+                continue
+            if m.group(3):
+                continue
+        if m.group(5) is None:  # a declaration <!...>
+            at, end = after.find(">", m.end())
+            if at >= 0:
+                pos = end
             continue
-        if m.group(1):  # a comment
-            code.append(text[pos : m.start()])
-            comments.append(m.group(1))
-            pos = m.end()
+        element = m.group(5).lower()
+        at, tag_end = after.find(">", m.end())
+        if at < 0:
             continue
-        element = m.group(2)
-        if element is None:  # a declaration, CDATA or processing instruction: markup
-            continue
-        end = _HTML_END[element.lower()].search(text, m.end())
-        if end is not None:
-            stop = end.start()
-        else:
-            newline = text.find("\n", m.end())
+        stop, _ = after.find(_HTML_END[element], tag_end)
+        if stop < 0:
+            newline = text.find("\n", tag_end)
             stop = len(text) if newline < 0 else newline + 1
-        code.append(text[pos : m.end()])
-        content = text[m.end() : stop]
-        if element.lower() == "script":
+        content = text[tag_end:stop]
+        if element == "script":
             content, found, _ = scan(content, "js")
+            code.append(text[done:tag_end])
+            code.append(content)
             comments.extend(found)
-        code.append(content)
+            done = stop
         pos = stop
-    code.append(text[pos:])
-    return "".join(code), comments, strings
+    code.append(text[done:])
+    return "".join(code), comments, []
+
+
+#: What pygments' Bash lexer (upstream's for shell) reads as one token, leftmost first: code
+#: that holds a ``#`` or a quote but starts neither (``<<<``, ``${...}`` with one level of
+#: ``${...}`` inside, ``$#``, an escaped character), the head of a here-document (``<<EOF``:
+#: through the next ``EOF`` it is a string), a comment (a ``#`` that starts a token: after a
+#: blank, an operator or a quote, not inside a word) and the strings (``"..."`` and ``$'...'``
+#: with escapes, ``'...'`` without; all across lines).
+_SHELL = re.compile(
+    r"""(?P<code><<<|\$\{(?:\$\{[^}]*\}|[^{}])*\}?|\$[#$?!_*@-]|\\[\s\S])"""
+    r"""|(?P<heredoc><<-?\s*'?\\?(?P<word>\w+))"""
+    r"""|(?P<comment>(?<![^\s=\[\]{}()"'`<&|;])#[^\n]*)"""
+    r"""|(?P<string>\$?"(?:\\[\s\S]|[^"\\])*"?|\$'(?:\\[\s\S]|[^'\\])*'?|'[^']*'?)""",
+)
+#: Here-document terminators looked for in one text, at most (each search reads the rest of
+#: the text; past this, a ``<<word`` is code: only a hostile text has that many open ones).
+_HEREDOC_SEARCHES = 256
+#: A shell script's string literals for the string signals: the quoted spans of one line
+#: (upstream's string signals pair quotes on a line; a '...' across lines, an argument list,
+#: is not one long string there).
+_QUOTED = re.compile(r"'[^'\n]*'" r'|"(?:\\.|[^"\\\n])*"')
+
+
+def _scan_shell(text: str) -> tuple[str, list[str], list[str]]:
+    """:func:`scan` for shell, as pygments' Bash lexer splits a script: a comment takes its
+    line break along (``a # x`` and the next line are one code line, as for C); a ``#``
+    inside a word, a string, a here-document or ``${x##*/}`` is no comment. A here-document
+    runs from ``<<word`` to the next occurrence of the word (or, as the lexer's pattern
+    backtracks, of its longest prefix that occurs again). Linear time."""
+    code: list[str] = []
+    comments: list[str] = []
+    searches = _HEREDOC_SEARCHES
+    pos = done = 0
+    while (m := _SHELL.search(text, pos)) is not None:
+        kind = m.lastgroup
+        pos = m.end()
+        if kind == "comment":
+            code.append(text[done : m.start()])
+            comments.append(m.group())
+            pos = done = pos + 1 if text.startswith("\n", pos) else pos
+        elif kind == "heredoc":
+            word, at = m.group("word"), m.start("word")
+            end = -1
+            for size in range(len(word), 0, -1):
+                if searches <= 0:
+                    break
+                searches -= 1
+                found = text.find(word[:size], at + size + 1)
+                if found >= 0:
+                    end = found + size
+                    break
+            # no terminator: the lexer reads "<<" as text and goes on from there
+            pos = end if end >= 0 else m.start() + 2
+    code.append(text[done:])
+    kept = "".join(code)
+    return kept, comments, _QUOTED.findall(kept)
 
 
 def lang_key(lang: str) -> str:
@@ -276,6 +371,8 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
     """
     if family == "html":
         return _scan_html(text)
+    if family == "shell":
+        return _scan_shell(text)
     scanner = _SCANNERS.get(family)
     if scanner is None:
         return text, [], []

@@ -91,9 +91,13 @@ HTML_COMMENTS = {
         ["// why", "/* b */", "//-->"],
     ),
     "a comment never closed is a declaration": ("<p>a <!-- never closed\n<b>bold</b>\n", []),
-    "tags in any case, > inside a quoted attribute": (
-        '<SCRIPT type="a>b">x = 1; // one\n</SCRIPT >\n<!--z-->',
+    "tags in any case, attributes": (
+        '<SCRIPT type="text/javascript">x = 1; // one\n</SCRIPT >\n<!--z-->',
         ["// one", "<!--z-->"],
+    ),
+    "a comment inside a script does not hide the next one": (
+        '<script>x = "<!--";</script><p>a</p><!-- c -->\n<![CDATA[ <!-- d --> ]]>',
+        ["<!-- c -->"],
     ),
     "a script never closed holds the rest of its line": (
         "<script>f(); // open\n<!-- after -->\n",
@@ -118,3 +122,22 @@ def test_html_comments_are_the_lexers(name: str) -> None:
     for comment in expected:
         code = code.replace(comment, "", 1)
     assert doc.code_text == code
+
+
+@pytest.mark.parametrize(
+    ("open", "count", "ends"),
+    [
+        ("<!--", 50_000, "all"),  # one comment, closed by the last "-->"
+        ("<script>", 50_000, "end"),  # the first script holds the rest of its line
+        ("<!x", 50_000, "none"),  # a declaration up to the first ">"
+        ("<?", 50_000, "end"),  # no "?>": text
+        ("<![CDATA[", 30_000, "none"),  # no "]]>": a declaration up to the first ">"
+    ],
+)
+def test_constructs_left_open_are_read_in_one_pass(open: str, count: int, ends: str) -> None:
+    """Hostile pages (tens of thousands of constructs never closed, each of which sends a
+    naive scanner to the end of the page) split as pygments' HTML lexer splits them (each
+    expectation is its output on three of them)."""
+    page = open * count + "\n<!-- end -->"
+    want = {"all": [page], "end": ["<!-- end -->"], "none": []}[ends]
+    assert Document(page, "HTML", "a.html").comment_texts == want

@@ -373,6 +373,64 @@ class TestHtml:
         assert out.drop_reason == "filters:unparseable"
 
 
+#: (script, its comments): each as pygments 2.18's Bash lexer (upstream's for shell) gives
+#: them, checked by running it on these scripts; the code text is the script without them,
+#: each comment taking its line break along.
+SHELL_COMMENTS = {
+    "a quoted program spans lines": (
+        "perl -e '\n  # in perl\n  print 1;\n' # after\n",
+        ["# after"],
+    ),
+    "here-documents are strings": (
+        "cat <<EOF\n# in the document\nEOF\ncat <<'END' # the document\n# x\nEND\n",
+        [],
+    ),
+    'a <<"EOF" document is lexed as code': (
+        'cat <<"EOF"\n# lexed as code: a comment\nEOF\n',
+        ["# lexed as code: a comment"],
+    ),
+    "a # inside a word or an expansion": (
+        "echo ${file##*/} $# \\# a#b\nx=#c\necho 'q'#c\n",
+        ["#c", "#c"],
+    ),
+    "an expansion inside an expansion": (
+        'p=${cur%"${cur##*:}"}\ni=${#x[*]} # n\n',
+        ["# n"],
+    ),
+    "a here-string is no document": ("cat <<<EOF # a comment\n", ["# a comment"]),
+    "a comment joins two code lines": (
+        "a=1 # one\nb=2\n# whole line\nc=3\n",
+        ["# one", "# whole line"],
+    ),
+    "strings with escapes": ("echo $'it\\'s # not' \"a # b\" # yes\n", ["# yes"]),
+}
+
+
+class TestShellComments:
+    @pytest.mark.parametrize("name", list(SHELL_COMMENTS))
+    def test_comments_are_the_bash_lexers(self, name: str) -> None:
+        """Was: a quote ended at its line, so a quoted program's or a here-document's '#' lines
+        were comments, and ${x##*/} opened one; a comment left its line break as code."""
+        script, expected = SHELL_COMMENTS[name]
+        doc = Document(script, "Shell", "a.sh")
+        assert doc.comment_texts == expected
+        code = script
+        for comment in expected:
+            code = code.replace(comment + "\n", "", 1)
+        assert doc.code_text == code
+
+    @pytest.mark.parametrize(
+        "script",
+        [" ".join(f"<<w{i}" for i in range(50_000)), "<<" + "a" * 100_000, "'x" + "\\" * 9],
+        ids=["open-documents", "long-word", "open-quote"],
+    )
+    def test_hostile_scripts_are_read_in_one_pass(self, script: str) -> None:
+        """Here-documents that never end (each a search of the rest of the text) and a quote
+        never closed leave what follows them as the lexer reads it."""
+        doc = Document(script + " # c\n", "Shell", "a.sh")
+        assert doc.comment_texts == ([] if script.startswith("'") else ["# c"])
+
+
 class TestDataAndText:
     def test_large_data_file_dropped(self) -> None:
         """Data files over 5000 characters fire num_chars_max."""
