@@ -297,25 +297,29 @@ def _scan_html(text: str) -> tuple[str, list[str], list[str]]:
     return "".join(code), comments, []
 
 
-#: What pygments' Bash lexer (upstream's for shell) reads as one token, leftmost first: code
-#: that holds a ``#`` or a quote but starts neither (``<<<``, ``${...}`` with one level of
-#: ``${...}`` inside, ``$#``, an escaped character), the head of a here-document (``<<EOF``:
-#: through the next ``EOF`` it is a string), a comment (a ``#`` that starts a token: after a
-#: blank, an operator or a quote, not inside a word) and the strings (``"..."`` and ``$'...'``
-#: with escapes, ``'...'`` without; all across lines).
+#: What pygments' Bash lexer (upstream's for shell) reads, up to the next comment or
+#: here-document: tokens that hold a ``#``, ``<`` or a quote without being either (``<<<``,
+#: ``${...}`` with one level of ``${...}`` inside, ``$#``, an escaped character, the strings:
+#: ``"..."`` and ``$'...'`` with escapes, ``'...'`` without, all across lines) and any other
+#: text, a ``<`` that starts no here-document and a ``#`` inside a word included; then the
+#: head of a here-document (``<<EOF``: through the next ``EOF`` it is a string), a comment (a
+#: ``#`` that starts a token: after a blank, an operator or a quote) or the end of the text.
+#: One match per comment, in C; possessive, so nothing is read twice.
 _SHELL = re.compile(
-    r"""(?P<code><<<|\$\{(?:\$\{[^}]*\}|[^{}])*\}?|\$[#$?!_*@-]|\\[\s\S])"""
-    r"""|(?P<heredoc><<-?\s*'?\\?(?P<word>\w+))"""
-    r"""|(?P<comment>(?<![^\s=\[\]{}()"'`<&|;])#[^\n]*)"""
-    r"""|(?P<string>\$?"(?:\\[\s\S]|[^"\\])*"?|\$'(?:\\[\s\S]|[^'\\])*'?|'[^']*'?)""",
+    r"""(?:<<<|\$\{(?:\$\{[^{}]*+\}|[^{}])*+\}?|\$[#$?!_*@-]|\\[\s\S]"""
+    r"""|\$?"(?:\\[\s\S]|[^"\\])*"?|\$'(?:\\[\s\S]|[^'\\])*'?|'[^']*'?"""
+    r"""|[^'"$\\<#]+|\$|\\|<(?!<-?\s*'?\\?\w)|(?<=[^\s=\[\]{}()"'`<&|;])\#)*+"""
+    r"""(?:(?P<heredoc><<-?\s*'?\\?(?P<word>\w+))"""
+    r"""|(?P<comment>(?<![^\s=\[\]{}()"'`<&|;])#[^\n]*)|\Z)""",
 )
 #: Here-document terminators looked for in one text, at most (each search reads the rest of
 #: the text; past this, a ``<<word`` is code: only a hostile text has that many open ones).
 _HEREDOC_SEARCHES = 256
 #: A shell script's string literals for the string signals: the quoted spans of one line
 #: (upstream's string signals pair quotes on a line; a '...' across lines, an argument list,
-#: is not one long string there).
-_QUOTED = re.compile(r"'[^'\n]*'" r'|"(?:\\.|[^"\\\n])*"')
+#: is not one long string there). A quote its line does not close takes the rest of the line
+#: and is no literal: each character is read once.
+_QUOTED = re.compile(r"'[^'\n]*+'?" r'|"(?:\\.|[^"\\\n])*+"?')
 
 
 def _scan_shell(text: str) -> tuple[str, list[str], list[str]]:
@@ -328,12 +332,14 @@ def _scan_shell(text: str) -> tuple[str, list[str], list[str]]:
     comments: list[str] = []
     searches = _HEREDOC_SEARCHES
     pos = done = 0
-    while (m := _SHELL.search(text, pos)) is not None:
+    while pos < len(text):
+        m = _SHELL.match(text, pos)
+        assert m is not None  # the pattern ends with "or the end of the text"
         kind = m.lastgroup
         pos = m.end()
         if kind == "comment":
-            code.append(text[done : m.start()])
-            comments.append(m.group())
+            code.append(text[done : m.start(kind)])
+            comments.append(m.group(kind))
             pos = done = pos + 1 if text.startswith("\n", pos) else pos
         elif kind == "heredoc":
             word, at = m.group("word"), m.start("word")
@@ -347,10 +353,11 @@ def _scan_shell(text: str) -> tuple[str, list[str], list[str]]:
                     end = found + size
                     break
             # no terminator: the lexer reads "<<" as text and goes on from there
-            pos = end if end >= 0 else m.start() + 2
+            pos = end if end >= 0 else m.start(kind) + 2
     code.append(text[done:])
     kept = "".join(code)
-    return kept, comments, _QUOTED.findall(kept)
+    strings = [q for q in _QUOTED.findall(kept) if len(q) > 1 and q[-1] == q[0]]
+    return kept, comments, strings
 
 
 def lang_key(lang: str) -> str:
