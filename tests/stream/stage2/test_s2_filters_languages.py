@@ -420,15 +420,23 @@ class TestShellComments:
         assert doc.code_text == code
 
     @pytest.mark.parametrize(
-        "script",
-        [" ".join(f"<<w{i}" for i in range(50_000)), "<<" + "a" * 100_000, "'x" + "\\" * 9],
-        ids=["open-documents", "long-word", "open-quote"],
+        "case",
+        [
+            (" ".join(f"<<w{i}" for i in range(50_000)), ["# c"]),
+            ("<<" + "a" * 100_000, ["# c"]),
+            ("'x" + "\\" * 9, []),  # the quote holds the rest
+            ('"\\' * 50_000, []),  # one string, never closed, of escaped quotes
+            ("${" * 50_000, ["# c"]),  # (the lexer would read the rest inside the expansion)
+        ],
+        ids=["open-documents", "long-word", "open-quote", "escaped-quotes", "open-expansions"],
     )
-    def test_hostile_scripts_are_read_in_one_pass(self, script: str) -> None:
-        """Here-documents that never end (each a search of the rest of the text) and a quote
-        never closed leave what follows them as the lexer reads it."""
+    def test_hostile_scripts_are_read_in_one_pass(self, case: tuple[str, list[str]]) -> None:
+        """Here-documents that never end (each a search of the rest of the text), quotes and
+        expansions never closed: read in one pass, what follows them as the lexer reads it."""
+        script, comments = case
         doc = Document(script + " # c\n", "Shell", "a.sh")
-        assert doc.comment_texts == ([] if script.startswith("'") else ["# c"])
+        assert doc.comment_texts == comments
+        assert len(doc.code_text) + sum(map(len, comments)) + len(comments) == len(script) + 5
 
 
 class TestDataAndText:
