@@ -285,6 +285,10 @@ class Pool:
             report = await worker.finish(timeout_s)
         except TimeoutError:
             self._recycle(worker, "host_deadline")
+        except SupervisorOOMKilled:
+            # The job's memory is still charged (files on tmpfs outlive it), so the clean-up's
+            # own page made the OOM killer end the supervisor: the verdict stands.
+            self._recycle(worker, "supervisor_oom")
         except EngineError:
             self._recycle(worker, "engine_error")
         else:

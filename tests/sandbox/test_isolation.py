@@ -8,8 +8,11 @@ share a container unless one forced a recycle; ``CONTAINER_ID`` jobs print which
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from codekiln.sandbox.client import RunRequest, RunResult, SandboxClient
+
+from tests.fixtures.sandbox import SandboxService
 
 from .conftest import CONTAINER_ID, Host, run_py, settle
 from .test_security import only_supervisor_left
@@ -57,6 +60,14 @@ async def assert_innocents_pass(client: SandboxClient, n: int) -> None:
 
 def container_of(r: RunResult) -> str:
     return r.stdout.split()[1]
+
+
+async def recycled(service: SandboxService, reason: str) -> float:
+    """How many containers ``service`` has replaced for ``reason`` (its /metrics)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{service.url}/metrics") as resp:
+        text = await resp.text()
+    line = f'codekiln_sandbox_containers_recycled_total{{reason="{reason}"}} '
+    return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
 
 
 class TestNoCollateralDamage:
@@ -210,7 +221,9 @@ class TestMemoryPerJob:
             if r.status == "passed":
                 assert r.memory_mb <= mb, r
 
-    async def test_files_filling_every_tmpfs_are_memory(self, solo: SandboxClient) -> None:
+    async def test_files_filling_every_tmpfs_are_memory(
+        self, solo: SandboxClient, solo_service: SandboxService
+    ) -> None:
         """Files are memory on tmpfs: filling /sandbox, /tmp and /dev/shm at 64 MiB is
         memory_exceeded, and the next job in the same container finds them empty."""
         code = (
@@ -224,13 +237,21 @@ class TestMemoryPerJob:
             "        pass\n"
         )
         before = await run_py(solo, CONTAINER_ID, memory_mb=64)
+        ooms = await recycled(solo_service, "supervisor_oom")
         r = await run_py(solo, code, memory_mb=64)
         assert r.status == "memory_exceeded", r
         after = await run_py(
             solo, CONTAINER_ID + "import os\nprint(os.listdir('/tmp') + os.listdir('/dev/shm'))\n"
         )
         assert after.stdout.split("\n")[1] == "[]", after
-        assert container_of(before) == container_of(after), "the container was not kept"
+        if await recycled(solo_service, "supervisor_oom") > ooms:
+            # Under load the kernel's OOM killer can end the job before the sampler does; the
+            # job's tmpfs pages stay charged, so the supervisor's next page (the clean-up's)
+            # ends it too (dmesg in a CI dry run). The verdict stands and the container is
+            # replaced: the next job is clean either way, in a new container.
+            assert container_of(before) != container_of(after), r
+        else:
+            assert container_of(before) == container_of(after), "the container was not kept"
 
     async def test_javascript_at_a_tiny_limit_is_memory_exceeded_not_a_hang(
         self, solo: SandboxClient
