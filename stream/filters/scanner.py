@@ -208,42 +208,40 @@ _COMMENT_STARTS: dict[str, str] = {
 
 
 #: Where pygments' HTML lexer (upstream's for HTML) may read something other than text: a
-#: comment, CDATA, a processing instruction, a declaration, or the start tag of a script or
-#: style element, whose content up to its closing tag is JavaScript or CSS, not HTML.
+#: comment (group 1), CDATA (2), a processing instruction (3), a declaration (4), or the start
+#: tag of a script or style element (5), whose content up to its closing tag is JavaScript or
+#: CSS, not HTML.
 _HTML_HEAD = re.compile(r"<(?:(!--)|(!\[CDATA\[)|(\?)|(!)|\s*(script|style))", re.I)
+#: What closes the constructs of groups 1 to 3.
+_HTML_CLOSE = {1: "-->", 2: "]]>", 3: "?>"}
 _HTML_END = {
     "script": re.compile(r"<\s*/\s*script\s*>", re.I),
     "style": re.compile(r"<\s*/\s*style\s*>", re.I),
 }
 
 
-class _After:
-    """``text.find(needle, start)`` for starts that only grow, each character read at most
-    once per needle (a construct left open thousands of times costs no quadratic search)."""
+class _Finder:
+    """``text.find`` for a string or a pattern that remembers where a search failed: a later
+    search from there on is answered without reading the text again (a construct left open
+    thousands of times costs one search, not one per construct)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.found: dict[str, tuple[int, int]] = {}  # needle -> (searched from, found at)
+        self.missing: dict[str, int] = {}  # needle -> a start from which it does not occur
 
     def find(self, needle: str | re.Pattern[str], start: int) -> tuple[int, int]:
         """(start, end) of the first ``needle`` at or after ``start``; (-1, -1) if none."""
         key = needle if isinstance(needle, str) else needle.pattern
-        cached = self.found.get(key)
-        if cached is not None and cached[0] <= start and (cached[1] < 0 or cached[1] >= start):
-            at = cached[1]
-        elif isinstance(needle, str):
-            at = self.text.find(needle, start)
-        else:
-            m = needle.search(self.text, start)
-            at = m.start() if m else -1
-        self.found[key] = (start, at)
-        if at < 0:
+        if start >= self.missing.get(key, len(self.text) + 1):
             return -1, -1
         if isinstance(needle, str):
-            return at, at + len(needle)
-        m = needle.match(self.text, at)
-        assert m is not None
-        return at, m.end()
+            at = self.text.find(needle, start)
+            if at >= 0:
+                return at, at + len(needle)
+        elif (m := needle.search(self.text, start)) is not None:
+            return m.span()
+        self.missing[key] = start
+        return -1, -1
 
 
 def _scan_html(text: str) -> tuple[str, list[str], list[str]]:
@@ -255,39 +253,37 @@ def _scan_html(text: str) -> tuple[str, list[str], list[str]]:
     closing tag holds the rest of its line, as the lexer's fallback. Linear time."""
     code: list[str] = []
     comments: list[str] = []
-    after = _After(text)
+    finder = _Finder(text)
     pos = done = 0  # where to look next; the end of what code/comments hold
     while (m := _HTML_HEAD.search(text, pos)) is not None:
-        start = m.start()
+        start, kind = m.start(), m.lastindex
         pos = start + 1  # what no rule takes: one character of text
-        if m.group(1) or m.group(2) or m.group(3):
-            close = "-->" if m.group(1) else "]]>" if m.group(2) else "?>"
-            at, end = after.find(close, m.end())
+        if kind in _HTML_CLOSE:
+            at, end = finder.find(_HTML_CLOSE[kind], m.end())
             if at >= 0:
-                if m.group(1):
+                if kind == 1:
                     code.append(text[done:start])
                     comments.append(text[start:end])
                     done = end
                 pos = end
                 continue
-            if m.group(3):
+            if kind == 3:  # "<?" never closed: text
                 continue
-        if m.group(5) is None:  # a declaration <!...>
-            at, end = after.find(">", m.end())
+        if kind != 5:  # a declaration "<!...>", or a comment or CDATA never closed
+            at, end = finder.find(">", m.end())
             if at >= 0:
                 pos = end
             continue
         element = m.group(5).lower()
-        at, tag_end = after.find(">", m.end())
+        at, tag_end = finder.find(">", m.end())
         if at < 0:
             continue
-        stop, _ = after.find(_HTML_END[element], tag_end)
+        stop, _ = finder.find(_HTML_END[element], tag_end)
         if stop < 0:
             newline = text.find("\n", tag_end)
             stop = len(text) if newline < 0 else newline + 1
-        content = text[tag_end:stop]
         if element == "script":
-            content, found, _ = scan(content, "js")
+            content, found, _ = scan(text[tag_end:stop], "js")
             code.append(text[done:tag_end])
             code.append(content)
             comments.extend(found)
