@@ -345,6 +345,8 @@ def _report(args: argparse.Namespace) -> None:
         golden.rows = [r for r in golden.rows if r["tag"] in args.lang]
     results = run(golden)
     print(f"golden: {len(golden.rows)} files, skipped {len(golden.skipped)}")
+    if not results:  # nothing compared is no agreement figure
+        raise SystemExit(f"no file of {args.reference} (of those --lang names) is here to compare")
     if args.markdown:
         print(format_markdown(agreement(results)))
         return

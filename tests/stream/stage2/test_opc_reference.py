@@ -9,7 +9,11 @@ docs/stream-stage2.md shows. Agreement per language:
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -100,6 +104,40 @@ def test_every_row_is_needed(results: list[ref.FileResult]) -> None:
             if res is not None and row.id not in res.used_rows:
                 stale.append(f"{row.id}: no difference it covers on {path}")
     assert not stale, "\n".join(stale)
+
+
+def test_another_corpus_is_compared_with_its_verdicts_listed(
+    golden: ref.Golden,
+    results: list[ref.FileResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--reference`` compares the reference's verdicts for any set of files (here a few
+    golden rows written as another corpus would be) and ``--verdicts`` lists each file whose
+    verdict differs with the rows behind it, as docs/stream-stage2.md uses it."""
+    differ = [r for r in results if not r.verdict_agrees and not r.upstream_unparsed][:2]
+    agree = [r for r in results if r.verdict_agrees][:3]
+    assert (len(differ), len(agree)) == (2, 3)
+    chosen = {r.path for r in differ + agree}
+    corpus = tmp_path / "their-verdicts.jsonl.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as fh:
+        for row in golden.rows:
+            if row["path"] in chosen:
+                fh.write(json.dumps(row) + "\n")
+    monkeypatch.setattr(sys, "argv", ["opc_reference", "--reference", str(corpus), "--verdicts"])
+    ref.main()
+    out = capsys.readouterr().out
+    assert out.startswith("golden: 5 files, skipped 0\n")
+    listed = [line for line in out.splitlines() if line.startswith("verdict ")]
+    assert listed == [
+        f"verdict {r.path} [{r.tag}] "
+        f"{'kept upstream' if r.upstream_kept else 'kept by codekiln'}: {sorted(r.rule_rows)}"
+        for r in differ
+    ]
+    rows = Counter(row for r in differ for row in r.rule_rows or {"(no row)"})
+    summary = f"rows behind the differing verdicts (upstream parses): {dict(rows.most_common())}"
+    assert out.rstrip("\n").endswith(summary)
 
 
 def test_docs_agreement_figures_are_current(results: list[ref.FileResult]) -> None:
