@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from codekiln.stream import native_loader
-from codekiln.stream.filters.scanner import COMMENT_FAMILY, comment_chars, family_of, scan
+from codekiln.stream.filters.scanner import (
+    COMMENT_FAMILY,
+    comment_chars,
+    comment_content,
+    family_of,
+    scan,
+)
 
 __all__ = [
     "COMMENT_FAMILY",  # re-exported: it was defined here before the scanner had its module
@@ -393,6 +399,14 @@ class Document:
     @cached_property
     def strings(self) -> list[str]:
         return self._scan[2]
+
+    @cached_property
+    def comment_lines(self) -> list[str]:
+        """The non-blank lines of the comments joined as upstream's lexer gives them
+        (:func:`.scanner.comment_content`): comments the lexer leaves without their line
+        break run on in one line."""
+        joined = comment_content(self.lang, self.family, self._scan[1])
+        return [line for line in joined.split("\n") if line.strip()]
 
     @cached_property
     def comment_chars(self) -> int:

@@ -144,10 +144,10 @@ class HeuristicFilterStage(BatchStage):
         if name is None:
             lang_type = str(record.meta.get("lang_type", ""))
             name = routing.lang_types.get(lang_type, routing.default)
-            if name == routing.lang_types.get("prose"):
-                sample = record.text[:_ZH_SAMPLE_CHARS]
-                if sample and len(_CJK.findall(sample)) > routing.zh_min_cjk_fraction * len(sample):
-                    name = routing.text_zh
+        if name == routing.lang_types.get("prose"):
+            sample = record.text[:_ZH_SAMPLE_CHARS]
+            if sample and len(_CJK.findall(sample)) > routing.zh_min_cjk_fraction * len(sample):
+                name = routing.text_zh
         return self.ruleset.tables[name]
 
     # ---- evaluation ---------------------------------------------------------------------

@@ -89,7 +89,10 @@ COMMENT_FAMILY: dict[str, str] = {
     **dict.fromkeys(("c", "c++"), "clang"),
     # C#, Rust and Scala: the C-family syntax, and their pygments lexers too take a line
     # comment's line break with it (``a; // x`` and the next line are one code line).
-    **dict.fromkeys(("c#", "rust", "scala"), "cbreak"),
+    **dict.fromkeys(("rust", "scala"), "cbreak"),
+    # C#: the same, and a preprocessor directive runs to its line's end as code, a "//" in it
+    # included (``#pragma warning disable X // why``), as pygments' C# lexer reads it.
+    "c#": "csharp",
     # JavaScript: regex literals and a leading #! line, as pygments' JavaScript lexer.
     **dict.fromkeys(("javascript", "jsx"), "js"),
     # HTML: comments outside scripts and styles; a script's JavaScript comments (see _scan_html).
@@ -180,6 +183,12 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
     "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
 }
 _SCANNERS["cbreak"] = _SCANNERS["c"]
+#: pygments' C# directives (``#`` need not start the line there; in C# it can only).
+_CS_DIRECTIVE = (
+    r"#[ \t]*(?:if|endif|else|elif|define|undef|line|error|warning|region|endregion|pragma)"
+    r"\b[^\n]*"
+)
+_SCANNERS["csharp"] = re.compile(f"({_CS_DIRECTIVE}|{_SCANNERS['c'].pattern[1:]}", re.S)
 #: Starts of the line comments other than ``#``.
 _LINE_COMMENTS = ("//", "--")
 #: Languages whose pygments lexer (what upstream removes comments with) does not count a line
@@ -198,6 +207,7 @@ _COMMENT_STARTS: dict[str, str] = {
     "c": "/",
     "clang": "/",
     "cbreak": "/",
+    "csharp": "/",
     "js": "/#",
     "python": "#\n",
     "hash": "#",
@@ -389,7 +399,8 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
     comments: list[str] = []
     strings: list[str] = []
     # C/C++: where each part starts in the text (before removal), for the line breaks.
-    offsets = list(accumulate(map(len, parts), initial=0)) if family in ("clang", "cbreak") else []
+    breaking = family in ("clang", "cbreak", "csharp")
+    offsets = list(accumulate(map(len, parts), initial=0)) if breaking else []
     regex = family == "js"  # a match starting with "/" may be a regex literal
     for i in range(1, len(parts), 2):
         match = parts[i]
@@ -409,13 +420,37 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
     return (code[1:] if python else code), comments, strings
 
 
+def comment_content(lang: str, family: str, comments: list[str]) -> str:
+    """The ``comments`` :func:`scan` found, joined as upstream's lexer gives them: a line
+    comment ends with its line break where the language's pygments lexer takes the break
+    along, else the next comment goes on on the same line (``// a`` then ``// b`` two lines
+    down is one line ``// a// b``); a docstring without the line break before it."""
+    breaks = family not in ("js", "html", "python") and lang_key(lang) not in (
+        _BREAK_AFTER_COMMENT_IS_CODE
+    )
+    pieces = []
+    for comment in comments:
+        if comment[0] == "\n":
+            pieces.append(comment.lstrip())  # a docstring: its indentation is code upstream
+        elif (
+            breaks and comment[-1] != "\n" and (comment[0] == "#" or comment[:2] in _LINE_COMMENTS)
+        ):
+            pieces.append(comment + "\n")
+        else:
+            pieces.append(comment)
+    return "".join(pieces)
+
+
 def comment_chars(text: str, lang: str, family: str, comments: list[str]) -> int:
     """Characters of the ``comments`` :func:`scan` found in ``text``; a line comment's line
     break counts as its own (as the lexers of upstream see it), the line break before a
-    docstring or POD block does not."""
+    docstring or POD block does not. A carriage return before a line break does not count
+    either: pygments reads ``\r\n`` as one ``\n``."""
     total = sum(map(len, comments))
     if family == "perl":  # whole lines, their breaks included
         return total
+    if "\r" in text:
+        total -= sum(c.count("\r\n") + (c[-1] == "\r" and c[0] != "\n") for c in comments)
     if family in ("js", "html") or lang_key(lang) in _BREAK_AFTER_COMMENT_IS_CODE:
         return total  # their pygments lexers leave a line comment's break as code
     for comment in comments:

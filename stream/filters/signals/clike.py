@@ -332,8 +332,50 @@ _C_DECLARATION = re.compile(_C_NAMES + ";")
 _C_DECLARATION_INIT = re.compile(_C_NAMES + "=")
 
 
+#: OpenCoder's Java variable declaration, at a line start: modifiers, a primitive, ``String``
+#: or capitalised type (``List<T>``; not ``long``, ``int[]``, ``Map<K, V>`` or ``var``), a
+#: name, and ``;`` or ``= value;``. Upstream's leading ``\s*`` may span blank lines; a match
+#: that does also starts at the last line start before its type, so the indentation here stops
+#: at a line break (no rescan of a run of blank lines from each of them). As with C, two
+#: searches: the ``=`` form up to its ``=`` (the value runs to the next ``;``, which then only
+#: has to exist), so that a text without a ``;`` is not rescanned to its end from every line.
+_JAVA_NAMES = (
+    r"^[^\S\n]*(?:(?:public|protected|private|final|static)\s+)*"
+    r"(?:int|float|boolean|char|double|String|[A-Z][\w<>]*)\s+\w+\s*"
+)
+_JAVA_DECLARATION = re.compile(_JAVA_NAMES + ";", re.M)
+_JAVA_DECLARATION_INIT = re.compile(_JAVA_NAMES + "=", re.M)
+
+
+def _java_has_variable(code: str) -> bool:
+    if _JAVA_DECLARATION.search(code):
+        return True
+    for m in _JAVA_DECLARATION_INIT.finditer(code):
+        semicolon = code.find(";", m.end())
+        if semicolon < 0:
+            return False  # no later "=" has a ";" after it either
+        if semicolon > m.end():  # a value of one character or more before it
+            return True
+    return False
+
+
+#: A C# field or property of any type: ``Type name;``, ``Type name = ...``, ``Type name { get``
+#: (``set``, ``init``), the type dotted (at most 8 parts), generic, an array or nullable; a
+#: statement keyword is no type (``return x;``, ``using X;``).
+_CS_MEMBER = re.compile(
+    r"\b(?!(?:return|throw|yield|await|goto|using|namespace|else|case|new|in|is|as|out|ref)\b)"
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*){0,8}(?:<[^;{}()\n]{0,256}>)?(?:\[[ \t,]*\])*\??[ \t]+"
+    r"[A-Za-z_]\w*[ \t]*(?:;|=(?![=>])|\{[ \t]*(?:(?:public|private|protected|internal)[ \t]+)?"
+    r"(?:get|set|init)\b)"
+)
+
+
 def _has_variable(doc: Document, lang: str) -> bool:
     code = doc.code_text
+    if lang == "java":
+        return _java_has_variable(code)
+    if lang == "csharp" and _CS_MEMBER.search(code):
+        return True
     if lang in ("c", "cpp"):
         if _C_DECLARATION.search(code):
             return True

@@ -240,7 +240,9 @@ _PROMPT = re.compile(r"(?<![^\W_])(?:todo|fixme|your\s+code\s+here)(?![^\W_])", 
 @signal("frac_lines_prompt_comments")
 def frac_lines_prompt_comments(doc: Document) -> float:
     """Comment lines containing TODO, FIXME or "your code here" (whole words, ``_`` a
-    separator), over lines."""
+    separator), over lines. Comment lines as upstream counts them
+    (:attr:`.Document.comment_lines`): where the lexer leaves a line comment's break out, the
+    comments up to the next break run on as one line and count once."""
     comments = doc.comment_texts
     if not comments:
         return 0.0
@@ -250,10 +252,7 @@ def frac_lines_prompt_comments(doc: Document) -> float:
         return 0.0
     if not _PROMPT.search(joined):
         return 0.0
-    hits = 0
-    for comment in comments:
-        if _PROMPT.search(comment):
-            hits += sum(1 for line in comment.split("\n") if _PROMPT.search(line))
+    hits = sum(1 for line in doc.comment_lines if _PROMPT.search(line))
     lines = doc.line_count - (1 if doc.text.endswith("\n") else 0)  # as num_lines counts
     return ratio(hits, lines)
 

@@ -33,6 +33,7 @@ from typing import Any
 from codekiln.stream.filters import SIGNALS, HeuristicFilterStage, Unparseable
 from codekiln.stream.filters.deviations import Deviation, load_deviations
 from codekiln.stream.filters.document import Document
+from codekiln.stream.preprocess import default_table
 from codekiln.stream.record import Record
 
 REPO = Path(__file__).resolve().parents[3]
@@ -93,7 +94,24 @@ SIGNAL_MAP: dict[str, str] = {
             ("frac_lines_goto", "frac_lines_goto"),
         )
     },
-}
+    # text documents (upstream's "en" and "zh" configurations)
+    **{
+        f"qsc_doc_{name}": name
+        for name in (
+            "frac_chars_replacement_symbols", "entropy_unigram", "frac_chars_top_2grams",
+            "frac_chars_top_3grams", "frac_chars_top_4grams",
+            *(f"frac_chars_dupe_{n}grams" for n in range(5, 11)),
+            "frac_words_all_caps", "mean_word_length", "num_chars", "num_lines",
+            "num_sentences", "num_words", "frac_chars_hex_words", "frac_chars_alphabet",
+            "frac_chars_digital", "frac_chars_whitespace", "frac_lines_start_with_bullet",
+        )
+    },
+    "qsc_doc_frac_chars_dupe_lines": "frac_chars_dupe_text_lines",
+    "qsc_doc_frac_lines_dupe_lines": "frac_lines_dupe_text_lines",
+    "qsc_doc_frac_lines_end_with_readmore": "frac_lines_end_with_ellipsis",
+    "qsc_doc_frac_chars_hyperlink_html_tag": "frac_chars_url_html",
+    "qsc_doc_frac_words_full_bracket": "frac_chars_full_bracket",
+}  # fmt: skip
 #: Signals whose codekiln value is "parsed" (1.0) unless the parser raises (0.0).
 _PARSE_SIGNALS = {k for k, v in SIGNAL_MAP.items() if v.endswith("_unparseable")}
 #: Upstream signals that no codekiln signal computes (reported, never compared).
@@ -188,6 +206,9 @@ def codekiln_signals(row: dict[str, Any], text: str) -> tuple[dict[str, float | 
     """(upstream signal name -> codekiln's value, upstream names of the rules that fire)."""
     stage = _stage()
     record = Record(id=row["path"], text=text, lang=row["tag"], path=row["path"])
+    language = default_table().by_name(row["tag"])
+    if language is not None:  # as stage 1 sets it: data and prose have their own tables
+        record.meta["lang_type"] = language.type
     table = stage.route(record)
     doc = Document(text, row["tag"], row["path"], table.name)
     by_signal: dict[str, float | None] = {}

@@ -158,8 +158,8 @@ def test_assert_at_word_starts_with_underscore_separating() -> None:
 
 
 def test_todo_word_with_underscore_separating() -> None:
-    text = "# TODO_LIST\n# todos\nx = 1\ny = 2\n"
-    assert value("frac_lines_prompt_comments", text, "Python") == pytest.approx(1 / 4)
+    text = "// TODO_LIST\n// todos\nx = 1;\ny = 2;\n"  # C: each comment its own line
+    assert value("frac_lines_prompt_comments", text, "C") == pytest.approx(1 / 4)
 
 
 def test_single_return_functions_count_a_docstring_as_a_statement() -> None:
