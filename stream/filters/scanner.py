@@ -103,6 +103,8 @@ COMMENT_FAMILY: dict[str, str] = {
     "cython": "python",
     "starlark": "python",
     "perl": "perl",
+    # Lua: long brackets (--[[ ]] comments, [[ ]] strings), see _scan_lua.
+    "lua": "lua",
 }  # fmt: skip
 
 # One scanner per family: comments and string literals in a single left-to-right pass, as
@@ -366,6 +368,56 @@ def _scan_shell(text: str) -> tuple[str, list[str], list[str]]:
     return kept, comments, strings
 
 
+#: Lua as pygments' Lua lexer reads it: a ``--[[ ... ]]`` block comment (``=`` signs between
+#: the brackets, the same number closing it), a ``--`` line comment, a ``[[ ... ]]`` long
+#: string (code here, so that a ``--`` in it is none) and quoted strings, which run across
+#: line breaks to their closing quote (escapes skipped).
+_LUA = re.compile(
+    r"--\[(?P<block>=*)\[|(?P<line>--[^\n]*)|\[(?P<long>=*)\["
+    r"""|(?P<quoted>"(?:[^"\\]|\\.)*+"?|'(?:[^'\\]|\\.)*+'?)""",
+    re.S,
+)
+
+
+def _scan_lua(text: str) -> tuple[str, list[str], list[str]]:
+    """:func:`scan` for Lua. A long bracket that does not close is no block comment (its
+    ``--`` starts a line comment) and no long string (the lexer reads ``[`` on). Linear time:
+    a closing bracket not found from one place is not searched for again after it."""
+    code: list[str] = []
+    comments: list[str] = []
+    strings: list[str] = []
+    finder = _Finder(text)
+    pos = done = 0
+    while (m := _LUA.search(text, pos)) is not None:
+        kind = m.lastgroup
+        start, pos = m.start(), m.end()
+        if kind == "quoted":
+            strings.append(m.group(kind))
+        elif kind == "line":
+            code.append(text[done:start])
+            comments.append(m.group(kind))
+            done = pos
+        else:  # block comment or long string: to the closing bracket of the same level
+            level = m.group(kind)
+            _, end = finder.find("]" + level + "]", pos)
+            if end >= 0 and kind == "block":
+                code.append(text[done:start])
+                comments.append(text[start:end])
+                pos = done = end
+            elif end >= 0:
+                pos = end
+            elif kind == "block":  # unclosed: a line comment
+                line_end = text.find("\n", start)
+                pos = len(text) if line_end < 0 else line_end
+                code.append(text[done:start])
+                comments.append(text[start:pos])
+                done = pos
+            else:
+                pos = start + 1
+    code.append(text[done:])
+    return "".join(code), comments, strings
+
+
 def lang_key(lang: str) -> str:
     """A language name as the tables here spell it (Linguist name, lower-cased)."""
     return lang.strip().lower()
@@ -386,6 +438,8 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
         return _scan_html(text)
     if family == "shell":
         return _scan_shell(text)
+    if family == "lua":
+        return _scan_lua(text)
     scanner = _SCANNERS.get(family)
     if scanner is None:
         return text, [], []

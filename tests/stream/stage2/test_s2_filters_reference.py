@@ -44,7 +44,8 @@ ROUTES = (
     ("shell", "Shell", "programming"),
     ("sql", "SQL", "programming"),
     ("others_hash", "Ruby", "programming"),
-    ("others_dash", "Lua", "programming"),
+    ("others_dash", "Haskell", "programming"),
+    ("others_lua", "Lua", "programming"),
     ("data_markup", "XML", "data"),
     ("text", "Markdown", "prose"),
 )

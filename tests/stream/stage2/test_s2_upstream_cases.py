@@ -77,6 +77,14 @@ CASES: dict[str, tuple[str, str]] = {
         'import os\n\n# TODO: one\nx = 1\n\n\ndef f(a):\n    """TODO: doc"""\n    # TODO: two\n'
         "    return a + x\n",
     ),
+    # Lua's long brackets: a block comment with an apostrophe, a long string holding "--", a
+    # level-2 bracket that "]]" does not close, a block comment never closed (a line comment).
+    "lua_blocks": (
+        "Lua",
+        "--[[ A module: don't\n  read it as code ]]\nlocal M = {}\n\nlocal help = [[\n-- not a "
+        "comment\nusage: it's here\n]]\n\n--[==[ level two ]] still\n]==]\nfunction M.f(x) -- "
+        "one\n  return x .. 'a--b' -- two\nend\n--[[ never closed\nreturn M\n",
+    ),
 }  # fmt: skip
 
 #: (case, codekiln signal) -> upstream's value.
@@ -97,6 +105,8 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("c_todos", "frac_chars_comments"): 0.31617647,
     ("py_todos", "frac_lines_prompt_comments"): 0.1,
     ("py_todos", "frac_chars_comments"): 0.31914894,
+    ("lua_blocks", "frac_chars_comments"): 0.44843049,
+    ("lua_blocks", "frac_chars_string_length"): 0.03252033,
 }
 
 
@@ -167,10 +177,16 @@ def test_chinese_tex_goes_to_the_chinese_text_table() -> None:
         ("cs_cate_no_var", "Foo" + " " * 200_000 + "x;", 0.0),
         ("frac_chars_comments", "#pragma " * 50_000, 0.0),
         ("frac_chars_comments", "// x\r\n" * 50_000, 5 / 6),  # "// x\n" of 6
+        ("lua:frac_chars_comments", "--[[\n" * 50_000, 4 / 5),  # each a line comment
+        ("lua:frac_chars_comments", "[==[ --\n" * 50_000, 2 / 8),  # no string: "--" comments
+        ("lua:frac_chars_comments", "--[==[\n" * 20_000 + "]==]", 1.0),
+        ("lua:frac_chars_string_length", "'\\" * 100_000, 0.99999),  # one string
     ],
 )
 def test_hostile_texts_are_read_in_linear_time(name: str, text: str, want: float) -> None:
     """Texts on which these searches, written naively, rescan the rest of the text from each
     line or word (minutes): the value comes back, and it is right."""
     lang = "Java" if name.startswith("java") else "C#"
-    assert SIGNALS[name].fn(Document(text, lang)) == pytest.approx(want)
+    if name.startswith("lua:"):
+        lang, name = "Lua", name[4:]
+    assert SIGNALS[name].fn(Document(text, lang)) == pytest.approx(want, abs=1e-4)
