@@ -33,9 +33,7 @@ _C_FAMILY = (
     "objective-c++",
     "php",
     "groovy",
-    "css",
     "scss",
-    "less",
     "cuda",
     "glsl",
     "hlsl",
@@ -48,6 +46,7 @@ _C_FAMILY = (
     "apex",
     "haxe",
     "vala",
+    "json",
     "json5",
     "jsonc",
 )
@@ -103,6 +102,12 @@ COMMENT_FAMILY: dict[str, str] = {
     "cython": "python",
     "starlark": "python",
     "perl": "perl",
+    # Ruby, Crystal, CoffeeScript, Elixir: "#{" is string interpolation (in a heredoc or a
+    # %-literal the scanner does not follow), not a comment.
+    **dict.fromkeys(("ruby", "crystal", "coffeescript", "elixir"), "hashi"),
+    # CSS and Less: pygments' lexers give their /* */ comments a token type upstream does not
+    # read as comment (Comment, not Comment.Multiline): comments are code; strings only.
+    **dict.fromkeys(("css", "less"), "strings"),
     # Lua: long brackets (--[[ ]] comments, [[ ]] strings), see _scan_lua.
     "lua": "lua",
 }  # fmt: skip
@@ -185,6 +190,9 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
     "markup": re.compile(r"(<!--[^-]*(?:-(?!->)[^-]*)*(?:-->)?)", re.S),
 }
 _SCANNERS["cbreak"] = _SCANNERS["c"]
+#: (a comment is matched so that a quote inside it opens nothing, and kept as code)
+_SCANNERS["strings"] = re.compile(rf"({_BLOCK}|{_DQ}|{_SQ})", re.S)
+_SCANNERS["hashi"] = re.compile(rf"(#(?<![\w$\\]#)(?!\{{)[^\n]*|{_DQ}|{_SQ})", re.S)
 #: pygments' C# directives (``#`` need not start the line there; in C# it can only).
 _CS_DIRECTIVE = (
     r"#[ \t]*(?:if|endif|else|elif|define|undef|line|error|warning|region|endregion|pragma)"
@@ -213,6 +221,8 @@ _COMMENT_STARTS: dict[str, str] = {
     "js": "/#",
     "python": "#\n",
     "hash": "#",
+    "hashi": "#",
+    "strings": "",
     "perl": "#\n",
     "dash": "-/",
     "markup": "<",

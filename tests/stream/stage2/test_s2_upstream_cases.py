@@ -4,8 +4,8 @@ Each expected value below is what upstream's ComputeCodeQualitySignal.evaluate
 (OpenCoder-llm/opc_data_filtering@44b857e, Pygments 2.18.0, driven as the golden set's README
 says) returned for the text, rounded to its 8 decimals. The cases are the classes the fifth
 differential corpus (docs/stream-stage2.md, "Other corpora") found: Java's variable pattern,
-C#'s preprocessor lines, C# members, CRLF line ends, and TODO comment lines as upstream's
-lexers join them.
+C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's lexers
+join them, Lua's long brackets, Ruby's interpolation, CSS comments and JSON strings.
 """
 
 from __future__ import annotations
@@ -85,6 +85,25 @@ CASES: dict[str, tuple[str, str]] = {
         "comment\nusage: it's here\n]]\n\n--[==[ level two ]] still\n]==]\nfunction M.f(x) -- "
         "one\n  return x .. 'a--b' -- two\nend\n--[[ never closed\nreturn M\n",
     ),
+    # Ruby: "#{" in a heredoc is interpolation, no comment.
+    "ruby_interp": (
+        "Ruby",
+        "# A greeter\nclass Greeter\n  def message(name, count)\n    <<~MSG\n      Hello #{name}, "
+        "you have #{count} new messages.\n      #{count > 1 ? 'They' : 'It'} will wait.\n    "
+        "MSG\n  end # of message\nend\n",
+    ),
+    # CSS: pygments' CSS comments are no comment upstream; an apostrophe in one opens nothing.
+    "css_comments": (
+        "CSS",
+        "/* Site styles: don't edit by hand */\nbody {\n  margin: 0;\n  font-family: \"Helvetica "
+        "Neue\", sans-serif;\n}\n/* header */\nh1 { color: #333; }\n",
+    ),
+    # JSON's strings are strings (a long integrity hash is a long word).
+    "json_strings": (
+        "JSON",
+        '{\n  "name": "codekiln-fixture",\n  "integrity": "sha512-AbCdEfGhIjKlMnOpQrStUvWxYz012345'
+        '6789abcdefghijklmnop",\n  "version": "1.0.0",\n  "url": "https://example.org/a//b"\n}\n',
+    ),
 }  # fmt: skip
 
 #: (case, codekiln signal) -> upstream's value.
@@ -107,6 +126,12 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("py_todos", "frac_chars_comments"): 0.31914894,
     ("lua_blocks", "frac_chars_comments"): 0.44843049,
     ("lua_blocks", "frac_chars_string_length"): 0.03252033,
+    ("ruby_interp", "frac_chars_comments"): 0.1185567,
+    ("ruby_interp", "frac_chars_string_length"): 0.03508772,
+    ("css_comments", "frac_chars_comments"): 0.0,
+    ("css_comments", "frac_chars_string_length"): 0.10144928,
+    ("json_strings", "frac_chars_string_length"): 0.74705882,
+    ("json_strings", "frac_chars_long_word_length"): 0.34705882,
 }
 
 
