@@ -399,7 +399,7 @@ def _scan_lua(text: str) -> tuple[str, list[str], list[str]]:
     finder = _Finder(text)
     pos = done = 0
     while (m := _LUA.search(text, pos)) is not None:
-        kind = m.lastgroup
+        kind = m.lastgroup or ""  # every alternative is a named group
         start, pos = m.start(), m.end()
         if kind == "quoted":
             strings.append(m.group(kind))

@@ -9,6 +9,7 @@ occurring twice or more.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import numpy.typing as npt
@@ -233,84 +234,131 @@ def entropy_unigram(doc: Document) -> float:
 
 
 # ---- lines of prose ------------------------------------------------------------------------
+# As upstream's text-document signals (quality_signals/doc.py and RedPajama-v2's, which it
+# calls): "lines" are its raw lines, every line of the text, blank ones included (a text ending
+# with a line break has no empty line after it).
 
 
-def _line_dupes(lines: list[str]) -> tuple[int, int, int, int]:
-    """(duplicate lines, lines, duplicate-line chars, chars) counting repeats after the first."""
-    seen: set[str] = set()
-    dup_lines = dup_chars = total_chars = counted = 0
-    for line in lines:
-        stripped = line.strip()
-        if not stripped:
-            continue
-        counted += 1
-        total_chars += len(stripped)
-        if stripped in seen:
-            dup_lines += 1
-            dup_chars += len(stripped)
-        else:
-            seen.add(stripped)
-    return dup_lines, counted, dup_chars, total_chars
+def _raw_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 @signal("frac_lines_dupe_text_lines")
 def frac_lines_dupe_text_lines(doc: Document) -> float:
-    """Non-blank lines that repeat an earlier line, over non-blank lines (text documents)."""
-    dup, lines, _, _ = _line_dupes(doc.lines)
-    return ratio(dup, lines)
+    """Non-blank lines (stripped) occurring more than once, every occurrence, over non-blank
+    lines (text documents)."""
+    counts = Counter(line.strip() for line in _raw_lines(doc.text))
+    counts.pop("", None)
+    return ratio(sum(n for n in counts.values() if n > 1), sum(counts.values()))
 
 
 @signal("frac_chars_dupe_text_lines")
 def frac_chars_dupe_text_lines(doc: Document) -> float:
-    """Characters of repeated non-blank lines, over characters of non-blank lines."""
-    _, _, dup_chars, chars = _line_dupes(doc.lines)
-    return ratio(dup_chars, chars)
+    """Characters of the lines (stripped) occurring more than once, every occurrence, over
+    characters of all lines (stripped)."""
+    counts = Counter(line.strip() for line in _raw_lines(doc.text))
+    dup = sum(len(line) * n for line, n in counts.items() if n > 1)
+    return ratio(dup, sum(len(line) * n for line, n in counts.items()))
 
 
-_ELLIPSIS_END = re.compile(r"(?:\.\.\.|\u2026|read more|more\s*>+)\s*$", re.I)
-_BULLET_START = re.compile(r"^\s*(?:[-*\u2022\u25cf\u25aa\u2023\u2043]|\d+[.)])\s")
+#: upstream's "read more" line ends (after trailing blanks and closing brackets).
+_ELLIPSIS_SYMBOLS = ("...", "\u2026", "全文", "详情", "详细", "更多", "المزيد", "تفاصيل",
+                     "اقرأ المزيد", "もっと", "詳細", "もっと読む")  # fmt: skip
+_CLOSING = "]\u3011)>\u300b"
+#: upstream's bullets (utils/constants.py BULLETS): U+2022 and the other round, square, diamond
+#: and ballot-box symbols; not "-", "*" or "1." (Markdown lists are not bullet lines there).
+_BULLETS = tuple(
+    chr(c)
+    for c in (0x2022, 0x2023, 0x2043, 0x204C, 0x204D, 0x2219, *range(0x25A0, 0x25B0), 0x25CB,
+              0x25CF, 0x25E6, 0x25C6, 0x25C7, 0x25C8, 0x25C9, 0x25CA, *range(0x25D0, 0x25D7),
+              0x25D8, 0x25D9, 0x25E2, 0x25E3, 0x25E4, 0x25E5, 0x25EF, 0x2611, 0x2612, 0x2B1B,
+              0x2B1C, 0x2B24, 0x2B1E, 0x2B1F, 0x29BE)
+)  # fmt: skip
 
 
 @signal("frac_lines_end_with_ellipsis")
 def frac_lines_end_with_ellipsis(doc: Document) -> float:
-    """Non-blank lines ending in an ellipsis or "read more", over non-blank lines."""
-    lines = [line for line in doc.lines if line.strip()]
-    return ratio(sum(1 for line in lines if _ELLIPSIS_END.search(line)), len(lines))
+    """Lines ending (before trailing blanks and closing brackets) in an ellipsis or a "read
+    more" word of upstream's list, over all lines."""
+    lines = _raw_lines(doc.text)
+    ends = sum(line.rstrip().rstrip(_CLOSING).endswith(_ELLIPSIS_SYMBOLS) for line in lines)
+    return ratio(ends, len(lines))
 
 
 @signal("frac_lines_start_with_bullet")
 def frac_lines_start_with_bullet(doc: Document) -> float:
-    """Non-blank lines starting with a bullet or a list number, over non-blank lines."""
-    lines = [line for line in doc.lines if line.strip()]
-    return ratio(sum(1 for line in lines if _BULLET_START.match(line)), len(lines))
+    """Lines starting (after blanks) with a bullet symbol, over all lines."""
+    lines = _raw_lines(doc.text)
+    return ratio(sum(line.lstrip().startswith(_BULLETS) for line in lines), len(lines))
 
 
-_RAW_WORD = re.compile(r"[^\W\d_]{2,}")
+#: nltk's ``wordpunct_tokenize`` on the raw text (case kept).
+_RAW_TOKEN = re.compile(r"\w+|[^\w\s]+")
 
 
 @signal("frac_words_all_caps")
 def frac_words_all_caps(doc: Document) -> float:
-    """Words (2+ letters, original case) written in capitals only, over such words."""
-    words = _RAW_WORD.findall(doc.text)
-    return ratio(sum(1 for word in words if word.isupper()), len(words))
+    """Tokens (words and punctuation runs, as nltk's ``wordpunct_tokenize``) that are upper case
+    (``str.isupper``: cased letters, all capitals), over tokens."""
+    tokens = _RAW_TOKEN.findall(doc.text)
+    return ratio(sum(map(str.isupper, tokens)), len(tokens))
 
 
-_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f]+(?:\s|$)")
+#: upstream's sentence: from a word boundary, a run without sentence ends, then its ends.
+_SENTENCE = re.compile("\\b[^.!?\u3002\uff01\uff1f\u061f]+[.!?\u3002\uff01\uff1f\u061f]*")
 
 
 @signal("num_sentences")
 def num_sentences(doc: Document) -> float:
-    """Sentence ends (``.``, ``!``, ``?`` and their full-width forms followed by a space)."""
-    return float(max(1, len(_SENTENCE_END.findall(doc.text))) if doc.text.strip() else 0)
+    """Sentences: runs from a word boundary to and including the next ``.``, ``!``, ``?`` (or
+    full-width or Arabic forms), as upstream counts them."""
+    return float(sum(1 for _ in _SENTENCE.finditer(doc.text)))
 
 
-_MARKUP = re.compile(r"https?://\S+|www\.\S+|</?[A-Za-z][^<>\n]{0,200}>")
+_LINK_START = re.compile(r"\(https?://")
+_NON_BLANKS = re.compile(r"\S*")
+
+
+def _markup_chars(text: str) -> int:
+    """Characters of upstream's ``\\(https?://\\S+\\)`` links plus those of its ``<.*?>`` tags
+    (each pattern's non-overlapping matches, summed), in linear time: a link runs to the last
+    ``)`` of its run of non-blanks, a tag to the first ``>`` of its line."""
+    total = 0
+    pos = 0
+    run_end = -1  # end of the run of non-blanks the last link start was in
+    while (m := _LINK_START.search(text, pos)) is not None:
+        if m.start() >= run_end:
+            match = _NON_BLANKS.match(text, m.end())
+            run_end = match.end() if match else m.end()
+        close = text.rfind(")", m.end() + 1, run_end)  # at least one character of the URL
+        if close < 0:
+            pos = run_end  # no later start in this run has a ")" after it either
+            continue
+        total += close + 1 - m.start()
+        pos = close + 1
+    pos = 0
+    line_end = -1  # the line break ending the line of the last "<" (len(text) if none)
+    while (start := text.find("<", pos)) >= 0:
+        if start >= line_end:
+            line_end = text.find("\n", start)
+            line_end = len(text) if line_end < 0 else line_end
+        gt = text.find(">", start + 1, line_end)
+        if gt >= 0:
+            total += gt + 1 - start
+            pos = gt + 1
+        else:  # no ">" on this line: no "<" of it starts a tag
+            pos = line_end + 1
+    return total
 
 
 @signal("frac_chars_url_html")
 def frac_chars_url_html(doc: Document) -> float:
-    """Characters of hyperlinks and HTML tags, over characters."""
-    return ratio(sum(map(len, _MARKUP.findall(doc.text))), len(doc.text))
+    """Characters of Markdown link targets ``(http...)`` and HTML tags ``<...>`` (one line),
+    over characters."""
+    return ratio(_markup_chars(doc.text), len(doc.text))
 
 
 _FULLWIDTH_BRACKETS = re.compile("[\u3010\u3011\u300a\u300b\uff08\uff09\u300c\u300d]")

@@ -455,7 +455,7 @@ class TestDataAndText:
         assert SIGNALS["num_sentences"].fn(doc) == 1
 
     def test_all_caps_words(self) -> None:
-        """All-caps words are counted over words of two letters or more."""
+        """Upper-case tokens over tokens (nltk's wordpunct tokens, as upstream)."""
         doc = Document("THIS IS LOUD but this is not")
         assert SIGNALS["frac_words_all_caps"].fn(doc) == pytest.approx(3 / 7)
 

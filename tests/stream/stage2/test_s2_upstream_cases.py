@@ -5,7 +5,8 @@ Each expected value below is what upstream's ComputeCodeQualitySignal.evaluate
 says) returned for the text, rounded to its 8 decimals. The cases are the classes the fifth
 differential corpus (docs/stream-stage2.md, "Other corpora") found: Java's variable pattern,
 C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's lexers
-join them, Lua's long brackets, Ruby's interpolation, CSS comments and JSON strings.
+join them, Lua's long brackets, Ruby's interpolation, CSS comments, JSON strings, and the
+signals of text documents (Markdown).
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ CASES: dict[str, tuple[str, str]] = {
         '{\n  "name": "codekiln-fixture",\n  "integrity": "sha512-AbCdEfGhIjKlMnOpQrStUvWxYz012345'
         '6789abcdefghijklmnop",\n  "version": "1.0.0",\n  "url": "https://example.org/a//b"\n}\n',
     ),
+    # Markdown (upstream's "en" text signals): lists, bullets, links, tags, repeats, endings.
+    "md_readme": (
+        "Markdown",
+        "# CODEKILN README\n\nA tool for data. It runs; it WORKS! Does it? Yes...\n\n- item one\n"
+        "- item one\n* item two\n1. first\n\u2022 a bullet line\n  \u25aa another\n\nSee [docs]"
+        "(https://example.org/docs/(v2)) and <b>bold</b> or <i>it</i>.\nRead more [\u2026]\n"
+        '<a href="x">\nline that never closes <\n---\n---\nTHE END.\n',
+    ),
+    "md_notes": (
+        "Markdown",
+        "Notes\n=====\n\nversion 1.2.3 was released (see https://example.org) and then ...\n"
+        "version 1.2.4 fixed it\u3002 It is done\uff01\n\n    code block\n    code block\n\nAPI: "
+        "GET /v1/items, POST /v1/items\n",
+    ),
 }  # fmt: skip
 
 #: (case, codekiln signal) -> upstream's value.
@@ -132,7 +147,22 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("css_comments", "frac_chars_string_length"): 0.10144928,
     ("json_strings", "frac_chars_string_length"): 0.74705882,
     ("json_strings", "frac_chars_long_word_length"): 0.34705882,
-}
+    **{
+        (case, name): value
+        for case, values in {
+            "md_readme": (0.09848485, 0.26666667, 0.11111111, 0.11111111, 0.06976744, 8.0,
+                          0.20070423),
+            "md_notes": (0.12195122, 0.28571429, 0.1, 0.0, 0.05882353, 9.0, 0.0),
+        }.items()
+        for name, value in zip(
+            ("frac_chars_dupe_text_lines", "frac_lines_dupe_text_lines",
+             "frac_lines_end_with_ellipsis", "frac_lines_start_with_bullet",
+             "frac_words_all_caps", "num_sentences", "frac_chars_url_html"),
+            values,
+            strict=True,
+        )
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(("case", "name"), sorted(UPSTREAM))
@@ -202,16 +232,20 @@ def test_chinese_tex_goes_to_the_chinese_text_table() -> None:
         ("cs_cate_no_var", "Foo" + " " * 200_000 + "x;", 0.0),
         ("frac_chars_comments", "#pragma " * 50_000, 0.0),
         ("frac_chars_comments", "// x\r\n" * 50_000, 5 / 6),  # "// x\n" of 6
-        ("lua:frac_chars_comments", "--[[\n" * 50_000, 4 / 5),  # each a line comment
-        ("lua:frac_chars_comments", "[==[ --\n" * 50_000, 2 / 8),  # no string: "--" comments
-        ("lua:frac_chars_comments", "--[==[\n" * 20_000 + "]==]", 1.0),
-        ("lua:frac_chars_string_length", "'\\" * 100_000, 0.99999),  # one string
+        ("Markdown:frac_chars_url_html", "(http://" * 100_000, 0.0),
+        ("Markdown:frac_chars_url_html", "<a>" * 200_000, 1.0),
+        ("Markdown:frac_chars_url_html", ("<" * 50 + "\n") * 10_000, 0.0),
+        ("Markdown:num_sentences", "a. " * 300_000, 300_000),
+        ("Lua:frac_chars_comments", "--[[\n" * 50_000, 4 / 5),  # each a line comment
+        ("Lua:frac_chars_comments", "[==[ --\n" * 50_000, 2 / 8),  # no string: "--" comments
+        ("Lua:frac_chars_comments", "--[==[\n" * 20_000 + "]==]", 1.0),
+        ("Lua:frac_chars_string_length", "'\\" * 100_000, 0.99999),  # one string
     ],
 )
 def test_hostile_texts_are_read_in_linear_time(name: str, text: str, want: float) -> None:
     """Texts on which these searches, written naively, rescan the rest of the text from each
     line or word (minutes): the value comes back, and it is right."""
     lang = "Java" if name.startswith("java") else "C#"
-    if name.startswith("lua:"):
-        lang, name = "Lua", name[4:]
+    if ":" in name:
+        lang, name = name.split(":")
     assert SIGNALS[name].fn(Document(text, lang)) == pytest.approx(want, abs=1e-4)
