@@ -105,17 +105,19 @@ def _walk(tree: ast.Module) -> _Facts:
             if value is None or isinstance(value, ast.Constant | ast.Name | ast.Attribute):
                 bare_returns += 1
         elif kind == _FUNCTION:
-            functions += 1
+            body = node.body
+            # Upstream's visitors see ``def`` only: an ``async def`` is no function (nor a
+            # single-return one) and its docstring no docstring; its body is still walked.
             if type(node) is ast.FunctionDef:
+                functions += 1
                 _docstring(node, docstrings)
+                # Exactly one statement, a return (upstream's definition: a docstring is a
+                # statement, so a documented one-line function is not "single return").
+                if len(body) == 1 and isinstance(body[0], ast.Return):
+                    single_returns += 1
             args = node.args
             if args.args or args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg:
                 has_variable = True
-            body = node.body
-            # Exactly one statement, a return (upstream's definition: a docstring is a
-            # statement, so a documented one-line function is not "single return").
-            if len(body) == 1 and isinstance(body[0], ast.Return):
-                single_returns += 1
             extend(body)
         elif kind == _CLASS:
             classes += 1

@@ -5,7 +5,7 @@ Each expected value below is what upstream's ComputeCodeQualitySignal.evaluate
 says) returned for the text, rounded to its 8 decimals. The cases are the classes the fifth
 differential corpus (docs/stream-stage2.md, "Other corpora") found: Java's variable pattern,
 C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's lexers
-join them, Lua's long brackets, Ruby's interpolation, CSS comments, JSON strings, and the
+join them, Python's async functions, Lua's long brackets, Ruby's interpolation, CSS comments, JSON strings, and the
 signals of text documents (Markdown).
 """
 
@@ -105,6 +105,15 @@ CASES: dict[str, tuple[str, str]] = {
         '{\n  "name": "codekiln-fixture",\n  "integrity": "sha512-AbCdEfGhIjKlMnOpQrStUvWxYz012345'
         '6789abcdefghijklmnop",\n  "version": "1.0.0",\n  "url": "https://example.org/a//b"\n}\n',
     ),
+    # Python: upstream's AST visitors see "def" only; an "async def" is no function, a "def"
+    # inside one is.
+    "py_async": (
+        "Python",
+        "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/a')\ndef sync_view():"
+        "\n    return 'a'\n\n\n@app.route('/b')\nasync def async_view():\n    \"\"\"Doc.\"\"\"\n    "
+        "def helper(x):\n        return x\n    return helper('b')\n\n\nasync def other():\n    "
+        "return None\n",
+    ),
     # Markdown (upstream's "en" text signals): lists, bullets, links, tags, repeats, endings.
     "md_readme": (
         "Markdown",
@@ -147,6 +156,9 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("css_comments", "frac_chars_string_length"): 0.10144928,
     ("json_strings", "frac_chars_string_length"): 0.74705882,
     ("json_strings", "frac_chars_long_word_length"): 0.34705882,
+    ("py_async", "py_frac_lines_func"): 0.16666667,
+    ("py_async", "py_frac_lines_single_return_func"): 0.16666667,
+    ("py_async", "frac_chars_comments"): 0.0,
     **{
         (case, name): value
         for case, values in {
