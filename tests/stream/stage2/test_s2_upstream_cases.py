@@ -3,10 +3,10 @@
 Each expected value below is what upstream's ComputeCodeQualitySignal.evaluate
 (OpenCoder-llm/opc_data_filtering@44b857e, Pygments 2.18.0, driven as the golden set's README
 says) returned for the text, rounded to its 8 decimals. The cases are the classes the fifth
-differential corpus (docs/stream-stage2.md, "Other corpora") found: Java's variable pattern,
-C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's lexers
-join them, Python's async functions, Lua's long brackets, Ruby's interpolation, CSS comments, JSON strings, and the
-signals of text documents (Markdown).
+and sixth differential corpora (docs/stream-stage2.md, "Other corpora") found: Java's variable
+pattern, C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's
+lexers join them, Python's async functions, Lua's long brackets, Ruby's interpolation, CSS
+comments, JSON strings, and the signals of text documents (Markdown).
 """
 
 from __future__ import annotations
@@ -110,9 +110,10 @@ CASES: dict[str, tuple[str, str]] = {
     "py_async": (
         "Python",
         "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/a')\ndef sync_view():"
-        "\n    return 'a'\n\n\n@app.route('/b')\nasync def async_view():\n    \"\"\"Doc.\"\"\"\n    "
-        "def helper(x):\n        return x\n    return helper('b')\n\n\nasync def other():\n    "
-        "return None\n",
+        "\n    return 'a'\n\n\n@app.route('/b')\nasync def async_view():\n"
+        '    """Doc."""\n'
+        "    def helper(x):\n        return x\n    return helper('b')\n\n\nasync def other():\n"
+        "    return None\n",
     ),
     # Markdown (upstream's "en" text signals): lists, bullets, links, tags, repeats, endings.
     "md_readme": (
