@@ -59,9 +59,6 @@ _HASH_FAMILY = (
     "r",
     "yaml",
     "toml",
-    "makefile",
-    "dockerfile",
-    "cmake",
     "nix",
     "tcl",
     "awk",
@@ -70,7 +67,6 @@ _HASH_FAMILY = (
     "julia",
     "nim",
     "coffeescript",
-    "ini",
     "gnuplot",
     "starlark",
     "hcl",
@@ -105,9 +101,15 @@ COMMENT_FAMILY: dict[str, str] = {
     # Ruby, Crystal, CoffeeScript, Elixir: "#{" is string interpolation (in a heredoc or a
     # %-literal the scanner does not follow), not a comment.
     **dict.fromkeys(("ruby", "crystal", "coffeescript", "elixir"), "hashi"),
-    # CSS and Less: pygments' lexers give their /* */ comments a token type upstream does not
-    # read as comment (Comment, not Comment.Multiline): comments are code; strings only.
-    **dict.fromkeys(("css", "less"), "strings"),
+    # CSS, Less, CMake, Dockerfile: pygments' lexers give their comments a token type upstream
+    # does not read as comment (Comment, not Comment.Multiline or .Single): comments are code;
+    # strings only.
+    **dict.fromkeys(("css", "less", "cmake", "dockerfile"), "strings"),
+    # Makefile: only the comments pygments' Makefile lexer hands to its Bash lexer (in recipe
+    # and other indented lines, and in a variable's value) are comments, see _scan_make.
+    "makefile": "make",
+    # INI: ";" and "#" start a comment anywhere outside a section header (a value ends there).
+    "ini": "ini",
     # Lua: long brackets (--[[ ]] comments, [[ ]] strings), see _scan_lua.
     "lua": "lua",
 }  # fmt: skip
@@ -192,6 +194,7 @@ _SCANNERS: dict[str, re.Pattern[str]] = {
 _SCANNERS["cbreak"] = _SCANNERS["c"]
 #: (a comment is matched so that a quote inside it opens nothing, and kept as code)
 _SCANNERS["strings"] = re.compile(rf"({_BLOCK}|{_DQ}|{_SQ})", re.S)
+_SCANNERS["ini"] = re.compile(rf"(\[[^\]\n]*\]|[;#][^\n]*|{_DQ}|{_SQ})")
 _SCANNERS["hashi"] = re.compile(rf"(#(?<![\w$\\]#)(?!\{{)[^\n]*|{_DQ}|{_SQ})", re.S)
 #: pygments' C# directives (``#`` need not start the line there; in C# it can only).
 _CS_DIRECTIVE = (
@@ -208,7 +211,7 @@ _BREAK_AFTER_COMMENT_IS_CODE = frozenset(
     [
         *("java", "go", "typescript", "tsx", "kotlin", "swift"),
         *("ruby", "r", "yaml", "toml", "nix", "awk", "elixir", "julia", "nim", "coffeescript"),
-        *("powershell", "lua", "haskell", "vhdl", "elm"),
+        *("powershell", "lua", "haskell", "vhdl", "elm", "ini"),
     ]
 )
 _QUOTES = frozenset("\"'`@")
@@ -223,6 +226,7 @@ _COMMENT_STARTS: dict[str, str] = {
     "hash": "#",
     "hashi": "#",
     "strings": "",
+    "ini": ";#",
     "perl": "#\n",
     "dash": "-/",
     "markup": "<",
@@ -428,6 +432,56 @@ def _scan_lua(text: str) -> tuple[str, list[str], list[str]]:
     return "".join(code), comments, strings
 
 
+#: A Makefile line whose comments pygments' Makefile lexer reads with its Bash lexer: an
+#: indented line (a recipe), or a variable assignment (the value).
+_MAKE_BASH_LINE = re.compile(r"[ \t]|[\w${}().-]+[ \t]*[!?:+]?=")
+#: Lines the Makefile lexer sets apart before lexing: a comment line (``Comment``) and a
+#: directive (``Comment.Preproc``, its backslash-continued lines too): code upstream.
+_MAKE_COMMENT_LINE = re.compile(r"\s*@?#")
+_MAKE_DIRECTIVE = re.compile(
+    r"(?:\.\s*(?:include|undef|error|warning|if|else|elif|endif|for|endfor)"
+    r"|\s*(?:ifeq|ifneq|ifdef|ifndef|else|endif|-?include|define|endef|:|vpath)"
+    r"|\s*(?:if|else|endif))(?=\s)"
+)
+
+
+def _scan_make(text: str) -> tuple[str, list[str], list[str]]:
+    """:func:`scan` for Makefiles, as upstream reads them (pygments' Makefile lexer): a
+    comment after code on an indented line or in a variable's value is a comment (the Bash
+    lexer's, line break included); a whole comment line (indented or not), a directive line
+    and a comment after a rule's prerequisites get token types upstream does not count
+    (Comment, Comment.Preproc), so they are code here."""
+    code: list[str] = []
+    comments: list[str] = []
+    strings: list[str] = []
+    hash_scanner = _SCANNERS["hash"]
+    continued = False
+    for line in text.splitlines(keepends=True):
+        parts = hash_scanner.split(line) if "#" in line or '"' in line or "'" in line else [line]
+        directive = continued or _MAKE_DIRECTIVE.match(line) is not None
+        continued = directive and line.rstrip().endswith("\\")
+        if (
+            len(parts) == 1
+            or directive
+            or _MAKE_COMMENT_LINE.match(line)
+            or not _MAKE_BASH_LINE.match(line)
+        ):
+            code.append(line)
+            strings.extend(q for q in parts[1::2] if q[0] in _QUOTES)
+            continue
+        for i in range(1, len(parts), 2):
+            match = parts[i]
+            if match[0] == "#":
+                comments.append(match)
+                parts[i] = ""
+                if parts[i + 1][:1] == "\n":  # the comment takes its line break along
+                    parts[i + 1] = parts[i + 1][1:]
+            else:
+                strings.append(match)
+        code.append("".join(parts))
+    return "".join(code), comments, strings
+
+
 def lang_key(lang: str) -> str:
     """A language name as the tables here spell it (Linguist name, lower-cased)."""
     return lang.strip().lower()
@@ -450,6 +504,8 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
         return _scan_shell(text)
     if family == "lua":
         return _scan_lua(text)
+    if family == "make":
+        return _scan_make(text)
     scanner = _SCANNERS.get(family)
     if scanner is None:
         return text, [], []

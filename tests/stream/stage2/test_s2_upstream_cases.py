@@ -5,8 +5,9 @@ Each expected value below is what upstream's ComputeCodeQualitySignal.evaluate
 says) returned for the text, rounded to its 8 decimals. The cases are the classes the fifth
 and sixth differential corpora (docs/stream-stage2.md, "Other corpora") found: Java's variable
 pattern, C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's
-lexers join them, Python's async functions, Lua's long brackets, Ruby's interpolation, CSS
-comments, JSON strings, and the signals of text documents (Markdown).
+lexers join them, Python's async functions, Lua's long brackets, Ruby's interpolation, CSS,
+CMake, Dockerfile, Makefile and INI comments, JSON strings, and the signals of text documents
+(Markdown). The seventh corpus found the build-file cases.
 """
 
 from __future__ import annotations
@@ -115,6 +116,31 @@ CASES: dict[str, tuple[str, str]] = {
         "    def helper(x):\n        return x\n    return helper('b')\n\n\nasync def other():\n"
         "    return None\n",
     ),
+    # CMake and Dockerfile comments are no comments upstream (pygments' plain Comment type).
+    "cmake": (
+        "CMake",
+        '# Top comment with a "quote"\ncmake_minimum_required(VERSION 3.10)\nproject(demo C) # '
+        'trailing\nset(SOURCES "a.c" "b.c")\n#[[ a block\ncomment ]]\nadd_executable(demo '
+        "${SOURCES})\n",
+    ),
+    "dockerfile": (
+        "Dockerfile",
+        "# syntax=docker/dockerfile:1\nFROM debian:bookworm\n# install tools\nRUN apt-get update "
+        '&& apt-get install -y curl # fetch\nCMD ["bash"]\n',
+    ),
+    # Makefile: only comments after code in a variable's value or a recipe line count.
+    "makefile": (
+        "Makefile",
+        "# Build the demo\n# (top-level comments are not comments upstream)\nCC = gcc # the "
+        "compiler\nCFLAGS := -O2\n\nall: demo # default target\n\ndemo: main.o\n\t# link it\n"
+        '\t$(CC) -o $@ $^ # trailing\n\techo "# not a comment"\n\nclean:\n\trm -f demo *.o\n',
+    ),
+    # INI: ";" and "#" comments, a value ending at either.
+    "ini": (
+        "INI",
+        "; settings for the demo\n[server]\nhost = example.org ; trailing\nport = 8080\n# "
+        'another comment\ncolor = #fff\nname = "quoted value"\n',
+    ),
     # Markdown (upstream's "en" text signals): lists, bullets, links, tags, repeats, endings.
     "md_readme": (
         "Markdown",
@@ -160,6 +186,14 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("py_async", "py_frac_lines_func"): 0.16666667,
     ("py_async", "py_frac_lines_single_return_func"): 0.16666667,
     ("py_async", "frac_chars_comments"): 0.0,
+    ("cmake", "frac_chars_comments"): 0.0,
+    ("cmake", "frac_chars_string_length"): 0.06358382,
+    ("dockerfile", "frac_chars_comments"): 0.0,
+    ("dockerfile", "frac_chars_string_length"): 0.03007519,
+    ("makefile", "frac_chars_comments"): 0.11206897,
+    ("makefile", "frac_chars_string_length"): 0.07281553,
+    ("ini", "frac_chars_comments"): 0.421875,
+    ("ini", "frac_chars_string_length"): 0.16216216,
     **{
         (case, name): value
         for case, values in {
@@ -249,6 +283,8 @@ def test_chinese_tex_goes_to_the_chinese_text_table() -> None:
         ("Markdown:frac_chars_url_html", "<a>" * 200_000, 1.0),
         ("Markdown:frac_chars_url_html", ("<" * 50 + "\n") * 10_000, 0.0),
         ("Markdown:num_sentences", "a. " * 300_000, 300_000),
+        ("Makefile:frac_chars_comments", "ifeq (a,b) \\\n" * 50_000, 0.0),
+        ("Makefile:frac_chars_comments", "\tx # " + "#" * 200_000, 1 - 3 / 200_005),
         ("Lua:frac_chars_comments", "--[[\n" * 50_000, 4 / 5),  # each a line comment
         ("Lua:frac_chars_comments", "[==[ --\n" * 50_000, 2 / 8),  # no string: "--" comments
         ("Lua:frac_chars_comments", "--[==[\n" * 20_000 + "]==]", 1.0),
