@@ -7,7 +7,8 @@ and sixth differential corpora (docs/stream-stage2.md, "Other corpora") found: J
 pattern, C#'s preprocessor lines, C# members, CRLF line ends, TODO comment lines as upstream's
 lexers join them, Python's async functions, Lua's long brackets, Ruby's interpolation, CSS,
 CMake, Dockerfile, Makefile and INI comments, JSON strings, and the signals of text documents
-(Markdown). The seventh corpus found the build-file cases.
+(Markdown). The seventh corpus found the build-file cases, the eighth Go's function and import
+patterns.
 """
 
 from __future__ import annotations
@@ -116,6 +117,16 @@ CASES: dict[str, tuple[str, str]] = {
         "    def helper(x):\n        return x\n    return helper('b')\n\n\nasync def other():\n"
         "    return None\n",
     ),
+    # Go: upstream's function pattern (a named receiver; no generics) and import lines (a
+    # block's "import (" line only).
+    "go_funcs": (
+        "Go",
+        'package binding\n\nimport (\n\t"bytes"\n\t"io"\n)\n\ntype yamlBinding struct{}\n\nfunc '
+        '(yamlBinding) Name() string {\n\treturn "yaml"\n}\n\nfunc (b *yamlBinding) Bind(r '
+        "io.Reader) error {\n\treturn decode(r)\n}\n\nfunc Map[T any](xs []T) []T {\n\treturn "
+        "xs\n}\n\nfunc decode(r io.Reader) error {\n\tbuf := new(bytes.Buffer)\n\t_, err := "
+        "buf.ReadFrom(r)\n\treturn err\n}\n",
+    ),
     # CMake and Dockerfile comments are no comments upstream (pygments' plain Comment type).
     "cmake": (
         "CMake",
@@ -186,6 +197,7 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("py_async", "py_frac_lines_func"): 0.16666667,
     ("py_async", "py_frac_lines_single_return_func"): 0.16666667,
     ("py_async", "frac_chars_comments"): 0.0,
+    ("go_funcs", "go_frac_lines_func"): 0.1,  # Bind and decode; not Name(T) or Map[T]
     ("cmake", "frac_chars_comments"): 0.0,
     ("cmake", "frac_chars_string_length"): 0.06358382,
     ("dockerfile", "frac_chars_comments"): 0.0,
@@ -283,6 +295,8 @@ def test_chinese_tex_goes_to_the_chinese_text_table() -> None:
         ("Markdown:frac_chars_url_html", "<a>" * 200_000, 1.0),
         ("Markdown:frac_chars_url_html", ("<" * 50 + "\n") * 10_000, 0.0),
         ("Markdown:num_sentences", "a. " * 300_000, 300_000),
+        ("Go:go_frac_lines_func", "func f(\n" * 50_000, 0.0),  # no ")" after any
+        ("Go:go_frac_lines_func", "func (a *b) f(x" * 30_000 + ")", 1.0),
         ("Makefile:frac_chars_comments", "ifeq (a,b) \\\n" * 50_000, 0.0),
         ("Makefile:frac_chars_comments", "\tx # " + "#" * 200_000, 1 - 3 / 200_005),
         ("Lua:frac_chars_comments", "--[[\n" * 50_000, 4 / 5),  # each a line comment
