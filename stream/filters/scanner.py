@@ -156,11 +156,10 @@ _JS_REGEX_AFTER = "|".join(
         for k in range(3)
     ]
 )
+#: The C family's comments and literals (verbatim ``@"..."`` and backtick strings included).
+_C_ALTERNATIVES = rf'//[^\n]*|{_BLOCK}|@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ}'
 _SCANNERS: dict[str, re.Pattern[str]] = {
-    "c": re.compile(
-        rf'(//[^\n]*|{_BLOCK}|@"[^"]*(?:""[^"]*)*"?|`[^`\\]*(?:\\.[^`\\]*)*`?|{_DQ}|{_SQ})',
-        re.S,
-    ),
+    "c": re.compile(f"({_C_ALTERNATIVES})", re.S),
     # pygments' C lexer: a line comment runs to the first line break not escaped by a
     # backslash (and takes that line break with it: see _scan); no backtick or verbatim
     # strings.
@@ -201,7 +200,7 @@ _CS_DIRECTIVE = (
     r"#[ \t]*(?:if|endif|else|elif|define|undef|line|error|warning|region|endregion|pragma)"
     r"\b[^\n]*"
 )
-_SCANNERS["csharp"] = re.compile(f"({_CS_DIRECTIVE}|{_SCANNERS['c'].pattern[1:]}", re.S)
+_SCANNERS["csharp"] = re.compile(f"({_CS_DIRECTIVE}|{_C_ALTERNATIVES})", re.S)
 #: Starts of the line comments other than ``#``.
 _LINE_COMMENTS = ("//", "--")
 #: Languages whose pygments lexer (what upstream removes comments with) does not count a line
@@ -540,14 +539,20 @@ def scan(text: str, family: str) -> tuple[str, list[str], list[str]]:
     return (code[1:] if python else code), comments, strings
 
 
+def _line_comment_takes_break(lang: str, family: str) -> bool:
+    """Whether the language's pygments lexer (upstream's) reads a line comment's line break
+    as part of the comment (C, C#, Rust, shell, SQL, ...; not JavaScript, Go, Java, Ruby,
+    ...). Python's does not either, but its comment share is measured apart
+    (:func:`.signals.python.comment_text_chars`); only :func:`comment_content` asks."""
+    return family not in ("js", "html") and lang_key(lang) not in _BREAK_AFTER_COMMENT_IS_CODE
+
+
 def comment_content(lang: str, family: str, comments: list[str]) -> str:
     """The ``comments`` :func:`scan` found, joined as upstream's lexer gives them: a line
     comment ends with its line break where the language's pygments lexer takes the break
     along, else the next comment goes on on the same line (``// a`` then ``// b`` two lines
     down is one line ``// a// b``); a docstring without the line break before it."""
-    breaks = family not in ("js", "html", "python") and lang_key(lang) not in (
-        _BREAK_AFTER_COMMENT_IS_CODE
-    )
+    breaks = family != "python" and _line_comment_takes_break(lang, family)
     pieces = []
     for comment in comments:
         if comment[0] == "\n":
@@ -571,7 +576,7 @@ def comment_chars(text: str, lang: str, family: str, comments: list[str]) -> int
         return total
     if "\r" in text:
         total -= sum(c.count("\r\n") + (c[-1] == "\r" and c[0] != "\n") for c in comments)
-    if family in ("js", "html") or lang_key(lang) in _BREAK_AFTER_COMMENT_IS_CODE:
+    if not _line_comment_takes_break(lang, family):
         return total  # their pygments lexers leave a line comment's break as code
     for comment in comments:
         if comment[0] == "\n":

@@ -239,27 +239,35 @@ def entropy_unigram(doc: Document) -> float:
 # with a line break has no empty line after it).
 
 
-def _raw_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return lines
+def _raw_lines(doc: Document) -> list[str]:
+    lines = doc.lines
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def _stripped_line_counts(doc: Document) -> Counter[str]:
+    """How often each line, stripped, occurs (the blank line too); computed once per
+    document for the two duplicate-line signals."""
+    counts: Counter[str] | None = doc.__dict__.get("_stripped_line_counts")
+    if counts is None:
+        counts = Counter(line.strip() for line in _raw_lines(doc))
+        doc.__dict__["_stripped_line_counts"] = counts
+    return counts
 
 
 @signal("frac_lines_dupe_text_lines")
 def frac_lines_dupe_text_lines(doc: Document) -> float:
     """Non-blank lines (stripped) occurring more than once, every occurrence, over non-blank
     lines (text documents)."""
-    counts = Counter(line.strip() for line in _raw_lines(doc.text))
-    counts.pop("", None)
-    return ratio(sum(n for n in counts.values() if n > 1), sum(counts.values()))
+    counts = _stripped_line_counts(doc)
+    nonblank = sum(counts.values()) - counts[""]
+    return ratio(sum(n for line, n in counts.items() if n > 1 and line), nonblank)
 
 
 @signal("frac_chars_dupe_text_lines")
 def frac_chars_dupe_text_lines(doc: Document) -> float:
     """Characters of the lines (stripped) occurring more than once, every occurrence, over
     characters of all lines (stripped)."""
-    counts = Counter(line.strip() for line in _raw_lines(doc.text))
+    counts = _stripped_line_counts(doc)
     dup = sum(len(line) * n for line, n in counts.items() if n > 1)
     return ratio(dup, sum(len(line) * n for line, n in counts.items()))
 
@@ -283,7 +291,7 @@ _BULLETS = tuple(
 def frac_lines_end_with_ellipsis(doc: Document) -> float:
     """Lines ending (before trailing blanks and closing brackets) in an ellipsis or a "read
     more" word of upstream's list, over all lines."""
-    lines = _raw_lines(doc.text)
+    lines = _raw_lines(doc)
     ends = sum(line.rstrip().rstrip(_CLOSING).endswith(_ELLIPSIS_SYMBOLS) for line in lines)
     return ratio(ends, len(lines))
 
@@ -291,7 +299,7 @@ def frac_lines_end_with_ellipsis(doc: Document) -> float:
 @signal("frac_lines_start_with_bullet")
 def frac_lines_start_with_bullet(doc: Document) -> float:
     """Lines starting (after blanks) with a bullet symbol, over all lines."""
-    lines = _raw_lines(doc.text)
+    lines = _raw_lines(doc)
     return ratio(sum(line.lstrip().startswith(_BULLETS) for line in lines), len(lines))
 
 
