@@ -145,8 +145,10 @@ _NO_LOGIC_TERMS: dict[str, tuple[re.Pattern[str], ...]] = {
     "go": (
         # upstream's import lines: ``import "pkg"`` and the ``import (`` line of a block (its
         # loop resets the in-block flag on every line, so the packages of a block do not
-        # count; not a listed defect, so codekiln counts as upstream does)
-        re.compile(r'^\s*(?:import[ \t]+"[^"\n]+"|import \()[ \t\r\f\v]*$', re.M),
+        # count; not a listed defect, so codekiln counts as upstream does). Upstream reads
+        # stripped lines: the indentation stops at a line break (a "\s*" there would rescan a
+        # run of blank lines from each of them)
+        re.compile(r'^[^\S\n]*(?:import[ \t]+"[^"\n]+"|import \()[^\S\n]*$', re.M),
         re.compile(r"^[ \t]*var\s+\w+\s+\w+\s*;?[ \t]*$", re.M),
         re.compile(r"^[ \t]*return(?:[ \t]+(?:\w+|\"[^\"\\\n]*\"|`[^`]*`))?[ \t]*;?[ \t]*$", re.M),
         re.compile(r"^[ \t]*type\s+\w+\s+(?:struct|interface)\s*\{", re.M),

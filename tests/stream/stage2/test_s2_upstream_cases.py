@@ -296,6 +296,7 @@ def test_chinese_tex_goes_to_the_chinese_text_table() -> None:
         ("Markdown:frac_chars_url_html", ("<" * 50 + "\n") * 10_000, 0.0),
         ("Markdown:num_sentences", "a. " * 300_000, 300_000),
         ("Go:go_frac_lines_func", "func f(\n" * 50_000, 0.0),  # no ")" after any
+        ("Go:go_score_no_logic", " \n" * 100_000 + 'import "fmt"\n', 1.0),
         ("Go:go_frac_lines_func", "func (a *b) f(x" * 30_000 + ")", 1.0),
         ("Makefile:frac_chars_comments", "ifeq (a,b) \\\n" * 50_000, 0.0),
         ("Makefile:frac_chars_comments", "\tx # " + "#" * 200_000, 1 - 3 / 200_005),
