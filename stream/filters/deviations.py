@@ -5,7 +5,9 @@ The table (``data/opc_deviations.yaml``) lists every difference between codekiln
 OpenCoder's own filtering code (opc_data_filtering @ 44b857e) that codekiln keeps on purpose:
 the rule, upstream's behaviour, codekiln's, the reason and an example file (optionally
 ``corpus_examples``: files of the other reference corpora, outside the golden set, where the
-row decided a verdict; prose, not checked against data). Its ``covers`` part
+row decided a verdict; prose, not checked against data; optionally ``reproduce``: the rule
+changes that give upstream's behaviour back, which the filter stage's ``reproduce`` option
+applies, see :func:`.rules.load_rules`). Its ``covers`` part
 is machine-readable: which upstream signals (``qsc_*`` names) may take other values and which
 upstream rules may fire differently, on which files. The differential test
 (tests/stream/stage2/test_opc_reference.py) fails on any difference no row covers; the docs
@@ -27,7 +29,7 @@ DEVIATIONS_FILE = "opc_deviations.yaml"
 ALL_FILES = "all"
 UPSTREAM_UNPARSED = "upstream-parser-rejected"
 _ROW_KEYS = {"id", "rule", "upstream", "codekiln", "reason", "example", "covers"}
-_OPTIONAL_KEYS = {"corpus_examples"}
+_OPTIONAL_KEYS = {"corpus_examples", "reproduce"}
 _COVER_KEYS = {"signals", "rules", "files", "tags", "max_diff"}
 
 
@@ -56,6 +58,16 @@ class Deviation:
     max_diff: float | None = None
     #: Examples outside the golden set ("package version: path (what happens)").
     corpus_examples: tuple[str, ...] = ()
+    #: Rule changes that reproduce upstream's behaviour, in the shape of the filter stage's
+    #: ``overrides`` flattened to (table, rule, ((field, value), ...)); empty: not reproducible.
+    reproduce: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def reproduce_overrides(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``reproduce`` as the filter stage's ``overrides`` mapping."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for table, rule, fields in self.reproduce:
+            out.setdefault(table, {})[rule] = dict(fields)
+        return out
 
     def applies(self, path: str, tag: str, upstream_unparsed: bool) -> bool:
         if self.tags and tag not in self.tags:
@@ -121,6 +133,7 @@ def _row(index: int, raw: Any) -> Deviation:
         raise DeviationTableError(f"{where}: covers.max_diff must be a positive number")
     examples = raw.get("corpus_examples")
     _strings(f"{where}: corpus_examples", examples)  # a list of strings, in the table's order
+    reproduce = _reproduce(where, raw.get("reproduce"))
     return Deviation(
         id=raw["id"],
         rule=raw["rule"],
@@ -134,7 +147,27 @@ def _row(index: int, raw: Any) -> Deviation:
         tags=_strings(f"{where}: covers.tags", covers.get("tags")),
         max_diff=None if max_diff is None else float(max_diff),
         corpus_examples=tuple(examples or ()),
+        reproduce=reproduce,
     )
+
+
+def _reproduce(where: str, raw: Any) -> tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...]:
+    """``reproduce: {table: {rule: {field: value}}}`` flattened; the rule tables check the
+    tables, rules and fields when the option is used (and a test, for every row)."""
+    if raw is None:
+        return ()
+    error = f"{where}: reproduce must map tables to rules to fields, got {raw!r}"
+    if not isinstance(raw, Mapping) or not raw:
+        raise DeviationTableError(error)
+    out = []
+    for table, rules in raw.items():
+        if not isinstance(table, str) or not isinstance(rules, Mapping) or not rules:
+            raise DeviationTableError(error)
+        for rule, fields in rules.items():
+            if not isinstance(rule, str) or not isinstance(fields, Mapping) or not fields:
+                raise DeviationTableError(error)
+            out.append((table, rule, tuple(sorted(fields.items()))))
+    return tuple(out)
 
 
 def load_deviations(text: str | None = None) -> tuple[Deviation, ...]:
@@ -178,11 +211,23 @@ def _scope(row: Deviation) -> str:
     return "; ".join(parts)
 
 
+def _reproduce_cell(row: Deviation) -> str:
+    changes = [
+        f"`{table}` `{rule}`: " + ", ".join(f"{k} {_yaml_value(v)}" for k, v in fields)
+        for table, rule, fields in row.reproduce
+    ]
+    return "; ".join(changes) or "no"
+
+
+def _yaml_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else f"`{value}`"
+
+
 def render_markdown(rows: tuple[Deviation, ...]) -> str:
     """The docs' table of intentional deviations (one row per deviation)."""
     out = [
-        "| id | rule | upstream | codekiln | reason | example | covers |",
-        "|---|---|---|---|---|---|---|",
+        "| id | rule | upstream | codekiln | reason | example | covers | reproduce |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         example = row.example if " " in row.example else f"`{row.example}`"
@@ -196,6 +241,7 @@ def render_markdown(rows: tuple[Deviation, ...]) -> str:
             row.reason,
             example,
             _scope(row),
+            _reproduce_cell(row),
         )
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"

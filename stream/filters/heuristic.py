@@ -74,6 +74,7 @@ class HeuristicFilterStage(BatchStage):
         rules: str | None = None,
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         disable: list[str] | tuple[str, ...] = (),
+        reproduce: str | list[str] | tuple[str, ...] = (),
         signal_budget_s: float = 2.0,
         doc_budget_s: float = 10.0,
         seed: int = 0,
@@ -82,7 +83,7 @@ class HeuristicFilterStage(BatchStage):
     ) -> None:
         if signal_budget_s <= 0 or doc_budget_s <= 0:
             raise ValueError("signal_budget_s and doc_budget_s must be positive")
-        self.ruleset: RuleSet = load_rules(rules, overrides, tuple(disable))
+        self.ruleset: RuleSet = load_rules(rules, overrides, tuple(disable), reproduce)
         self.signal_budget_s = float(signal_budget_s)
         self.doc_budget_s = float(doc_budget_s)
         self.seed = int(seed)

@@ -10,21 +10,28 @@ the child replaces the given fields of the parent's rule, ``enabled: false`` tur
 Users change rules without code: the stage's ``rules`` option points at another YAML file of
 the same shape (merged over the built-in one), ``overrides`` changes fields of single rules per
 table (``"*"`` for every table), ``disable`` lists rule names to turn off everywhere.
+``reproduce`` names rows of the intentional-deviation table (``data/opc_deviations.yaml``) whose
+upstream behaviour to give back: each such row carries the rule changes that do it (another
+signal, a rule on or off), applied before ``overrides``.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from codekiln.stream.filters.deviations import load_deviations
 from codekiln.stream.filters.signals import SIGNALS
 
 BUILTIN_RULES = "rules.yaml"
+#: ``reproduce`` value for every deviation-table row that can give upstream's behaviour back.
+REPRODUCE_ALL = "all"
 _RULE_KEYS = {"signal", "lt", "gt", "eq", "p", "enabled", "doc"}
 _TABLE_KEYS = {"extends", "description", "rules"}
 
@@ -199,8 +206,11 @@ def load_rules(
     path: str | Path | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     disable: list[str] | tuple[str, ...] = (),
+    reproduce: str | Sequence[str] = (),
 ) -> RuleSet:
-    """The built-in tables, merged with ``path``, ``overrides`` and ``disable`` (in that order)."""
+    """The built-in tables, merged with ``path``, the rule changes of the deviation-table rows
+    ``reproduce`` names (``"all"``: every row that has them), ``overrides`` and ``disable`` (in
+    that order)."""
     builtin, _ = _load_yaml(None)
     raw_tables: dict[str, Any] = dict(builtin["tables"])
     raw_routing: dict[str, Any] = dict(builtin.get("routing") or {})
@@ -231,22 +241,9 @@ def load_rules(
             else:
                 raw_routing[key] = value
     tables = _build_tables(raw_tables, "rules")
-    for table_name, changes in (overrides or {}).items():
-        targets = list(tables) if table_name == "*" else [table_name]
-        for target in targets:
-            if target not in tables:
-                raise RuleConfigError(
-                    f"overrides: unknown table {target!r}; known: {sorted(tables)}"
-                )
-            if not isinstance(changes, Mapping):
-                raise RuleConfigError(f"overrides[{table_name!r}] must map rule names to fields")
-            rules = {rule.name: rule for rule in tables[target].rules}
-            for rule_name, spec in changes.items():
-                if rule_name not in rules and table_name == "*":
-                    continue
-                where = f"overrides: table {target!r}, rule {rule_name!r}"
-                rules[rule_name] = _merge_rule(where, rule_name, rules.get(rule_name), spec)
-            tables[target] = replace(tables[target], rules=tuple(rules.values()))
+    for row, changes in _reproduced(reproduce):
+        _apply_overrides(tables, changes, f"reproduce {row!r}")
+    _apply_overrides(tables, overrides or {}, "overrides")
     if disable:
         known = {rule.name for table in tables.values() for rule in table.rules}
         missing = sorted(set(disable) - known)
@@ -262,6 +259,61 @@ def load_rules(
             )
     routing = _routing(raw_routing, tables)
     return RuleSet(tables, routing)
+
+
+def _apply_overrides(
+    tables: dict[str, RuleTable], overrides: Mapping[str, Any], source: str
+) -> None:
+    if not isinstance(overrides, Mapping):
+        raise RuleConfigError(f"{source} must map table names to rules, got {overrides!r}")
+    for table_name, changes in overrides.items():
+        targets = list(tables) if table_name == "*" else [table_name]
+        for target in targets:
+            if target not in tables:
+                raise RuleConfigError(
+                    f"{source}: unknown table {target!r}; known: {sorted(tables)}"
+                )
+            if not isinstance(changes, Mapping):
+                raise RuleConfigError(f"{source}[{table_name!r}] must map rule names to fields")
+            rules = {rule.name: rule for rule in tables[target].rules}
+            for rule_name, spec in changes.items():
+                if rule_name not in rules and table_name == "*":
+                    continue
+                where = f"{source}: table {target!r}, rule {rule_name!r}"
+                rules[rule_name] = _merge_rule(where, rule_name, rules.get(rule_name), spec)
+            tables[target] = replace(tables[target], rules=tuple(rules.values()))
+
+
+def _reproduced(reproduce: Any) -> list[tuple[str, dict[str, dict[str, dict[str, Any]]]]]:
+    """(row id, its rule changes) for each deviation-table row ``reproduce`` names."""
+    if isinstance(reproduce, list | tuple) and not reproduce:
+        return []
+    rows = {row.id: row for row in load_deviations()}
+    reproducible = [row.id for row in rows.values() if row.reproduce]
+    if reproduce == REPRODUCE_ALL:
+        names = reproducible
+    elif isinstance(reproduce, list | tuple) and all(isinstance(n, str) for n in reproduce):
+        names = list(dict.fromkeys(reproduce))
+    else:
+        raise RuleConfigError(
+            f"reproduce must be {REPRODUCE_ALL!r} or a list of deviation-table row ids, "
+            f"got {reproduce!r}; reproducible rows: {reproducible}"
+        )
+    for name in names:
+        if name not in rows:
+            close = difflib.get_close_matches(name, list(rows), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RuleConfigError(
+                f"reproduce: no deviation-table row {name!r}{hint}; reproducible rows: "
+                f"{reproducible}"
+            )
+        if not rows[name].reproduce:
+            raise RuleConfigError(
+                f"reproduce: row {name!r} has no rule change that gives upstream's behaviour "
+                f"back (see the deviation table in docs/stream-stage2.md); reproducible rows: "
+                f"{reproducible}"
+            )
+    return [(name, rows[name].reproduce_overrides()) for name in names]
 
 
 def _routing(raw: Mapping[str, Any], tables: Mapping[str, RuleTable]) -> Routing:

@@ -296,3 +296,144 @@ def py_score_no_logic(doc: Document) -> float:
         + facts.class_assigns
     )
     return min(1.0, ratio(structure, doc.num_code_lines))
+
+
+# ---- Upstream's own definitions, for the ``reproduce`` option ---------------------------------
+#
+# The signals above fix upstream defects the spec lists (substring matching of pass, import and
+# print; a "simple return" that matches every return). A user who needs OpenCoder's own
+# verdicts asks for them by deviation-table row (``reproduce: [python-line-substrings]``,
+# see codekiln.stream.filters.deviations); the rows point the rules at these signals.
+
+
+def _substring_lines(doc: Document, word: str, *, fold: bool) -> int:
+    """Code lines holding ``word`` anywhere (lower-cased first when ``fold``), as upstream counts
+    them."""
+    code = doc.code_text
+    if word not in (code.lower() if fold else code):
+        return 0
+    if fold:
+        return sum(1 for line in doc.code_lines if word in line.lower())
+    return sum(1 for line in doc.code_lines if word in line)
+
+
+@signal("py_frac_lines_import_substring")
+def py_frac_lines_import_substring(doc: Document) -> float:
+    """Upstream's import share: code lines containing "import" anywhere (any case:
+    ``__import__``, ``except ImportError``, ``imported_mod``), over code lines."""
+    return ratio(_substring_lines(doc, "import", fold=True), doc.num_code_lines)
+
+
+@signal("py_frac_lines_pass_substring")
+def py_frac_lines_pass_substring(doc: Document) -> float:
+    """Upstream's pass share: code lines containing "pass" anywhere (any case: ``password``,
+    ``bypass``), over code lines."""
+    return ratio(_substring_lines(doc, "pass", fold=True), doc.num_code_lines)
+
+
+@signal("py_frac_lines_print_substring")
+def py_frac_lines_print_substring(doc: Document) -> float:
+    """Upstream's print share: code lines containing "print" anywhere (case-sensitive:
+    ``pprint``, ``fingerprint``), over code lines."""
+    return ratio(_substring_lines(doc, "print", fold=False), doc.num_code_lines)
+
+
+def every_return_lines(code: str) -> int:
+    """Matches of upstream's "simple return" pattern ``^\\s*return(\\s+.+)?\\s*$`` (multi-line)
+    in ``code``, found in linear time (the pattern's ``^\\s*`` rescans a run of blank lines
+    from each of them).
+
+    A line whose first word is exactly ``return`` matches (``return;`` and ``return(x)`` do
+    not). When nothing but whitespace follows the ``return``, the pattern's ``\\s+`` runs on
+    over the line breaks and its ``.+`` takes the next line that is not blank, so that line is
+    part of the match and cannot match itself."""
+    if "return" not in code:
+        return 0
+    lines = code.split("\n")
+    count = i = 0
+    while i < len(lines):
+        stripped = lines[i].lstrip()
+        i += 1
+        if not stripped.startswith("return"):
+            continue
+        rest = stripped[6:]
+        if rest and not rest[0].isspace():
+            continue
+        count += 1
+        if rest.strip():
+            continue
+        # ``\s+.+`` swallows the next line holding anything but whitespace, if there is one.
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        i += 1
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class _UpstreamFacts:
+    #: Class-level plain names of classes upstream's visitor reaches: it does not look inside
+    #: a class for further classes, so a class nested in a class (or in its methods) is not.
+    class_assigns: int
+    #: A plain name assigned with ``=``, a plain ``for`` target or a ``def``'s positional
+    #: parameter (upstream's variable definition).
+    has_variable: bool
+
+
+def _upstream_facts(doc: Document) -> _UpstreamFacts:
+    cached: _UpstreamFacts | None = doc.__dict__.get("_python_upstream_facts")
+    if cached is not None:
+        return cached
+    _facts(doc)  # raises Unparseable as the other signals do
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(doc.text.removeprefix("\ufeff"))
+    class_assigns = 0
+    has_variable = False
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, in_class = stack.pop()
+        if isinstance(node, ast.Assign):
+            if any(isinstance(t, ast.Name) for t in node.targets):
+                has_variable = True
+        elif isinstance(node, ast.For):
+            if isinstance(node.target, ast.Name):
+                has_variable = True
+        elif isinstance(node, ast.FunctionDef):
+            if node.args.args:
+                has_variable = True
+        elif isinstance(node, ast.ClassDef) and not in_class:
+            for child in node.body:
+                if isinstance(child, ast.Assign):
+                    class_assigns += sum(isinstance(t, ast.Name) for t in child.targets)
+                elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
+                    class_assigns += 1
+        inner = in_class or isinstance(node, ast.ClassDef)
+        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+    cached = _UpstreamFacts(class_assigns, has_variable)
+    doc.__dict__["_python_upstream_facts"] = cached
+    return cached
+
+
+@signal("py_cate_no_var_upstream")
+def py_cate_no_var_upstream(doc: Document) -> float:
+    """Upstream's "no variable": 1 when no plain name is assigned with ``=``, no plain name is a
+    ``for`` target and no ``def`` has a positional parameter (``with ... as``, ``except ... as``,
+    tuple targets, augmented and annotated assignments, ``async def`` parameters do not
+    count)."""
+    return 0.0 if _upstream_facts(doc).has_variable else 1.0
+
+
+@signal("py_score_no_logic_upstream")
+def py_score_no_logic_upstream(doc: Document) -> float:
+    """Upstream's no-logic score: (functions + code lines containing "import" + classes +
+    matches of its "simple return" pattern, which takes every return line + class-level plain
+    names) / code lines, not capped at 1."""
+    facts = _facts(doc)
+    structure = (
+        facts.functions
+        + _substring_lines(doc, "import", fold=True)
+        + facts.classes
+        + every_return_lines(doc.code_text)
+        + _upstream_facts(doc).class_assigns
+    )
+    return ratio(structure, doc.num_code_lines)

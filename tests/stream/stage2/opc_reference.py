@@ -26,11 +26,11 @@ import json
 import math
 import os
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from codekiln.stream.filters import SIGNALS, HeuristicFilterStage, Unparseable
+from codekiln.stream.filters import REPRODUCE_ALL, SIGNALS, HeuristicFilterStage, Unparseable
 from codekiln.stream.filters.deviations import Deviation, load_deviations
 from codekiln.stream.filters.document import Document
 from codekiln.stream.preprocess import default_table
@@ -173,13 +173,45 @@ def load_golden(path: Path = GOLDEN) -> Golden:
     return Golden(rows, texts, skipped)
 
 
-_STAGE: list[HeuristicFilterStage] = []
+_STAGES: dict[tuple[str, ...], HeuristicFilterStage] = {}
 
 
-def _stage() -> HeuristicFilterStage:
-    if not _STAGE:
-        _STAGE.append(HeuristicFilterStage())
-    return _STAGE[0]
+def _stage(reproduce: tuple[str, ...] = ()) -> HeuristicFilterStage:
+    """The filter stage with the default tables, or with the rule changes of the deviation
+    rows ``reproduce`` names (the stage's ``reproduce`` option)."""
+    if reproduce not in _STAGES:
+        _STAGES[reproduce] = HeuristicFilterStage(
+            reproduce=REPRODUCE_ALL if reproduce == (REPRODUCE_ALL,) else reproduce
+        )
+    return _STAGES[reproduce]
+
+
+def reproduced_rows(
+    rows: tuple[Deviation, ...], reproduce: tuple[str, ...]
+) -> tuple[Deviation, ...]:
+    """The deviation table as it stands once ``reproduce``'s rows gave upstream's behaviour
+    back: such a row covers no rule difference any more, nor a value of a signal its rule
+    changes swapped (those must now equal upstream's); it still covers the values of a rule it
+    only turned off (upstream computes the signal but never fires the rule)."""
+    if not reproduce:
+        return rows
+    every = reproduce == (REPRODUCE_ALL,)
+    out = []
+    for row in rows:
+        if not row.reproduce or not (every or row.id in reproduce):
+            out.append(row)
+            continue
+        swapped = {
+            upstream
+            for _, rule, fields in row.reproduce
+            if "signal" in dict(fields)
+            for upstream, name in SIGNAL_MAP.items()
+            if name == rule
+        }
+        signals = frozenset(p for p in row.signals if p not in swapped)
+        if signals:
+            out.append(replace(row, signals=signals, rules=frozenset()))
+    return tuple(out)
 
 
 def _value(doc: Document, upstream: str, name: str) -> float | None:
@@ -202,25 +234,30 @@ def _same(upstream: Any, mine: float | None) -> bool:
     return math.isclose(float(upstream), mine, rel_tol=0.0, abs_tol=TOLERANCE)
 
 
-def codekiln_signals(row: dict[str, Any], text: str) -> tuple[dict[str, float | None], set[str]]:
-    """(upstream signal name -> codekiln's value, upstream names of the rules that fire)."""
-    stage = _stage()
+def codekiln_signals(
+    row: dict[str, Any], text: str, reproduce: tuple[str, ...] = ()
+) -> tuple[dict[str, float | None], set[str]]:
+    """(upstream signal name -> codekiln's value, upstream names of the rules that fire); a
+    rule that ``reproduce`` pointed at another signal gives that signal's value."""
+    stage = _stage(reproduce)
     record = Record(id=row["path"], text=text, lang=row["tag"], path=row["path"])
     language = default_table().by_name(row["tag"])
     if language is not None:  # as stage 1 sets it: data and prose have their own tables
         record.meta["lang_type"] = language.type
     table = stage.route(record)
     doc = Document(text, row["tag"], row["path"], table.name)
+    swapped = {r.name: r.signal for r in table.rules if r.name in SIGNALS and r.signal != r.name}
     by_signal: dict[str, float | None] = {}
     values: dict[str, float | None] = {}
-    for upstream, name in SIGNAL_MAP.items():
+    for upstream, default in SIGNAL_MAP.items():
+        name = swapped.get(default, default)
         if upstream in row["signals"] or any(r.signal == name for r in table.active):
             if name not in by_signal:
                 by_signal[name] = _value(doc, upstream, name)
             values[upstream] = by_signal[name]
     reverse: dict[str, list[str]] = defaultdict(list)
     for upstream, name in SIGNAL_MAP.items():
-        reverse[name].append(upstream)
+        reverse[swapped.get(name, name)].append(upstream)
     fired: set[str] = set()
     for rule in table.active:
         if rule.signal not in by_signal:
@@ -236,10 +273,15 @@ def codekiln_signals(row: dict[str, Any], text: str) -> tuple[dict[str, float | 
     return values, fired
 
 
-def compare(row: dict[str, Any], text: str, deviations: tuple[Deviation, ...]) -> FileResult:
+def compare(
+    row: dict[str, Any],
+    text: str,
+    deviations: tuple[Deviation, ...],
+    reproduce: tuple[str, ...] = (),
+) -> FileResult:
     signals = row["signals"]
     unparsed = any(k.endswith("_cate_ast") and v == 0 for k, v in signals.items())
-    values, fired = codekiln_signals(row, text)
+    values, fired = codekiln_signals(row, text, reproduce)
     result = FileResult(row["path"], row["tag"], unparsed, bool(row["kept"]), not fired)
     applying = [d for d in deviations if d.applies(row["path"], row["tag"], unparsed)]
     for upstream, mine in values.items():
@@ -272,10 +314,18 @@ def compare(row: dict[str, Any], text: str, deviations: tuple[Deviation, ...]) -
     return result
 
 
-def run(golden: Golden, deviations: tuple[Deviation, ...] | None = None) -> list[FileResult]:
+def run(
+    golden: Golden,
+    deviations: tuple[Deviation, ...] | None = None,
+    reproduce: tuple[str, ...] = (),
+) -> list[FileResult]:
+    """Compare every golden file; with ``reproduce`` (row ids, or ``("all",)``) the filter
+    stage gives those rows' upstream behaviour back and the rows cover what is left
+    (:func:`reproduced_rows`)."""
     table = load_deviations() if deviations is None else deviations
+    table = reproduced_rows(table, reproduce)
     return [
-        compare(row, golden.texts[row["path"]], table)
+        compare(row, golden.texts[row["path"]], table, reproduce)
         for row in golden.rows
         if row["path"] in golden.texts
     ]
@@ -350,6 +400,11 @@ def main() -> None:
     parser.add_argument("--signal", help="print every value difference of this upstream signal")
     parser.add_argument("--numpy", action="store_true", help="without the C extension's loops")
     parser.add_argument("--markdown", action="store_true", help="the figures as a docs table")
+    parser.add_argument(
+        "--reproduce", action="append", default=[], metavar="ROW",
+        help="give this deviation row's upstream behaviour back (the filter stage's reproduce "
+        "option; 'all': every row that can)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.numpy:
         from tests.stream.native import numpy_only
@@ -364,7 +419,7 @@ def _report(args: argparse.Namespace) -> None:
     golden = load_golden(args.reference)
     if args.lang:
         golden.rows = [r for r in golden.rows if r["tag"] in args.lang]
-    results = run(golden)
+    results = run(golden, reproduce=tuple(args.reproduce))
     print(f"golden: {len(golden.rows)} files, skipped {len(golden.skipped)}")
     if not results:  # nothing compared is no agreement figure
         raise SystemExit(f"no file of {args.reference} (of those --lang names) is here to compare")

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from codekiln.stream.filters import REPRODUCE_ALL
 from codekiln.stream.filters.deviations import (
     DeviationTableError,
     load_deviations,
@@ -104,6 +105,45 @@ def test_every_row_is_needed(results: list[ref.FileResult]) -> None:
             if res is not None and row.id not in res.used_rows:
                 stale.append(f"{row.id}: no difference it covers on {path}")
     assert not stale, "\n".join(stale)
+
+
+@pytest.fixture(scope="module")
+def reproduced(golden: ref.Golden) -> list[ref.FileResult]:
+    return ref.run(golden, reproduce=(REPRODUCE_ALL,))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_reproduced_rows_leave_no_difference_of_theirs(
+    reproduced: list[ref.FileResult], language: str
+) -> None:
+    """With every reproducible row's upstream behaviour given back (the stage's ``reproduce:
+    all``), what those rows covered is gone: no rule differs on their account, and the values of
+    the signals they swapped equal upstream's, every other difference still a row's."""
+    mine = [r for r in reproduced if r.tag == language]
+    diffs = _uncovered(mine)
+    stats = ref.format_agreement(ref.agreement(mine))
+    assert not diffs, f"{len(diffs)} uncovered differences\n{stats}\n" + "\n".join(diffs[:40])
+    bad = [r.path for r in mine if not r.verdict_covered]
+    assert not bad, f"{len(bad)} verdicts differ with no row behind them: {bad[:20]}"
+
+
+def test_reproducing_rows_moves_verdicts_to_upstreams(
+    results: list[ref.FileResult], reproduced: list[ref.FileResult]
+) -> None:
+    """The golden files whose verdicts differ only on account of reproducible rows agree once
+    those rows are reproduced, and no file that agreed stops agreeing."""
+    reproducible = {row.id for row in load_deviations() if row.reproduce}
+    by_path = {r.path: r for r in reproduced}
+    moved = [
+        r.path
+        for r in results
+        if not r.verdict_agrees and not r.upstream_unparsed and r.rule_rows <= reproducible
+    ]
+    assert moved, "no golden verdict differs on account of a reproducible row"
+    assert [p for p in moved if not by_path[p].verdict_agrees] == []
+    assert [
+        r.path for r in results if r.verdict_agrees and not by_path[r.path].verdict_agrees
+    ] == []
 
 
 def test_another_corpus_is_compared_with_its_verdicts_listed(

@@ -396,8 +396,8 @@ def test_exported_members() -> None:
     from codekiln.stream import filters, sampling, webclf
 
     assert set(filters.__all__) == {
-        "SIGNALS", "HeuristicFilterStage", "Rule", "RuleConfigError", "RuleSet", "RuleTable",
-        "Unparseable", "load_rules", "merge_reports",
+        "REPRODUCE_ALL", "SIGNALS", "HeuristicFilterStage", "Rule", "RuleConfigError", "RuleSet",
+        "RuleTable", "Unparseable", "load_rules", "merge_reports",
     }  # fmt: skip
     assert set(sampling.__all__) == {
         "AnnealRouteStage", "DownsampleStage", "MixSpec", "MixtureError", "build_mixture",
