@@ -305,9 +305,11 @@ _C_PRINT = {
 }
 
 
-def _functions(doc: Document, lang: str) -> list[tuple[str, str]]:
-    """(name, parameter text) of every function definition, cached per document."""
-    key = f"_functions_{lang}"
+def _functions(doc: Document, lang: str, statements: bool = False) -> list[tuple[str, str]]:
+    """(name, parameter text) of every function definition, cached per document.
+    ``statements`` (Java and C#, for ``reproduce``): as upstream's patterns, keep the matches
+    that are statements (``return f(x)``, ``new T(x)``) or whose name is a keyword."""
+    key = f"_functions_{lang}{'_statements' if statements else ''}"
     cached: list[tuple[str, str]] | None = doc.__dict__.get(key)
     if cached is not None:
         return cached
@@ -329,7 +331,7 @@ def _functions(doc: Document, lang: str) -> list[tuple[str, str]]:
         out = [
             (name, params)
             for kind, name, params in pattern.findall(code)
-            if kind not in _STATEMENT_WORDS and name not in _KEYWORDS
+            if statements or (kind not in _STATEMENT_WORDS and name not in _KEYWORDS)
         ] if "(" in code else []  # fmt: skip
     elif "(" in code:
         out = [(m[0], m[1]) for m in _C_FUNC.findall(code) if m[0] not in _KEYWORDS]
@@ -410,6 +412,36 @@ def _has_variable(doc: Document, lang: str) -> bool:
     return bool(_ASSIGN.search(code) or _C_DECL.search(code))
 
 
+def _terms_no_logic(doc: Document, lang: str, statements: bool) -> float:
+    """Java, C# and Go: (functions + upstream's other no-logic terms) / code lines."""
+    terms = len(_functions(doc, lang, statements))
+    terms += sum(len(pattern.findall(doc.code_text)) for pattern in _NO_LOGIC_TERMS[lang])
+    return ratio(terms, doc.num_code_lines)
+
+
+def _register_statement_functions(lang: str, tag: str) -> None:
+    """Java's and C#'s function ratio and no-logic score with statements counted as methods,
+    as upstream's patterns count them (for ``reproduce``: row statement-functions)."""
+
+    def frac_lines_func(doc: Document) -> float:
+        return ratio(len(_functions(doc, lang, statements=True)), doc.num_code_lines)
+
+    def score_no_logic(doc: Document) -> float:
+        return _terms_no_logic(doc, lang, statements=True)
+
+    for suffix, fn, text in (
+        ("frac_lines_func", frac_lines_func, "Function definitions over code lines"),
+        ("score_no_logic", score_no_logic, "(functions + imports + declarations + trivial "
+         "returns + classes) / code lines"),
+    ):  # fmt: skip
+        fn.__doc__ = (
+            f"{text}, counting statements that upstream's pattern takes for methods "
+            "(``return f(x)``, ``new T(x)``; for ``reproduce``)."
+        )
+        fn.__name__ = f"{tag}_{suffix}_statements"
+        signal(f"{tag}_{suffix}_statements")(fn)
+
+
 def _register_family(lang: str, tag: str, only: tuple[str, ...] = ()) -> None:
     def frac_lines_func(doc: Document) -> float:
         return ratio(len(_functions(doc, lang)), doc.num_code_lines)
@@ -423,9 +455,7 @@ def _register_family(lang: str, tag: str, only: tuple[str, ...] = ()) -> None:
             terms = len(_functions(doc, lang)) + len(_C_NO_LOGIC.findall(code))
             return min(1.0, ratio(terms, doc.num_code_lines))
         if lang in _NO_LOGIC_TERMS:
-            terms = len(_functions(doc, lang))
-            terms += sum(len(pattern.findall(code)) for pattern in _NO_LOGIC_TERMS[lang])
-            return ratio(terms, doc.num_code_lines)
+            return _terms_no_logic(doc, lang, statements=False)
         structure = (
             len(_functions(doc, lang))
             + len(_IMPORT_LINE[lang].findall(code))
@@ -480,6 +510,8 @@ for _lang, _tag in (
 # JavaScript's structure signals are OpenCoder's tree terms (module javascript); its output
 # lines are a line pattern like the others'.
 _register_family("javascript", "js", only=("frac_lines_print",))
+_register_statement_functions("java", "java")
+_register_statement_functions("csharp", "cs")
 
 
 # ---- C / C++ specifics -------------------------------------------------------------------
@@ -509,6 +541,30 @@ def c_frac_lines_preprocessor(doc: Document) -> float:
     if doc.path.lower().endswith(_HEADER_SUFFIXES):
         return 0.0
     return ratio(len(_PREPROCESSOR.findall(doc.code_text)), doc.num_code_lines)
+
+
+#: Upstream's directive search (anywhere in a line, "#" then blanks then the word) and its
+#: header extensions, for :func:`c_frac_lines_preprocessor_substring`.
+_DIRECTIVE_ANYWHERE = re.compile(
+    r"#\s*(?:include|define|if|else|elif|endif|error|pragma|warning|undef|line)"
+)
+_UPSTREAM_HEADERS = ("h", "hpp", "hxx", "hh", "h++")
+
+
+@signal("c_frac_lines_preprocessor_substring")
+def c_frac_lines_preprocessor_substring(doc: Document) -> float:
+    """Upstream's preprocessor share (for ``reproduce``): code lines holding a directive or the
+    substring "struct" or "using" anywhere (``struct point {``, "causing"), over code lines; 0
+    for files whose extension is exactly h, hpp, hxx, hh or h++."""
+    name = doc.path.rsplit("/", 1)[-1]
+    if "." in name and name.rsplit(".", 1)[1] in _UPSTREAM_HEADERS:
+        return 0.0
+    hits = sum(
+        1
+        for line in doc.code_lines
+        if "struct" in line or "using" in line or ("#" in line and _DIRECTIVE_ANYWHERE.search(line))
+    )
+    return ratio(hits, doc.num_code_lines)
 
 
 @signal("c_frac_lines_goto")

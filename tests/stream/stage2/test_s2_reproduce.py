@@ -242,6 +242,95 @@ CASES: dict[str, tuple[str, str]] = {
         "    return 0;\n"
         "}\n",
     ),
+    # capacitor's PluginConfig.java: returned calls are methods to upstream's pattern
+    "java_returned_calls": (
+        "Java",
+        "package com.getcapacitor;\n"
+        "\n"
+        "import org.json.JSONObject;\n"
+        "\n"
+        "public class PluginConfig {\n"
+        "\n"
+        "    private final JSONObject config;\n"
+        "\n"
+        "    PluginConfig(JSONObject config) {\n"
+        "        this.config = config;\n"
+        "    }\n"
+        "\n"
+        "    public String getString(String configKey) {\n"
+        "        return getString(configKey, null);\n"
+        "    }\n"
+        "\n"
+        "    public String getString(String configKey, String defaultValue) {\n"
+        "        return JSONUtils.getString(config, configKey, defaultValue);\n"
+        "    }\n"
+        "\n"
+        "    public boolean getBoolean(String configKey, boolean defaultValue) {\n"
+        "        return JSONUtils.getBoolean(config, configKey, defaultValue);\n"
+        "    }\n"
+        "\n"
+        "    public JSONObject getObject(String configKey) {\n"
+        "        try {\n"
+        "            return config.getJSONObject(configKey);\n"
+        "        } catch (Exception ex) {}\n"
+        "        return null;\n"
+        "    }\n"
+        "}\n",
+    ),
+    # return F(x), new T(x), await F(x) at a line start are methods to upstream's pattern
+    "cs_returned_calls": (
+        "C#",
+        "using System;\n"
+        "using System.Threading.Tasks;\n"
+        "\n"
+        "namespace Demo\n"
+        "{\n"
+        "    public class Client\n"
+        "    {\n"
+        "        private readonly Http http;\n"
+        "\n"
+        "        public Client(Http http)\n"
+        "        {\n"
+        "            this.http = http;\n"
+        "        }\n"
+        "\n"
+        "        public string Get(string path)\n"
+        "        {\n"
+        "            return Fetch(path);\n"
+        "        }\n"
+        "\n"
+        "        public void Start()\n"
+        "        {\n"
+        "            new Handler(this);\n"
+        "        }\n"
+        "\n"
+        "        public async void Flush(string path)\n"
+        "        {\n"
+        "            await Send(path);\n"
+        "        }\n"
+        "    }\n"
+        "}\n",
+    ),
+    # struct declarations and "causing", "using_heap" are preprocessor lines upstream
+    "c_struct_using": (
+        "C",
+        "#include <stdlib.h>\n"
+        "\n"
+        "struct point {\n"
+        "    int x;\n"
+        "    int y;\n"
+        "};\n"
+        "\n"
+        "/* allocation */\n"
+        "struct point *point_new(int x, int y) {\n"
+        "    struct point *p = malloc(sizeof *p);\n"
+        "    if (!p) return NULL; /* causing trouble */\n"
+        "    p->x = x;\n"
+        "    p->y = y;\n"
+        "    int using_heap = 1;\n"
+        "    return using_heap ? p : NULL;\n"
+        "}\n",
+    ),
 }
 
 #: (case, signal) -> upstream's value of the matching qsc_* signal.
@@ -313,6 +402,20 @@ UPSTREAM: dict[tuple[str, str], float] = {
     ("c_cassert", "cate_autogen_substring"): 0.0,
     ("c_cassert", "frac_lines_prompt_comments_substring"): 0.0,
     ("c_cassert", "frac_lines_assert_substring"): 0.45454545,
+    ("c_cassert", "c_frac_lines_preprocessor_substring"): 0.18181818,
+    ("java_returned_calls", "cate_autogen_substring"): 0.0,
+    ("java_returned_calls", "frac_lines_prompt_comments_substring"): 0.0,
+    ("java_returned_calls", "frac_lines_assert_substring"): 0.0,
+    ("java_returned_calls", "java_frac_lines_func_statements"): 0.2173913,
+    ("java_returned_calls", "java_score_no_logic_statements"): 0.39130435,
+    ("cs_returned_calls", "cate_autogen_substring"): 0.0,
+    ("cs_returned_calls", "frac_lines_prompt_comments_substring"): 0.0,
+    ("cs_returned_calls", "frac_lines_assert_substring"): 0.0,
+    ("cs_returned_calls", "cs_frac_lines_func_statements"): 0.24,
+    ("c_struct_using", "cate_autogen_substring"): 0.0,
+    ("c_struct_using", "frac_lines_prompt_comments_substring"): 0.0,
+    ("c_struct_using", "frac_lines_assert_substring"): 0.0,
+    ("c_struct_using", "c_frac_lines_preprocessor_substring"): 0.46153846,
 }
 
 #: The codekiln signal each upstream variant replaces (its rule's default signal).
@@ -325,6 +428,10 @@ DEFAULT_OF = {
     "cate_autogen_substring": "cate_autogen",
     "frac_lines_prompt_comments_substring": "frac_lines_prompt_comments",
     "frac_lines_assert_substring": "frac_lines_assert",
+    "java_frac_lines_func_statements": "java_frac_lines_func",
+    "java_score_no_logic_statements": "java_score_no_logic",
+    "cs_frac_lines_func_statements": "cs_frac_lines_func",
+    "c_frac_lines_preprocessor_substring": "c_frac_lines_preprocessor",
 }
 
 #: Upstream's "simple return" pattern (python_utils.find_simple_return, MIT licence), the
@@ -467,3 +574,11 @@ def test_any_text_gets_a_verdict_with_every_row_reproduced(text: str) -> None:
         (out,) = stage.process([Record(id="r", text=text, lang=lang, path="x")])
         assert out.drop_reason is None or out.drop_reason.startswith("filters:")
         assert "error" not in (out.drop_reason or "")
+
+
+def test_returned_calls_are_methods_only_when_reproduced() -> None:
+    """capacitor's PluginConfig.java pattern: kept by default, dropped by upstream's function
+    ratio once row statement-functions is reproduced."""
+    assert _verdict(HeuristicFilterStage(), "java_returned_calls") is None
+    stage = HeuristicFilterStage(reproduce=["statement-functions"])
+    assert _verdict(stage, "java_returned_calls") == "filters:java_frac_lines_func"
