@@ -223,6 +223,16 @@ def test_docs_table_is_the_data() -> None:
             " corpus_examples: one, covers: {rules: [a]}}]",
             "corpus_examples: must be a list of strings",
         ),
+        (
+            "deviations: [{id: x, rule: r, upstream: u, codekiln: c, reason: r, example: e,"
+            " reproduce: [python], covers: {rules: [a]}}]",
+            "reproduce must map tables to rules to fields",
+        ),
+        (
+            "deviations: [{id: x, rule: r, upstream: u, codekiln: c, reason: r, example: e,"
+            " reproduce: {python: {py_frac_lines_pass: {}}}, covers: {rules: [a]}}]",
+            "reproduce must map tables to rules to fields",
+        ),
     ],
 )
 def test_malformed_table_is_a_clear_error(text: str, message: str) -> None:

@@ -21,7 +21,7 @@ from codekiln.stream.filters import (
     RuleConfigError,
     load_rules,
 )
-from codekiln.stream.filters.deviations import load_deviations
+from codekiln.stream.filters.deviations import Deviation, load_deviations
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals.python import every_return_lines
 from codekiln.stream.record import Record
@@ -582,3 +582,21 @@ def test_returned_calls_are_methods_only_when_reproduced() -> None:
     assert _verdict(HeuristicFilterStage(), "java_returned_calls") is None
     stage = HeuristicFilterStage(reproduce=["statement-functions"])
     assert _verdict(stage, "java_returned_calls") == "filters:java_frac_lines_func"
+
+
+@pytest.mark.parametrize(
+    "row", [row for row in load_deviations() if row.reproduce], ids=lambda row: row.id
+)
+def test_each_rows_changes_change_a_rule(row: Deviation) -> None:
+    """Every change a row names alters a rule that exists (for ``"*"``: in some table), so no
+    row's reproduction is silently nothing."""
+    default, reproduced = load_rules(), load_rules(reproduce=[row.id])
+    for table, rule, _ in row.reproduce:
+        tables = list(default.tables) if table == "*" else [table]
+        changed = [
+            name
+            for name in tables
+            if {r.name: r for r in default.table(name).rules}.get(rule)
+            != {r.name: r for r in reproduced.table(name).rules}.get(rule)
+        ]
+        assert changed, f"{row.id}: {table} {rule} changes nothing"
