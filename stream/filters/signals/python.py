@@ -369,8 +369,15 @@ def every_return_lines(code: str) -> int:
     return count
 
 
+#: Fields of a statement that hold statements (besides except handlers' and match cases').
+_STATEMENT_LISTS = ("body", "orelse", "finalbody")
+
+
 @dataclass(frozen=True, slots=True)
-class _UpstreamFacts:
+class UpstreamFacts:
+    """What upstream's own Python visitors find (python_utils.find_variables and
+    find_simple_variable), for the signals ``reproduce`` points rules at."""
+
     #: Class-level plain names of classes upstream's visitor reaches: it does not look inside
     #: a class for further classes, so a class nested in a class (or in its methods) is not.
     class_assigns: int
@@ -379,8 +386,10 @@ class _UpstreamFacts:
     has_variable: bool
 
 
-def _upstream_facts(doc: Document) -> _UpstreamFacts:
-    cached: _UpstreamFacts | None = doc.__dict__.get("_python_upstream_facts")
+def upstream_facts(doc: Document) -> UpstreamFacts:
+    """:class:`UpstreamFacts` of the document, cached; raises :class:`Unparseable` as the
+    other signals do. The file is parsed a second time (only the ``reproduce`` signals ask)."""
+    cached: UpstreamFacts | None = doc.__dict__.get("_python_upstream_facts")
     if cached is not None:
         return cached
     _facts(doc)  # raises Unparseable as the other signals do
@@ -389,27 +398,38 @@ def _upstream_facts(doc: Document) -> _UpstreamFacts:
         tree = ast.parse(doc.text.removeprefix("\ufeff"))
     class_assigns = 0
     has_variable = False
-    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    # Statements only (every node the definitions look at is one; expressions hold none),
+    # each with whether a class encloses it.
+    stack: list[tuple[ast.stmt, bool]] = [(node, False) for node in tree.body]
     while stack:
         node, in_class = stack.pop()
         if isinstance(node, ast.Assign):
             if any(isinstance(t, ast.Name) for t in node.targets):
                 has_variable = True
-        elif isinstance(node, ast.For):
+            continue
+        if isinstance(node, ast.For):
             if isinstance(node.target, ast.Name):
                 has_variable = True
         elif isinstance(node, ast.FunctionDef):
             if node.args.args:
                 has_variable = True
-        elif isinstance(node, ast.ClassDef) and not in_class:
-            for child in node.body:
-                if isinstance(child, ast.Assign):
-                    class_assigns += sum(isinstance(t, ast.Name) for t in child.targets)
-                elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
-                    class_assigns += 1
-        inner = in_class or isinstance(node, ast.ClassDef)
-        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
-    cached = _UpstreamFacts(class_assigns, has_variable)
+        elif isinstance(node, ast.ClassDef):
+            if not in_class:
+                for child in node.body:
+                    if isinstance(child, ast.Assign):
+                        class_assigns += sum(isinstance(t, ast.Name) for t in child.targets)
+                    elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
+                        class_assigns += 1
+            in_class = True
+        for name in _STATEMENT_LISTS:
+            children = getattr(node, name, None)
+            if children:
+                stack.extend((child, in_class) for child in children)
+        for handler in getattr(node, "handlers", ()):
+            stack.extend((child, in_class) for child in handler.body)
+        for case in getattr(node, "cases", ()):
+            stack.extend((child, in_class) for child in case.body)
+    cached = UpstreamFacts(class_assigns, has_variable)
     doc.__dict__["_python_upstream_facts"] = cached
     return cached
 
@@ -420,7 +440,7 @@ def py_cate_no_var_upstream(doc: Document) -> float:
     ``for`` target and no ``def`` has a positional parameter (``with ... as``, ``except ... as``,
     tuple targets, augmented and annotated assignments, ``async def`` parameters do not
     count)."""
-    return 0.0 if _upstream_facts(doc).has_variable else 1.0
+    return 0.0 if upstream_facts(doc).has_variable else 1.0
 
 
 @signal("py_score_no_logic_upstream")
@@ -434,6 +454,6 @@ def py_score_no_logic_upstream(doc: Document) -> float:
         + _substring_lines(doc, "import", fold=True)
         + facts.classes
         + every_return_lines(doc.code_text)
-        + _upstream_facts(doc).class_assigns
+        + upstream_facts(doc).class_assigns
     )
     return ratio(structure, doc.num_code_lines)

@@ -10,6 +10,7 @@ are the classes of the files behind corpus 6's differing Python verdicts (docs/s
 
 from __future__ import annotations
 
+import ast
 import random
 import re
 
@@ -23,10 +24,12 @@ from codekiln.stream.filters import (
 )
 from codekiln.stream.filters.deviations import Deviation, load_deviations
 from codekiln.stream.filters.document import Document
-from codekiln.stream.filters.signals.python import every_return_lines
+from codekiln.stream.filters.signals.python import every_return_lines, upstream_facts
 from codekiln.stream.record import Record
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.fixtures.stdlib import stdlib_sources
 
 CASES: dict[str, tuple[str, str]] = {
     # flask's tutorial: "password" on many lines is a pass line upstream
@@ -600,3 +603,58 @@ def test_each_rows_changes_change_a_rule(row: Deviation) -> None:
             != {r.name: r for r in reproduced.table(name).rules}.get(rule)
         ]
         assert changed, f"{row.id}: {table} {rule} changes nothing"
+
+
+class _UpstreamVisitors:
+    """Upstream's two visitors as python_utils.py writes them (find_variables,
+    find_simple_variable; MIT licence): the oracle of the statement walk behind
+    ``py_cate_no_var_upstream`` and ``py_score_no_logic_upstream``."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.variables: set[str] = set()
+        self.class_names = 0
+        outer = self
+
+        class Variables(ast.NodeVisitor):
+            def visit_Assign(self, node: ast.Assign) -> None:
+                outer.variables.update(t.id for t in node.targets if isinstance(t, ast.Name))
+
+            def visit_For(self, node: ast.For) -> None:
+                if isinstance(node.target, ast.Name):
+                    outer.variables.add(node.target.id)
+                self.generic_visit(node)
+
+            def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+                outer.variables.update(arg.arg for arg in node.args.args)
+                self.generic_visit(node)
+
+        class ClassMembers(ast.NodeVisitor):
+            def visit_ClassDef(self, node: ast.ClassDef) -> None:
+                for item in node.body:
+                    if isinstance(item, ast.Assign):
+                        outer.class_names += sum(isinstance(t, ast.Name) for t in item.targets)
+                    elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                        outer.class_names += 1
+
+        Variables().visit(tree)
+        ClassMembers().visit(tree)
+
+
+def test_upstream_python_definitions_equal_upstreams_visitors_on_real_files() -> None:
+    """On the standard library's sources, the statement walk finds a variable exactly where
+    upstream's visitor does and counts the class-level names its visitor counts."""
+    compared = 0
+    for path, text in stdlib_sources():
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        want = _UpstreamVisitors(tree)
+        doc = Document(text, "Python", path)
+        assert SIGNALS["py_cate_no_var_upstream"].fn(doc) == float(not want.variables), path
+        facts = upstream_facts(doc)
+        assert facts.class_assigns == want.class_names, path
+        compared += 1
+        if compared == 400:
+            break
+    assert compared == 400
