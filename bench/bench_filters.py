@@ -9,7 +9,8 @@ Figures (CPU time of this process, so "per core"):
 1. codekiln ``HeuristicFilterStage`` with ``evaluate_all`` (every signal of the Python table
    computed for every file, i.e. no early exit), batches of 256 in the main thread (as in a
    pool worker: per-signal alarms armed);
-2. the same stage with defaults (stops at the first rule that fires), what a run does;
+2. the same stage with defaults (stops at the first rule that fires), what a run does; then
+   with every signal and ``reproduce: all`` (upstream's own definitions), as a ratio of 1;
 3. bare ``ast.parse`` of the same texts: the floor of the Python table, and a gauge of the
    machine's speed in this run;
 4. datatrove ``GopherQualityFilter`` and ``GopherRepetitionFilter`` with default settings on
@@ -110,12 +111,16 @@ def bench_codekiln(
     repeat: int,
     lang: str = "Python",
     overrides: dict[str, Any] | None = None,
+    *,
+    reproduce: str | tuple[str, ...] = (),
 ) -> tuple[float, int]:
     """(least CPU seconds of ``repeat`` passes, records dropped)."""
     from codekiln.stream.filters import HeuristicFilterStage
     from codekiln.stream.record import Record
 
-    stage = HeuristicFilterStage(evaluate_all=evaluate_all, overrides=overrides)
+    stage = HeuristicFilterStage(
+        evaluate_all=evaluate_all, overrides=overrides, reproduce=reproduce
+    )
     stage.process([Record(id=p, text=t, lang=lang, path=p) for p, t in docs[:WARM_UP]])
     best = float("inf")
     dropped = 0
@@ -400,6 +405,14 @@ def main() -> int:
           f"({cpu_all:.2f} CPU s, {dropped_all} dropped)")  # fmt: skip
     print(f"codekiln filters, first-fire   : {size / cpu_first:6.2f} MB/s per core "
           f"({cpu_first:.2f} CPU s, {dropped_first} dropped)")  # fmt: skip
+    from codekiln.stream.filters import REPRODUCE_ALL
+
+    cpu_upstream, dropped_upstream = bench_codekiln(
+        docs, evaluate_all=True, repeat=args.repeat, reproduce=REPRODUCE_ALL
+    )
+    print(f"codekiln filters, reproduce all: {size / cpu_upstream:6.2f} MB/s per core "
+          f"({cpu_upstream:.2f} CPU s, {dropped_upstream} dropped; {cpu_all / cpu_upstream:.2f}x "
+          f"of every signal: upstream's Python definitions parse the file again)")  # fmt: skip
     cpu_parse = bench_parse(docs, args.repeat)
     print(f"CPython ast.parse alone        : {size / cpu_parse:6.2f} MB/s per core "
           f"(the Python table's floor; filters every signal = "

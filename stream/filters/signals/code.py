@@ -15,7 +15,8 @@ import numpy.typing as npt
 from codekiln.stream.filters import document
 from codekiln.stream.filters.document import TRIVIAL_LINE_KEYS, Document
 from codekiln.stream.filters.signals import python
-from codekiln.stream.filters.signals.registry import ratio, signal
+from codekiln.stream.filters.signals.registry import code_lines_containing, ratio, signal
+from codekiln.stream.filters.signals.text import num_lines
 
 
 @signal("frac_lines_dupe_lines")
@@ -262,8 +263,7 @@ def frac_lines_prompt_comments(doc: Document) -> float:
     if not _PROMPT.search(joined):
         return 0.0
     hits = sum(1 for line in doc.comment_lines if _PROMPT.search(line))
-    lines = doc.line_count - (1 if doc.text.endswith("\n") else 0)  # as num_lines counts
-    return ratio(hits, lines)
+    return ratio(hits, num_lines(doc))
 
 
 _PROMPT_SUBSTRINGS = ("your code here", "fixme", "todo")
@@ -278,8 +278,7 @@ def frac_lines_prompt_comments_substring(doc: Document) -> float:
     for line in doc.comment_lines:
         lowered = line.lower()
         hits += any(word in lowered for word in _PROMPT_SUBSTRINGS)
-    lines = doc.line_count - (1 if doc.text.endswith("\n") else 0)
-    return ratio(hits, lines)
+    return ratio(hits, num_lines(doc))
 
 
 # Prefix match on purpose: assertEqual, assert_eq!, ASSERT_TRUE are assertions too. A word
@@ -321,6 +320,4 @@ def frac_lines_assert(doc: Document) -> float:
 def frac_lines_assert_substring(doc: Document) -> float:
     """Upstream's assertion share (for ``reproduce``): code lines containing "assert" anywhere,
     lower-cased (``#include <cassert>``, ``isAssertion``), over code lines."""
-    if "assert" not in doc.code_text.lower():
-        return 0.0
-    return ratio(sum(1 for line in doc.code_lines if "assert" in line.lower()), doc.num_code_lines)
+    return ratio(code_lines_containing(doc, "assert", fold=True), doc.num_code_lines)

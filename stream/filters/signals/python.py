@@ -26,6 +26,7 @@ from typing import Any
 from codekiln.stream.filters.document import Document
 from codekiln.stream.filters.signals.registry import (
     Unparseable,
+    code_lines_containing,
     parse_signal,
     ratio,
     signal,
@@ -306,36 +307,25 @@ def py_score_no_logic(doc: Document) -> float:
 # see codekiln.stream.filters.deviations); the rows point the rules at these signals.
 
 
-def _substring_lines(doc: Document, word: str, *, fold: bool) -> int:
-    """Code lines holding ``word`` anywhere (lower-cased first when ``fold``), as upstream counts
-    them."""
-    code = doc.code_text
-    if word not in (code.lower() if fold else code):
-        return 0
-    if fold:
-        return sum(1 for line in doc.code_lines if word in line.lower())
-    return sum(1 for line in doc.code_lines if word in line)
-
-
 @signal("py_frac_lines_import_substring")
 def py_frac_lines_import_substring(doc: Document) -> float:
     """Upstream's import share: code lines containing "import" anywhere (any case:
     ``__import__``, ``except ImportError``, ``imported_mod``), over code lines."""
-    return ratio(_substring_lines(doc, "import", fold=True), doc.num_code_lines)
+    return ratio(code_lines_containing(doc, "import", fold=True), doc.num_code_lines)
 
 
 @signal("py_frac_lines_pass_substring")
 def py_frac_lines_pass_substring(doc: Document) -> float:
     """Upstream's pass share: code lines containing "pass" anywhere (any case: ``password``,
     ``bypass``), over code lines."""
-    return ratio(_substring_lines(doc, "pass", fold=True), doc.num_code_lines)
+    return ratio(code_lines_containing(doc, "pass", fold=True), doc.num_code_lines)
 
 
 @signal("py_frac_lines_print_substring")
 def py_frac_lines_print_substring(doc: Document) -> float:
     """Upstream's print share: code lines containing "print" anywhere (case-sensitive:
     ``pprint``, ``fingerprint``), over code lines."""
-    return ratio(_substring_lines(doc, "print", fold=False), doc.num_code_lines)
+    return ratio(code_lines_containing(doc, "print", fold=False), doc.num_code_lines)
 
 
 def every_return_lines(code: str) -> int:
@@ -451,7 +441,7 @@ def py_score_no_logic_upstream(doc: Document) -> float:
     facts = _facts(doc)
     structure = (
         facts.functions
-        + _substring_lines(doc, "import", fold=True)
+        + code_lines_containing(doc, "import", fold=True)
         + facts.classes
         + every_return_lines(doc.code_text)
         + upstream_facts(doc).class_assigns

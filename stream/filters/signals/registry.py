@@ -50,6 +50,17 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
+def code_lines_containing(doc: Document, word: str, *, fold: bool) -> int:
+    """Code lines holding ``word`` anywhere (lower-cased first when ``fold``), as upstream counts
+    its substring line kinds (the ``reproduce`` signals)."""
+    code = doc.code_text
+    if word not in (code.lower() if fold else code):
+        return 0
+    if fold:
+        return sum(1 for line in doc.code_lines if word in line.lower())
+    return sum(1 for line in doc.code_lines if word in line)
+
+
 def parse_signal(name: str, parse: Callable[[Document], object], doc: str) -> SignalFn:
     """Register the signal ``name``: 0.0 when ``parse`` accepts the document (it raises
     :class:`Unparseable` when its parser does not); ``doc`` is its documentation."""
